@@ -1,0 +1,263 @@
+/* conf: the configuration file, read with a table of keys so that every key
+ * is checked the same way and an unknown one is an error. */
+#include "config.h"
+#include "conf.h"
+#include "util.h"
+#include "ydoc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->spool = strdup(LOCALSTATEDIR "/spool/msgspool");
+	c->resend_limit = 2;
+	c->from = strdup("msgspool <msgspool@localhost>");
+	c->subject_prefix = strdup("");
+	c->message_id_domain = NULL;
+	c->transport = CONF_TRANSPORT_MAILDIR;
+	c->max_receiver_size = 10u * 1024 * 1024;
+	c->smtp.host = strdup("127.0.0.1");
+	c->smtp.port = 25;
+	c->smtp.tls = CONF_TLS_NONE;
+	c->smtp.verify = true;
+	c->smtp.ca_file = NULL;
+	c->smtp.timeout = 30;
+	c->smtp.connections = 4;
+	c->smtp.messages_per_connection = 100;
+	c->maildir.path = strdup(LOCALSTATEDIR "/mail/msgspool-outbox");
+	c->daemon.user = NULL;
+	c->daemon.retry_failed_after = 0;
+	c->daemon.idle_close = 5;
+	c->daemon.rescan_interval = 60;
+}
+
+void conf_free(struct conf *c)
+{
+	char **strs[] = {&c->path, &c->spool, &c->from, &c->subject_prefix, &c->message_id_domain,
+			 &c->smtp.host, &c->smtp.ca_file, &c->smtp.username, &c->smtp.password_file,
+			 &c->smtp.helo, &c->maildir.path, &c->daemon.user};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+}
+
+enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE };
+
+struct key {
+	const char *section;	/* NULL: top level */
+	const char *name;
+	enum kind kind;
+	size_t off;
+	long min, max;
+};
+
+#define O(f) offsetof(struct conf, f)
+static const struct key keys[] = {
+	{NULL, "spool", K_PATH, O(spool), 0, 0},
+	{NULL, "resend_limit", K_INT, O(resend_limit), 0, 1000},
+	{NULL, "from", K_STR, O(from), 0, 0},
+	{NULL, "subject_prefix", K_STR, O(subject_prefix), 0, 0},
+	{NULL, "message_id_domain", K_STR, O(message_id_domain), 0, 0},
+	{NULL, "transport", K_TRANSPORT, O(transport), 0, 0},
+	{NULL, "permanent_failures_to_error", K_BOOL, O(permanent_to_error), 0, 0},
+	{NULL, "max_receiver_size", K_SIZE, O(max_receiver_size), 1024, 1L << 30},
+	{"smtp", "host", K_STR, O(smtp.host), 0, 0},
+	{"smtp", "port", K_INT, O(smtp.port), 1, 65535},
+	{"smtp", "tls", K_TLS, O(smtp.tls), 0, 0},
+	{"smtp", "verify", K_BOOL, O(smtp.verify), 0, 0},
+	{"smtp", "ca_file", K_PATH, O(smtp.ca_file), 0, 0},
+	{"smtp", "username", K_STR, O(smtp.username), 0, 0},
+	{"smtp", "password_file", K_PATH, O(smtp.password_file), 0, 0},
+	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
+	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
+	{"smtp", "connections", K_INT, O(smtp.connections), 1, 64},
+	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
+	{"maildir", "path", K_PATH, O(maildir.path), 0, 0},
+	{"daemon", "user", K_STR, O(daemon.user), 0, 0},
+	{"daemon", "retry_failed_after", K_INT, O(daemon.retry_failed_after), 0, 365L * 86400},
+	{"daemon", "idle_close", K_INT, O(daemon.idle_close), 0, 3600},
+	{"daemon", "rescan_interval", K_INT, O(daemon.rescan_interval), 1, 86400},
+};
+static const char *const sections[] = {"smtp", "maildir", "daemon"};
+
+static int bad(char *err, size_t errsz, const char *path, int line, const char *sec,
+	       const char *key, const char *reason)
+{
+	snprintf(err, errsz, "%s:%d: %s%s%s: %s", path, line, sec ? sec : "", sec ? "." : "",
+		 key, reason);
+	errno = EINVAL;
+	return -1;
+}
+
+static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *v,
+		   const char *path, char *err, size_t errsz)
+{
+	char *base = (char *)c;
+	char reason[200];
+	if (v->kind != YDOC_SCALAR)
+		return bad(err, errsz, path, v->line, k->section, k->name, "must be a single value");
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH: {
+		if (ydoc_is_null(v)) {
+			free(*(char **)(base + k->off));
+			*(char **)(base + k->off) = NULL;
+			return 0;
+		}
+		if (util_has_crlf(v->str))
+			return bad(err, errsz, path, v->line, k->section, k->name, "line breaks are not allowed");
+		if (k->kind == K_PATH && v->str[0] != '/')
+			return bad(err, errsz, path, v->line, k->section, k->name, "must be an absolute path");
+		free(*(char **)(base + k->off));
+		*(char **)(base + k->off) = strdup(v->str);
+		return 0;
+	}
+	case K_INT:
+	case K_SIZE: {
+		long long n;
+		if (ydoc_to_int(v, &n) < 0 || n < k->min || n > k->max) {
+			snprintf(reason, sizeof reason, "'%s' is not a whole number from %ld to %ld", v->str,
+				 k->min, k->max);
+			return bad(err, errsz, path, v->line, k->section, k->name, reason);
+		}
+		if (k->kind == K_SIZE)
+			*(size_t *)(base + k->off) = (size_t)n;
+		else
+			*(long *)(base + k->off) = (long)n;
+		return 0;
+	}
+	case K_BOOL:
+		if (ydoc_to_bool(v, (bool *)(base + k->off)) < 0) {
+			snprintf(reason, sizeof reason, "'%s' is not true or false", v->str);
+			return bad(err, errsz, path, v->line, k->section, k->name, reason);
+		}
+		return 0;
+	case K_TLS: {
+		enum conf_tls *t = (enum conf_tls *)(base + k->off);
+		if (!strcmp(v->str, "none"))
+			*t = CONF_TLS_NONE;
+		else if (!strcmp(v->str, "starttls"))
+			*t = CONF_TLS_STARTTLS;
+		else if (!strcmp(v->str, "tls"))
+			*t = CONF_TLS_TLS;
+		else {
+			snprintf(reason, sizeof reason, "'%s' is not one of none, starttls, tls", v->str);
+			return bad(err, errsz, path, v->line, k->section, k->name, reason);
+		}
+		return 0;
+	}
+	case K_TRANSPORT: {
+		enum conf_transport *t = (enum conf_transport *)(base + k->off);
+		if (!strcmp(v->str, "smtp"))
+			*t = CONF_TRANSPORT_SMTP;
+		else if (!strcmp(v->str, "maildir"))
+			*t = CONF_TRANSPORT_MAILDIR;
+		else {
+			snprintf(reason, sizeof reason, "'%s' is not one of smtp, maildir", v->str);
+			return bad(err, errsz, path, v->line, k->section, k->name, reason);
+		}
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static int load_map(struct conf *c, const struct ydoc_node *map, const char *section,
+		    const char *path, char *err, size_t errsz)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		const char *name = ydoc_key(map, i);
+		const struct ydoc_node *v = ydoc_val(map, i);
+		bool is_section = false;
+		for (size_t s = 0; !section && s < sizeof sections / sizeof *sections; s++)
+			is_section |= !strcmp(name, sections[s]);
+		if (is_section) {
+			if (ydoc_is_null(v))
+				continue;
+			if (v->kind != YDOC_MAP)
+				return bad(err, errsz, path, v->line, NULL, name, "must be a mapping");
+			if (load_map(c, v, name, path, err, errsz) < 0)
+				return -1;
+			continue;
+		}
+		const struct key *k = NULL;
+		for (size_t j = 0; j < sizeof keys / sizeof *keys; j++) {
+			bool same_sec = section ? (keys[j].section && !strcmp(keys[j].section, section))
+						: !keys[j].section;
+			if (same_sec && !strcmp(keys[j].name, name))
+				k = &keys[j];
+		}
+		if (!k)
+			return bad(err, errsz, path, map->items[2 * i]->line, section, name, "unknown key");
+		if (set_key(c, k, v, path, err, errsz) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int conf_load(struct conf *c, const char *path, char *err, size_t errsz)
+{
+	char *data;
+	size_t len;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errsz, "%s: not a regular file", path);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	/* A configuration others may write could redirect mail or the spool. */
+	if (st.st_mode & S_IWOTH) {
+		snprintf(err, errsz, "%s: writable by others; refusing to use it (chmod o-w)", path);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	int rc = util_read_fd(fd, 1024 * 1024, &data, &len);
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct ydoc_node *doc;
+	struct ydoc_error ye;
+	rc = ydoc_parse(data, len, NULL, &doc, &ye);
+	free(data);
+	if (rc < 0) {
+		snprintf(err, errsz, "%s:%d: %s", path, ye.line, ye.msg);
+		errno = EINVAL;
+		return -1;
+	}
+	if (doc->kind != YDOC_MAP) {
+		snprintf(err, errsz, "%s:%d: the configuration must be a YAML mapping", path, doc->line);
+		ydoc_free(doc);
+		errno = EINVAL;
+		return -1;
+	}
+	rc = load_map(c, doc, NULL, path, err, errsz);
+	ydoc_free(doc);
+	if (rc == 0 && (!c->spool || !c->from)) {
+		snprintf(err, errsz, "%s: spool and from must be set", path);
+		errno = EINVAL;
+		rc = -1;
+	}
+	if (rc == 0) {
+		free(c->path);
+		c->path = strdup(path);
+	}
+	return rc;
+}

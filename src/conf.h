@@ -1,0 +1,55 @@
+/* conf: the configuration file (/etc/msgspool/msgspool.yaml): its keys,
+ * their defaults, and errors that name the file, line and key. */
+#ifndef MSGSPOOL_CONF_H
+#define MSGSPOOL_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONF_DEFAULT_PATH SYSCONFDIR "/msgspool/msgspool.yaml"
+
+enum conf_tls { CONF_TLS_NONE, CONF_TLS_STARTTLS, CONF_TLS_TLS };
+enum conf_transport { CONF_TRANSPORT_SMTP, CONF_TRANSPORT_MAILDIR };
+
+struct conf {
+	char *path;		/* the file read, or NULL for built-in defaults */
+	char *spool;
+	long resend_limit;
+	char *from;
+	char *subject_prefix;
+	char *message_id_domain;	/* right side of our Message-IDs */
+	enum conf_transport transport;
+	bool permanent_to_error;	/* 5xx goes straight to error/ */
+	size_t max_receiver_size;
+	struct {
+		char *host;
+		long port;
+		enum conf_tls tls;
+		bool verify;
+		char *ca_file;
+		char *username;
+		char *password_file;
+		char *helo;
+		long timeout;
+		long connections;
+		long messages_per_connection;
+	} smtp;
+	struct {
+		char *path;
+	} maildir;
+	struct {
+		char *user;
+		long retry_failed_after;
+		long idle_close;	/* seconds an idle connection stays open */
+		long rescan_interval;	/* safety rescan of new/ */
+	} daemon;
+};
+
+/* Built-in defaults: the maildir transport and spool of a demo. */
+void conf_defaults(struct conf *c);
+/* Loads a file over the defaults. On error fills err with
+ * "FILE:LINE: key: reason" and returns -1 with errno set. */
+int conf_load(struct conf *c, const char *path, char *err, size_t errsz);
+void conf_free(struct conf *c);
+
+#endif

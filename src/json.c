@@ -1,0 +1,63 @@
+/* json: JSON output of strings and YAML trees. */
+#include "config.h"
+#include "json.h"
+
+#include <string.h>
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void json_value(FILE *f, const struct ydoc_node *n)
+{
+	long long i;
+	bool b;
+	switch (n->kind) {
+	case YDOC_SCALAR:
+		if (ydoc_is_null(n))
+			fputs("null", f);
+		else if (ydoc_to_bool(n, &b) == 0)
+			fputs(b ? "true" : "false", f);
+		else if (ydoc_to_int(n, &i) == 0)
+			fprintf(f, "%lld", i);
+		else
+			json_string(f, n->str);
+		return;
+	case YDOC_SEQ:
+		fputc('[', f);
+		for (size_t k = 0; k < n->n; k++) {
+			if (k)
+				fputc(',', f);
+			json_value(f, n->items[k]);
+		}
+		fputc(']', f);
+		return;
+	case YDOC_MAP:
+		fputc('{', f);
+		for (size_t k = 0; k < n->n; k++) {
+			if (k)
+				fputc(',', f);
+			json_string(f, ydoc_key(n, k));
+			fputc(':', f);
+			json_value(f, ydoc_val(n, k));
+		}
+		fputc('}', f);
+		return;
+	}
+}

@@ -1,0 +1,49 @@
+/* query: scanning the spool for receivers that match a filter, for list,
+ * resend-by-filter, cleanup and stats. It reads through the spool and
+ * receiver modules and knows neither paths nor YAML. */
+#ifndef MSGSPOOL_QUERY_H
+#define MSGSPOOL_QUERY_H
+
+#include <stdbool.h>
+#include <time.h>
+#include "receiver.h"
+#include "spool.h"
+
+enum query_sent { QUERY_SENT_ANY = 0, QUERY_SENT_TODAY, QUERY_SENT_7D, QUERY_SENT_MONTH,
+		  QUERY_SENT_YEAR, QUERY_SENT_NONE };
+
+struct query_filter {
+	unsigned status_mask;	/* bit per spool_status; 0 means all */
+	const char *type;	/* context_type */
+	const char *search;	/* substring of id, user, address or subject (case-insensitive) */
+	enum query_sent sent;
+	time_t since, until;	/* on created; 0 = open */
+	time_t now;		/* reference for --sent */
+};
+
+/* One matching receiver: the columns of the admin list. Unreadable files
+ * are rows too, with `err` set and only id and status known. */
+struct query_row {
+	char id[SPOOL_ID_MAX + 1];
+	enum spool_status status;
+	time_t created, sent_at;
+	long long failed_count, success_count;
+	char *subject, *user, *send_to, *type, *err;
+};
+
+struct query_result {
+	struct query_row *rows;
+	size_t n, cap;
+	size_t scanned;
+};
+
+int query_parse_sent(const char *s, enum query_sent *out);
+/* Collects matching rows, newest first. */
+int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
+	      struct query_result *res);
+void query_result_free(struct query_result *res);
+/* Loads the receiver of a row (for --json and show). */
+int query_load(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
+	       struct receiver *r, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,287 @@
+/* receiver: load, check, change and save receiver files (format 1). */
+#include "config.h"
+#include "receiver.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct ydoc_limits receiver_limits = {32, 100000};
+
+static int bad(char *err, size_t errsz, const char *fname, int line, const char *key,
+	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int bad(char *err, size_t errsz, const char *fname, int line, const char *key,
+	       const char *fmt, ...)
+{
+	char reason[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	if (key)
+		snprintf(err, errsz, "%s:%d: %s: %s", fname, line, key, reason);
+	else
+		snprintf(err, errsz, "%s:%d: %s", fname, line, reason);
+	errno = EINVAL;
+	return -1;
+}
+
+bool receiver_address_valid(const char *a)
+{
+	size_t n = strlen(a);
+	const char *at = strrchr(a, '@');
+	if (n < 3 || n > 254 || !at || at == a || !at[1])
+		return false;
+	for (const char *p = a; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= ' ' || c == 0x7f || strchr("<>()[],;:\\\"", c))
+			return false;
+	}
+	if (strchr(a, '@') != at || at[1] == '.' || a[n - 1] == '.')
+		return false;
+	return true;
+}
+
+/* Keys written by producers that hold one line of text. */
+static const char *const line_keys[] = {
+	"send_to", "subject", "user", "language", "message", "context_type", "message_type",
+	"from", "reply_to", "created", "sent_at"};
+
+static const char *str_of(const struct ydoc_node *doc, const char *key)
+{
+	const struct ydoc_node *n = ydoc_get(doc, key);
+	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
+}
+
+/* Fills the typed view from the tree, checking every known key. */
+static int check(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_node *d = r->doc;
+	if (d->kind != YDOC_MAP)
+		return bad(err, errsz, fname, d->line, NULL, "a receiver file must be a YAML mapping");
+	long long v;
+	struct ydoc_node *n = ydoc_get(d, "msgspool");
+	if (!n)
+		return bad(err, errsz, fname, d->line, "msgspool", "required key is missing (format version, 1)");
+	if (ydoc_to_int(n, &v) < 0 || v != 1)
+		return bad(err, errsz, fname, n->line, "msgspool", "unsupported format version '%s' (want 1)",
+			   n->kind == YDOC_SCALAR ? n->str : "?");
+
+	for (size_t i = 0; i < sizeof line_keys / sizeof *line_keys; i++) {
+		n = ydoc_get(d, line_keys[i]);
+		if (!n || (ydoc_is_null(n) && strcmp(line_keys[i], "send_to") && strcmp(line_keys[i], "subject")))
+			continue;
+		/* A user id may be a number; everything else must be text. */
+		if (n->kind != YDOC_SCALAR || (!ydoc_is_string(n) && strcmp(line_keys[i], "user")))
+			return bad(err, errsz, fname, n->line, line_keys[i], "must be a string");
+		if (util_has_crlf(n->str))
+			return bad(err, errsz, fname, n->line, line_keys[i],
+				   "line breaks are not allowed (header injection)");
+		if (n->len > 998)
+			return bad(err, errsz, fname, n->line, line_keys[i], "longer than 998 bytes");
+	}
+	r->send_to = str_of(d, "send_to");
+	r->subject = str_of(d, "subject");
+	if (!r->send_to)
+		return bad(err, errsz, fname, d->line, "send_to", "required key is missing");
+	if (!receiver_address_valid(r->send_to))
+		return bad(err, errsz, fname, ydoc_get(d, "send_to")->line, "send_to",
+			   "'%s' is not a valid address", r->send_to);
+	if (!ydoc_get(d, "subject"))
+		return bad(err, errsz, fname, d->line, "subject", "required key is missing");
+	if (!r->subject)
+		r->subject = "";
+
+	const char *bodies[] = {"text", "html"};
+	for (size_t i = 0; i < 2; i++) {
+		n = ydoc_get(d, bodies[i]);
+		if (n && !ydoc_is_null(n) && (n->kind != YDOC_SCALAR || !ydoc_is_string(n)))
+			return bad(err, errsz, fname, n->line, bodies[i], "must be a string");
+	}
+	r->text = str_of(d, "text");
+	r->html = str_of(d, "html");
+	if (!r->text && !r->html)
+		return bad(err, errsz, fname, d->line, "text", "one of 'text' and 'html' is required");
+
+	r->user = str_of(d, "user");
+	r->language = str_of(d, "language");
+	r->message = str_of(d, "message");
+	r->context_type = str_of(d, "context_type");
+	r->message_type = str_of(d, "message_type");
+	r->from = str_of(d, "from");
+	r->reply_to = str_of(d, "reply_to");
+	if (r->message && !spool_id_valid(r->message))
+		return bad(err, errsz, fname, ydoc_get(d, "message")->line, "message",
+			   "'%s' is not a valid message id", r->message);
+	if (r->message_type && strcmp(r->message_type, "email"))
+		return bad(err, errsz, fname, ydoc_get(d, "message_type")->line, "message_type",
+			   "'%s' is not sent by msgspool (only 'email')", r->message_type);
+	if (r->reply_to && !receiver_address_valid(r->reply_to))
+		return bad(err, errsz, fname, ydoc_get(d, "reply_to")->line, "reply_to",
+			   "'%s' is not a valid address", r->reply_to);
+
+	const char *c = str_of(d, "created");
+	if (c) {
+		if (util_time_parse(c, &r->created) < 0)
+			return bad(err, errsz, fname, ydoc_get(d, "created")->line, "created",
+				   "'%s' is not an RFC 3339 time", c);
+	} else {
+		char tbuf[UTIL_TIME_LEN];
+		r->created = mtime;
+		util_time_format(mtime, tbuf);
+		ydoc_set(d, "created", ydoc_string(tbuf));
+	}
+	const char *s = str_of(d, "sent_at");
+	r->sent_at = 0;
+	if (s && util_time_parse(s, &r->sent_at) < 0)
+		return bad(err, errsz, fname, ydoc_get(d, "sent_at")->line, "sent_at",
+			   "'%s' is not an RFC 3339 time", s);
+
+	const char *counts[] = {"sending_failed_count", "sending_success_count"};
+	long long *dst[] = {&r->failed_count, &r->success_count};
+	for (size_t i = 0; i < 2; i++) {
+		*dst[i] = 0;
+		n = ydoc_get(d, counts[i]);
+		if (n && (ydoc_to_int(n, dst[i]) < 0 || *dst[i] < 0 || *dst[i] > 1000000000))
+			return bad(err, errsz, fname, n->line, counts[i], "must be a whole number >= 0");
+	}
+
+	n = ydoc_get(d, "headers");
+	r->headers = NULL;
+	if (n && !ydoc_is_null(n)) {
+		if (n->kind != YDOC_MAP)
+			return bad(err, errsz, fname, n->line, "headers", "must be a mapping of name: value");
+		for (size_t i = 0; i < n->n; i++) {
+			const char *k = ydoc_key(n, i);
+			const struct ydoc_node *hv = ydoc_val(n, i);
+			if (!*k || strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(k))
+				return bad(err, errsz, fname, hv->line, "headers", "'%s' is not a header name", k);
+			if (hv->kind != YDOC_SCALAR || util_has_crlf(hv->str) || hv->len > 998)
+				return bad(err, errsz, fname, hv->line, "headers",
+					   "value of %s must be one line of text (header injection)", k);
+		}
+		r->headers = n;
+	}
+	n = ydoc_get(d, "errors");
+	r->errors = NULL;
+	if (n && !ydoc_is_null(n)) {
+		if (n->kind != YDOC_SEQ)
+			return bad(err, errsz, fname, n->line, "errors", "must be a list");
+		r->errors = n;
+	}
+	n = ydoc_get(d, "metadata");
+	r->metadata = n && !ydoc_is_null(n) ? n : NULL;
+	n = ydoc_get(d, "last_attempt");
+	r->last_outcome = NULL;
+	if (n && !ydoc_is_null(n)) {
+		if (n->kind != YDOC_MAP)
+			return bad(err, errsz, fname, n->line, "last_attempt", "must be a mapping");
+		r->last_outcome = str_of(n, "outcome");
+	}
+	return 0;
+}
+
+int receiver_parse(struct receiver *r, const char *id, const char *data, size_t len,
+		   time_t mtime, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_error ye;
+	memset(r, 0, sizeof *r);
+	snprintf(r->id, sizeof r->id, "%s", id);
+	if (ydoc_parse(data, len, &receiver_limits, &r->doc, &ye) < 0)
+		return bad(err, errsz, fname, ye.line, NULL, "%s", ye.msg);
+	if (check(r, mtime, fname, err, errsz) < 0) {
+		receiver_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+int receiver_init(struct receiver *r, const char *id, const char *send_to, const char *subject,
+		  time_t created)
+{
+	char tbuf[UTIL_TIME_LEN];
+	memset(r, 0, sizeof *r);
+	snprintf(r->id, sizeof r->id, "%s", id);
+	r->doc = ydoc_map();
+	util_time_format(created, tbuf);
+	ydoc_set(r->doc, "msgspool", ydoc_intval(1));
+	ydoc_set(r->doc, "send_to", ydoc_string(send_to));
+	ydoc_set(r->doc, "subject", ydoc_string(subject));
+	ydoc_set(r->doc, "created", ydoc_string(tbuf));
+	/* Not checked yet: a body is still missing. Callers set one, then
+	 * call receiver_validate. */
+	r->send_to = send_to;
+	r->created = created;
+	return 0;
+}
+
+void receiver_set(struct receiver *r, const char *key, const char *value)
+{
+	if (value)
+		ydoc_set(r->doc, key, ydoc_string(value));
+	else
+		ydoc_del(r->doc, key);
+}
+
+int receiver_validate(struct receiver *r, const char *fname, char *err, size_t errsz)
+{
+	return check(r, r->created, fname, err, errsz);
+}
+
+void receiver_free(struct receiver *r)
+{
+	ydoc_free(r->doc);
+	r->doc = NULL;
+}
+
+int receiver_save(const struct receiver *r, struct util_buf *out)
+{
+	return ydoc_emit(r->doc, out);
+}
+
+static void set_attempt(struct receiver *r, const char *at, const char *outcome, int code)
+{
+	struct ydoc_node *la = ydoc_map();
+	ydoc_set(la, "at", ydoc_string(at));
+	ydoc_set(la, "outcome", ydoc_string(outcome));
+	if (code > 0)
+		ydoc_set(la, "smtp_code", ydoc_intval(code));
+	ydoc_set(r->doc, "last_attempt", la);
+	r->last_outcome = str_of(la, "outcome");
+}
+
+void receiver_record_success(struct receiver *r, time_t now)
+{
+	char tbuf[UTIL_TIME_LEN];
+	util_time_format(now, tbuf);
+	r->success_count++;
+	r->sent_at = now;
+	ydoc_set(r->doc, "sending_success_count", ydoc_intval(r->success_count));
+	ydoc_set(r->doc, "sent_at", ydoc_string(tbuf));
+	set_attempt(r, tbuf, "sent", 0);
+}
+
+void receiver_record_failure(struct receiver *r, time_t now, const char *error,
+			     int smtp_code, const char *transcript, const char *outcome)
+{
+	char tbuf[UTIL_TIME_LEN];
+	util_time_format(now, tbuf);
+	r->failed_count++;
+	ydoc_set(r->doc, "sending_failed_count", ydoc_intval(r->failed_count));
+	struct ydoc_node *errs = ydoc_get(r->doc, "errors");
+	if (!errs || errs->kind != YDOC_SEQ) {
+		errs = ydoc_seq();
+		ydoc_set(r->doc, "errors", errs);
+	}
+	struct ydoc_node *e = ydoc_map();
+	ydoc_set(e, "at", ydoc_string(tbuf));
+	ydoc_set(e, "error", ydoc_string(error));
+	ydoc_set(e, "smtp_code", smtp_code > 0 ? ydoc_intval(smtp_code) : ydoc_scalar("null"));
+	ydoc_set(e, "transcript", ydoc_string(transcript ? transcript : ""));
+	ydoc_push(errs, e);
+	r->errors = errs;
+	set_attempt(r, tbuf, outcome, smtp_code);
+}

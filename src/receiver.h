@@ -1,0 +1,51 @@
+/* receiver: the receiver record, format version 1 (spool-layout/FORMAT.md).
+ * Loads a receiver file with every check the format asks for, gives typed
+ * access to its fields, records attempts, and saves it back keeping unknown
+ * keys and metadata as they were. */
+#ifndef MSGSPOOL_RECEIVER_H
+#define MSGSPOOL_RECEIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include "spool.h"
+#include "util.h"
+#include "ydoc.h"
+
+#define RECEIVER_ERRLEN 512
+#define RECEIVER_DEFAULT_MAX_SIZE (10u * 1024 * 1024)
+
+struct receiver {
+	char id[SPOOL_ID_MAX + 1];
+	struct ydoc_node *doc;	/* the whole file; the fields below point into it */
+	const char *send_to, *subject, *text, *html, *user, *language, *message;
+	const char *context_type, *message_type, *from, *reply_to;
+	time_t created, sent_at;	/* sent_at 0 when never sent */
+	long long failed_count, success_count;
+	const struct ydoc_node *headers, *metadata, *errors;
+	const char *last_outcome;	/* last_attempt.outcome, or NULL */
+};
+
+/* Parses and checks a receiver. `fname` names the file in errors, which are
+ * "FNAME:LINE: key: reason". `mtime` stands in for a missing `created`. */
+int receiver_parse(struct receiver *r, const char *id, const char *data, size_t len,
+		   time_t mtime, const char *fname, char *err, size_t errsz);
+/* A new receiver with the required keys; add others with receiver_set,
+ * then check the whole with receiver_validate. */
+int receiver_init(struct receiver *r, const char *id, const char *send_to,
+		  const char *subject, time_t created);
+/* Sets a string field; NULL removes it. */
+void receiver_set(struct receiver *r, const char *key, const char *value);
+int receiver_validate(struct receiver *r, const char *fname, char *err, size_t errsz);
+void receiver_free(struct receiver *r);
+int receiver_save(const struct receiver *r, struct util_buf *out);
+
+/* Validity checks shared with compose and the command line. */
+bool receiver_address_valid(const char *addr);
+
+void receiver_record_success(struct receiver *r, time_t now);
+/* outcome is the status the receiver goes to: "failed" or "error". */
+void receiver_record_failure(struct receiver *r, time_t now, const char *error,
+			     int smtp_code, const char *transcript, const char *outcome);
+
+#endif

@@ -1,0 +1,635 @@
+/* spool: directories, ids, atomic durable writes, claims and moves.
+ *
+ * Every state change is a rename; every rename that matters is followed by
+ * an fsync of the directories it touched, and every file that is renamed
+ * into place was fsynced first. Renames that must not overwrite use
+ * renameat2(RENAME_NOREPLACE), falling back to link()+unlink() where the
+ * file system lacks it (NFS), which is the Maildir way. */
+#include "config.h"
+#include "spool.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const status_dirs[SPOOL_NSTATUS] = {
+	"new", "active", "failed", "error", "sent", "corrupt"};
+static const char *const status_names[SPOOL_NSTATUS] = {
+	"not_sent", "active", "failed", "error", "sent", "corrupt"};
+
+#define SUFFIX ".yaml"
+#define SUFFIX_LEN 5
+
+const char *spool_status_name(enum spool_status st)
+{
+	return status_names[st];
+}
+
+const char *spool_status_dir(enum spool_status st)
+{
+	return status_dirs[st];
+}
+
+int spool_status_parse(const char *s, enum spool_status *out)
+{
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		if (!strcmp(s, status_names[i]) || !strcmp(s, status_dirs[i])) {
+			*out = (enum spool_status)i;
+			return 0;
+		}
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+bool spool_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > SPOOL_ID_MAX || id[0] == '.' || strstr(id, ".."))
+		return false;
+	for (const char *p = id; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool spool_name_to_id(const char *name, char *id, size_t idsz)
+{
+	size_t n = strlen(name);
+	if (n <= SUFFIX_LEN || strcmp(name + n - SUFFIX_LEN, SUFFIX) != 0)
+		return false;
+	n -= SUFFIX_LEN;
+	if (n >= idsz || n > SPOOL_ID_MAX)
+		return false;
+	memcpy(id, name, n);
+	id[n] = '\0';
+	return spool_id_valid(id);
+}
+
+static void file_name(const char *id, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s" SUFFIX, id);
+}
+
+void spool_new_id(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	unsigned char rnd[8];
+	char stamp[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		/* Not reached on Linux >= 3.17; still unique per process and time. */
+		unsigned long long x = (unsigned long long)getpid() << 32 ^ (unsigned long long)ts.tv_nsec;
+		memcpy(rnd, &x, sizeof rnd);
+	}
+	snprintf(buf, n, "%s.%06ldZ-%02x%02x%02x%02x%02x%02x%02x%02x", stamp, ts.tv_nsec / 1000,
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
+void spool_path(const struct spool *sp, enum spool_status st, const char *id, char *buf, size_t n)
+{
+	if (id)
+		snprintf(buf, n, "%s/%s/%s" SUFFIX, sp->root, status_dirs[st], id);
+	else
+		snprintf(buf, n, "%s/%s", sp->root, status_dirs[st]);
+}
+
+/* ---- opening ---- */
+
+static int mkdir_mode(int parent, const char *name, mode_t mode, gid_t group)
+{
+	if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
+		return -1;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = 0;
+	if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) < 0)
+		rc = -1;
+	/* chmod after mkdir: the umask must not weaken or widen what we chose. */
+	if (rc == 0 && fchmod(fd, mode) < 0)
+		rc = -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int spool_init(const char *root, gid_t group)
+{
+	bool grp = group != (gid_t)-1;
+	if (mkdir(root, 0750) < 0 && errno != EEXIST)
+		return -1;
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -1;
+	int rc = 0;
+	if ((grp && fchown(rootfd, (uid_t)-1, group) < 0) || fchmod(rootfd, grp ? 0750 : 0700) < 0)
+		rc = -1;
+	/* Producers (the group) write tmp/, new/ and messages/ only; setgid keeps
+	 * the group on their files. */
+	mode_t prod = grp ? 02770 : 0700, own = grp ? 0750 : 0700;
+	const char *names[] = {"tmp", "new", "messages", "active", "failed", "error", "sent", "corrupt"};
+	for (size_t i = 0; rc == 0 && i < sizeof names / sizeof *names; i++)
+		rc = mkdir_mode(rootfd, names[i], i < 3 ? prod : own, group);
+	if (rc == 0)
+		rc = fsync(rootfd);
+	int e = errno;
+	close(rootfd);
+	errno = e;
+	return rc;
+}
+
+int spool_open(struct spool *sp, const char *root)
+{
+	memset(sp, 0, sizeof *sp);
+	sp->rootfd = sp->tmpfd = sp->msgfd = -1;
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		sp->dirfd[i] = -1;
+	sp->root = strdup(root);
+	if (!sp->root)
+		return -1;
+	sp->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->rootfd < 0)
+		goto fail;
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		sp->dirfd[i] = openat(sp->rootfd, status_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sp->dirfd[i] < 0)
+			goto fail;
+	}
+	sp->tmpfd = openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sp->msgfd = openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sp->tmpfd < 0 || sp->msgfd < 0)
+		goto fail;
+	return 0;
+fail:;
+	int e = errno;
+	spool_close(sp);
+	errno = e;
+	return -1;
+}
+
+void spool_close(struct spool *sp)
+{
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		if (sp->dirfd[i] >= 0)
+			close(sp->dirfd[i]);
+	if (sp->tmpfd >= 0)
+		close(sp->tmpfd);
+	if (sp->msgfd >= 0)
+		close(sp->msgfd);
+	if (sp->rootfd >= 0)
+		close(sp->rootfd);
+	free(sp->root);
+	memset(sp, 0, sizeof *sp);
+	sp->rootfd = sp->tmpfd = sp->msgfd = -1;
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		sp->dirfd[i] = -1;
+}
+
+/* ---- primitives ---- */
+
+/* rename that never replaces: renameat2, or link+unlink where unsupported. */
+static int rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (linkat(fromfd, from, tofd, to, 0) < 0)
+		return -1;
+	if (unlinkat(fromfd, from, 0) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* Writes a new file in tmp/ and fsyncs it; returns its fd (locked when
+ * asked) and fills name. */
+static int write_tmp(struct spool *sp, const char *id, const void *data, size_t len,
+		     bool lock, char *name, size_t namesz)
+{
+	unsigned char r[6];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		memset(r, 0, sizeof r);
+	snprintf(name, namesz, "%s" SUFFIX ".%ld.%02x%02x%02x%02x%02x%02x.tmp", id, (long)getpid(),
+		 r[0], r[1], r[2], r[3], r[4], r[5]);
+	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if ((lock && flock(fd, LOCK_EX) < 0) || util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlinkat(sp->tmpfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int spool_locate(struct spool *sp, const char *id, enum spool_status *st)
+{
+	char name[SPOOL_ID_MAX + 16];
+	struct stat s;
+	file_name(id, name, sizeof name);
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		if (fstatat(sp->dirfd[i], name, &s, AT_SYMLINK_NOFOLLOW) == 0) {
+			*st = (enum spool_status)i;
+			return 0;
+		}
+		if (errno != ENOENT)
+			return -1;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	enum spool_status st;
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (spool_locate(sp, id, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (errno != ENOENT)
+		return -1;
+	int fd = write_tmp(sp, id, data, len, false, tmpname, sizeof tmpname);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	file_name(id, name, sizeof name);
+	if (rename_noreplace(sp->tmpfd, tmpname, sp->dirfd[SPOOL_NEW], name) < 0) {
+		int e = errno;
+		unlinkat(sp->tmpfd, tmpname, 0);
+		errno = e;
+		return -1;
+	}
+	return fsync(sp->dirfd[SPOOL_NEW]);
+}
+
+/* Opens a spool file for reading: never follows a link, never blocks on a
+ * FIFO, and refuses anything but a regular file. */
+static int open_regular(int dirfd, const char *name, struct stat *stp)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1; /* ELOOP: a symbolic link, never followed */
+	if (fstat(fd, stp) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(stp->st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+static int read_named(int dirfd, const char *name, size_t max, char **data, size_t *len,
+		      struct stat *stp)
+{
+	struct stat s;
+	int fd = open_regular(dirfd, name, stp ? stp : &s);
+	if (fd < 0)
+		return -1;
+	if ((size_t)(stp ? stp : &s)->st_size > max) {
+		close(fd);
+		errno = EFBIG;
+		return -1;
+	}
+	int rc = util_read_fd(fd, max, data, len);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int spool_read(struct spool *sp, enum spool_status st, const char *id, size_t max,
+	       char **data, size_t *len, struct stat *stp)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	return read_named(sp->dirfd[st], name, max, data, len, stp);
+}
+
+static int scan_dir(int dirfd, int (*cb)(const char *id, void *ctx), void *ctx)
+{
+	int fd = dup(dirfd);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	char id[SPOOL_ID_MAX + 1];
+	int rc = 0;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_name_to_id(de->d_name, id, sizeof id))
+			continue;
+		if ((rc = cb(id, ctx)) != 0)
+			break;
+		errno = 0;
+	}
+	if (!de && errno)
+		rc = -1;
+	int e = errno;
+	closedir(d);
+	errno = e;
+	return rc;
+}
+
+int spool_scan(struct spool *sp, enum spool_status st, int (*cb)(const char *id, void *ctx), void *ctx)
+{
+	return scan_dir(sp->dirfd[st], cb, ctx);
+}
+
+struct find_ctx {
+	const char *prefix;
+	size_t plen;
+	int matches;
+	bool exact;
+	enum spool_status cur, st;
+	char *id;
+	size_t idsz;
+};
+
+static int find_cb(const char *id, void *vctx)
+{
+	struct find_ctx *f = vctx;
+	if (strncmp(id, f->prefix, f->plen) != 0)
+		return 0;
+	bool exact = id[f->plen] == '\0';
+	if (f->exact && !exact)
+		return 0;
+	if (exact && !f->exact) {
+		f->exact = true;
+		f->matches = 0;
+	}
+	if (f->matches == 0 || strcmp(id, f->id) != 0)
+		f->matches++;
+	snprintf(f->id, f->idsz, "%s", id);
+	f->st = f->cur;
+	return 0;
+}
+
+int spool_find(struct spool *sp, const char *prefix, enum spool_status *st, char *id, size_t idsz)
+{
+	struct find_ctx f = {.prefix = prefix, .plen = strlen(prefix), .id = id, .idsz = idsz};
+	if (f.plen == 0 || f.plen > SPOOL_ID_MAX)
+		return SPOOL_NOT_FOUND;
+	for (const char *p = prefix; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+			return SPOOL_NOT_FOUND;
+	if (id && idsz)
+		id[0] = '\0';
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		f.cur = (enum spool_status)i;
+		if (spool_scan(sp, f.cur, find_cb, &f) < 0)
+			return -1;
+	}
+	if (f.matches == 0)
+		return SPOOL_NOT_FOUND;
+	if (f.matches > 1)
+		return SPOOL_AMBIGUOUS;
+	*st = f.st;
+	return SPOOL_FOUND;
+}
+
+/* ---- claims ---- */
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
+{
+	char name[SPOOL_ID_MAX + 16];
+	struct stat now;
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(c->id, sizeof c->id, "%s", id);
+	c->from = from;
+	file_name(id, name, sizeof name);
+	int fd = open_regular(sp->dirfd[from], name, &c->st);
+	if (fd < 0)
+		return errno == ENOENT ? SPOOL_BUSY : -1;
+	/* The lock travels with the inode through the rename, so recovery in
+	 * another process can tell a live claim from a crashed one. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return e == EWOULDBLOCK ? SPOOL_BUSY : -1;
+	}
+	/* Someone may have claimed, finished and replaced it since we opened. */
+	if (fstatat(sp->dirfd[from], name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !same_file(&now, &c->st)) {
+		close(fd);
+		return SPOOL_BUSY;
+	}
+	if (from != SPOOL_ACTIVE &&
+	    rename_noreplace(sp->dirfd[from], name, sp->dirfd[SPOOL_ACTIVE], name) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return (e == ENOENT || e == EEXIST) ? SPOOL_BUSY : -1;
+	}
+	c->fd = fd;
+	return SPOOL_CLAIMED;
+}
+
+int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len)
+{
+	if ((size_t)c->st.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (lseek(c->fd, 0, SEEK_SET) < 0)
+		return -1;
+	return util_read_fd(c->fd, max, data, len);
+}
+
+static int sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b)
+{
+	if (fsync(sp->dirfd[a]) < 0)
+		return -1;
+	if (a != b && fsync(sp->dirfd[b]) < 0)
+		return -1;
+	return 0;
+}
+
+int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
+		 enum spool_status to)
+{
+	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	file_name(c->id, name, sizeof name);
+	int fd = write_tmp(sp, c->id, data, len, true, tmpname, sizeof tmpname);
+	if (fd < 0)
+		return -1;
+	/* Replace the claimed file in place first: at every instant the
+	 * receiver is in exactly one status directory, old or new content. */
+	if (renameat(sp->tmpfd, tmpname, sp->dirfd[SPOOL_ACTIVE], name) < 0) {
+		int e = errno;
+		unlinkat(sp->tmpfd, tmpname, 0);
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(c->fd);
+	c->fd = fd;
+	if (fstat(fd, &c->st) < 0)
+		return -1;
+	return spool_release(sp, c, to);
+}
+
+int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
+{
+	char name[SPOOL_ID_MAX + 16];
+	file_name(c->id, name, sizeof name);
+	if (to != SPOOL_ACTIVE &&
+	    rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0)
+		return -1;
+	int rc = sync_dirs(sp, to, SPOOL_ACTIVE);
+	int e = errno;
+	close(c->fd);
+	c->fd = -1;
+	errno = e;
+	return rc;
+}
+
+int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	if (rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name) < 0)
+		return -1;
+	return sync_dirs(sp, to, from);
+}
+
+int spool_remove(struct spool *sp, enum spool_status st, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	return unlinkat(sp->dirfd[st], name, 0);
+}
+
+int spool_clean_tmp(struct spool *sp, time_t max_age)
+{
+	int fd = dup(sp->tmpfd);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	time_t now = time(NULL);
+	int removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat s;
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(s.st_mode))
+			continue;
+		if (now - s.st_mtime > max_age && unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/* ---- message records ---- */
+
+int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = write_tmp(sp, id, data, len, false, tmpname, sizeof tmpname);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	file_name(id, name, sizeof name);
+	if (renameat(sp->tmpfd, tmpname, sp->msgfd, name) < 0) {
+		int e = errno;
+		unlinkat(sp->tmpfd, tmpname, 0);
+		errno = e;
+		return -1;
+	}
+	return fsync(sp->msgfd);
+}
+
+int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	return read_named(sp->msgfd, name, max, data, len, NULL);
+}
+
+int spool_message_scan(struct spool *sp, int (*cb)(const char *id, void *ctx), void *ctx)
+{
+	return scan_dir(sp->msgfd, cb, ctx);
+}
+
+int spool_message_remove(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	return unlinkat(sp->msgfd, name, 0);
+}

@@ -1,0 +1,99 @@
+/* spool: the only module that knows paths. It owns the directory tree, the
+ * receiver ids and file names, the producer protocol (tmp/, fsync, rename
+ * into new/), claiming by rename into active/, durable state changes and
+ * quarantine. Everything above it speaks in ids and statuses. */
+#ifndef MSGSPOOL_SPOOL_H
+#define MSGSPOOL_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+enum spool_status {
+	SPOOL_NEW, SPOOL_ACTIVE, SPOOL_FAILED, SPOOL_ERROR, SPOOL_SENT, SPOOL_CORRUPT,
+	SPOOL_NSTATUS
+};
+
+#define SPOOL_ID_MAX 200	/* bytes, without ".yaml" */
+
+struct spool {
+	char *root;
+	int rootfd;
+	int dirfd[SPOOL_NSTATUS];
+	int tmpfd;
+	int msgfd;
+};
+
+/* Status names as commands and --json show them ("not_sent" for new/). */
+const char *spool_status_name(enum spool_status st);
+const char *spool_status_dir(enum spool_status st);
+/* Accepts the status name or the directory name. */
+int spool_status_parse(const char *s, enum spool_status *out);
+
+/* Creates the tree (idempotent); the group, when not -1, may write tmp/,
+ * new/ and messages/ (producers), and nothing else. */
+int spool_init(const char *root, gid_t group);
+int spool_open(struct spool *sp, const char *root);
+void spool_close(struct spool *sp);
+/* Path of a status directory or file, for messages only (never opened). */
+void spool_path(const struct spool *sp, enum spool_status st, const char *id, char *buf, size_t n);
+
+bool spool_id_valid(const char *id);
+/* Maps a directory entry to a receiver id; false for names to ignore. */
+bool spool_name_to_id(const char *name, char *id, size_t idsz);
+/* A new id: unique across processes and hosts, sorting by creation time. */
+void spool_new_id(char *buf, size_t n);
+
+/* Producer protocol. Fails with EEXIST if the id is in use in any status. */
+int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len);
+
+/* Reads a receiver without following links or blocking on FIFOs. EFBIG when
+ * over max, EFTYPE-like EINVAL ("not a regular file") when not a file. */
+int spool_read(struct spool *sp, enum spool_status st, const char *id, size_t max,
+	       char **data, size_t *len, struct stat *stp);
+/* Calls cb for every receiver name in a status directory, in no order. */
+int spool_scan(struct spool *sp, enum spool_status st,
+	       int (*cb)(const char *id, void *ctx), void *ctx);
+/* Finds the status of an exact id; ENOENT when in no status directory. */
+int spool_locate(struct spool *sp, const char *id, enum spool_status *st);
+
+enum spool_find_result { SPOOL_FOUND = 0, SPOOL_NOT_FOUND = 1, SPOOL_AMBIGUOUS = 2 };
+/* Resolves a unique id prefix across all statuses. -1 on I/O error. */
+int spool_find(struct spool *sp, const char *prefix, enum spool_status *st, char *id, size_t idsz);
+
+/* A claimed receiver: its file is in active/ and locked by this process. */
+struct spool_claim {
+	enum spool_status from;
+	char id[SPOOL_ID_MAX + 1];
+	int fd;			/* open, locked; read the content from here */
+	struct stat st;
+};
+
+enum spool_claim_result { SPOOL_CLAIMED = 0, SPOOL_BUSY = 1 };
+/* Renames from/ID into active/ under an exclusive lock. SPOOL_BUSY when
+ * another process has it (it vanished, or it is locked). With from ==
+ * SPOOL_ACTIVE the file is locked where it is (recovery). */
+int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c);
+/* Reads the claimed file. */
+int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len);
+/* Writes new content durably over active/ID, then moves it into `to`. */
+int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
+		 enum spool_status to);
+/* Moves the claimed file unchanged into `to` (recovery, quarantine). */
+int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to);
+
+/* Moves a file between statuses without a claim; EEXIST never overwrites. */
+int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);
+int spool_remove(struct spool *sp, enum spool_status st, const char *id);
+
+/* Removes tmp/ files older than max_age seconds; returns how many. */
+int spool_clean_tmp(struct spool *sp, time_t max_age);
+
+/* Message records in messages/: same id rules, same durability. */
+int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len);
+int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len);
+int spool_message_scan(struct spool *sp, int (*cb)(const char *id, void *ctx), void *ctx);
+int spool_message_remove(struct spool *sp, const char *id);
+
+#endif

@@ -1,0 +1,510 @@
+/* ydoc: YAML documents as trees, read and written with libyaml. */
+#include "config.h"
+#include "ydoc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+static struct ydoc_node *node_new(enum ydoc_kind k)
+{
+	struct ydoc_node *n = util_xmalloc(sizeof *n);
+	n->kind = k;
+	return n;
+}
+
+void ydoc_free(struct ydoc_node *n)
+{
+	if (!n)
+		return;
+	size_t count = n->kind == YDOC_MAP ? 2 * n->n : n->n;
+	for (size_t i = 0; i < count; i++)
+		ydoc_free(n->items[i]);
+	free(n->items);
+	free(n->str);
+	free(n);
+}
+
+static void add_item(struct ydoc_node *n, struct ydoc_node *item)
+{
+	size_t count = n->kind == YDOC_MAP ? 2 * n->n : n->n;
+	if (count + 2 > n->cap) {
+		size_t cap = n->cap ? 2 * n->cap : 8;
+		struct ydoc_node **p = realloc(n->items, cap * sizeof *p);
+		if (!p) {
+			fputs("msgspool: out of memory\n", stderr);
+			abort();
+		}
+		n->items = p;
+		n->cap = cap;
+	}
+	n->items[count] = item;
+}
+
+struct ydoc_node *ydoc_scalar(const char *s)
+{
+	struct ydoc_node *n = node_new(YDOC_SCALAR);
+	n->len = strlen(s);
+	n->str = util_xmalloc(n->len + 1);
+	memcpy(n->str, s, n->len);
+	return n;
+}
+
+struct ydoc_node *ydoc_string(const char *s)
+{
+	struct ydoc_node *n = ydoc_scalar(s);
+	n->quoted = true;
+	return n;
+}
+
+struct ydoc_node *ydoc_intval(long long v)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, "%lld", v);
+	return ydoc_scalar(tmp);
+}
+
+struct ydoc_node *ydoc_map(void)
+{
+	return node_new(YDOC_MAP);
+}
+
+struct ydoc_node *ydoc_seq(void)
+{
+	return node_new(YDOC_SEQ);
+}
+
+struct ydoc_node *ydoc_clone(const struct ydoc_node *n)
+{
+	struct ydoc_node *c = node_new(n->kind);
+	c->line = n->line;
+	c->quoted = n->quoted;
+	if (n->kind == YDOC_SCALAR) {
+		c->len = n->len;
+		c->str = util_xmalloc(n->len + 1);
+		memcpy(c->str, n->str, n->len);
+		return c;
+	}
+	size_t count = n->kind == YDOC_MAP ? 2 * n->n : n->n;
+	for (size_t i = 0; i < count; i++) {
+		add_item(c, ydoc_clone(n->items[i]));
+		if (n->kind == YDOC_SEQ || i % 2)
+			c->n++;
+	}
+	return c;
+}
+
+const char *ydoc_key(const struct ydoc_node *map, size_t i)
+{
+	return map->items[2 * i]->str;
+}
+
+struct ydoc_node *ydoc_val(const struct ydoc_node *map, size_t i)
+{
+	return map->items[2 * i + 1];
+}
+
+struct ydoc_node *ydoc_get(const struct ydoc_node *map, const char *key)
+{
+	if (!map || map->kind != YDOC_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->items[2 * i]->str, key) == 0)
+			return map->items[2 * i + 1];
+	return NULL;
+}
+
+void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		if (strcmp(map->items[2 * i]->str, key) == 0) {
+			ydoc_free(map->items[2 * i + 1]);
+			map->items[2 * i + 1] = value;
+			return;
+		}
+	}
+	add_item(map, ydoc_scalar(key));
+	map->items[2 * map->n + 1] = value;
+	map->n++;
+}
+
+void ydoc_del(struct ydoc_node *map, const char *key)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		if (strcmp(map->items[2 * i]->str, key) == 0) {
+			ydoc_free(map->items[2 * i]);
+			ydoc_free(map->items[2 * i + 1]);
+			memmove(&map->items[2 * i], &map->items[2 * i + 2],
+				(2 * (map->n - i - 1)) * sizeof *map->items);
+			map->n--;
+			return;
+		}
+	}
+}
+
+void ydoc_push(struct ydoc_node *seq, struct ydoc_node *item)
+{
+	add_item(seq, item);
+	seq->n++;
+}
+
+bool ydoc_is_null(const struct ydoc_node *n)
+{
+	if (!n)
+		return true;
+	if (n->kind != YDOC_SCALAR || n->quoted)
+		return false;
+	return n->len == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+	       !strcmp(n->str, "Null") || !strcmp(n->str, "NULL");
+}
+
+int ydoc_to_bool(const struct ydoc_node *n, bool *out)
+{
+	if (!n || n->kind != YDOC_SCALAR || n->quoted)
+		return -1;
+	static const char *t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+	static const char *f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		if (!strcmp(n->str, t[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(n->str, f[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int ydoc_to_int(const struct ydoc_node *n, long long *out)
+{
+	if (!n || n->kind != YDOC_SCALAR || n->quoted || n->len == 0 || n->len > 20)
+		return -1;
+	const char *s = n->str;
+	if (*s == '+' || *s == '-')
+		s++;
+	if (!*s)
+		return -1;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	errno = 0;
+	char *end;
+	long long v = strtoll(n->str, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static bool looks_numeric(const char *s)
+{
+	/* Conservative: anything YAML 1.1 or 1.2 might read as a number. */
+	if (*s == '+' || *s == '-' || *s == '.')
+		s++;
+	return (*s >= '0' && *s <= '9') || !strcasecmp(s, "inf") || !strcasecmp(s, "nan");
+}
+
+bool ydoc_is_string(const struct ydoc_node *n)
+{
+	if (!n || n->kind != YDOC_SCALAR)
+		return false;
+	if (n->quoted)
+		return true;
+	bool b;
+	long long i;
+	if (ydoc_is_null(n) || ydoc_to_bool(n, &b) == 0 || ydoc_to_int(n, &i) == 0)
+		return false;
+	return true;
+}
+
+/* ---- parsing ---- */
+
+struct parse_state {
+	yaml_parser_t parser;
+	const struct ydoc_limits *lim;
+	size_t nodes;
+	struct ydoc_error *err;
+};
+
+static int fail(struct parse_state *st, int line, const char *fmt, const char *arg)
+{
+	st->err->line = line;
+	snprintf(st->err->msg, sizeof st->err->msg, fmt, arg ? arg : "");
+	return -1;
+}
+
+static int next_event(struct parse_state *st, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&st->parser, ev)) {
+		const char *p = st->parser.problem ? st->parser.problem : "invalid YAML";
+		int line = (int)st->parser.problem_mark.line + 1;
+		if (st->parser.error == YAML_READER_ERROR)
+			line = 0;
+		char msg[200];
+		snprintf(msg, sizeof msg, "%s%s%s", st->parser.context ? st->parser.context : "",
+			 st->parser.context ? ": " : "", p);
+		return fail(st, line, "%s", msg);
+	}
+	return 0;
+}
+
+static bool core_tag(const yaml_char_t *tag)
+{
+	if (!tag)
+		return true;
+	const char *t = (const char *)tag;
+	return !strcmp(t, "tag:yaml.org,2002:str") || !strcmp(t, "tag:yaml.org,2002:int") ||
+	       !strcmp(t, "tag:yaml.org,2002:map") || !strcmp(t, "tag:yaml.org,2002:seq") ||
+	       !strcmp(t, "tag:yaml.org,2002:bool") || !strcmp(t, "tag:yaml.org,2002:null");
+}
+
+static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, struct ydoc_node **out);
+
+static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t depth)
+{
+	for (;;) {
+		yaml_event_t ev;
+		if (next_event(st, &ev) < 0)
+			return -1;
+		if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		struct ydoc_node *child;
+		int line = (int)ev.start_mark.line + 1;
+		int rc = parse_node(st, &ev, depth + 1, &child);
+		yaml_event_delete(&ev);
+		if (rc < 0)
+			return -1;
+		if (n->kind == YDOC_SEQ) {
+			ydoc_push(n, child);
+			continue;
+		}
+		if (child->kind != YDOC_SCALAR) {
+			ydoc_free(child);
+			return fail(st, line, "keys must be plain strings%s", NULL);
+		}
+		if (ydoc_get(n, child->str)) {
+			int r = fail(st, line, "duplicate key '%s'", child->str);
+			ydoc_free(child);
+			return r;
+		}
+		yaml_event_t vev;
+		if (next_event(st, &vev) < 0) {
+			ydoc_free(child);
+			return -1;
+		}
+		struct ydoc_node *val;
+		rc = parse_node(st, &vev, depth + 1, &val);
+		yaml_event_delete(&vev);
+		if (rc < 0) {
+			ydoc_free(child);
+			return -1;
+		}
+		add_item(n, child);
+		n->items[2 * n->n + 1] = val;
+		n->n++;
+	}
+}
+
+static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, struct ydoc_node **out)
+{
+	int line = (int)ev->start_mark.line + 1;
+	if (++st->nodes > st->lim->max_nodes)
+		return fail(st, line, "too many nodes%s", NULL);
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		return fail(st, line, "aliases are not allowed%s", NULL);
+	case YAML_SCALAR_EVENT: {
+		if (ev->data.scalar.anchor)
+			return fail(st, line, "anchors are not allowed%s", NULL);
+		if (!core_tag(ev->data.scalar.tag))
+			return fail(st, line, "tag %s is not allowed", (const char *)ev->data.scalar.tag);
+		struct ydoc_node *n = node_new(YDOC_SCALAR);
+		n->line = line;
+		n->len = ev->data.scalar.length;
+		if (memchr(ev->data.scalar.value, '\0', n->len)) {
+			free(n);
+			return fail(st, line, "NUL characters are not allowed%s", NULL);
+		}
+		n->str = util_xmalloc(n->len + 1);
+		memcpy(n->str, ev->data.scalar.value, n->len);
+		n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+			    (ev->data.scalar.tag && !strcmp((const char *)ev->data.scalar.tag,
+							    "tag:yaml.org,2002:str"));
+		*out = n;
+		return 0;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+		const yaml_char_t *anchor = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
+		const yaml_char_t *tag = seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag;
+		if (anchor)
+			return fail(st, line, "anchors are not allowed%s", NULL);
+		if (!core_tag(tag))
+			return fail(st, line, "tag %s is not allowed", (const char *)tag);
+		if (depth >= st->lim->max_depth)
+			return fail(st, line, "nesting deeper than the limit%s", NULL);
+		struct ydoc_node *n = node_new(seq ? YDOC_SEQ : YDOC_MAP);
+		n->line = line;
+		if (parse_children(st, n, depth) < 0) {
+			ydoc_free(n);
+			return -1;
+		}
+		*out = n;
+		return 0;
+	}
+	default:
+		return fail(st, line, "unexpected YAML event%s", NULL);
+	}
+}
+
+static const struct ydoc_limits default_limits = {64, 1000000};
+
+int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
+	       struct ydoc_node **out, struct ydoc_error *err)
+{
+	struct parse_state st = {.lim = lim ? lim : &default_limits, .err = err};
+	err->line = 0;
+	err->msg[0] = '\0';
+	*out = NULL;
+	if (!util_utf8_valid(buf, len))
+		return fail(&st, 0, "invalid UTF-8%s", NULL);
+	if (!yaml_parser_initialize(&st.parser))
+		return fail(&st, 0, "out of memory%s", NULL);
+	yaml_parser_set_input_string(&st.parser, (const unsigned char *)buf, len);
+	yaml_parser_set_encoding(&st.parser, YAML_UTF8_ENCODING);
+
+	int rc = -1;
+	yaml_event_t ev;
+	struct ydoc_node *root = NULL;
+	if (next_event(&st, &ev) < 0)
+		goto done;
+	yaml_event_delete(&ev); /* STREAM_START */
+	if (next_event(&st, &ev) < 0)
+		goto done;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		fail(&st, 1, "empty document%s", NULL);
+		goto done;
+	}
+	yaml_event_delete(&ev); /* DOCUMENT_START */
+	if (next_event(&st, &ev) < 0)
+		goto done;
+	rc = parse_node(&st, &ev, 0, &root);
+	yaml_event_delete(&ev);
+	if (rc < 0)
+		goto done;
+	rc = -1;
+	if (next_event(&st, &ev) < 0) /* DOCUMENT_END */
+		goto done;
+	yaml_event_delete(&ev);
+	if (next_event(&st, &ev) < 0)
+		goto done;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		fail(&st, (int)ev.start_mark.line + 1, "more than one document%s", NULL);
+		yaml_event_delete(&ev);
+		goto done;
+	}
+	yaml_event_delete(&ev);
+	*out = root;
+	root = NULL;
+	rc = 0;
+done:
+	ydoc_free(root);
+	yaml_parser_delete(&st.parser);
+	return rc;
+}
+
+/* ---- emitting ---- */
+
+static int buf_writer(void *data, unsigned char *p, size_t n)
+{
+	return util_buf_add(data, p, n) == 0;
+}
+
+static int emit_node(yaml_emitter_t *em, const struct ydoc_node *n)
+{
+	yaml_event_t ev;
+	switch (n->kind) {
+	case YDOC_SCALAR: {
+		yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
+		bool plain_ok = true;
+		if (n->quoted) {
+			/* A string that would read back as something else must be quoted. */
+			struct ydoc_node probe = *n;
+			probe.quoted = false;
+			plain_ok = ydoc_is_string(&probe) && n->len > 0 && !looks_numeric(n->str);
+			if (memchr(n->str, '\n', n->len))
+				style = YAML_LITERAL_SCALAR_STYLE;
+			else if (!plain_ok)
+				style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+		}
+		if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)n->str, (int)n->len,
+						  plain_ok, 1, style))
+			return -1;
+		return yaml_emitter_emit(em, &ev) ? 0 : -1;
+	}
+	case YDOC_SEQ:
+	case YDOC_MAP: {
+		bool seq = n->kind == YDOC_SEQ;
+		/* Empty collections read best in flow style: [] and {}. */
+		int ok = seq ? yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+				n->n ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE)
+			     : yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+				n->n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE);
+		if (!ok || !yaml_emitter_emit(em, &ev))
+			return -1;
+		size_t count = seq ? n->n : 2 * n->n;
+		for (size_t i = 0; i < count; i++)
+			if (emit_node(em, n->items[i]) < 0)
+				return -1;
+		ok = seq ? yaml_sequence_end_event_initialize(&ev) : yaml_mapping_end_event_initialize(&ev);
+		if (!ok || !yaml_emitter_emit(em, &ev))
+			return -1;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+int ydoc_emit(const struct ydoc_node *root, struct util_buf *out)
+{
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	int rc = -1;
+	if (!yaml_emitter_initialize(&em))
+		return -1;
+	yaml_emitter_set_output(&em, buf_writer, out);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_emitter_set_width(&em, 100);
+	yaml_emitter_set_indent(&em, 2);
+	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto done;
+	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto done;
+	if (emit_node(&em, root) < 0)
+		goto done;
+	yaml_document_end_event_initialize(&ev, 1);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto done;
+	yaml_stream_end_event_initialize(&ev);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto done;
+	if (!yaml_emitter_flush(&em))
+		goto done;
+	rc = 0;
+done:
+	if (rc < 0)
+		errno = EINVAL;
+	yaml_emitter_delete(&em);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/* ydoc: the one module that knows libyaml. It turns a YAML document into a
+ * small tree (scalars, sequences, mappings, each with its source line) under
+ * limits suited to untrusted input, and writes a tree back out with bodies as
+ * literal blocks. Receiver, configuration and compose files all use it. */
+#ifndef MSGSPOOL_YDOC_H
+#define MSGSPOOL_YDOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "util.h"
+
+enum ydoc_kind { YDOC_SCALAR, YDOC_SEQ, YDOC_MAP };
+
+struct ydoc_node {
+	enum ydoc_kind kind;
+	int line;		/* 1-based source line; 0 when built in memory */
+	bool quoted;		/* scalar was quoted or a block: always a string */
+	char *str;		/* scalar text, NUL-terminated */
+	size_t len;
+	size_t n;		/* seq: items; map: pairs */
+	size_t cap;
+	struct ydoc_node **items; /* seq: items[i]; map: items[2i] key, items[2i+1] value */
+};
+
+struct ydoc_limits {
+	size_t max_depth;	/* nesting of sequences and mappings */
+	size_t max_nodes;
+};
+
+#define YDOC_ERRLEN 256
+struct ydoc_error {
+	int line;
+	char msg[YDOC_ERRLEN];
+};
+
+/* Parses exactly one document. Anchors, aliases, tags other than the core
+ * ones, duplicate keys, non-scalar keys and invalid UTF-8 are refused. */
+int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
+	       struct ydoc_node **out, struct ydoc_error *err);
+void ydoc_free(struct ydoc_node *n);
+struct ydoc_node *ydoc_clone(const struct ydoc_node *n);
+
+struct ydoc_node *ydoc_scalar(const char *s);
+/* A scalar that stays a string when read back (e.g. "42", "yes"). */
+struct ydoc_node *ydoc_string(const char *s);
+struct ydoc_node *ydoc_map(void);
+struct ydoc_node *ydoc_seq(void);
+struct ydoc_node *ydoc_intval(long long v);
+
+/* Map access by key; NULL when absent. */
+struct ydoc_node *ydoc_get(const struct ydoc_node *map, const char *key);
+/* Sets key to value (taking ownership), replacing an existing value in place
+ * so key order is kept; appends new keys. */
+void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value);
+void ydoc_del(struct ydoc_node *map, const char *key);
+void ydoc_push(struct ydoc_node *seq, struct ydoc_node *item);
+const char *ydoc_key(const struct ydoc_node *map, size_t i);
+struct ydoc_node *ydoc_val(const struct ydoc_node *map, size_t i);
+
+/* Plain scalars that YAML reads as null, a boolean or a number. */
+bool ydoc_is_null(const struct ydoc_node *n);
+int ydoc_to_int(const struct ydoc_node *n, long long *out);
+int ydoc_to_bool(const struct ydoc_node *n, bool *out);
+/* A scalar that is a string (not null, a number or a boolean unless quoted). */
+bool ydoc_is_string(const struct ydoc_node *n);
+
+int ydoc_emit(const struct ydoc_node *root, struct util_buf *out);
+
+#endif

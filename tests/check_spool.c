@@ -1,0 +1,381 @@
+/* check_spool: directories, ids, the producer protocol, claims racing
+ * between processes, durable commits, prefixes and hostile file types. */
+#include "config.h"
+#include "spool.h"
+#include "unit.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *dir;
+static struct spool sp;
+
+static void setup(void)
+{
+	dir = unit_tmpdir();
+	char root[4200];
+	snprintf(root, sizeof root, "%s/spool", dir);
+	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
+	ck_assert_int_eq(spool_open(&sp, root), 0);
+}
+
+static void teardown(void)
+{
+	spool_close(&sp);
+	unit_rmtree(dir);
+	free(dir);
+}
+
+static int count_dir(enum spool_status st)
+{
+	char path[8400];
+	snprintf(path, sizeof path, "%s/spool/%s", dir, spool_status_dir(st));
+	char cmd[8600];
+	snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", path);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static const struct {
+	const char *id;
+	bool valid;
+} ids[] = {
+	{"20261128T164517.123456Z-0011223344556677", true},
+	{"my-app_receiver.42", true},
+	{"a", true},
+	{"", false},
+	{".hidden", false},
+	{"..", false},
+	{"a..b", false},
+	{"a/b", false},
+	{"../etc/passwd", false},
+	{"sp ace", false},
+	{"new\nline", false},
+	{"ø", false},
+};
+
+START_TEST(test_id_valid)
+{
+	ck_assert_msg(spool_id_valid(ids[_i].id) == ids[_i].valid, "id [%s]: got %d, want %d", ids[_i].id,
+		      !ids[_i].valid, ids[_i].valid);
+}
+END_TEST
+
+START_TEST(test_id_too_long)
+{
+	char id[SPOOL_ID_MAX + 2];
+	memset(id, 'a', sizeof id - 1);
+	id[sizeof id - 1] = '\0';
+	ck_assert(!spool_id_valid(id));
+	id[SPOOL_ID_MAX] = '\0';
+	ck_assert(spool_id_valid(id));
+}
+END_TEST
+
+START_TEST(test_name_to_id)
+{
+	char id[SPOOL_ID_MAX + 1];
+	ck_assert(spool_name_to_id("abc.yaml", id, sizeof id));
+	ck_assert_str_eq(id, "abc");
+	ck_assert(!spool_name_to_id(".abc.yaml", id, sizeof id));
+	ck_assert(!spool_name_to_id("abc.yaml~", id, sizeof id));
+	ck_assert(!spool_name_to_id("abc.yml", id, sizeof id));
+	ck_assert(!spool_name_to_id(".yaml", id, sizeof id));
+	ck_assert(!spool_name_to_id("#abc.yaml#", id, sizeof id));
+	ck_assert(!spool_name_to_id("abc.yaml.swp", id, sizeof id));
+}
+END_TEST
+
+START_TEST(test_new_ids_unique_sorted)
+{
+	enum { N = 2000 };
+	static char got[N][SPOOL_ID_MAX + 1];
+	for (int i = 0; i < N; i++) {
+		spool_new_id(got[i], sizeof got[i]);
+		ck_assert_msg(spool_id_valid(got[i]), "id %s is not valid", got[i]);
+		if (i)
+			ck_assert_msg(strcmp(got[i - 1], got[i]) != 0, "duplicate id %s", got[i]);
+	}
+	/* Sorted by creation time: the timestamp prefix never goes back. */
+	for (int i = 1; i < N; i++)
+		ck_assert_msg(strncmp(got[i - 1], got[i], 23) <= 0, "%s sorts after %s", got[i - 1], got[i]);
+}
+END_TEST
+
+START_TEST(test_init_modes)
+{
+	char path[8400];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/spool/new", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	/* With a group, producers may write tmp/ and new/ but not sent/. */
+	char root2[4200];
+	snprintf(root2, sizeof root2, "%s/spool2", dir);
+	ck_assert_int_eq(spool_init(root2, getgid()), 0);
+	snprintf(path, sizeof path, "%s/new", root2);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 02770);
+	snprintf(path, sizeof path, "%s/sent", root2);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0750);
+	ck_assert_int_eq(spool_init(root2, getgid()), 0); /* idempotent */
+}
+END_TEST
+
+START_TEST(test_enqueue_read)
+{
+	const char *data = "msgspool: 1\n";
+	char *got;
+	size_t len;
+	ck_assert_int_eq(spool_enqueue(&sp, "r1", data, strlen(data)), 0);
+	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "r1", 1000, &got, &len, NULL), 0);
+	ck_assert_str_eq(got, data);
+	free(got);
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 1);
+	ck_assert_int_eq(count_dir(SPOOL_NEW) + 0, 1);
+	/* The same id again, in any status, is refused and changes nothing. */
+	ck_assert_int_eq(spool_enqueue(&sp, "r1", "x", 1), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_SENT, "r1"), 0);
+	ck_assert_int_eq(spool_enqueue(&sp, "r1", "x", 1), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(spool_enqueue(&sp, "../x", "x", 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Nothing is left behind in tmp/. */
+	char cmd[8600];
+	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s/spool/tmp')\"", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_read_limits)
+{
+	char path[8400], *got;
+	size_t len;
+	ck_assert_int_eq(spool_enqueue(&sp, "big", "0123456789", 10), 0);
+	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "big", 5, &got, &len, NULL), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	/* A symlink to a secret is never followed. */
+	snprintf(path, sizeof path, "%s/spool/new/link.yaml", dir);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "link", 100000, &got, &len, NULL), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	/* A FIFO is refused without blocking. */
+	snprintf(path, sizeof path, "%s/spool/new/fifo.yaml", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "fifo", 100000, &got, &len, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	struct spool_claim c;
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "fifo", &c), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "link", &c), -1);
+	ck_assert_int_eq(errno, ELOOP);
+}
+END_TEST
+
+START_TEST(test_claim_commit)
+{
+	struct spool_claim c;
+	char *got;
+	size_t len;
+	ck_assert_int_eq(spool_enqueue(&sp, "r2", "old", 3), 0);
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r2", &c), SPOOL_CLAIMED);
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 0);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 1);
+	ck_assert_int_eq(spool_claim_read(&c, 100, &got, &len), 0);
+	ck_assert_str_eq(got, "old");
+	free(got);
+	/* A second claimer, here or from active/, finds it busy. */
+	struct spool_claim c2;
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r2", &c2), SPOOL_BUSY);
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_ACTIVE, "r2", &c2), SPOOL_BUSY);
+	ck_assert_int_eq(spool_commit(&sp, &c, "new content", 11, SPOOL_FAILED), 0);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+	ck_assert_int_eq(spool_read(&sp, SPOOL_FAILED, "r2", 100, &got, &len, NULL), 0);
+	ck_assert_str_eq(got, "new content");
+	free(got);
+	enum spool_status st;
+	ck_assert_int_eq(spool_locate(&sp, "r2", &st), 0);
+	ck_assert_int_eq(st, SPOOL_FAILED);
+}
+END_TEST
+
+START_TEST(test_claim_locked_by_other_process)
+{
+	struct spool_claim c;
+	ck_assert_int_eq(spool_enqueue(&sp, "r3", "x", 1), 0);
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r3", &c), SPOOL_CLAIMED);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct spool_claim c2;
+		_exit(spool_claim(&sp, SPOOL_ACTIVE, "r3", &c2) == SPOOL_BUSY ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "another process could lock a live claim in active/");
+	ck_assert_int_eq(spool_release(&sp, &c, SPOOL_NEW), 0);
+}
+END_TEST
+
+/* Many processes race to claim hundreds of files: each file is claimed by
+ * exactly one of them, and every file ends up in sent/ exactly once. */
+START_TEST(test_claim_race)
+{
+	enum { FILES = 400, PROCS = 6 };
+	char id[32];
+	for (int i = 0; i < FILES; i++) {
+		snprintf(id, sizeof id, "race%03d", i);
+		ck_assert_int_eq(spool_enqueue(&sp, id, "x", 1), 0);
+	}
+	int fds[PROCS][2];
+	for (int p = 0; p < PROCS; p++) {
+		ck_assert_int_eq(pipe(fds[p]), 0);
+		if (fork() == 0) {
+			struct spool s2;
+			char root[4200];
+			snprintf(root, sizeof root, "%s/spool", dir);
+			if (spool_open(&s2, root) < 0)
+				_exit(2);
+			int won = 0;
+			/* Each starts at a different place to make the race real. */
+			for (int k = 0; k < FILES; k++) {
+				int i = (k + p * 37) % FILES;
+				struct spool_claim c;
+				char cid[32], body[32];
+				snprintf(cid, sizeof cid, "race%03d", i);
+				int r = spool_claim(&s2, SPOOL_NEW, cid, &c);
+				if (r == SPOOL_CLAIMED) {
+					snprintf(body, sizeof body, "%d", (int)getpid());
+					if (spool_commit(&s2, &c, body, strlen(body), SPOOL_SENT) < 0)
+						_exit(3);
+					won++;
+				} else if (r < 0) {
+					_exit(4);
+				}
+			}
+			if (write(fds[p][1], &won, sizeof won) != (ssize_t)sizeof won)
+				_exit(5);
+			_exit(0);
+		}
+		close(fds[p][1]);
+	}
+	int total = 0;
+	for (int p = 0; p < PROCS; p++) {
+		int status, won = 0;
+		ck_assert_int_eq(read(fds[p][0], &won, sizeof won), (ssize_t)sizeof won);
+		close(fds[p][0]);
+		wait(&status);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a racer failed: status %d", status);
+		total += won;
+	}
+	ck_assert_int_eq(total, FILES);
+	ck_assert_int_eq(count_dir(SPOOL_SENT), FILES);
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 0);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+}
+END_TEST
+
+START_TEST(test_find_prefix)
+{
+	char id[SPOOL_ID_MAX + 1];
+	enum spool_status st;
+	ck_assert_int_eq(spool_enqueue(&sp, "abc123", "x", 1), 0);
+	ck_assert_int_eq(spool_enqueue(&sp, "abc456", "x", 1), 0);
+	ck_assert_int_eq(spool_enqueue(&sp, "abc", "x", 1), 0);
+	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_ERROR, "abc456"), 0);
+	ck_assert_int_eq(spool_find(&sp, "abc4", &st, id, sizeof id), SPOOL_FOUND);
+	ck_assert_str_eq(id, "abc456");
+	ck_assert_int_eq(st, SPOOL_ERROR);
+	ck_assert_int_eq(spool_find(&sp, "abc", &st, id, sizeof id), SPOOL_FOUND); /* exact wins */
+	ck_assert_str_eq(id, "abc");
+	ck_assert_int_eq(spool_find(&sp, "ab", &st, id, sizeof id), SPOOL_AMBIGUOUS);
+	ck_assert_int_eq(spool_find(&sp, "zzz", &st, id, sizeof id), SPOOL_NOT_FOUND);
+	ck_assert_int_eq(spool_find(&sp, "../", &st, id, sizeof id), SPOOL_NOT_FOUND);
+	ck_assert_int_eq(spool_find(&sp, "", &st, id, sizeof id), SPOOL_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_move_never_overwrites)
+{
+	ck_assert_int_eq(spool_enqueue(&sp, "dup", "one", 3), 0);
+	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_FAILED, "dup"), 0);
+	char path[8400];
+	snprintf(path, sizeof path, "%s/spool/new/dup.yaml", dir);
+	FILE *f = fopen(path, "w");
+	fputs("two", f);
+	fclose(f);
+	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_FAILED, "dup"), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	char *got;
+	size_t len;
+	ck_assert_int_eq(spool_read(&sp, SPOOL_FAILED, "dup", 100, &got, &len, NULL), 0);
+	ck_assert_str_eq(got, "one");
+	free(got);
+}
+END_TEST
+
+START_TEST(test_clean_tmp)
+{
+	char path[8400];
+	snprintf(path, sizeof path, "%s/spool/tmp/old.yaml.1.tmp", dir);
+	FILE *f = fopen(path, "w");
+	fclose(f);
+	struct timespec old[2] = {{time(NULL) - 40 * 3600, 0}, {time(NULL) - 40 * 3600, 0}};
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof path, "%s/spool/tmp/fresh.yaml.1.tmp", dir);
+	f = fopen(path, "w");
+	fclose(f);
+	ck_assert_int_eq(spool_clean_tmp(&sp, 36 * 3600), 1);
+	ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_status_names)
+{
+	enum spool_status st;
+	ck_assert_str_eq(spool_status_name(SPOOL_NEW), "not_sent");
+	ck_assert_str_eq(spool_status_dir(SPOOL_NEW), "new");
+	ck_assert_int_eq(spool_status_parse("not_sent", &st), 0);
+	ck_assert_int_eq(st, SPOOL_NEW);
+	ck_assert_int_eq(spool_status_parse("new", &st), 0);
+	ck_assert_int_eq(spool_status_parse("corrupt", &st), 0);
+	ck_assert_int_eq(st, SPOOL_CORRUPT);
+	ck_assert_int_eq(spool_status_parse("bogus", &st), -1);
+}
+END_TEST
+
+Suite *suite_spool(void)
+{
+	Suite *s = suite_create("spool");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_id_valid, 0, sizeof ids / sizeof *ids);
+	tcase_add_test(tc, test_id_too_long);
+	tcase_add_test(tc, test_name_to_id);
+	tcase_add_test(tc, test_new_ids_unique_sorted);
+	tcase_add_test(tc, test_init_modes);
+	tcase_add_test(tc, test_enqueue_read);
+	tcase_add_test(tc, test_read_limits);
+	tcase_add_test(tc, test_claim_commit);
+	tcase_add_test(tc, test_claim_locked_by_other_process);
+	tcase_add_test(tc, test_claim_race);
+	tcase_add_test(tc, test_find_prefix);
+	tcase_add_test(tc, test_move_never_overwrites);
+	tcase_add_test(tc, test_clean_tmp);
+	tcase_add_test(tc, test_status_names);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,154 @@
+/* check_ydoc: the YAML tree: limits on hostile input, types, round trips. */
+#include "config.h"
+#include "unit.h"
+#include "ydoc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct ydoc_node *parse_ok(const char *s)
+{
+	struct ydoc_node *n;
+	struct ydoc_error e;
+	int rc = ydoc_parse(s, strlen(s), NULL, &n, &e);
+	ck_assert_msg(rc == 0, "parse of [%s]: got error line %d '%s', want success", s, e.line, e.msg);
+	return n;
+}
+
+static const struct {
+	const char *yaml;
+	const char *want;	/* substring of the error */
+	int line;
+} refused[] = {
+	{"a: &x 1\nb: *x\n", "anchors are not allowed", 1},
+	{"a: [1, 2]\nb: *x\n", "", 2},
+	{"a: 1\na: 2\n", "duplicate key 'a'", 2},
+	{"? [a]\n: 1\n", "keys must be plain strings", 1},
+	{"a: !!python/object x\n", "tag tag:yaml.org,2002:python/object is not allowed", 1},
+	{"a: 1\n---\nb: 2\n", "more than one document", 2},
+	{"", "empty document", 1},
+	{"a: \"\xc3\x28\"\n", "invalid UTF-8", 0},
+	{"a: [\n", "", 2},
+};
+
+START_TEST(test_refused)
+{
+	struct ydoc_node *n;
+	struct ydoc_error e;
+	int rc = ydoc_parse(refused[_i].yaml, strlen(refused[_i].yaml), NULL, &n, &e);
+	ck_assert_msg(rc == -1, "[%s]: got success, want an error", refused[_i].yaml);
+	ck_assert_msg(strstr(e.msg, refused[_i].want), "[%s]: got '%s', want '%s'", refused[_i].yaml,
+		      e.msg, refused[_i].want);
+	ck_assert_msg(e.line == refused[_i].line, "[%s]: got line %d, want %d", refused[_i].yaml, e.line,
+		      refused[_i].line);
+}
+END_TEST
+
+START_TEST(test_depth_limit)
+{
+	char buf[400];
+	struct ydoc_limits lim = {10, 1000};
+	struct ydoc_node *n;
+	struct ydoc_error e;
+	strcpy(buf, "a: ");
+	for (int i = 0; i < 20; i++)
+		strcat(buf, "[");
+	for (int i = 0; i < 20; i++)
+		strcat(buf, "]");
+	ck_assert_int_eq(ydoc_parse(buf, strlen(buf), &lim, &n, &e), -1);
+	ck_assert_msg(strstr(e.msg, "nesting"), "got '%s', want a nesting error", e.msg);
+}
+END_TEST
+
+START_TEST(test_node_limit)
+{
+	struct ydoc_limits lim = {10, 5};
+	struct ydoc_node *n;
+	struct ydoc_error e;
+	const char *s = "[1, 2, 3, 4, 5, 6, 7]";
+	ck_assert_int_eq(ydoc_parse(s, strlen(s), &lim, &n, &e), -1);
+	ck_assert_msg(strstr(e.msg, "too many nodes"), "got '%s'", e.msg);
+}
+END_TEST
+
+START_TEST(test_types)
+{
+	struct ydoc_node *n = parse_ok("i: 42\ns: '42'\nb: true\nq: \"true\"\nz: ~\nt: text\n");
+	long long v;
+	bool b;
+	ck_assert_int_eq(ydoc_to_int(ydoc_get(n, "i"), &v), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(ydoc_to_int(ydoc_get(n, "s"), &v), -1);
+	ck_assert(ydoc_is_string(ydoc_get(n, "s")));
+	ck_assert_int_eq(ydoc_to_bool(ydoc_get(n, "b"), &b), 0);
+	ck_assert(b);
+	ck_assert(ydoc_is_string(ydoc_get(n, "q")));
+	ck_assert(ydoc_is_null(ydoc_get(n, "z")));
+	ck_assert(ydoc_is_string(ydoc_get(n, "t")));
+	ck_assert_int_eq(ydoc_get(n, "t")->line, 6);
+	ydoc_free(n);
+}
+END_TEST
+
+/* Strings that look like other types must come back as strings. */
+START_TEST(test_roundtrip_types)
+{
+	const char *vals[] = {"42", "true", "no", "~", "", "3.14", "2026-01-01", "a: b", "- x",
+			      "line1\nline2\n", "trailing  \n", " lead", "Øving «3»", "#hash"};
+	for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+		struct ydoc_node *m = ydoc_map();
+		ydoc_set(m, "k", ydoc_string(vals[i]));
+		struct util_buf out = {0};
+		ck_assert_int_eq(ydoc_emit(m, &out), 0);
+		struct ydoc_node *back = parse_ok(util_buf_cstr(&out));
+		const struct ydoc_node *k = ydoc_get(back, "k");
+		ck_assert_msg(k && ydoc_is_string(k) && !strcmp(k->str, vals[i]),
+			      "value [%s]: emitted [%s], read back [%s]", vals[i], out.data, k ? k->str : "(none)");
+		ydoc_free(m);
+		ydoc_free(back);
+		util_buf_free(&out);
+	}
+}
+END_TEST
+
+START_TEST(test_literal_blocks)
+{
+	struct ydoc_node *m = ydoc_map();
+	ydoc_set(m, "text", ydoc_string("Hello,\nthis is a body.\n"));
+	struct util_buf out = {0};
+	ck_assert_int_eq(ydoc_emit(m, &out), 0);
+	ck_assert_msg(strstr(out.data, "text: |\n  Hello,\n  this is a body.\n"), "got [%s], want a literal block",
+		      out.data);
+	ydoc_free(m);
+	util_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_set_keeps_order)
+{
+	struct ydoc_node *n = parse_ok("a: 1\nb: 2\nc: 3\n");
+	ydoc_set(n, "b", ydoc_scalar("20"));
+	ydoc_set(n, "d", ydoc_scalar("4"));
+	ydoc_del(n, "a");
+	struct util_buf out = {0};
+	ck_assert_int_eq(ydoc_emit(n, &out), 0);
+	ck_assert_str_eq(out.data, "b: 20\nc: 3\nd: 4\n");
+	ydoc_free(n);
+	util_buf_free(&out);
+}
+END_TEST
+
+Suite *suite_ydoc(void)
+{
+	Suite *s = suite_create("ydoc");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, test_refused, 0, sizeof refused / sizeof *refused);
+	tcase_add_test(tc, test_depth_limit);
+	tcase_add_test(tc, test_node_limit);
+	tcase_add_test(tc, test_types);
+	tcase_add_test(tc, test_roundtrip_types);
+	tcase_add_test(tc, test_literal_blocks);
+	tcase_add_test(tc, test_set_keeps_order);
+	suite_add_tcase(s, tc);
+	return s;
+}

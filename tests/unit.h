@@ -1,0 +1,18 @@
+/* unit: shared declarations of the Check unit tests. */
+#ifndef MSGSPOOL_UNIT_H
+#define MSGSPOOL_UNIT_H
+
+#include <check.h>
+
+Suite *suite_ydoc(void);
+Suite *suite_spool(void);
+Suite *suite_receiver(void);
+Suite *suite_conf(void);
+
+/* A fresh directory under $TMPDIR, removed by unit_rmtree. */
+char *unit_tmpdir(void);
+void unit_rmtree(const char *path);
+/* Reads a file from the source tree (spool-layout/, tests/data/). */
+char *unit_slurp(const char *relpath, size_t *len);
+
+#endif
