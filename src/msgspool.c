@@ -2,6 +2,7 @@
  * function per command; the work is done by the modules below. */
 #include "config.h"
 #include "cli.h"
+#include "deliver.h"
 #include "json.h"
 #include "query.h"
 #include "receiver.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -328,7 +330,6 @@ static void print_cell(const char *s, int w, bool pad)
 {
 	int cols = 0;
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	const unsigned char *start = p;
 	while (*p && (w <= 0 || cols < w)) {
 		const unsigned char *q = p + 1;
 		while ((*q & 0xc0) == 0x80)
@@ -345,9 +346,16 @@ static void print_cell(const char *s, int w, bool pad)
 		cols++;
 		p = q;
 	}
-	(void)start;
 	while (pad && w > 0 && cols++ < w)
 		fputc(' ', stdout);
+}
+
+static int utf8_width(const char *s)
+{
+	int n = 0;
+	for (; s && *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
 }
 
 static void list_table(const struct query_result *res, size_t limit)
@@ -366,7 +374,13 @@ static void list_table(const struct query_result *res, size_t limit)
 		subjw = rest * 2 / 3 > 10 ? rest * 2 / 3 : 10;
 		userw = rest - subjw > 6 ? rest - subjw - 1 : 6;
 	} else {
-		subjw = userw = 0;
+		/* Piped: as wide as the data, so columns still line up for awk. */
+		for (size_t i = 0; i < n; i++) {
+			int sw = utf8_width(res->rows[i].err ? "(unreadable; see show)" : res->rows[i].subject);
+			int uw = utf8_width(res->rows[i].user ? res->rows[i].user : "-");
+			subjw = sw > subjw ? (sw < 80 ? sw : 80) : subjw;
+			userw = uw > userw ? (uw < 40 ? uw : 40) : userw;
+		}
 	}
 	printf("%-*s %-16s ", idw, "ID", "CREATED");
 	print_cell("SUBJECT", subjw, true);
@@ -614,6 +628,271 @@ static int cmd_show(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+
+/* ---- sending: send, resend, resend-failed ---- */
+
+struct sender {
+	struct cli *c;
+	struct deliver d;
+	bool verbose;
+	bool progress;		/* a progress line on stderr (a terminal) */
+	size_t done, total;
+	size_t counts[DELIVER_IOERR + 1];
+};
+
+static void cli_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct sender *s = ctx;
+	if (prio >= LOG_INFO && !s->verbose)
+		return;
+	va_list ap;
+	if (s->progress)
+		fputs("\r\033[K", stderr);
+	fputs("msgspool: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int sender_start(struct sender *s, struct cli *c, bool verbose)
+{
+	char err[512] = "";
+	memset(s, 0, sizeof *s);
+	s->c = c;
+	s->verbose = verbose;
+	s->progress = isatty(2);
+	int rc = cli_open_spool(c);
+	if (rc)
+		return rc;
+	s->d.sp = &c->sp;
+	s->d.conf = &c->conf;
+	s->d.log = cli_log;
+	s->d.log_ctx = s;
+	s->d.t = transport_open(&c->conf, err, sizeof err);
+	if (!s->d.t) {
+		cli_err("%s", err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static void sender_stop(struct sender *s)
+{
+	if (s->progress && s->total)
+		fputs("\r\033[K", stderr);
+	if (s->d.t)
+		transport_free(s->d.t);
+}
+
+static void progress(struct sender *s)
+{
+	if (s->progress && s->total > 1)
+		fprintf(stderr, "\r\033[Ksending %zu/%zu", s->done, s->total);
+}
+
+struct idlist {
+	char (*ids)[SPOOL_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static int collect_id(const char *id, void *ctx)
+{
+	struct idlist *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *p = realloc(l->ids, cap * sizeof *l->ids);
+		if (!p)
+			return -1;
+		l->ids = p;
+		l->cap = cap;
+	}
+	snprintf(l->ids[l->n++], SPOOL_ID_MAX + 1, "%s", id);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Attempts every id of a status in id order (creation order for our ids).
+ * Stops at the first session failure: the server is down, and the rest stay
+ * where they are instead of each waiting for a timeout. */
+static int send_status(struct sender *s, enum spool_status st, long long max_failed, bool *server_down)
+{
+	struct idlist l = {0};
+	if (spool_scan(&s->c->sp, st, collect_id, &l) < 0) {
+		cli_err("%s: cannot scan %s/: %s", s->c->conf.spool, spool_status_dir(st), strerror(errno));
+		free(l.ids);
+		return EX_IOERR;
+	}
+	if (l.n > 1)
+		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+	s->total += l.n;
+	int rc = 0;
+	for (size_t i = 0; i < l.n && !*server_down; i++) {
+		struct deliver_report rep;
+		enum deliver_result r = deliver_one(&s->d, st, l.ids[i], max_failed, &rep);
+		s->counts[r]++;
+		s->done++;
+		progress(s);
+		if (r == DELIVER_IOERR)
+			rc = EX_IOERR;
+		if (rep.session_failed)
+			*server_down = true;
+	}
+	free(l.ids);
+	return rc;
+}
+
+static const char send_help[] =
+	"Usage: msgspool send [--verbose]\n"
+	"One pass: finishes what a crash left in active/, sends every receiver in\n"
+	"new/, prints a summary and exits (for cron, or a host without msgspoold).\n"
+	"Stops early with exit 75 when the mail server cannot be reached.\n"
+	"  -v, --verbose   a line per attempt on stderr\n";
+
+static int cmd_send(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("send", "unknown option");
+		verbose = true;
+	}
+	if (optind != argc)
+		return usage_error("send", "unexpected argument: %s", argv[optind]);
+	struct sender s;
+	int rc = sender_start(&s, c, verbose);
+	bool down = false;
+	if (rc == 0) {
+		if (deliver_recover(&s.d) < 0)
+			rc = EX_IOERR;
+		int r = send_status(&s, SPOOL_NEW, -1, &down);
+		rc = rc ? rc : r;
+	}
+	sender_stop(&s);
+	if (s.d.t || s.total) {
+		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", s.counts[DELIVER_SENT],
+		       s.counts[DELIVER_FAILED], s.counts[DELIVER_ERROR], s.counts[DELIVER_QUARANTINED]);
+	}
+	if (rc == 0 && down) {
+		cli_err("the mail server could not be reached; the rest of new/ is left for the next run");
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
+}
+
+static const char resend_help[] =
+	"Usage: msgspool resend [--verbose] ID...\n"
+	"Sends the given receivers again, whatever their status (like the admin's\n"
+	"resend action). Each ID may be a unique prefix.\n";
+
+static int cmd_resend(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("resend", "unknown option");
+		verbose = true;
+	}
+	if (optind == argc)
+		return usage_error("resend", "give at least one receiver id");
+	/* Resolve every id first: a typo sends nothing. */
+	size_t n = (size_t)(argc - optind);
+	char (*ids)[SPOOL_ID_MAX + 1] = calloc(n, sizeof *ids);
+	enum spool_status *sts = calloc(n, sizeof *sts);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
+		if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
+			cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
+			rc = EX_DATAERR;
+		}
+	}
+	struct sender s;
+	if (rc == 0)
+		rc = sender_start(&s, c, verbose);
+	else
+		memset(&s, 0, sizeof s);
+	bool any_failed = false;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct deliver_report rep;
+		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
+				       : deliver_one(&s.d, sts[i], ids[i], -1, &rep);
+		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)" : deliver_result_name(r));
+		any_failed |= r != DELIVER_SENT;
+		if (r == DELIVER_IOERR)
+			rc = EX_IOERR;
+	}
+	sender_stop(&s);
+	free(ids);
+	free(sts);
+	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
+}
+
+static const char resend_failed_help[] =
+	"Usage: msgspool resend-failed [--verbose]\n"
+	"Sends every receiver in failed/ whose failed count is within the resend\n"
+	"limit, then prints how many were resent and how many exceeded the limit.\n"
+	"Receivers in error/ are never resent by this command.\n";
+
+struct over_ctx {
+	struct cli *c;
+	size_t over;
+};
+
+static int count_over(const char *id, void *vctx)
+{
+	struct over_ctx *o = vctx;
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	if (query_load(&o->c->sp, o->c->conf.max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) == 0) {
+		if (r.failed_count > o->c->conf.resend_limit)
+			o->over++;
+		receiver_free(&r);
+	}
+	return 0;
+}
+
+static int cmd_resend_failed(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("resend-failed", "unknown option");
+		verbose = true;
+	}
+	if (optind != argc)
+		return usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
+	struct sender s;
+	int rc = sender_start(&s, c, verbose);
+	bool down = false;
+	if (rc == 0)
+		rc = send_status(&s, SPOOL_FAILED, c->conf.resend_limit, &down);
+	sender_stop(&s);
+	if (rc == 0 || rc == EX_IOERR) {
+		struct over_ctx oc = {c, 0};
+		spool_scan(&c->sp, SPOOL_FAILED, count_over, &oc);
+		size_t resent = s.counts[DELIVER_SENT] + s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR];
+		/* Devilry's own words, kept so scripts that read them go on working. */
+		printf("%zu messages were automatically resent.\n", resent);
+		printf("%zu messages has exceeded the retry limit (current limit: %ld)\n", oc.over, c->conf.resend_limit);
+	}
+	if (rc == 0 && down) {
+		cli_err("the mail server could not be reached; the rest of failed/ is left for the next run");
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -628,6 +907,9 @@ static const struct command commands[] = {
 	{"enqueue", cmd_enqueue, enqueue_help, "write one receiver into new/"},
 	{"list", cmd_list, list_help, "list receivers (the admin list)"},
 	{"show", cmd_show, show_help, "show one receiver in detail"},
+	{"send", cmd_send, send_help, "one pass: send everything in new/"},
+	{"resend", cmd_resend, resend_help, "send receivers again, whatever their status"},
+	{"resend-failed", cmd_resend_failed, resend_failed_help, "resend failed receivers within the limit"},
 };
 
 static void main_usage(FILE *f)

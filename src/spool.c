@@ -240,6 +240,14 @@ static int write_tmp(struct spool *sp, const char *id, const void *data, size_t 
 	return fd;
 }
 
+bool spool_exists(struct spool *sp, enum spool_status st, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	struct stat s;
+	file_name(id, name, sizeof name);
+	return fstatat(sp->dirfd[st], name, &s, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 int spool_locate(struct spool *sp, const char *id, enum spool_status *st)
 {
 	char name[SPOOL_ID_MAX + 16];

@@ -1,0 +1,53 @@
+/* deliver: one delivery attempt, shared by the commands and the daemon:
+ * claim into active/, read and check, render, send, record the outcome in
+ * the file, and move it durably to sent/, failed/ or error/ by Devilry's
+ * counting rule. Unreadable files are quarantined into corrupt/. */
+#ifndef MSGSPOOL_DELIVER_H
+#define MSGSPOOL_DELIVER_H
+
+#include <stdbool.h>
+#include "conf.h"
+#include "spool.h"
+#include "transport.h"
+
+enum deliver_result {
+	DELIVER_SENT,
+	DELIVER_FAILED,		/* recorded, now in failed/ */
+	DELIVER_ERROR,		/* recorded, now in error/ */
+	DELIVER_BUSY,		/* another process has it */
+	DELIVER_SKIPPED,	/* not eligible (over the limit), left where it was */
+	DELIVER_QUARANTINED,	/* unreadable: moved to corrupt/ */
+	DELIVER_IOERR,		/* the spool could not be changed; see the log */
+};
+
+typedef void deliver_log_fn(void *ctx, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+struct deliver {
+	struct spool *sp;
+	const struct conf *conf;
+	struct transport *t;
+	deliver_log_fn *log;
+	void *log_ctx;
+};
+
+struct deliver_report {
+	enum deliver_result result;
+	bool session_failed;	/* the server could not be reached or refused the session */
+	int code;
+	long ms;
+};
+
+/* Attempts one receiver found in `from`. With max_failed >= 0 a receiver
+ * whose failed count is above it is left alone (resend-failed). */
+enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
+				long long max_failed, struct deliver_report *rep);
+
+/* Finishes what a crash left in active/ (DESIGN rule 5): files no live
+ * process holds go where their last outcome says, else back to new/.
+ * Returns how many were moved, -1 on error. */
+int deliver_recover(struct deliver *d);
+
+const char *deliver_result_name(enum deliver_result r);
+
+#endif

@@ -1,0 +1,269 @@
+/* mime: receiver -> RFC 5322 message. */
+#include "config.h"
+#include "mime.h"
+#include "html2text.h"
+
+#include <errno.h>
+#include <libetpan/libetpan.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static bool needs_encoding(const char *s, bool phrase)
+{
+	if (strstr(s, "=?"))
+		return true;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x80 || *p < 0x20 || *p == 0x7f)
+			return true;
+		/* In a display name, specials would need quoting; encoding is simpler. */
+		if (phrase && strchr("()<>[]:;@\\,.\"", *p))
+			return true;
+	}
+	return false;
+}
+
+/* Characters allowed unencoded inside a Q encoded-word in a phrase. */
+static bool q_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+}
+
+char *mime_encode_header(const char *s, bool phrase)
+{
+	struct util_buf b = {0};
+	if (!needs_encoding(s, phrase)) {
+		util_buf_adds(&b, s);
+		return util_buf_steal(&b);
+	}
+	/* Encoded-words of at most ~60 encoded characters, split only between
+	 * UTF-8 characters, joined by a space (which decoders drop). */
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		util_buf_adds(&b, b.len ? " =?UTF-8?Q?" : "=?UTF-8?Q?");
+		size_t used = 0;
+		while (*p) {
+			size_t clen = 1;
+			while ((p[clen] & 0xc0) == 0x80)
+				clen++;
+			size_t enc = 0;
+			for (size_t i = 0; i < clen; i++)
+				enc += (p[i] == ' ' || q_plain(p[i])) ? 1 : 3;
+			if (used && used + enc > 60)
+				break;
+			for (size_t i = 0; i < clen; i++) {
+				if (p[i] == ' ')
+					util_buf_add(&b, "_", 1);
+				else if (q_plain(p[i]))
+					util_buf_add(&b, &p[i], 1);
+				else
+					util_buf_printf(&b, "=%02X", p[i]);
+			}
+			used += enc;
+			p += clen;
+		}
+		util_buf_adds(&b, "?=");
+	}
+	return util_buf_steal(&b);
+}
+
+bool mime_header_allowed(const char *name)
+{
+	static const char *const ok[] = {
+		"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "List-Help", "List-Archive",
+		"Auto-Submitted", "Precedence", "In-Reply-To", "References", "Keywords", "Comments",
+		"Organization", "Importance", "X-Auto-Response-Suppress"};
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+		if (!strcasecmp(name, ok[i]))
+			return true;
+	/* X- headers carry no routing meaning; a few well-known ones do harm. */
+	return !strncasecmp(name, "X-", 2) && strcasecmp(name, "X-Original-To") &&
+	       strcasecmp(name, "X-Envelope-To") && strcasecmp(name, "X-Envelope-From");
+}
+
+/* Splits "Name <addr>" or "addr" into a display name and an address. */
+static int parse_mailbox(const char *s, char **name, char **addr)
+{
+	*name = *addr = NULL;
+	if (util_has_crlf(s))
+		return -1;
+	const char *lt = strrchr(s, '<');
+	if (!lt) {
+		if (!receiver_address_valid(s))
+			return -1;
+		*addr = strdup(s);
+		return 0;
+	}
+	const char *gt = strchr(lt, '>');
+	if (!gt || gt[1] != '\0')
+		return -1;
+	*addr = strndup(lt + 1, (size_t)(gt - lt - 1));
+	const char *e = lt;
+	while (e > s && e[-1] == ' ')
+		e--;
+	const char *b = s;
+	while (b < e && *b == ' ')
+		b++;
+	if (e - b >= 2 && *b == '"' && e[-1] == '"') {
+		b++;
+		e--;
+	}
+	*name = e > b ? strndup(b, (size_t)(e - b)) : NULL;
+	if (!receiver_address_valid(*addr)) {
+		free(*name);
+		free(*addr);
+		*name = *addr = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static char *format_mailbox(const char *name, const char *addr)
+{
+	struct util_buf b = {0};
+	if (name && *name) {
+		char *enc = mime_encode_header(name, true);
+		util_buf_printf(&b, "%s <%s>", enc, addr);
+		free(enc);
+	} else {
+		util_buf_adds(&b, addr);
+	}
+	return util_buf_steal(&b);
+}
+
+static int add_field(struct mailimf_fields *f, const char *name, char *value)
+{
+	char *n = strdup(name);
+	struct mailimf_field *fld = n && value ? mailimf_field_new_custom(n, value) : NULL;
+	if (!fld || mailimf_fields_add(f, fld) != MAILIMF_NO_ERROR) {
+		if (fld)
+			mailimf_field_free(fld);
+		else {
+			free(n);
+			free(value);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static struct mailmime *text_part(const char *subtype, const char *body)
+{
+	struct mailmime_fields *mf = mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE);
+	char ctype[32];
+	snprintf(ctype, sizeof ctype, "text/%s", subtype);
+	struct mailmime_content *ct = mailmime_content_new_with_str(ctype);
+	struct mailmime_parameter *cs = mailmime_param_new_with_data(strdup("charset"), strdup("utf-8"));
+	if (!mf || !ct || !cs || clist_append(ct->ct_parameters, cs) < 0)
+		return NULL;
+	struct mailmime *m = mailmime_new_empty(ct, mf);
+	/* libetpan neither copies nor frees the body: the caller keeps it alive. */
+	if (!m || mailmime_set_body_text(m, (char *)body, strlen(body)) != MAILIMF_NO_ERROR)
+		return NULL;
+	return m;
+}
+
+static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
+{
+	snprintf(err, errsz, fmt, arg);
+	errno = EINVAL;
+	return -1;
+}
+
+int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
+		struct util_buf *msg, char *envelope_from, size_t efsz, char *err, size_t errsz)
+{
+	char *fname = NULL, *faddr = NULL, *derived = NULL;
+	const char *from = r->from ? r->from : o->from;
+	if (parse_mailbox(from, &fname, &faddr) < 0)
+		return fail(err, errsz, "from: '%s' is not a valid mailbox", from);
+	if (!receiver_address_valid(r->send_to) || util_has_crlf(r->subject))
+		return free(fname), free(faddr), fail(err, errsz, "send_to or subject: %s", "refused");
+	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
+		const char *name = ydoc_key(r->headers, i);
+		if (!mime_header_allowed(name)) {
+			free(fname);
+			free(faddr);
+			return fail(err, errsz, "headers: %s is not in the list of headers a receiver may set", name);
+		}
+	}
+	snprintf(envelope_from, efsz, "%s", faddr);
+
+	const char *text = r->text;
+	if (!text) {
+		derived = html2text(r->html, strlen(r->html));
+		text = derived ? derived : "";
+	}
+
+	int rc = -1;
+	struct mailimf_fields *f = mailimf_fields_new_empty();
+	char date[64], mid[512], *subj = NULL;
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const char *domain = o->msgid_domain ? o->msgid_domain : strrchr(faddr, '@') + 1;
+	/* The same attempt number gives the same Message-ID, so a duplicate from
+	 * a crash between 250 and the record can be recognised downstream. */
+	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, domain);
+	size_t slen = strlen(o->subject_prefix) + strlen(r->subject) + 1;
+	char *full_subject = malloc(slen);
+	if (!full_subject || !f)
+		goto done;
+	snprintf(full_subject, slen, "%s%s", o->subject_prefix, r->subject);
+	subj = mime_encode_header(full_subject, false);
+	free(full_subject);
+	if (add_field(f, "Date", strdup(date)) < 0 || add_field(f, "From", format_mailbox(fname, faddr)) < 0 ||
+	    add_field(f, "To", strdup(r->send_to)) < 0 || add_field(f, "Subject", subj) < 0 ||
+	    add_field(f, "Message-ID", strdup(mid)) < 0)
+		goto done;
+	subj = NULL;
+	if (r->reply_to && add_field(f, "Reply-To", strdup(r->reply_to)) < 0)
+		goto done;
+	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
+		const struct ydoc_node *v = ydoc_val(r->headers, i);
+		if (add_field(f, ydoc_key(r->headers, i), mime_encode_header(v->str, false)) < 0)
+			goto done;
+	}
+
+	struct mailmime *message = mailmime_new_message_data(NULL);
+	if (!message)
+		goto done;
+	mailmime_set_imf_fields(message, f);
+	f = NULL;
+	struct mailmime *body;
+	if (r->html) {
+		body = mailmime_multiple_new("multipart/alternative");
+		struct mailmime *tp = text_part("plain", text), *hp = text_part("html", r->html);
+		if (!body || !tp || !hp || mailmime_smart_add_part(body, tp) != MAILIMF_NO_ERROR ||
+		    mailmime_smart_add_part(body, hp) != MAILIMF_NO_ERROR)
+			body = NULL;
+	} else {
+		body = text_part("plain", text);
+	}
+	if (!body || mailmime_smart_add_part(message, body) != MAILIMF_NO_ERROR) {
+		mailmime_free(message);
+		goto done;
+	}
+	MMAPString *s = mmap_string_new("");
+	int col = 0;
+	if (s && mailmime_write_mem(s, &col, message) == MAILIMF_NO_ERROR) {
+		util_buf_add(msg, s->str, s->len);
+		rc = 0;
+	}
+	if (s)
+		mmap_string_free(s);
+	mailmime_free(message);
+done:
+	if (f)
+		mailimf_fields_free(f);
+	if (rc < 0 && !err[0])
+		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
+	free(subj);
+	free(derived);
+	free(fname);
+	free(faddr);
+	return rc;
+}

@@ -1,0 +1,446 @@
+/* smtp: the libetpan SMTP transport. One session carries many messages;
+ * every network step is bounded by the configured timeout (plain reads
+ * included, which libetpan's own timeout does not cover); with TLS the
+ * certificate chain and host name are verified with GnuTLS and SNI is sent
+ * (libetpan verifies nothing); STARTTLS asked for and not offered is a
+ * failure, never a downgrade; AUTH credentials never reach the transcript.
+ * Outcomes come from the reply code alone (LIBETPAN-NOTES: the library's
+ * error values do not tell 450 from 550). */
+#include "config.h"
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <libetpan/libetpan.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct smtp {
+	const struct conf *c;
+	mailsmtp *s;		/* NULL when not connected */
+	long sent_on_session;
+	char *password;
+	struct util_buf setup;	/* transcript of connecting, replayed into the first attempt */
+	struct util_buf *log;	/* where the logger writes now */
+	bool in_data;		/* message body: logged as a size, not the text */
+	bool in_auth;		/* credentials: redacted */
+	size_t data_bytes;
+};
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!strcmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static char *read_password(const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+	char *data;
+	size_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: cannot read the SMTP password: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH))) {
+		snprintf(err, errsz, "%s: the password file must be a regular file not readable by others (chmod 0600 or 0640)", path);
+		close(fd);
+		return NULL;
+	}
+	int rc = util_read_fd(fd, 4096, &data, &len);
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	if (!len || util_has_crlf(data)) {
+		snprintf(err, errsz, "%s: the password must be one non-empty line", path);
+		free(data);
+		return NULL;
+	}
+	return data;
+}
+
+struct smtp *smtp_open(const struct conf *c, char *err, size_t errsz)
+{
+	/* A write to a server that has gone must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	/* libetpan's plain reads wait this long whatever the session says. */
+	mailstream_network_delay.tv_sec = c->smtp.timeout;
+	mailstream_network_delay.tv_usec = 0;
+	struct smtp *s = util_xmalloc(sizeof *s);
+	s->c = c;
+	if (c->smtp.username) {
+		if (!c->smtp.password_file) {
+			snprintf(err, errsz, "smtp.username is set but smtp.password_file is not");
+			free(s);
+			return NULL;
+		}
+		if (c->smtp.tls == CONF_TLS_NONE && !is_loopback(c->smtp.host)) {
+			snprintf(err, errsz, "smtp: AUTH over a plain connection to %s would send the password in clear; set smtp.tls", c->smtp.host);
+			free(s);
+			return NULL;
+		}
+		if (!(s->password = read_password(c->smtp.password_file, err, errsz))) {
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void append_lines(struct util_buf *b, const char *prefix, const char *str, size_t size)
+{
+	while (size) {
+		const char *nl = memchr(str, '\n', size);
+		size_t l = nl ? (size_t)(nl - str) + 1 : size;
+		size_t t = l;
+		while (t && (str[t - 1] == '\n' || str[t - 1] == '\r'))
+			t--;
+		util_buf_adds(b, prefix);
+		util_buf_add(b, str, t);
+		util_buf_add(b, "\n", 1);
+		str += l;
+		size -= l;
+	}
+}
+
+static void logger(mailsmtp *session, int type, const char *str, size_t size, void *ctx)
+{
+	struct smtp *s = ctx;
+	(void)session;
+	if (!s->log)
+		return;
+	switch (type) {
+	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
+		append_lines(s->log, "<<< ", str, size);
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_SENT:
+	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
+		if (s->in_data) {
+			s->data_bytes += size;
+		} else if (s->in_auth || type == MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE) {
+			/* Keep the mechanism name, never what follows it. */
+			if (size > 5 && !strncasecmp(str, "AUTH ", 5)) {
+				const char *sp = memchr(str + 5, ' ', size - 5);
+				size_t keep = sp ? (size_t)(sp - str) : size;
+				util_buf_add(s->log, ">>> ", 4);
+				util_buf_add(s->log, str, keep);
+				while (keep && (str[keep - 1] == '\n' || str[keep - 1] == '\r'))
+					keep--;
+				util_buf_adds(s->log, sp ? " <credentials redacted>\n" : "\n");
+			} else {
+				util_buf_adds(s->log, ">>> <credentials redacted>\n");
+			}
+		} else {
+			append_lines(s->log, ">>> ", str, size);
+		}
+		break;
+	case MAILSTREAM_LOG_TYPE_ERROR_RECEIVED:
+		util_buf_adds(s->log, "*** error while reading\n");
+		break;
+	case MAILSTREAM_LOG_TYPE_ERROR_SENT:
+		util_buf_adds(s->log, "*** error while writing\n");
+		break;
+	default:
+		break;
+	}
+}
+
+static void drop_session(struct smtp *s)
+{
+	if (s->s) {
+		mailsmtp_free(s->s);
+		s->s = NULL;
+	}
+	s->sent_on_session = 0;
+	util_buf_free(&s->setup);
+}
+
+void smtp_idle(struct smtp *s)
+{
+	if (s->s) {
+		s->log = &s->setup;
+		mailsmtp_quit(s->s);
+		s->log = NULL;
+	}
+	drop_session(s);
+}
+
+void smtp_free(struct smtp *s)
+{
+	if (!s)
+		return;
+	smtp_idle(s);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s);
+}
+
+static void sni_callback(struct mailstream_ssl_context *ctx, void *data)
+{
+	mailstream_ssl_set_server_name(ctx, data);
+}
+
+/* Verifies the server's chain against the system trust or ca_file and the
+ * configured host name. Returns 0, or -1 with the reason in err. */
+static int verify_peer(struct smtp *s, char *err, size_t errsz)
+{
+	const struct conf *c = s->c;
+	carray *chain = mailstream_get_certificate_chain(s->s->stream);
+	gnutls_x509_trust_list_t tl = NULL;
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned n = chain ? carray_count(chain) : 0, got = 0, status = 0;
+	int rc = -1;
+	if (!n) {
+		snprintf(err, errsz, "TLS: the server sent no certificate");
+		goto done;
+	}
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
+		goto done;
+	int added = c->smtp.ca_file
+		? gnutls_x509_trust_list_add_trust_file(tl, c->smtp.ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0)
+		: gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
+	if (added <= 0) {
+		snprintf(err, errsz, "TLS: no trusted certificates loaded from %s",
+			 c->smtp.ca_file ? c->smtp.ca_file : "the system trust store");
+		goto done;
+	}
+	crts = calloc(n, sizeof *crts);
+	for (got = 0; crts && got < n; got++) {
+		MMAPString *der = carray_get(chain, got);
+		gnutls_datum_t d = {(unsigned char *)der->str, (unsigned)der->len};
+		if (gnutls_x509_crt_init(&crts[got]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crts[got], &d, GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crts[got]);
+			break;
+		}
+	}
+	if (got != n) {
+		snprintf(err, errsz, "TLS: cannot read the server's certificate");
+		goto done;
+	}
+	gnutls_typed_vdata_st vd[2] = {
+		{GNUTLS_DT_DNS_HOSTNAME, (unsigned char *)c->smtp.host, 0},
+		{GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0}};
+	if (gnutls_x509_trust_list_verify_crt2(tl, crts, n, vd, 2, 0, &status, NULL) < 0 || status) {
+		gnutls_datum_t out = {0};
+		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+		snprintf(err, errsz, "TLS: certificate of %s not trusted: %s", c->smtp.host,
+			 out.data ? (char *)out.data : "verification failed");
+		gnutls_free(out.data);
+		goto done;
+	}
+	rc = 0;
+done:
+	for (unsigned i = 0; crts && i < got; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	free(crts);
+	if (tl)
+		gnutls_x509_trust_list_deinit(tl, 1);
+	if (chain)
+		mailstream_certificate_chain_free(chain);
+	return rc;
+}
+
+/* Bounds reads on the current low stream, which libetpan leaves unbounded
+ * on plain connections and replaces after STARTTLS. */
+static void bound_reads(struct smtp *s)
+{
+	mailstream_low *low = s->s && s->s->stream ? mailstream_get_low(s->s->stream) : NULL;
+	if (low)
+		mailstream_low_set_timeout(low, s->c->smtp.timeout);
+}
+
+static int ehlo(struct smtp *s)
+{
+	s->s->response_code = 0;
+	int r = mailesmtp_ehlo(s->s);
+	if (r == MAILSMTP_NO_ERROR)
+		return 0;
+	/* HELO only when the server answered EHLO with an error, not when the
+	 * stream failed (libetpan would wait a second time). */
+	if (r == MAILSMTP_ERROR_STREAM || s->s->response_code == 0)
+		return r;
+	s->s->response_code = 0;
+	return mailsmtp_helo(s->s);
+}
+
+/* Fills res for a failure while setting up the session. */
+static enum transport_outcome session_fail(struct smtp *s, struct transport_result *res,
+					   const char *step, const char *local)
+{
+	int code = s->s ? s->s->response_code : 0;
+	res->code = code;
+	res->session_failed = true;
+	if (local)
+		snprintf(res->error, sizeof res->error, "%s", local);
+	else if (code)
+		snprintf(res->error, sizeof res->error, "%s: %d %s", step, code,
+			 s->s->response ? s->s->response : "");
+	else
+		snprintf(res->error, sizeof res->error, "%s: no reply from %s:%ld (connection lost or timed out after %ld s)",
+			 step, s->c->smtp.host, s->c->smtp.port, s->c->smtp.timeout);
+	util_buf_add(&res->transcript, s->setup.data ? s->setup.data : "", s->setup.len);
+	util_buf_printf(&res->transcript, "*** %s\n", res->error);
+	s->log = NULL;
+	drop_session(s);
+	/* A server that rejects the session with 5xx still says nothing about
+	 * this message: retry it later like any other session failure. */
+	return TRANSPORT_TEMP;
+}
+
+static enum transport_outcome connect_session(struct smtp *s, struct transport_result *res)
+{
+	const struct conf *c = s->c;
+	char err[512];
+	s->s = mailsmtp_new(0, NULL);
+	if (!s->s)
+		return session_fail(s, res, "connect", "out of memory");
+	mailsmtp_set_timeout(s->s, c->smtp.timeout);
+	mailsmtp_set_logger(s->s, logger, s);
+	s->log = &s->setup;
+	util_buf_printf(&s->setup, "*** connecting to %s:%ld (%s)\n", c->smtp.host, c->smtp.port,
+			c->smtp.tls == CONF_TLS_TLS ? "TLS" : c->smtp.tls == CONF_TLS_STARTTLS ? "STARTTLS" : "plain");
+	int r = c->smtp.tls == CONF_TLS_TLS
+		? mailsmtp_ssl_connect_with_callback(s->s, c->smtp.host, (uint16_t)c->smtp.port, sni_callback, c->smtp.host)
+		: mailsmtp_socket_connect(s->s, c->smtp.host, (uint16_t)c->smtp.port);
+	if (r != MAILSMTP_NO_ERROR) {
+		if (r == MAILSMTP_ERROR_CONNECTION_REFUSED)
+			snprintf(err, sizeof err, "connect: %s:%ld refused the connection", c->smtp.host, c->smtp.port);
+		else if (r == MAILSMTP_ERROR_SSL)
+			snprintf(err, sizeof err, "connect: TLS handshake with %s:%ld failed", c->smtp.host, c->smtp.port);
+		else if (s->s->response_code)
+			snprintf(err, sizeof err, "greeting: %d %s", s->s->response_code, s->s->response ? s->s->response : "");
+		else
+			snprintf(err, sizeof err, "connect: no greeting from %s:%ld (%s)", c->smtp.host, c->smtp.port,
+				 mailsmtp_strerror(r) ? mailsmtp_strerror(r) : "error");
+		return session_fail(s, res, "connect", err);
+	}
+	bound_reads(s);
+	if (c->smtp.tls == CONF_TLS_TLS && c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
+		return session_fail(s, res, "tls", err);
+	if (ehlo(s) != MAILSMTP_NO_ERROR)
+		return session_fail(s, res, "EHLO", NULL);
+	if (c->smtp.tls == CONF_TLS_STARTTLS) {
+		if (!(s->s->esmtp & MAILSMTP_ESMTP_STARTTLS))
+			return session_fail(s, res, "STARTTLS",
+					    "STARTTLS: the server does not offer STARTTLS (smtp.tls: starttls); not sending in clear");
+		s->s->response_code = 0;
+		r = mailsmtp_socket_starttls_with_callback(s->s, sni_callback, c->smtp.host);
+		if (r != MAILSMTP_NO_ERROR) {
+			if (s->s->response_code)
+				return session_fail(s, res, "STARTTLS", NULL);
+			return session_fail(s, res, "STARTTLS", "STARTTLS: TLS handshake failed");
+		}
+		bound_reads(s);
+		if (c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
+			return session_fail(s, res, "tls", err);
+		/* libetpan does not repeat EHLO after STARTTLS; RFC 3207 requires it. */
+		if (ehlo(s) != MAILSMTP_NO_ERROR)
+			return session_fail(s, res, "EHLO", NULL);
+	}
+	if (c->smtp.username) {
+		const char *mech = (s->s->auth & MAILSMTP_AUTH_PLAIN) ? "PLAIN"
+				 : (s->s->auth & MAILSMTP_AUTH_LOGIN) ? "LOGIN" : NULL;
+		if (!mech)
+			return session_fail(s, res, "AUTH", "AUTH: the server offers neither PLAIN nor LOGIN");
+		s->in_auth = true;
+		s->s->response_code = 0;
+		r = mailesmtp_auth_sasl(s->s, mech, c->smtp.host, NULL, NULL, c->smtp.username,
+					c->smtp.username, s->password, NULL);
+		s->in_auth = false;
+		if (r != MAILSMTP_NO_ERROR) {
+			if (!s->s->response_code || s->s->response_code / 100 == 2)
+				return session_fail(s, res, "AUTH", "AUTH: failed before the server answered (are the Cyrus SASL modules, libsasl2-modules, installed?)");
+			return session_fail(s, res, "AUTH", NULL);
+		}
+	}
+	s->log = NULL;
+	return TRANSPORT_SENT;
+}
+
+/* Decides the outcome of a failed step from the reply code. */
+static enum transport_outcome step_fail(struct smtp *s, struct transport_result *res, const char *step)
+{
+	int code = s->s->response_code;
+	res->code = code;
+	if (code)
+		snprintf(res->error, sizeof res->error, "%d %s", code, s->s->response ? s->s->response : "");
+	else
+		snprintf(res->error, sizeof res->error, "%s: no reply (connection lost or timed out after %ld s)",
+			 step, s->c->smtp.timeout);
+	util_buf_printf(&res->transcript, "*** %s failed: %s\n", step, res->error);
+	s->log = NULL;
+	if (code / 100 == 4 || code / 100 == 5) {
+		/* The session is still good: reset the transaction and go on. */
+		s->s->response_code = 0;
+		s->log = &res->transcript;
+		if (code == 421 || mailsmtp_reset(s->s) != MAILSMTP_NO_ERROR)
+			drop_session(s);
+		s->log = NULL;
+		return code / 100 == 5 ? TRANSPORT_PERM : TRANSPORT_TEMP;
+	}
+	drop_session(s);
+	return TRANSPORT_TEMP;
+}
+
+enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *rcpt,
+				 const char *msg, size_t len, struct transport_result *res)
+{
+	if (util_has_crlf(from) || util_has_crlf(rcpt)) {
+		snprintf(res->error, sizeof res->error, "refused: a line break in an address");
+		return TRANSPORT_PERM;
+	}
+	if (s->s && s->sent_on_session >= s->c->smtp.messages_per_connection)
+		smtp_idle(s);
+	bool fresh = !s->s;
+	if (fresh && connect_session(s, res) != TRANSPORT_SENT)
+		return TRANSPORT_TEMP;
+	if (fresh)
+		util_buf_add(&res->transcript, s->setup.data ? s->setup.data : "", s->setup.len);
+	else
+		util_buf_printf(&res->transcript, "*** on a connection already open (%ld messages sent on it)\n",
+				s->sent_on_session);
+	s->log = &res->transcript;
+	s->sent_on_session++;
+	s->s->response_code = 0;
+	if (mailsmtp_mail(s->s, from) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "MAIL FROM");
+	s->s->response_code = 0;
+	if (mailsmtp_rcpt(s->s, rcpt) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "RCPT TO");
+	s->s->response_code = 0;
+	if (mailsmtp_data(s->s) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "DATA");
+	s->in_data = true;
+	s->data_bytes = 0;
+	s->s->response_code = 0;
+	int r = mailsmtp_data_message(s->s, msg, len);
+	s->in_data = false;
+	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
+	if (r != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "end of data");
+	res->code = s->s->response_code;
+	snprintf(res->error, sizeof res->error, "%d %s", res->code, s->s->response ? s->s->response : "");
+	s->log = NULL;
+	return TRANSPORT_SENT;
+}
