@@ -39,7 +39,8 @@ char *mime_encode_header(const char *s, bool phrase)
 		util_buf_adds(&b, s);
 		return util_buf_steal(&b);
 	}
-	/* Encoded-words of at most ~60 encoded characters, split only between
+	/* Encoded-words of at most ~40 encoded characters (so the first fits on
+	 * the header line and libetpan need not fold before it), split only between
 	 * UTF-8 characters, joined by a space (which decoders drop). */
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
@@ -52,7 +53,7 @@ char *mime_encode_header(const char *s, bool phrase)
 			size_t enc = 0;
 			for (size_t i = 0; i < clen; i++)
 				enc += (p[i] == ' ' || q_plain(p[i])) ? 1 : 3;
-			if (used && used + enc > 60)
+			if (used && used + enc > 40)
 				break;
 			for (size_t i = 0; i < clen; i++) {
 				if (p[i] == ' ')
@@ -150,7 +151,43 @@ static int add_field(struct mailimf_fields *f, const char *name, char *value)
 	return 0;
 }
 
-static struct mailmime *text_part(const char *subtype, const char *body)
+/* Quoted-printable (RFC 2045 6.7) with CRLF line ends and lines of at most
+ * 76 characters. Ours, because libetpan 1.9.4's encoder writes a line that
+ * ends in a space as " =20", adding a space (the "-- " signature line). */
+static void qp_encode(const char *in, struct util_buf *out)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t col = 0;
+	while (*p) {
+		if (*p == '\r' && p[1] == '\n')
+			p++;
+		if (*p == '\n' || *p == '\r') {
+			util_buf_adds(out, "\r\n");
+			col = 0;
+			p++;
+			continue;
+		}
+		bool at_eol = p[1] == '\0' || p[1] == '\n' || p[1] == '\r';
+		bool literal = (*p >= 33 && *p <= 126 && *p != '=') ||
+			       ((*p == ' ' || *p == '\t') && !at_eol);
+		/* A leading "." or "From " is encoded too: safe through any relay. */
+		if (col == 0 && (*p == '.' || (*p == 'F' && !strncmp((const char *)p, "From ", 5))))
+			literal = false;
+		size_t w = literal ? 1 : 3;
+		if (col + w > 75) {
+			util_buf_adds(out, "=\r\n");
+			col = 0;
+		}
+		if (literal)
+			util_buf_add(out, p, 1);
+		else
+			util_buf_printf(out, "=%02X", *p);
+		col += w;
+		p++;
+	}
+}
+
+static struct mailmime *text_part(const char *subtype, const char *body, struct util_buf *enc)
 {
 	struct mailmime_fields *mf = mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE);
 	char ctype[32];
@@ -160,9 +197,11 @@ static struct mailmime *text_part(const char *subtype, const char *body)
 	if (!mf || !ct || !cs || clist_append(ct->ct_parameters, cs) < 0)
 		return NULL;
 	struct mailmime *m = mailmime_new_empty(ct, mf);
-	/* libetpan neither copies nor frees the body: the caller keeps it alive. */
-	if (!m || mailmime_set_body_text(m, (char *)body, strlen(body)) != MAILIMF_NO_ERROR)
+	qp_encode(body, enc);
+	/* libetpan neither copies nor frees the body: the caller keeps enc alive. */
+	if (!m || mailmime_set_body_text(m, enc->data, enc->len) != MAILIMF_NO_ERROR)
 		return NULL;
+	m->mm_data.mm_single->dt_encoded = 1;
 	return m;
 }
 
@@ -199,6 +238,7 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 	}
 
 	int rc = -1;
+	struct util_buf enc_text = {0}, enc_html = {0};
 	struct mailimf_fields *f = mailimf_fields_new_empty();
 	char date[64], mid[512], *subj = NULL;
 	struct tm tm;
@@ -236,12 +276,12 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 	struct mailmime *body;
 	if (r->html) {
 		body = mailmime_multiple_new("multipart/alternative");
-		struct mailmime *tp = text_part("plain", text), *hp = text_part("html", r->html);
+		struct mailmime *tp = text_part("plain", text, &enc_text), *hp = text_part("html", r->html, &enc_html);
 		if (!body || !tp || !hp || mailmime_smart_add_part(body, tp) != MAILIMF_NO_ERROR ||
 		    mailmime_smart_add_part(body, hp) != MAILIMF_NO_ERROR)
 			body = NULL;
 	} else {
-		body = text_part("plain", text);
+		body = text_part("plain", text, &enc_text);
 	}
 	if (!body || mailmime_smart_add_part(message, body) != MAILIMF_NO_ERROR) {
 		mailmime_free(message);
@@ -263,6 +303,8 @@ done:
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
 	free(subj);
 	free(derived);
+	util_buf_free(&enc_text);
+	util_buf_free(&enc_html);
 	free(fname);
 	free(faddr);
 	return rc;

@@ -162,6 +162,18 @@ static void logger(mailsmtp *session, int type, const char *str, size_t size, vo
 	}
 }
 
+/* "451 4.3.0 try later": the reply on one line, whatever the server sent. */
+static void reply_line(const mailsmtp *m, char *buf, size_t n, const char *prefix)
+{
+	snprintf(buf, n, "%s%d %s", prefix, m->response_code, m->response ? m->response : "");
+	for (char *p = buf; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	size_t l = strlen(buf);
+	while (l && buf[l - 1] == ' ')
+		buf[--l] = '\0';
+}
+
 static void drop_session(struct smtp *s)
 {
 	if (s->s) {
@@ -293,9 +305,11 @@ static enum transport_outcome session_fail(struct smtp *s, struct transport_resu
 	res->session_failed = true;
 	if (local)
 		snprintf(res->error, sizeof res->error, "%s", local);
-	else if (code)
-		snprintf(res->error, sizeof res->error, "%s: %d %s", step, code,
-			 s->s->response ? s->s->response : "");
+	else if (code) {
+		char pre[64];
+		snprintf(pre, sizeof pre, "%s: ", step);
+		reply_line(s->s, res->error, sizeof res->error, pre);
+	}
 	else
 		snprintf(res->error, sizeof res->error, "%s: no reply from %s:%ld (connection lost or timed out after %ld s)",
 			 step, s->c->smtp.host, s->c->smtp.port, s->c->smtp.timeout);
@@ -329,7 +343,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 		else if (r == MAILSMTP_ERROR_SSL)
 			snprintf(err, sizeof err, "connect: TLS handshake with %s:%ld failed", c->smtp.host, c->smtp.port);
 		else if (s->s->response_code)
-			snprintf(err, sizeof err, "greeting: %d %s", s->s->response_code, s->s->response ? s->s->response : "");
+			reply_line(s->s, err, sizeof err, "greeting: ");
 		else
 			snprintf(err, sizeof err, "connect: no greeting from %s:%ld (%s)", c->smtp.host, c->smtp.port,
 				 mailsmtp_strerror(r) ? mailsmtp_strerror(r) : "error");
@@ -384,7 +398,7 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 	int code = s->s->response_code;
 	res->code = code;
 	if (code)
-		snprintf(res->error, sizeof res->error, "%d %s", code, s->s->response ? s->s->response : "");
+		reply_line(s->s, res->error, sizeof res->error, "");
 	else
 		snprintf(res->error, sizeof res->error, "%s: no reply (connection lost or timed out after %ld s)",
 			 step, s->c->smtp.timeout);
@@ -440,7 +454,7 @@ enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *r
 	if (r != MAILSMTP_NO_ERROR)
 		return step_fail(s, res, "end of data");
 	res->code = s->s->response_code;
-	snprintf(res->error, sizeof res->error, "%d %s", res->code, s->s->response ? s->s->response : "");
+	reply_line(s->s, res->error, sizeof res->error, "");
 	s->log = NULL;
 	return TRANSPORT_SENT;
 }

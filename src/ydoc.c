@@ -88,11 +88,14 @@ struct ydoc_node *ydoc_clone(const struct ydoc_node *n)
 		memcpy(c->str, n->str, n->len);
 		return c;
 	}
-	size_t count = n->kind == YDOC_MAP ? 2 * n->n : n->n;
-	for (size_t i = 0; i < count; i++) {
-		add_item(c, ydoc_clone(n->items[i]));
-		if (n->kind == YDOC_SEQ || i % 2)
-			c->n++;
+	for (size_t i = 0; i < n->n; i++) {
+		if (n->kind == YDOC_SEQ) {
+			ydoc_push(c, ydoc_clone(n->items[i]));
+			continue;
+		}
+		add_item(c, ydoc_clone(n->items[2 * i]));
+		c->items[2 * c->n + 1] = ydoc_clone(n->items[2 * i + 1]);
+		c->n++;
 	}
 	return c;
 }

@@ -138,6 +138,21 @@ START_TEST(test_set_keeps_order)
 }
 END_TEST
 
+START_TEST(test_clone)
+{
+	struct ydoc_node *n = parse_ok("a: 1\nb: [x, {c: d}]\ne: {f: g, h: [1, 2]}\n");
+	struct ydoc_node *c = ydoc_clone(n);
+	struct util_buf x = {0}, y = {0};
+	ck_assert_int_eq(ydoc_emit(n, &x), 0);
+	ck_assert_int_eq(ydoc_emit(c, &y), 0);
+	ck_assert_str_eq(x.data, y.data);
+	ydoc_free(n);
+	ydoc_free(c);
+	util_buf_free(&x);
+	util_buf_free(&y);
+}
+END_TEST
+
 Suite *suite_ydoc(void)
 {
 	Suite *s = suite_create("ydoc");
@@ -149,6 +164,7 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_roundtrip_types);
 	tcase_add_test(tc, test_literal_blocks);
 	tcase_add_test(tc, test_set_keeps_order);
+	tcase_add_test(tc, test_clone);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -55,3 +55,58 @@ finish() {
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+free_port() {
+	py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_smtpd NAME ARGS...: starts tests/smtpd.py on a free port, waits
+# until it listens; sets PORT and OUT (where accepted mail lands).
+start_smtpd() {
+	local name=$1
+	shift
+	PORT=$(free_port)
+	OUT="$T/$name"
+	mkdir -p "$OUT"
+	py "$SRC/tests/smtpd.py" --port "$PORT" --out "$OUT" --ready "$T/$name.ready" "$@" \
+		>"$T/$name.log" 2>&1 &
+	PIDS="$PIDS $!"
+	eval "PID_$name=$!"
+	for _ in $(seq 100); do
+		[ -f "$T/$name.ready" ] && return 0
+		sleep 0.1
+	done
+	echo "smtpd $name did not start: $(cat "$T/$name.log")"
+	return 1
+}
+
+# smtp_conf PORT [YAML lines for smtp:] [top-level YAML]: writes a config
+# that sends over SMTP to 127.0.0.1:PORT.
+smtp_conf() {
+	cat > "$MSGSPOOL_CONFIG" <<CONF
+spool: $T/spool
+transport: smtp
+from: "Devilry <noreply@example.org>"
+subject_prefix: "[Devilry] "
+resend_limit: ${LIMIT:-2}
+${3:-}
+smtp:
+  host: ${HOST:-127.0.0.1}
+  port: $1
+  timeout: ${TIMEOUT:-3}
+${2:-}
+CONF
+}
+
+# enq ADDR [SUBJECT]: enqueues a small text receiver, prints its id.
+enq() {
+	printf 'Hello.\n' | ms enqueue --to "$1" --subject "${2:-Test}" --text-file -
+}
+
+# field ID KEY: a key of a receiver, via show --json.
+field() {
+	ms show --json "$1" | py -c 'import json,sys; d=json.load(sys.stdin); v=d.get(sys.argv[1]); print(len(v) if isinstance(v, list) else v)' "$2"
+}
+status_of() { field "$1" status; }
+mails() { ls "$OUT"/*.eml 2>/dev/null | wc -l | tr -d ' '; }

@@ -1,0 +1,187 @@
+#!/bin/bash
+# smtp-send: one delivery attempt end to end against a scripted aiosmtpd on
+# 127.0.0.1: what arrives (parsed by Python's email package), reply codes
+# and the status rules of Devilry, send/resend/resend-failed and their output.
+. "${top_srcdir:-.}/tests/lib.sh"
+
+start_smtpd main || exit 1
+smtp_conf "$PORT"
+ms init >/dev/null
+
+# --- what arrives ---
+id=$(ms enqueue - < "$SRC/spool-layout/examples/valid/deadline-nb.yaml")
+id2=$(ms enqueue - < "$SRC/spool-layout/examples/valid/both-bodies.yaml")
+check_rc "send" 0 ms send
+check "send summary" "$(cat "$T/out")" "2 sent, 0 failed, 0 error, 0 quarantined"
+check "two messages arrived" "$(mails)" 2
+check "status sent" "$(status_of "$id")" sent
+check "success count" "$(field "$id" sending_success_count)" 1
+[ -n "$(field "$id" sent_at)" ] && ok "sent_at set" || fail "sent_at not set"
+
+f=$(grep -l "april@example.com" "$OUT"/*.env | sed 's/\.env$/.eml/')
+py "$SRC/tests/parse_mail.py" "$f" > "$T/m.json"
+j() { py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
+check "subject decoded" "$(j 'd["subject"]')" "[Devilry] Frist flyttet for Øving 3 – «viktig»"
+check "no defects" "$(j 'd["defects"]')" "[]"
+check "7-bit on the wire" "$(j 'd["eight_bit"]')" "False"
+check "lines within 998" "$(j 'd["max_line"] <= 998')" "True"
+check "multipart/alternative" "$(j 'd["content_type"]')" "multipart/alternative"
+check "parts" "$(j '[p["type"] for p in d["parts"]]')" "['text/plain', 'text/html']"
+check "html intact" "$(j 'd["parts"][1]["body"].replace("\r\n","\n")')" "$(py -c 'import sys,yaml' 2>/dev/null; sed -n '/^html: |/,/^metadata:/p' "$SRC/spool-layout/examples/valid/deadline-nb.yaml" | sed '1d;$d' | sed 's/^  //')"
+check_contains "text derived from html" "$(j 'd["parts"][0]["body"]')" "* Spør om hjelp"
+check_contains "link kept in text" "$(j 'd["parts"][0]["body"]')" "oppgaven <https://devilry.example.org/a/42>"
+check "from" "$(j 'd["from"]')" "Devilry <noreply@example.org>"
+check "message-id is ours" "$(j 'd["message_id"]')" "<$id.1@example.org>"
+check "envelope" "$(cat "${f%.eml}.env")" "$(printf 'noreply@example.org\napril@example.com')"
+
+f=$(grep -l "bob@example.com" "$OUT"/*.env | sed 's/\.env$/.eml/')
+py "$SRC/tests/parse_mail.py" "$f" > "$T/m.json"
+check "file's from wins" "$(j 'd["from"]')" "Devilry <noreply@devilry.example.org>"
+check "reply-to" "$(j 'd["reply_to"]')" "teacher@example.org"
+check "extra X- header" "$(j 'd["headers"].get("X-Devilry-Course")')" "inf1000"
+check "given text kept" "$(j 'd["parts"][0]["body"].replace("\r\n","\n")')" "$(printf 'A new comment was added to your delivery.\n\n-- \nDevilry\n')"
+
+# A text-only receiver is a single part; a long UTF-8 subject still decodes.
+long="Frist flyttet for Øving 3 – «viktig» og ganske lang tittel som må brettes over flere linjer æøå ÆØÅ"
+lid=$(printf 'Linje én\n' | ms enqueue --to single@example.com --subject "$long" --text-file -)
+ms send >/dev/null
+f=$(grep -l "single@example.com" "$OUT"/*.env | sed 's/\.env$/.eml/')
+py "$SRC/tests/parse_mail.py" "$f" > "$T/m.json"
+check "single part" "$(j 'd["content_type"]')" "text/plain"
+check "long subject decoded" "$(j 'd["subject"]')" "[Devilry] $long"
+check "long subject: no defects" "$(j 'd["defects"]')" "[]"
+
+# --- failures and Devilry's counting rule (resend_limit 2) ---
+t1=$(enq temp451@example.com)
+p1=$(enq perm550@example.com)
+d1=$(enq drop@example.com)
+c1=$(enq data554@example.com)
+before=$(mails)
+check_rc "send with failures" 0 ms send
+check "summary" "$(cat "$T/out")" "0 sent, 4 failed, 0 error, 0 quarantined"
+check "nothing more arrived" "$(mails)" "$before"
+for x in $t1 $p1 $d1 $c1; do
+	check "failed: $x" "$(status_of "$x")" failed
+	check "count 1: $x" "$(field "$x" sending_failed_count)" 1
+	check "one error: $x" "$(field "$x" errors)" 1
+done
+err() { ms show --json "$1" | py -c 'import json,sys; e=json.load(sys.stdin)["errors"][-1]; print(e[sys.argv[1]])' "$2"; }
+check "451 recorded" "$(err "$t1" error)" "451 4.3.0 try again later"
+check "451 code" "$(err "$t1" smtp_code)" 451
+check "550 recorded" "$(err "$p1" error)" "550 5.1.1 no such user here"
+check "554 after data" "$(err "$c1" smtp_code)" 554
+check "drop: no code" "$(err "$d1" smtp_code)" None
+check_contains "drop: says so" "$(err "$d1" error)" "no reply"
+tr=$(err "$t1" transcript)
+check_contains "transcript has RCPT" "$tr" ">>> RCPT TO:<temp451@example.com>"
+check_contains "transcript has reply" "$tr" "<<< 451 4.3.0 try again later"
+check_contains "show prints transcript" "$(ms show "$t1")" "<<< 451 4.3.0 try again later"
+
+# Three failures append three errors; count equal to the limit then a
+# failure goes to error/.
+ms resend "$t1" >/dev/null
+check "second failure: count 2" "$(field "$t1" sending_failed_count)" 2
+check "still failed at the limit" "$(status_of "$t1")" failed
+ms resend "$t1" >/dev/null
+check "third failure: count 3" "$(field "$t1" sending_failed_count)" 3
+check "three errors" "$(field "$t1" errors)" 3
+check "over the limit: error" "$(status_of "$t1")" error
+check "last_attempt says error" "$(ms show --json "$t1" | py -c 'import json,sys; print(json.load(sys.stdin)["last_attempt"]["outcome"])')" error
+
+# A count already above the limit fails straight into error/.
+cat > "$T/over.yaml" <<Y
+msgspool: 1
+send_to: temp451@example.com
+subject: over
+text: x
+sending_failed_count: 7
+Y
+o1=$(ms enqueue - < "$T/over.yaml")
+ms send >/dev/null
+check "count above limit -> error" "$(status_of "$o1")" error
+check "count 8" "$(field "$o1" sending_failed_count)" 8
+
+# Three sends: success count 3.
+s1=$(enq ok3@example.com)
+ms send >/dev/null
+ms resend "$s1" >/dev/null
+ms resend "${s1:0:36}" >/dev/null
+check "three sends" "$(field "$s1" sending_success_count)" 3
+check "still sent" "$(status_of "$s1")" sent
+
+# resend of an error receiver by hand works whatever its status.
+check_rc "resend error receiver" 75 ms resend "$p1"
+check "resend result line" "$(cat "$T/out")" "$p1: failed"
+
+# --- resend-failed: Devilry's output, counts, limits ---
+rm -f "$T"/spool/*/*.yaml
+check_rc "resend-failed, none" 0 ms resend-failed
+check "none: output" "$(cat "$T/out")" "$(printf '0 messages were automatically resent.\n0 messages has exceeded the retry limit (current limit: 2)')"
+mk_failed() { # ADDR COUNT -> a receiver in failed/ with that count
+	local id
+	id=$(printf 'msgspool: 1\nsend_to: %s\nsubject: s\ntext: x\nsending_failed_count: %s\n' "$1" "$2" | ms enqueue -)
+	mv "$T/spool/new/$id.yaml" "$T/spool/failed/"
+	echo "$id"
+}
+f1=$(mk_failed ok@example.com 1)
+check_rc "resend-failed, one" 0 ms resend-failed
+check "one: output" "$(head -1 "$T/out")" "1 messages were automatically resent."
+check "one: now sent" "$(status_of "$f1")" sent
+a=$(mk_failed ok@example.com 1); b=$(mk_failed temp451@example.com 2); c=$(mk_failed ok@example.com 2)
+x=$(mk_failed ok@example.com 3); y=$(mk_failed ok@example.com 5)
+e=$(printf 'msgspool: 1\nsend_to: ok@example.com\nsubject: s\ntext: x\nsending_failed_count: 1\n' | ms enqueue -)
+mv "$T/spool/new/$e.yaml" "$T/spool/error/"
+check_rc "resend-failed, several and over the limit" 0 ms resend-failed
+check "several: output" "$(cat "$T/out")" "$(printf '3 messages were automatically resent.\n2 messages has exceeded the retry limit (current limit: 2)')"
+check "a sent" "$(status_of "$a")" sent
+check "c sent" "$(status_of "$c")" sent
+check "b failed again -> error" "$(status_of "$b")" error
+check "over-limit x untouched" "$(status_of "$x"):$(field "$x" sending_failed_count)" failed:3
+check "over-limit y untouched" "$(status_of "$y")" failed
+check "error receiver ignored" "$(status_of "$e"):$(field "$e" sending_failed_count)" error:1
+
+# --- permanent_failures_to_error sends 5xx straight to error/ ---
+smtp_conf "$PORT" "" "permanent_failures_to_error: true"
+p2=$(enq perm550@example.com)
+t2=$(enq temp451@example.com)
+ms send >/dev/null
+check "5xx -> error with the option" "$(status_of "$p2")" error
+check "4xx still failed" "$(status_of "$t2")" failed
+smtp_conf "$PORT"
+
+# --- a dead server: the pass stops, the rest stay in new/ ---
+rm -f "$T"/spool/*/*.yaml
+dead=$(free_port)
+smtp_conf "$dead"
+for i in 1 2 3; do enq "ok$i@example.com" >/dev/null; done
+check_rc "send to a dead server" 75 ms send
+check "one attempt recorded" "$(count failed)" 1
+check "the rest left in new/" "$(count new)" 2
+check_contains "refused in the record" "$(ms list --json --status failed | py -c 'import json,sys; print(json.load(sys.stdin)[0]["errors"][0]["error"])')" "refused the connection"
+check "active/ empty" "$(count active)" 0
+smtp_conf "$PORT"
+check_rc "send when it is back" 0 ms send
+check "all sent now" "$(count sent)" 2
+
+# --- a render failure goes to error/ at once, nothing sent ---
+printf 'msgspool: 1\nsend_to: ok@example.com\nsubject: s\ntext: x\nheaders:\n  Bcc: someone@example.com\n' > "$T/bcc.yaml"
+h=$(ms enqueue - < "$T/bcc.yaml")
+before=$(mails)
+ms send >/dev/null 2>&1
+check "unsafe header: error" "$(status_of "$h")" error
+check_contains "unsafe header: reason" "$(err "$h" error)" "Bcc is not in the list of headers"
+check "unsafe header: nothing sent" "$(mails)" "$before"
+
+# --- quarantine during send: bad files never stop the queue ---
+echo "not: [yaml" > "$T/spool/new/broken.yaml"
+ln -s /etc/passwd "$T/spool/new/secret.yaml"
+g=$(enq good@example.com)
+ms send > "$T/out" 2> "$T/err"
+check "good one sent past bad files" "$(status_of "$g")" sent
+check "broken quarantined" "$(ls "$T/spool/corrupt" | sort | tr '\n' ' ')" "broken.yaml secret.yaml "
+check_contains "quarantine logged with reason" "$(cat "$T/err")" "broken.yaml: quarantined into corrupt/:"
+check_contains "symlink reason" "$(cat "$T/err")" "a symbolic link (never followed)"
+check "symlink still a symlink" "$(stat -c %F "$T/spool/corrupt/secret.yaml")" "symbolic link"
+if grep -rq "root:x:0" "$OUT" 2>/dev/null; then fail "the symlink's target was sent"; else ok "symlink target never sent"; fi
+
+finish

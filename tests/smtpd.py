@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""smtpd: a scripted SMTP server for msgspool's integration tests (aiosmtpd).
+
+Replies are chosen by the recipient's local part, so one server covers many
+cases:  temp451@ -> 451 at RCPT, perm550@ -> 550 at RCPT, data554@ -> 554
+after the data, drop@ -> the connection is closed after the data, hang@ ->
+no answer to RCPT at all, bye421@ -> 421 and close.  Anything else is
+accepted and stored as OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
+
+Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
+implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
+FILE (written once listening)."""
+import argparse
+import asyncio
+import os
+import signal
+import ssl
+import sys
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class Handler:
+    def __init__(self, out):
+        self.out = out
+        self.n = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0].lower()
+        if local.startswith("temp451"):
+            return "451 4.3.0 try again later"
+        if local.startswith("perm550"):
+            return "550 5.1.1 no such user here"
+        if local.startswith("bye421"):
+            server.transport.close()
+            return "421 4.3.2 shutting down"
+        if local.startswith("hang"):
+            await asyncio.sleep(3600)
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        rcpt = envelope.rcpt_tos[0].split("@")[0].lower() if envelope.rcpt_tos else ""
+        if rcpt.startswith("drop"):
+            server.transport.close()
+            return "421 closing"
+        if rcpt.startswith("data554"):
+            return "554 5.6.0 message content rejected"
+        self.n += 1
+        base = os.path.join(self.out, "%d.%d" % (os.getpid(), self.n))
+        with open(base + ".tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        with open(base + ".env", "w") as f:
+            f.write("%s\n%s\n" % (envelope.mail_from, " ".join(envelope.rcpt_tos)))
+        os.rename(base + ".tmp", base + ".eml")
+        return "250 2.0.0 queued as %d" % self.n
+
+
+class HangingSMTP(SMTP):
+    async def _handle_client(self):
+        await asyncio.sleep(3600)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--auth")
+    ap.add_argument("--hang-greeting", action="store_true")
+    ap.add_argument("--ready")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    handler = Handler(a.out)
+    kw = {}
+    cert = a.starttls or a.tls
+    if cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert[0], cert[1])
+        if a.starttls:
+            kw["tls_context"] = ctx
+        else:
+            kw["ssl_context"] = ctx
+    if a.auth:
+        user, pw = a.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == pw
+            return AuthResult(success=ok)
+
+        kw["authenticator"] = authenticator
+        kw["auth_required"] = True
+        kw["auth_require_tls"] = bool(a.starttls)
+
+    class C(Controller):
+        def factory(self):
+            cls = HangingSMTP if a.hang_greeting else SMTP
+            return cls(self.handler, hostname="test.example.org", **self.SMTP_kwargs)
+
+    ctl = C(handler, hostname="127.0.0.1", port=a.port, **kw)
+    ctl.start()
+    if a.ready:
+        with open(a.ready, "w") as f:
+            f.write("ready\n")
+    signal.signal(signal.SIGTERM, lambda *x: (ctl.stop(), sys.exit(0)))
+    signal.pause()
+
+
+if __name__ == "__main__":
+    main()
