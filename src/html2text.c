@@ -216,7 +216,7 @@ char *html2text(const char *html, size_t len)
 	}
 	htmlDocPtr doc = htmlReadMemory(html, (int)len, NULL, "UTF-8",
 					HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-						HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED);
+						HTML_PARSE_NONET);
 	struct out o = {.start = true};
 	if (doc)
 		walk(&o, (xmlNode *)doc);

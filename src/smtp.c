@@ -383,8 +383,10 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 					c->smtp.username, s->password, NULL);
 		s->in_auth = false;
 		if (r != MAILSMTP_NO_ERROR) {
+			if (r == MAILSMTP_ERROR_STREAM)
+				return session_fail(s, res, "AUTH", NULL); /* no reply: says so */
 			if (!s->s->response_code || s->s->response_code / 100 == 2)
-				return session_fail(s, res, "AUTH", "AUTH: failed before the server answered (are the Cyrus SASL modules, libsasl2-modules, installed?)");
+				return session_fail(s, res, "AUTH", "AUTH: failed before anything was sent (are the Cyrus SASL modules, libsasl2-modules, installed?)");
 			return session_fail(s, res, "AUTH", NULL);
 		}
 	}

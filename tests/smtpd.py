@@ -88,7 +88,7 @@ def main():
 
         def authenticator(server, session, envelope, mechanism, data):
             ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == pw
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         kw["authenticator"] = authenticator
         kw["auth_required"] = True

@@ -8,6 +8,7 @@ Suite *suite_ydoc(void);
 Suite *suite_spool(void);
 Suite *suite_receiver(void);
 Suite *suite_conf(void);
+Suite *suite_mime(void);
 
 /* A fresh directory under $TMPDIR, removed by unit_rmtree. */
 char *unit_tmpdir(void);

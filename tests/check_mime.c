@@ -1,0 +1,162 @@
+/* check_mime: html2text's layout rules, RFC 2047 header encoding, the safe
+ * header list, quoted-printable bodies and refusals of injected headers. */
+#include "config.h"
+#include "html2text.h"
+#include "mime.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *html, *want;
+} h2t[] = {
+	{"<p>One</p><p>Two</p>", "One\n\nTwo\n"},
+	{"<h1>Title</h1>Body text", "Title\n\nBody text\n"},
+	{"a<br>b<br/>c", "a\nb\nc\n"},
+	{"<ul><li>x</li><li>y</li></ul>", "* x\n* y\n"},
+	{"<ol><li>x</li><li>y</li></ol>", "1. x\n2. y\n"},
+	{"<ul><li>a<ul><li>b</li></ul></li></ul>", "* a\n  * b\n"},
+	{"See <a href=\"https://e.org/x\">this</a>.", "See this <https://e.org/x>.\n"},
+	{"<a href=\"https://e.org\">https://e.org</a>", "https://e.org\n"},
+	{"<a href=\"#top\">top</a>", "top\n"},
+	{"&aelig;&oslash;&aring; &amp; &lt;b&gt; &#8211; &quot;q&quot;", "æøå & <b> – \"q\"\n"},
+	{"<script>alert(1)</script><style>p{}</style>Visible", "Visible\n"},
+	{"<head><title>T</title></head><body>B</body>", "B\n"},
+	{"  lots   of\n\n  space  ", "lots of space\n"},
+	{"<pre>  keep\n    this</pre>", "  keep\n    this\n"},
+	{"<p>Fristen for <b>Øving 3</b> er nå <i>fredag</i>.</p>", "Fristen for Øving 3 er nå fredag.\n"},
+	{"<table><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></table>", "a b\nc d\n"},
+	{"<img src=x alt=\"logo\">", "[logo]\n"},
+	{"unclosed <b>bold <p>para", "unclosed bold\n\npara\n"},
+	{"", "\n"},
+};
+
+START_TEST(test_html2text)
+{
+	char *got = html2text(h2t[_i].html, strlen(h2t[_i].html));
+	ck_assert_ptr_nonnull(got);
+	ck_assert_msg(!strcmp(got, h2t[_i].want), "html [%s]: got [%s], want [%s]", h2t[_i].html, got, h2t[_i].want);
+	free(got);
+}
+END_TEST
+
+static const struct {
+	const char *in;
+	bool phrase;
+	const char *want;
+} enc[] = {
+	{"Plain ASCII subject", false, "Plain ASCII subject"},
+	{"Øving", false, "=?UTF-8?Q?=C3=98ving?="},
+	{"a=?b", false, "=?UTF-8?Q?a=3D=3Fb?="},
+	{"Devilry", true, "Devilry"},
+	{"Devilry, Inc.", true, "=?UTF-8?Q?Devilry=2C_Inc=2E?="},
+};
+
+START_TEST(test_encode_header)
+{
+	char *got = mime_encode_header(enc[_i].in, enc[_i].phrase);
+	ck_assert_msg(!strcmp(got, enc[_i].want), "[%s]: got [%s], want [%s]", enc[_i].in, got, enc[_i].want);
+	free(got);
+}
+END_TEST
+
+/* Long values become several encoded-words, none over 75 characters, split
+ * between UTF-8 characters. */
+START_TEST(test_encode_long)
+{
+	const char *s = "Frist flyttet for Øving 3 – «viktig» æøå ÆØÅ æøå ÆØÅ æøå ÆØÅ æøå ÆØÅ";
+	char *got = mime_encode_header(s, false);
+	char *copy = strdup(got), *save, *w;
+	int words = 0;
+	for (w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		words++;
+		ck_assert_msg(strlen(w) <= 75, "encoded word too long: %s", w);
+		ck_assert_msg(!strncmp(w, "=?UTF-8?Q?", 10) && !strcmp(w + strlen(w) - 2, "?="), "not an encoded word: %s", w);
+		/* A split inside a character would leave =C3 as the last byte. */
+		ck_assert_msg(!strstr(w, "=C3?="), "split inside a character: %s", w);
+	}
+	ck_assert_int_gt(words, 2);
+	free(copy);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_header_allowed)
+{
+	ck_assert(mime_header_allowed("X-Devilry-Course"));
+	ck_assert(mime_header_allowed("List-Unsubscribe"));
+	ck_assert(mime_header_allowed("auto-submitted"));
+	ck_assert(!mime_header_allowed("Bcc"));
+	ck_assert(!mime_header_allowed("To"));
+	ck_assert(!mime_header_allowed("Content-Type"));
+	ck_assert(!mime_header_allowed("X-Original-To"));
+}
+END_TEST
+
+static int render(const char *yaml, struct util_buf *out, char *err, size_t errsz)
+{
+	struct receiver r;
+	char ef[256];
+	ck_assert_msg(receiver_parse(&r, "rid", yaml, strlen(yaml), 0, "t", err, errsz) == 0, "%s", err);
+	struct mime_options o = {"Devilry Ø <noreply@example.org>", "[D] ", NULL};
+	int rc = mime_render(&r, &o, 1700000000, out, ef, sizeof ef, err, errsz);
+	receiver_free(&r);
+	return rc;
+}
+
+START_TEST(test_render_qp)
+{
+	struct util_buf out = {0};
+	char err[512] = "";
+	const char *y = "msgspool: 1\nsend_to: a@example.com\nsubject: s\n"
+			"text: \"-- \\n.dot\\nFrom here\\nÆ=1\\n" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n\"\n";
+	ck_assert_int_eq(render(y, &out, err, sizeof err), 0);
+	ck_assert_msg(strstr(out.data, "\r\n--=20\r\n"), "trailing space not =20:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "\r\n=2Edot\r\n"), "leading dot not encoded:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "\r\n=46rom here\r\n"), "From not encoded:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "\r\n=C3=86=3D1\r\n"), "8-bit or = not encoded:\n%s", out.data);
+	for (const char *p = out.data; *p; p++)
+		ck_assert_msg((unsigned char)*p < 0x80, "8-bit byte in the message");
+	const char *line = out.data;
+	while (line && *line) {
+		const char *nl = strstr(line, "\r\n");
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		ck_assert_msg(len <= 78, "line of %zu characters", len);
+		line = nl ? nl + 2 : NULL;
+	}
+	ck_assert_msg(strstr(out.data, "Message-ID: <rid.1@example.org>\r\n"), "message-id:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "From: =?UTF-8?Q?Devilry_=C3=98?= <noreply@example.org>\r\n"), "from:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "Content-Type: text/plain; charset=\"utf-8\""), "single part:\n%s", out.data);
+	util_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_render_refuses)
+{
+	struct util_buf out = {0};
+	char err[512] = "";
+	ck_assert_int_eq(render("msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\nheaders: {Bcc: b@example.com}\n",
+				&out, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "headers: Bcc is not in the list"), "got '%s'", err);
+	ck_assert_int_eq(render("msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\nfrom: \"Evil <a@b.c> <x@y.z\"\n",
+				&out, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "from:"), "got '%s'", err);
+	ck_assert_uint_eq(out.len, 0);
+}
+END_TEST
+
+Suite *suite_mime(void)
+{
+	Suite *s = suite_create("mime");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, test_html2text, 0, sizeof h2t / sizeof *h2t);
+	tcase_add_loop_test(tc, test_encode_header, 0, sizeof enc / sizeof *enc);
+	tcase_add_test(tc, test_encode_long);
+	tcase_add_test(tc, test_header_allowed);
+	tcase_add_test(tc, test_render_qp);
+	tcase_add_test(tc, test_render_refuses);
+	suite_add_tcase(s, tc);
+	return s;
+}
