@@ -13,7 +13,8 @@
 
 const char *deliver_result_name(enum deliver_result r)
 {
-	static const char *const names[] = {"sent", "failed", "error", "busy", "skipped", "quarantined", "spool-error"};
+	static const char *const names[] = {"sent", "failed", "error", "busy", "skipped", "quarantined",
+					    "deferred", "spool-error"};
 	return names[r];
 }
 
@@ -109,8 +110,14 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	struct receiver r;
 	rc = receiver_parse(&r, id, data, len, c.st.st_mtime, path, err, sizeof err);
 	free(data);
-	if (rc < 0)
+	if (rc < 0) {
+		/* A producer writing straight into new/ may not be done yet: a young
+		 * unreadable file gets another look (inotify's IN_CLOSE_WRITE or the
+		 * rescan) before it is quarantined. */
+		if (from == SPOOL_NEW && time(NULL) - c.st.st_mtime < 2 && spool_release(d->sp, &c, from) == 0)
+			return rep->result = DELIVER_DEFERRED;
 		return rep->result = quarantine(d, &c, err);
+	}
 	if (max_failed >= 0 && r.failed_count > max_failed) {
 		receiver_free(&r);
 		spool_release(d->sp, &c, from);
@@ -135,6 +142,13 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 		if (out == TRANSPORT_SENT) {
 			receiver_record_success(&r, time(NULL));
 			result = commit(d, &c, &r, SPOOL_SENT, DELIVER_SENT);
+		} else if (res.session_failed) {
+			result = DELIVER_DEFERRED;
+			if (spool_release(d->sp, &c, from) < 0) {
+				d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into %s/: %s (left in active/ for recovery)",
+				       id, spool_status_dir(from), strerror(errno));
+				result = DELIVER_IOERR;
+			}
 		} else {
 			result = failure(d, &c, &r, res.error, res.code, transcript,
 					 out == TRANSPORT_PERM && d->conf->permanent_to_error);
@@ -142,7 +156,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	}
 	rep->ms = ms_since(&t0);
 	rep->result = result;
-	d->log(d->log_ctx, result == DELIVER_SENT ? LOG_INFO : LOG_NOTICE,
+	d->log(d->log_ctx, result == DELIVER_SENT ? LOG_INFO : result == DELIVER_DEFERRED ? LOG_WARNING : LOG_NOTICE,
 	       "%s to=<%s> outcome=%s code=%d ms=%ld%s%s", id, r.send_to, deliver_result_name(result),
 	       rep->code, rep->ms, result == DELIVER_SENT ? "" : " error=",
 	       result == DELIVER_SENT ? "" : (res.error[0] ? res.error : err));

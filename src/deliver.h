@@ -1,7 +1,13 @@
 /* deliver: one delivery attempt, shared by the commands and the daemon:
  * claim into active/, read and check, render, send, record the outcome in
  * the file, and move it durably to sent/, failed/ or error/ by Devilry's
- * counting rule. Unreadable files are quarantined into corrupt/. */
+ * counting rule. Unreadable files are quarantined into corrupt/.
+ *
+ * A failure of the session itself (connection refused, TLS, AUTH, a greeting
+ * that refuses us) says nothing about the message: the receiver goes back
+ * where it was, unchanged and not counted, and the caller backs off. Only
+ * what happens to the message (replies to MAIL, RCPT, DATA, or a connection
+ * lost in the middle of it) counts against the resend limit. */
 #ifndef MSGSPOOL_DELIVER_H
 #define MSGSPOOL_DELIVER_H
 
@@ -17,6 +23,7 @@ enum deliver_result {
 	DELIVER_BUSY,		/* another process has it */
 	DELIVER_SKIPPED,	/* not eligible (over the limit), left where it was */
 	DELIVER_QUARANTINED,	/* unreadable: moved to corrupt/ */
+	DELIVER_DEFERRED,	/* the server could not be used: put back unchanged, not counted */
 	DELIVER_IOERR,		/* the spool could not be changed; see the log */
 };
 

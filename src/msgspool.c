@@ -739,7 +739,7 @@ static int send_status(struct sender *s, enum spool_status st, long long max_fai
 		progress(s);
 		if (r == DELIVER_IOERR)
 			rc = EX_IOERR;
-		if (rep.session_failed)
+		if (r == DELIVER_DEFERRED && rep.session_failed)
 			*server_down = true;
 	}
 	free(l.ids);
@@ -750,7 +750,8 @@ static const char send_help[] =
 	"Usage: msgspool send [--verbose]\n"
 	"One pass: finishes what a crash left in active/, sends every receiver in\n"
 	"new/, prints a summary and exits (for cron, or a host without msgspoold).\n"
-	"Stops early with exit 75 when the mail server cannot be reached.\n"
+	"When the mail server cannot be used (refused, TLS, AUTH), the receiver in\n"
+	"hand is put back unchanged, the pass stops and the exit code is 75.\n"
 	"  -v, --verbose   a line per attempt on stderr\n";
 
 static int cmd_send(struct cli *c, int argc, char **argv)
@@ -779,6 +780,8 @@ static int cmd_send(struct cli *c, int argc, char **argv)
 		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", s.counts[DELIVER_SENT],
 		       s.counts[DELIVER_FAILED], s.counts[DELIVER_ERROR], s.counts[DELIVER_QUARANTINED]);
 	}
+	if (s.counts[DELIVER_DEFERRED] && !down && rc == 0)
+		rc = EX_TEMPFAIL; /* young files left for another look */
 	if (rc == 0 && down) {
 		cli_err("the mail server could not be reached; the rest of new/ is left for the next run");
 		rc = EX_TEMPFAIL;
@@ -825,7 +828,9 @@ static int cmd_resend(struct cli *c, int argc, char **argv)
 		struct deliver_report rep;
 		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
 				       : deliver_one(&s.d, sts[i], ids[i], -1, &rep);
-		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)" : deliver_result_name(r));
+		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
+					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
+					  : deliver_result_name(r));
 		any_failed |= r != DELIVER_SENT;
 		if (r == DELIVER_IOERR)
 			rc = EX_IOERR;

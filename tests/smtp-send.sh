@@ -149,19 +149,22 @@ check "5xx -> error with the option" "$(status_of "$p2")" error
 check "4xx still failed" "$(status_of "$t2")" failed
 smtp_conf "$PORT"
 
-# --- a dead server: the pass stops, the rest stay in new/ ---
+# --- a dead server: nothing counted, the pass stops, all stay in new/ ---
 rm -f "$T"/spool/*/*.yaml
 dead=$(free_port)
 smtp_conf "$dead"
 for i in 1 2 3; do enq "ok$i@example.com" >/dev/null; done
 check_rc "send to a dead server" 75 ms send
-check "one attempt recorded" "$(count failed)" 1
-check "the rest left in new/" "$(count new)" 2
-check_contains "refused in the record" "$(ms list --json --status failed | py -c 'import json,sys; print(json.load(sys.stdin)[0]["errors"][0]["error"])')" "refused the connection"
+check "nothing recorded as failed" "$(count failed)" 0
+check "all left in new/" "$(count new)" 3
+check_contains "reason on stderr" "$(cat "$T/err")" "refused the connection"
+check_contains "deferred on stderr" "$(cat "$T/err")" "outcome=deferred"
+n1=$(ls "$T/spool/new" | head -1 | sed 's/.yaml$//')
+check "not counted" "$(field "$n1" sending_failed_count)" None
 check "active/ empty" "$(count active)" 0
 smtp_conf "$PORT"
 check_rc "send when it is back" 0 ms send
-check "all sent now" "$(count sent)" 2
+check "all sent now" "$(count sent)" 3
 
 # --- a render failure goes to error/ at once, nothing sent ---
 printf 'msgspool: 1\nsend_to: ok@example.com\nsubject: s\ntext: x\nheaders:\n  Bcc: someone@example.com\n' > "$T/bcc.yaml"
@@ -173,7 +176,12 @@ check_contains "unsafe header: reason" "$(err "$h" error)" "Bcc is not in the li
 check "unsafe header: nothing sent" "$(mails)" "$before"
 
 # --- quarantine during send: bad files never stop the queue ---
+echo "not: [yaml" > "$T/spool/new/young.yaml"
+ms send >/dev/null 2>&1
+check "a young unreadable file gets another look" "$(ls "$T/spool/new")" "young.yaml"
+rm "$T/spool/new/young.yaml"
 echo "not: [yaml" > "$T/spool/new/broken.yaml"
+touch -d '1 minute ago' "$T/spool/new/broken.yaml"
 ln -s /etc/passwd "$T/spool/new/secret.yaml"
 g=$(enq good@example.com)
 ms send > "$T/out" 2> "$T/err"
