@@ -38,7 +38,7 @@ check() {
 }
 # check_contains NAME HAYSTACK NEEDLE
 check_contains() {
-	case "$2" in *"$3"*) ok "$1" ;; *) fail "$1: [$2] does not contain [$3]" ;; esac
+	case "$2" in *"$3"*) ok "$1" ;; *) fail "$1: [$(printf '%s' "$2" | tail -c 600)] does not contain [$3]" ;; esac
 }
 # check_rc NAME WANT CMD...: runs CMD, compares its exit code.
 check_rc() {
@@ -66,10 +66,11 @@ free_port() {
 start_smtpd() {
 	local name=$1
 	shift
-	PORT=$(free_port)
+	PORT=${SMTPD_PORT:-$(free_port)}
 	OUT="$T/$name"
 	mkdir -p "$OUT"
-	py "$SRC/tests/smtpd.py" --port "$PORT" --out "$OUT" --ready "$T/$name.ready" "$@" \
+	rm -f "$T/$name.ready"
+	/usr/bin/python3 "$SRC/tests/smtpd.py" --port "${SMTPD_PORT:-$PORT}" --out "$OUT" --ready "$T/$name.ready" "$@" \
 		>"$T/$name.log" 2>&1 &
 	PIDS="$PIDS $!"
 	eval "PID_$name=$!"
@@ -110,3 +111,45 @@ field() {
 }
 status_of() { field "$1" status; }
 mails() { ls "$OUT"/*.eml 2>/dev/null | wc -l | tr -d ' '; }
+
+# produce N ADDR_PREFIX: writes N receivers the producer's way (tmp/, then
+# rename into new/), fast, without the msgspool command.
+produce() {
+	py - "$T/spool" "$1" "$2" <<'PY'
+import os, sys, time
+spool, n, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+tag = "%d%06d" % (time.time(), os.getpid())
+for i in range(n):
+    name = "p%s-%05d.yaml" % (tag, i)
+    tmp = os.path.join(spool, "tmp", name)
+    with open(tmp, "w") as f:
+        f.write("msgspool: 1\nsend_to: %s%d@example.com\nsubject: Test %d\ntext: |\n  Body %d\n" % (prefix, i, i, i))
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(spool, "new", name))
+PY
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s; false if it never held.
+wait_until() {
+	local limit=$(( $1 * 10 )) i=0
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -ge $limit ] && return 1
+		sleep 0.1
+	done
+}
+received() { cat "$OUT"/*.eml 2>/dev/null | grep -c '^Message-ID:'; }
+received_distinct() { cat "$OUT"/*.eml 2>/dev/null | grep '^Message-ID:' | sort -u | wc -l | tr -d ' '; }
+count_is() { [ "$(count "$1")" = "$2" ]; }
+count_at_least() { [ "$(count "$1")" -ge "$2" ]; }
+received_is() { [ "$(received)" = "$1" ]; }
+
+# start_daemon NAME: msgspoold in the foreground, log in $T/NAME.dlog.
+start_daemon() {
+	${DAEMON_WRAPPER:-} "$BLD/msgspoold" --foreground > "$T/$1.dlog" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	wait_until 10 grep -q "started:" "$T/$1.dlog"
+}

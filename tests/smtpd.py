@@ -9,7 +9,7 @@ accepted and stored as OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
 
 Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
 implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
-FILE (written once listening)."""
+FILE (written once listening), --delay S (wait before answering the data)."""
 import argparse
 import asyncio
 import os
@@ -22,9 +22,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, out):
+    def __init__(self, out, delay=0.0):
         self.out = out
         self.n = 0
+        self.delay = delay
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()
@@ -47,6 +48,8 @@ class Handler:
             return "421 closing"
         if rcpt.startswith("data554"):
             return "554 5.6.0 message content rejected"
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.n += 1
         base = os.path.join(self.out, "%d.%d" % (os.getpid(), self.n))
         with open(base + ".tmp", "wb") as f:
@@ -71,9 +74,10 @@ def main():
     ap.add_argument("--auth")
     ap.add_argument("--hang-greeting", action="store_true")
     ap.add_argument("--ready")
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before each reply to the data")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    handler = Handler(a.out)
+    handler = Handler(a.out, a.delay)
     kw = {}
     cert = a.starttls or a.tls
     if cert:
