@@ -193,7 +193,8 @@ static struct mailmime *text_part(const char *subtype, const char *body, struct 
 	char ctype[32];
 	snprintf(ctype, sizeof ctype, "text/%s", subtype);
 	struct mailmime_content *ct = mailmime_content_new_with_str(ctype);
-	struct mailmime_parameter *cs = mailmime_param_new_with_data(strdup("charset"), strdup("utf-8"));
+	/* This one copies its arguments (unlike most of libetpan). */
+	struct mailmime_parameter *cs = mailmime_param_new_with_data((char *)"charset", (char *)"utf-8");
 	if (!mf || !ct || !cs || clist_append(ct->ct_parameters, cs) < 0)
 		return NULL;
 	struct mailmime *m = mailmime_new_empty(ct, mf);

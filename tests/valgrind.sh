@@ -1,0 +1,53 @@
+#!/bin/bash
+# valgrind: msgspoold through a burst and a fault scenario (temporary and
+# permanent failures, a dropped connection, a quarantined file, the server
+# going away, SIGHUP, SIGTERM), and msgspool send, under valgrind's
+# memcheck: no leaks, no errors. The ASan build runs its own leak checker
+# instead, so there this test is skipped (exit 77).
+. "${top_srcdir:-.}/tests/lib.sh"
+if [ "${MSGSPOOL_SANITIZED:-}" = yes ]; then
+	echo "skipped: sanitizer build (LeakSanitizer covers it)"
+	exit 77
+fi
+command -v valgrind >/dev/null || { fail "valgrind is not installed"; finish; exit 1; }
+VG="valgrind --suppressions=$SRC/tests/valgrind.supp --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no"
+
+start_smtpd main || exit 1
+smtp_conf "$PORT" "" "$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 2\n  retry_failed_after: 1')"
+ms init >/dev/null
+DAEMON_WRAPPER="$VG --log-file=$T/vg-daemon.log" start_daemon vg || { fail "daemon under valgrind did not start"; finish; exit 1; }
+produce 40 ok
+produce 3 temp451-
+produce 2 perm550-
+produce 2 drop
+echo "not: [yaml" > "$T/spool/tmp/bad.yaml"; touch -d '1 minute ago' "$T/spool/tmp/bad.yaml"; mv "$T/spool/tmp/bad.yaml" "$T/spool/new/"
+wait_until 60 count_is sent 40 || fail "burst under valgrind: sent=$(count sent)"
+wait_until 30 count_is error 7 || fail "retries under valgrind: error=$(count error) failed=$(count failed)"
+kill -HUP $DPID
+sleep 1
+kill "$PID_main"; wait "$PID_main" 2>/dev/null
+produce 2 away
+sleep 3
+SMTPD_PORT=$PORT start_smtpd main || fail "server did not come back"
+wait_until 60 count_is sent 42 || fail "after the outage: sent=$(count sent)"
+kill -TERM $DPID; wait $DPID; rc=$?
+check "daemon under valgrind: exit 0 (99 = errors or leaks)" "$rc" 0
+check "daemon: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-daemon.log" | head -20)" ""
+check "quarantined under valgrind" "$(count corrupt)" 1
+
+# The one-pass command, with a failure, a render error and a TLS refusal.
+rm -f "$T"/spool/*/*.yaml
+produce 5 ok
+produce 1 temp451-
+printf 'msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\nheaders: {Bcc: b@example.com}\n' | ms enqueue - >/dev/null
+$VG --log-file="$T/vg-send.log" "$BLD/msgspool" send >/dev/null 2>&1; rc=$?
+check "send under valgrind: exit 0" "$rc" 0
+check "send: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-send.log" | head -20)" ""
+$VG --log-file="$T/vg-list.log" "$BLD/msgspool" list --json >/dev/null 2>&1; rc=$?
+check "list --json under valgrind: exit 0" "$rc" 0
+smtp_conf "$PORT" "  tls: starttls"
+enq x@example.com >/dev/null
+$VG --log-file="$T/vg-tls.log" "$BLD/msgspool" send >/dev/null 2>&1; rc=$?
+check "send, STARTTLS refused, under valgrind: exit 75" "$rc" 75
+check "tls: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-tls.log" | head -20)" ""
+finish
