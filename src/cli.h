@@ -4,6 +4,7 @@
 #define MSGSPOOL_CLI_H
 
 #include <stdbool.h>
+#include <time.h>
 #include "conf.h"
 #include "spool.h"
 
@@ -20,5 +21,34 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Opens the configured spool; returns a sysexits code, 0 on success. */
 int cli_open_spool(struct cli *c);
+
+bool want_help(int argc, char **argv);
+/* Prints "msgspool CMD: message" and a hint; returns EX_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Local time for people, "-" for 0. */
+void fmt_local(time_t t, char *buf, size_t n);
+/* Resolves an id prefix, printing the error; returns a sysexits code. */
+int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz);
+int parse_date(const char *s, time_t *out);
+/* Filter options shared by list, resend, delete-receivers and stats: 1 when
+ * `o` was one, 0 when not, -1 after printing a usage error. */
+struct query_filter;
+int filter_option(const char *cmd, int o, const char *arg, struct query_filter *f);
+#define FILTER_OPTIONS \
+	{"status", required_argument, 0, 'S'}, {"sent", required_argument, 0, 'W'}, \
+	{"type", required_argument, 0, 'Y'}, {"search", required_argument, 0, 'Q'}, \
+	{"since", required_argument, 0, 'A'}, {"until", required_argument, 0, 'B'}
+/* Columns of the terminal on stdout, 0 when not a terminal. */
+int terminal_width(void);
+
+/* The commands, one function each, with their --help texts. */
+#define CLI_COMMAND(name) \
+	int cmd_##name(struct cli *c, int argc, char **argv); \
+	extern const char name##_help[]
+CLI_COMMAND(list);
+CLI_COMMAND(show);
+CLI_COMMAND(send);
+CLI_COMMAND(resend);
+CLI_COMMAND(resend_failed);
 
 #endif

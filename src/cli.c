@@ -1,0 +1,165 @@
+/* cli: helpers every msgspool command shares: messages, usage errors,
+ * id prefixes, filter options and times for people. */
+#include "config.h"
+#include "cli.h"
+#include "deliver.h"
+#include "json.h"
+#include "query.h"
+#include "receiver.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("msgspool: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("msgspool: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_open_spool(struct cli *c)
+{
+	if (c->spool_open)
+		return 0;
+	if (spool_open(&c->sp, c->conf.spool) < 0) {
+		cli_err("%s: cannot open spool: %s (run 'msgspool init' first?)", c->conf.spool,
+			strerror(errno));
+		return errno == ENOENT ? EX_NOINPUT : EX_NOPERM;
+	}
+	c->spool_open = true;
+	return 0;
+}
+
+/* --help anywhere among a command's arguments (before "--"). */
+bool want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	}
+	return false;
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "msgspool %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'msgspool %s --help'.\n", cmd);
+	return EX_USAGE;
+}
+
+void fmt_local(time_t t, char *buf, size_t n)
+{
+	struct tm tm;
+	if (!t) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
+}
+
+
+int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz)
+{
+	int r = cli_open_spool(c);
+	if (r)
+		return r;
+	r = spool_find(&c->sp, prefix, st, id, idsz);
+	if (r == SPOOL_NOT_FOUND) {
+		cli_err("%s: no receiver with this id or id prefix", prefix);
+		return EX_NOINPUT;
+	}
+	if (r == SPOOL_AMBIGUOUS) {
+		cli_err("%s: id prefix matches more than one receiver; give more of the id", prefix);
+		return EX_USAGE;
+	}
+	if (r < 0) {
+		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+
+int parse_date(const char *s, time_t *out)
+{
+	if (util_time_parse(s, out) == 0)
+		return 0;
+	struct tm tm = {0};
+	char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (!end || *end)
+		return -1;
+	tm.tm_isdst = -1;
+	*out = mktime(&tm);
+	return 0;
+}
+
+/* Parses the filter options shared by list, resend and cleanup. Returns 1
+ * when opt was one of them, 0 when not, -1 on a bad value. */
+int filter_option(const char *cmd, int o, const char *arg, struct query_filter *f)
+{
+	enum spool_status st;
+	switch (o) {
+	case 'S':
+		if (spool_status_parse(arg, &st) < 0)
+			return usage_error(cmd, "unknown status '%s'", arg), -1;
+		f->status_mask |= 1u << st;
+		return 1;
+	case 'W':
+		if (query_parse_sent(arg, &f->sent) < 0)
+			return usage_error(cmd, "--sent takes today, 7d, month, year, none or any"), -1;
+		return 1;
+	case 'Y': f->type = arg; return 1;
+	case 'Q': f->search = arg; return 1;
+	case 'A':
+	case 'B':
+		if (parse_date(arg, o == 'A' ? &f->since : &f->until) < 0)
+			return usage_error(cmd, "'%s' is not a date (YYYY-MM-DD or RFC 3339)", arg), -1;
+		return 1;
+	}
+	return 0;
+}
+
+
+int terminal_width(void)
+{
+	struct winsize ws;
+	const char *cols = getenv("COLUMNS");
+	if (cols && atoi(cols) > 20)
+		return atoi(cols);
+	if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return ws.ws_col;
+	return 0; /* not a terminal: never cut */
+}
+
+/* Prints at most `w` display columns of UTF-8 s, padded to w. */

@@ -1,0 +1,291 @@
+/* cmd_send: the commands that send: send, resend, resend-failed. */
+#include "config.h"
+#include "cli.h"
+#include "deliver.h"
+#include "json.h"
+#include "query.h"
+#include "receiver.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- sending: send, resend, resend-failed ---- */
+
+struct sender {
+	struct cli *c;
+	struct deliver d;
+	bool verbose;
+	bool progress;		/* a progress line on stderr (a terminal) */
+	size_t done, total;
+	size_t counts[DELIVER_IOERR + 1];
+};
+
+static void cli_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct sender *s = ctx;
+	if (prio >= LOG_INFO && !s->verbose)
+		return;
+	va_list ap;
+	if (s->progress)
+		fputs("\r\033[K", stderr);
+	fputs("msgspool: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int sender_start(struct sender *s, struct cli *c, bool verbose)
+{
+	char err[512] = "";
+	memset(s, 0, sizeof *s);
+	s->c = c;
+	s->verbose = verbose;
+	s->progress = isatty(2);
+	int rc = cli_open_spool(c);
+	if (rc)
+		return rc;
+	s->d.sp = &c->sp;
+	s->d.conf = &c->conf;
+	s->d.log = cli_log;
+	s->d.log_ctx = s;
+	s->d.t = transport_open(&c->conf, err, sizeof err);
+	if (!s->d.t) {
+		cli_err("%s", err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static void sender_stop(struct sender *s)
+{
+	if (s->progress && s->total)
+		fputs("\r\033[K", stderr);
+	if (s->d.t)
+		transport_free(s->d.t);
+}
+
+static void progress(struct sender *s)
+{
+	if (s->progress && s->total > 1)
+		fprintf(stderr, "\r\033[Ksending %zu/%zu", s->done, s->total);
+}
+
+struct idlist {
+	char (*ids)[SPOOL_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static int collect_id(const char *id, void *ctx)
+{
+	struct idlist *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *p = realloc(l->ids, cap * sizeof *l->ids);
+		if (!p)
+			return -1;
+		l->ids = p;
+		l->cap = cap;
+	}
+	snprintf(l->ids[l->n++], SPOOL_ID_MAX + 1, "%s", id);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Attempts every id of a status in id order (creation order for our ids).
+ * Stops at the first session failure: the server is down, and the rest stay
+ * where they are instead of each waiting for a timeout. */
+static int send_status(struct sender *s, enum spool_status st, long long max_failed, bool *server_down)
+{
+	struct idlist l = {0};
+	if (spool_scan(&s->c->sp, st, collect_id, &l) < 0) {
+		cli_err("%s: cannot scan %s/: %s", s->c->conf.spool, spool_status_dir(st), strerror(errno));
+		free(l.ids);
+		return EX_IOERR;
+	}
+	if (l.n > 1)
+		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+	s->total += l.n;
+	int rc = 0;
+	for (size_t i = 0; i < l.n && !*server_down; i++) {
+		struct deliver_report rep;
+		enum deliver_result r = deliver_one(&s->d, st, l.ids[i], max_failed, &rep);
+		s->counts[r]++;
+		s->done++;
+		progress(s);
+		if (r == DELIVER_IOERR)
+			rc = EX_IOERR;
+		if (r == DELIVER_DEFERRED && rep.session_failed)
+			*server_down = true;
+	}
+	free(l.ids);
+	return rc;
+}
+
+const char send_help[] =
+	"Usage: msgspool send [--verbose]\n"
+	"One pass: finishes what a crash left in active/, sends every receiver in\n"
+	"new/, prints a summary and exits (for cron, or a host without msgspoold).\n"
+	"When the mail server cannot be used (refused, TLS, AUTH), the receiver in\n"
+	"hand is put back unchanged, the pass stops and the exit code is 75.\n"
+	"  -v, --verbose   a line per attempt on stderr\n";
+
+int cmd_send(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("send", "unknown option");
+		verbose = true;
+	}
+	if (optind != argc)
+		return usage_error("send", "unexpected argument: %s", argv[optind]);
+	struct sender s;
+	int rc = sender_start(&s, c, verbose);
+	bool down = false;
+	if (rc == 0) {
+		if (deliver_recover(&s.d) < 0)
+			rc = EX_IOERR;
+		int r = send_status(&s, SPOOL_NEW, -1, &down);
+		rc = rc ? rc : r;
+	}
+	sender_stop(&s);
+	if (s.d.t || s.total) {
+		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", s.counts[DELIVER_SENT],
+		       s.counts[DELIVER_FAILED], s.counts[DELIVER_ERROR], s.counts[DELIVER_QUARANTINED]);
+	}
+	if (s.counts[DELIVER_DEFERRED] && !down && rc == 0)
+		rc = EX_TEMPFAIL; /* young files left for another look */
+	if (rc == 0 && down) {
+		cli_err("the mail server could not be reached; the rest of new/ is left for the next run");
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
+}
+
+const char resend_help[] =
+	"Usage: msgspool resend [--verbose] ID...\n"
+	"Sends the given receivers again, whatever their status (like the admin's\n"
+	"resend action). Each ID may be a unique prefix.\n";
+
+int cmd_resend(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("resend", "unknown option");
+		verbose = true;
+	}
+	if (optind == argc)
+		return usage_error("resend", "give at least one receiver id");
+	/* Resolve every id first: a typo sends nothing. */
+	size_t n = (size_t)(argc - optind);
+	char (*ids)[SPOOL_ID_MAX + 1] = calloc(n, sizeof *ids);
+	enum spool_status *sts = calloc(n, sizeof *sts);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
+		if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
+			cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
+			rc = EX_DATAERR;
+		}
+	}
+	struct sender s;
+	if (rc == 0)
+		rc = sender_start(&s, c, verbose);
+	else
+		memset(&s, 0, sizeof s);
+	bool any_failed = false;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct deliver_report rep;
+		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
+				       : deliver_one(&s.d, sts[i], ids[i], -1, &rep);
+		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
+					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
+					  : deliver_result_name(r));
+		any_failed |= r != DELIVER_SENT;
+		if (r == DELIVER_IOERR)
+			rc = EX_IOERR;
+	}
+	sender_stop(&s);
+	free(ids);
+	free(sts);
+	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
+}
+
+const char resend_failed_help[] =
+	"Usage: msgspool resend-failed [--verbose]\n"
+	"Sends every receiver in failed/ whose failed count is within the resend\n"
+	"limit, then prints how many were resent and how many exceeded the limit.\n"
+	"Receivers in error/ are never resent by this command.\n";
+
+struct over_ctx {
+	struct cli *c;
+	size_t over;
+};
+
+static int count_over(const char *id, void *vctx)
+{
+	struct over_ctx *o = vctx;
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	if (query_load(&o->c->sp, o->c->conf.max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) == 0) {
+		if (r.failed_count > o->c->conf.resend_limit)
+			o->over++;
+		receiver_free(&r);
+	}
+	return 0;
+}
+
+int cmd_resend_failed(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+	bool verbose = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		if (o != 'v')
+			return usage_error("resend-failed", "unknown option");
+		verbose = true;
+	}
+	if (optind != argc)
+		return usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
+	struct sender s;
+	int rc = sender_start(&s, c, verbose);
+	bool down = false;
+	if (rc == 0)
+		rc = send_status(&s, SPOOL_FAILED, c->conf.resend_limit, &down);
+	sender_stop(&s);
+	if (rc == 0 || rc == EX_IOERR) {
+		struct over_ctx oc = {c, 0};
+		spool_scan(&c->sp, SPOOL_FAILED, count_over, &oc);
+		size_t resent = s.counts[DELIVER_SENT] + s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR];
+		/* Devilry's own words, kept so scripts that read them go on working. */
+		printf("%zu messages were automatically resent.\n", resent);
+		printf("%zu messages has exceeded the retry limit (current limit: %ld)\n", oc.over, c->conf.resend_limit);
+	}
+	if (rc == 0 && down) {
+		cli_err("the mail server could not be reached; the rest of failed/ is left for the next run");
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
+}
+
