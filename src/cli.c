@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
@@ -163,3 +164,50 @@ int terminal_width(void)
 }
 
 /* Prints at most `w` display columns of UTF-8 s, padded to w. */
+
+static bool progress_shown;
+
+void cli_progress(size_t n, void *what)
+{
+	if (!isatty(2))
+		return;
+	fprintf(stderr, "\r\033[K%s %zu files", (const char *)what, n);
+	progress_shown = true;
+}
+
+void cli_progress_done(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = false;
+}
+
+bool cli_confirm(const char *cmd, const char *question, bool yes)
+{
+	if (yes)
+		return true;
+	if (!isatty(0)) {
+		fprintf(stderr, "msgspool %s: %s Not on a terminal: add --yes to go ahead.\n", cmd, question);
+		return false;
+	}
+	fprintf(stderr, "%s [y/N] ", question);
+	char line[16];
+	if (!fgets(line, sizeof line, stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+int cli_check_owner(struct cli *c)
+{
+	struct stat st;
+	int rc = cli_open_spool(c);
+	if (rc)
+		return rc;
+	if (fstat(c->sp.rootfd, &st) < 0)
+		return EX_IOERR;
+	if (geteuid() != 0 && geteuid() != st.st_uid) {
+		cli_err("%s: owned by uid %ld; run this as the spool's owner", c->conf.spool, (long)st.st_uid);
+		return EX_NOPERM;
+	}
+	return 0;
+}

@@ -40,6 +40,13 @@ int filter_option(const char *cmd, int o, const char *arg, struct query_filter *
 	{"since", required_argument, 0, 'A'}, {"until", required_argument, 0, 'B'}
 /* Columns of the terminal on stdout, 0 when not a terminal. */
 int terminal_width(void);
+/* A progress line on stderr when it is a terminal; quiet under cron. */
+void cli_progress(size_t n, void *what);
+void cli_progress_done(void);
+/* Asks on a terminal; without one, refuses unless --yes was given. */
+bool cli_confirm(const char *cmd, const char *question, bool yes);
+/* Commands that move or delete files run as the spool's owner (or root). */
+int cli_check_owner(struct cli *c);
 
 /* The commands, one function each, with their --help texts. */
 #define CLI_COMMAND(name) \
@@ -50,5 +57,8 @@ CLI_COMMAND(show);
 CLI_COMMAND(send);
 CLI_COMMAND(resend);
 CLI_COMMAND(resend_failed);
+CLI_COMMAND(delete_receivers);
+CLI_COMMAND(delete_messages);
+CLI_COMMAND(stats);
 
 #endif

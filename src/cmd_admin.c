@@ -19,6 +19,7 @@
 #include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- list ---- */
@@ -169,7 +170,11 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	if ((r = cli_open_spool(c)) != 0)
 		return r;
 	struct query_result res;
-	if (query_run(&c->sp, c->conf.max_receiver_size, &f, &res) < 0) {
+	f.progress = cli_progress;
+	f.progress_ctx = (void *)"scanning";
+	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
+	cli_progress_done();
+	if (qr < 0) {
 		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
 		query_result_free(&res);
 		return EX_IOERR;
@@ -310,10 +315,412 @@ int cmd_show(struct cli *c, int argc, char **argv)
 		json_receiver(c, &row);
 		fputc('\n', stdout);
 	} else {
+		/* A pager on a terminal (transcripts are long), plain when piped. */
+		FILE *pager = NULL;
+		int saved = -1;
+		if (isatty(1)) {
+			const char *p = getenv("PAGER");
+			pager = popen(p && *p ? p : "less -FRX", "w");
+			if (pager) {
+				fflush(stdout);
+				saved = dup(1);
+				dup2(fileno(pager), 1);
+			}
+		}
 		show_human(c, &r, st);
+		if (pager) {
+			fflush(stdout);
+			dup2(saved, 1);
+			close(saved);
+			pclose(pager);
+		}
 	}
 	receiver_free(&r);
 	return 0;
 }
 
 
+
+/* ---- delete-receivers ---- */
+
+const char delete_receivers_help[] =
+	"Usage: msgspool delete-receivers [--status S]... [--dry-run] DAYS\n"
+	"Deletes receivers created before midnight DAYS days ago, in every status\n"
+	"(Devilry's rule), and prints \"Deleting N message receivers.\". Receivers\n"
+	"being sent (active/) and files in corrupt/ are never deleted.\n"
+	"  --status S   only in these statuses (not_sent, failed, error, sent)\n"
+	"  --dry-run    count only\n";
+
+int cmd_delete_receivers(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"status", required_argument, 0, 'S'},
+					     {"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
+	struct query_filter f = {.now = time(NULL)};
+	bool dry = false;
+	int o, r;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'n') {
+			dry = true;
+			continue;
+		}
+		if ((r = filter_option("delete-receivers", o, optarg, &f)) < 0)
+			return EX_USAGE;
+		if (!r)
+			return usage_error("delete-receivers", "unknown option");
+	}
+	if (optind + 1 != argc)
+		return usage_error("delete-receivers", "give the number of days");
+	char *end;
+	long days = strtol(argv[optind], &end, 10);
+	if (*end || days < 0 || days > 100000)
+		return usage_error("delete-receivers", "'%s' is not a number of days", argv[optind]);
+	unsigned never = (1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT);
+	if (f.status_mask & never)
+		return usage_error("delete-receivers", "receivers in active/ and corrupt/ are never deleted");
+	if (!f.status_mask)
+		f.status_mask = ((1u << SPOOL_NSTATUS) - 1) & ~never;
+	if ((r = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
+		return r;
+	/* Midnight, local time, DAYS days ago. */
+	struct tm tm;
+	localtime_r(&f.now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mday -= (int)days;
+	tm.tm_isdst = -1;
+	f.until = mktime(&tm);
+	f.progress = cli_progress;
+	f.progress_ctx = (void *)"scanning";
+	struct query_result res;
+	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
+	cli_progress_done();
+	if (qr < 0) {
+		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+		query_result_free(&res);
+		return EX_IOERR;
+	}
+	printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", res.n);
+	fflush(stdout);
+	int rc = 0;
+	for (size_t i = 0; !dry && i < res.n; i++) {
+		/* Moved meanwhile (resent, say): not ours to delete any more. */
+		if (spool_remove(&c->sp, res.rows[i].status, res.rows[i].id) < 0 && errno != ENOENT) {
+			cli_err("%s/%s.yaml: cannot delete: %s", spool_status_dir(res.rows[i].status), res.rows[i].id,
+				strerror(errno));
+			rc = EX_IOERR;
+		}
+		if (i % 1024 == 1023)
+			cli_progress(i + 1, (void *)"deleting");
+	}
+	cli_progress_done();
+	for (int s = 0; !dry && s < SPOOL_NSTATUS; s++)
+		if (f.status_mask & (1u << s))
+			fsync(c->sp.dirfd[s]);
+	query_result_free(&res);
+	return rc;
+}
+
+/* ---- delete-messages-without-receivers ---- */
+
+const char delete_messages_help[] =
+	"Usage: msgspool delete-messages-without-receivers [--dry-run]\n"
+	"Deletes message records (messages/) that no receiver points to, and prints\n"
+	"\"Deleting N messages with no message receivers.\". Records younger than an\n"
+	"hour are kept: compose may still be writing their receivers.\n";
+
+struct msgref {
+	char **ids;
+	size_t n, cap;
+};
+
+static int add_ref(struct msgref *m, const char *id)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+		char **p = realloc(m->ids, cap * sizeof *p);
+		if (!p)
+			return -1;
+		m->ids = p;
+		m->cap = cap;
+	}
+	m->ids[m->n++] = strdup(id);
+	return 0;
+}
+
+static int collect_msg(const char *id, void *ctx)
+{
+	return add_ref(ctx, id);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct refscan {
+	struct cli *c;
+	enum spool_status st;
+	struct msgref refs;
+};
+
+static int collect_ref(const char *id, void *vctx)
+{
+	struct refscan *rs = vctx;
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	if (query_load(&rs->c->sp, rs->c->conf.max_receiver_size, rs->st, id, &r, err, sizeof err) == 0) {
+		if (r.message)
+			add_ref(&rs->refs, r.message);
+		receiver_free(&r);
+	}
+	return 0;
+}
+
+int cmd_delete_messages(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
+	bool dry = false;
+	int o, rc;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'n')
+			return usage_error("delete-messages-without-receivers", "unknown option");
+		dry = true;
+	}
+	if (optind != argc)
+		return usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
+	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
+		return rc;
+	struct msgref msgs = {0};
+	struct refscan rs = {.c = c};
+	if (spool_message_scan(&c->sp, collect_msg, &msgs) < 0) {
+		cli_err("%s/messages: cannot scan: %s", c->conf.spool, strerror(errno));
+		return EX_IOERR;
+	}
+	for (int s = 0; s < SPOOL_NSTATUS; s++) {
+		rs.st = (enum spool_status)s;
+		spool_scan(&c->sp, rs.st, collect_ref, &rs);
+	}
+	if (rs.refs.n > 1)
+		qsort(rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str);
+	time_t now = time(NULL);
+	struct msgref doomed = {0};
+	for (size_t i = 0; i < msgs.n; i++) {
+		const char *key = msgs.ids[i];
+		if (rs.refs.n && bsearch(&key, rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str))
+			continue;
+		struct stat st;
+		char name[SPOOL_ID_MAX + 16];
+		snprintf(name, sizeof name, "%s.yaml", key);
+		if (fstatat(c->sp.msgfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime < 3600)
+			continue;
+		add_ref(&doomed, key);
+	}
+	printf(dry ? "Would delete %zu messages with no message receivers.\n"
+		   : "Deleting %zu messages with no message receivers.\n", doomed.n);
+	rc = 0;
+	for (size_t i = 0; !dry && i < doomed.n; i++) {
+		if (spool_message_remove(&c->sp, doomed.ids[i]) < 0 && errno != ENOENT) {
+			cli_err("messages/%s.yaml: cannot delete: %s", doomed.ids[i], strerror(errno));
+			rc = EX_IOERR;
+		}
+	}
+	if (!dry)
+		fsync(c->sp.msgfd);
+	struct msgref *all[] = {&msgs, &rs.refs, &doomed};
+	for (size_t k = 0; k < 3; k++) {
+		for (size_t i = 0; i < all[k]->n; i++)
+			free(all[k]->ids[i]);
+		free(all[k]->ids);
+	}
+	return rc;
+}
+
+/* ---- stats ---- */
+
+const char stats_help[] =
+	"Usage: msgspool stats [--json | --openmetrics]\n"
+	"Receivers and the age of the oldest, per status, per context type, and per\n"
+	"recipient domain for those not yet sent (in age columns, like qshape).\n"
+	"  --json         one JSON object\n"
+	"  --openmetrics  the text format node_exporter's textfile collector reads\n";
+
+/* Age columns in minutes, as Postfix's qshape draws them. */
+static const long age_edges[] = {5, 10, 20, 40, 80, 160, 320, 640, 1280};
+#define NAGES (sizeof age_edges / sizeof *age_edges + 1)
+
+struct bucket {
+	char *name;
+	size_t n;
+	time_t oldest;
+	size_t ages[NAGES];
+};
+
+struct table {
+	struct bucket *b;
+	size_t n, cap;
+};
+
+static struct bucket *bucket(struct table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->b[i].name, name))
+			return &t->b[i];
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->b = realloc(t->b, t->cap * sizeof *t->b);
+	}
+	struct bucket *b = &t->b[t->n++];
+	memset(b, 0, sizeof *b);
+	b->name = strdup(name);
+	return b;
+}
+
+static void count_in(struct bucket *b, time_t created, time_t now)
+{
+	b->n++;
+	if (created && (!b->oldest || created < b->oldest))
+		b->oldest = created;
+	long mins = created ? (long)(now - created) / 60 : 0;
+	size_t k = 0;
+	while (k < NAGES - 1 && mins >= age_edges[k])
+		k++;
+	b->ages[k]++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct bucket *x = a, *y = b;
+	return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->name, y->name);
+}
+
+static void free_table(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->b[i].name);
+	free(t->b);
+}
+
+static void metric_label(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s == '\n' ? ' ' : *s);
+	}
+}
+
+int cmd_stats(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+					     {"openmetrics", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+	bool json = false, om = false;
+	int o, rc;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'j')
+			json = true;
+		else if (o == 'm')
+			om = true;
+		else
+			return usage_error("stats", "unknown option");
+	}
+	if (optind != argc || (json && om))
+		return usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
+	if ((rc = cli_open_spool(c)) != 0)
+		return rc;
+	struct query_filter f = {.now = time(NULL), .progress = cli_progress, .progress_ctx = (void *)"scanning"};
+	struct query_result res;
+	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
+	cli_progress_done();
+	if (qr < 0) {
+		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+		query_result_free(&res);
+		return EX_IOERR;
+	}
+	struct table status = {0}, types = {0}, domains = {0};
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		bucket(&status, spool_status_name((enum spool_status)s));
+	for (size_t i = 0; i < res.n; i++) {
+		const struct query_row *r = &res.rows[i];
+		count_in(bucket(&status, spool_status_name(r->status)), r->created, f.now);
+		if (r->err)
+			continue;
+		count_in(bucket(&types, r->type ? r->type : "-"), r->created, f.now);
+		if (r->status != SPOOL_SENT && r->status != SPOOL_CORRUPT) {
+			const char *at = r->send_to ? strrchr(r->send_to, '@') : NULL;
+			count_in(bucket(&domains, at ? at + 1 : "-"), r->created, f.now);
+		}
+	}
+	if (types.n > 1)
+		qsort(types.b, types.n, sizeof *types.b, by_count);
+	if (domains.n > 1)
+		qsort(domains.b, domains.n, sizeof *domains.b, by_count);
+	struct table *tabs[] = {&status, &types, &domains};
+	const char *names[] = {"status", "type", "domain"};
+	if (json) {
+		printf("{\"generated\":%lld", (long long)f.now);
+		for (size_t t = 0; t < 3; t++) {
+			printf(",\"%s\":{", t == 0 ? "statuses" : t == 1 ? "types" : "domains");
+			for (size_t i = 0; i < tabs[t]->n; i++) {
+				const struct bucket *b = &tabs[t]->b[i];
+				if (i)
+					putchar(',');
+				json_string(stdout, b->name);
+				printf(":{\"count\":%zu,\"oldest_age_seconds\":", b->n);
+				if (b->oldest)
+					printf("%lld", (long long)(f.now - b->oldest));
+				else
+					printf("null");
+				printf("}");
+			}
+			printf("}");
+		}
+		printf("}\n");
+	} else if (om) {
+		printf("# TYPE msgspool_receivers gauge\n# HELP msgspool_receivers Receivers in the spool.\n");
+		for (size_t t = 0; t < 2; t++)
+			for (size_t i = 0; i < tabs[t]->n; i++) {
+				printf("msgspool_receivers{%s=\"", names[t]);
+				metric_label(tabs[t]->b[i].name);
+				printf("\"} %zu\n", tabs[t]->b[i].n);
+			}
+		printf("# TYPE msgspool_oldest_age_seconds gauge\n"
+		       "# HELP msgspool_oldest_age_seconds Age of the oldest receiver in a status.\n");
+		for (size_t i = 0; i < status.n; i++)
+			printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status.b[i].name,
+			       status.b[i].oldest ? (long long)(f.now - status.b[i].oldest) : 0LL);
+		printf("# EOF\n");
+	} else {
+		for (size_t t = 0; t < 3; t++) {
+			if (t == 2) {
+				printf("\nnot yet sent, by recipient domain and age in minutes (qshape):\n%-30s %7s", "DOMAIN", "T");
+				for (size_t k = 0; k < NAGES - 1; k++)
+					printf(" %6ld", age_edges[k]);
+				printf(" %6s\n", "1280+");
+			} else {
+				printf("%s%-30s %7s %s\n", t ? "\n" : "", t == 0 ? "STATUS" : "TYPE", "COUNT", "OLDEST");
+			}
+			for (size_t i = 0; i < tabs[t]->n; i++) {
+				const struct bucket *b = &tabs[t]->b[i];
+				printf("%-30s %7zu", b->name, b->n);
+				if (t == 2) {
+					for (size_t k = 0; k < NAGES; k++)
+						printf(" %6zu", b->ages[k]);
+					putchar('\n');
+					continue;
+				}
+				long long age = b->oldest ? (long long)(f.now - b->oldest) : -1;
+				if (age < 0)
+					printf(" -\n");
+				else if (age < 3600)
+					printf(" %lldm\n", age / 60);
+				else if (age < 172800)
+					printf(" %lldh\n", age / 3600);
+				else
+					printf(" %lldd\n", age / 86400);
+			}
+		}
+	}
+	for (size_t t = 0; t < 3; t++)
+		free_table(tabs[t]);
+	query_result_free(&res);
+	return 0;
+}

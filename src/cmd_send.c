@@ -182,38 +182,22 @@ int cmd_send(struct cli *c, int argc, char **argv)
 
 const char resend_help[] =
 	"Usage: msgspool resend [--verbose] ID...\n"
-	"Sends the given receivers again, whatever their status (like the admin's\n"
-	"resend action). Each ID may be a unique prefix.\n";
+	"       msgspool resend [--yes] [--verbose] FILTER...\n"
+	"Sends receivers again, whatever their status (the admin's resend action).\n"
+	"Each ID may be a unique prefix. With filters instead of ids, every match\n"
+	"is resent after showing how many and asking (on a terminal; --yes skips\n"
+	"the question, and is required when not on a terminal).\n"
+	"  --status S, --sent WHEN, --type T, --search Q, --since D, --until D\n"
+	"               as for list; receivers in active/ and corrupt/ never match\n"
+	"  -y, --yes    do not ask\n"
+	"  -v, --verbose  a line per attempt on stderr\n";
 
-int cmd_resend(struct cli *c, int argc, char **argv)
+/* Sends each (status, id) pair; prints a line per receiver. */
+static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], enum spool_status *sts,
+		      bool verbose)
 {
-	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
-	bool verbose = false;
-	int o;
-	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-		if (o != 'v')
-			return usage_error("resend", "unknown option");
-		verbose = true;
-	}
-	if (optind == argc)
-		return usage_error("resend", "give at least one receiver id");
-	/* Resolve every id first: a typo sends nothing. */
-	size_t n = (size_t)(argc - optind);
-	char (*ids)[SPOOL_ID_MAX + 1] = calloc(n, sizeof *ids);
-	enum spool_status *sts = calloc(n, sizeof *sts);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
-		if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
-			cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
-			rc = EX_DATAERR;
-		}
-	}
 	struct sender s;
-	if (rc == 0)
-		rc = sender_start(&s, c, verbose);
-	else
-		memset(&s, 0, sizeof s);
+	int rc = sender_start(&s, c, verbose);
 	bool any_failed = false;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct deliver_report rep;
@@ -225,11 +209,92 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		any_failed |= r != DELIVER_SENT;
 		if (r == DELIVER_IOERR)
 			rc = EX_IOERR;
+		if (r == DELIVER_DEFERRED && rep.session_failed)
+			break; /* the server is down: the rest stay as they are */
 	}
 	sender_stop(&s);
+	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
+}
+
+int cmd_resend(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
+					     {"yes", no_argument, 0, 'y'}, {0, 0, 0, 0}};
+	struct query_filter f = {.now = time(NULL)};
+	bool verbose = false, yes = false, filtered = false;
+	int o, r;
+	while ((o = getopt_long(argc, argv, "vy", opts, NULL)) != -1) {
+		if ((r = filter_option("resend", o, optarg, &f)) < 0)
+			return EX_USAGE;
+		if (r) {
+			filtered = true;
+		} else if (o == 'v') {
+			verbose = true;
+		} else if (o == 'y') {
+			yes = true;
+		} else {
+			return usage_error("resend", "unknown option");
+		}
+	}
+	if (filtered && optind != argc)
+		return usage_error("resend", "give ids or filters, not both");
+	if (!filtered && optind == argc)
+		return usage_error("resend", "give receiver ids, or filters such as --status error");
+	size_t n = 0;
+	char (*ids)[SPOOL_ID_MAX + 1] = NULL;
+	enum spool_status *sts = NULL;
+	int rc = 0;
+	if (filtered) {
+		unsigned never = (1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT);
+		f.status_mask = (f.status_mask ? f.status_mask : (1u << SPOOL_NSTATUS) - 1) & ~never;
+		if ((rc = cli_check_owner(c)) != 0)
+			return rc;
+		struct query_result res;
+		f.progress = cli_progress;
+		f.progress_ctx = (void *)"scanning";
+		int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
+		cli_progress_done();
+		if (qr < 0) {
+			cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+			query_result_free(&res);
+			return EX_IOERR;
+		}
+		/* Oldest first, the order they were meant to go in. */
+		n = res.n;
+		ids = calloc(n ? n : 1, sizeof *ids);
+		sts = calloc(n ? n : 1, sizeof *sts);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(ids[i], sizeof ids[i], "%s", res.rows[n - 1 - i].id);
+			sts[i] = res.rows[n - 1 - i].status;
+		}
+		query_result_free(&res);
+		char q[128];
+		snprintf(q, sizeof q, "%zu message receiver%s match%s. Resend %s?", n, n == 1 ? "" : "s",
+			 n == 1 ? "es" : "", n == 1 ? "it" : "them");
+		if (n == 0)
+			printf("0 message receivers match; nothing to resend.\n");
+		else if (!cli_confirm("resend", q, yes))
+			rc = isatty(0) ? 1 : EX_USAGE;
+	} else {
+		/* Resolve every id first: a typo sends nothing. */
+		n = (size_t)(argc - optind);
+		ids = calloc(n, sizeof *ids);
+		sts = calloc(n, sizeof *sts);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			rc = resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
+			if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
+				cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
+				rc = EX_DATAERR;
+			}
+		}
+		if (rc == 0)
+			rc = cli_check_owner(c);
+	}
+	if (rc == 0 && n)
+		rc = resend_all(c, n, ids, sts, verbose);
 	free(ids);
 	free(sts);
-	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
+	return rc;
 }
 
 const char resend_failed_help[] =

@@ -206,6 +206,10 @@ static const struct command commands[] = {
 	{"send", cmd_send, send_help, "one pass: send everything in new/"},
 	{"resend", cmd_resend, resend_help, "send receivers again, whatever their status"},
 	{"resend-failed", cmd_resend_failed, resend_failed_help, "resend failed receivers within the limit"},
+	{"delete-receivers", cmd_delete_receivers, delete_receivers_help, "delete receivers older than DAYS"},
+	{"delete-messages-without-receivers", cmd_delete_messages, delete_messages_help,
+	 "delete message records no receiver points to"},
+	{"stats", cmd_stats, stats_help, "counts and ages per status, type, domain"},
 };
 
 static void main_usage(FILE *f)
@@ -285,7 +289,7 @@ int main(int argc, char **argv)
 	}
 	int rc = load_conf(&c);
 	if (rc == 0) {
-		optind = 1;
+		optind = 0; /* glibc: 0 re-initialises getopt, dropping main's '+' mode */
 		rc = cmd->fn(&c, cargc, cargv);
 	}
 	if (c.spool_open)

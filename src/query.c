@@ -118,6 +118,8 @@ static int scan_cb(const char *id, void *vctx)
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
 	c->res->scanned++;
+	if (f->progress && c->res->scanned % 1024 == 0)
+		f->progress(c->res->scanned, f->progress_ctx);
 	if (query_load(c->sp, c->max_size, c->st, id, &r, err, sizeof err) < 0) {
 		if (errno == ENOENT)
 			return 0; /* moved while we looked */

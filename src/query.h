@@ -19,6 +19,9 @@ struct query_filter {
 	enum query_sent sent;
 	time_t since, until;	/* on created; 0 = open */
 	time_t now;		/* reference for --sent */
+	/* Called every 1024 files scanned, for a progress line. */
+	void (*progress)(size_t scanned, void *ctx);
+	void *progress_ctx;
 };
 
 /* One matching receiver: the columns of the admin list. Unreadable files

@@ -1,0 +1,153 @@
+#!/bin/bash
+# admin: the admin for a shell: every list filter, resend by filter, the two
+# cleanup commands on every status, stats parsed back, the pager and the
+# progress line on a terminal (and their absence when piped).
+. "${top_srcdir:-.}/tests/lib.sh"
+ms init >/dev/null
+
+# mk STATUS ID CREATED_DAYS_AGO [SENT_DAYS_AGO|-] [TYPE] [USER] [ADDR] [SUBJECT]
+mk() {
+	py - "$T/spool" "$@" <<'PY'
+import datetime as D, os, sys
+spool, st, rid, cdays = sys.argv[1:5]
+sent = sys.argv[5] if len(sys.argv) > 5 else "-"
+typ = sys.argv[6] if len(sys.argv) > 6 else "-"
+user = sys.argv[7] if len(sys.argv) > 7 else "-"
+addr = sys.argv[8] if len(sys.argv) > 8 else "someone@example.com"
+subj = sys.argv[9] if len(sys.argv) > 9 else "Subject of " + rid
+now = D.datetime.now(D.timezone.utc)
+fmt = lambda d: (now - D.timedelta(days=float(d))).strftime("%Y-%m-%dT%H:%M:%SZ")
+y = "msgspool: 1\nsend_to: %s\nsubject: %s\ntext: x\ncreated: \"%s\"\n" % (addr, subj, fmt(cdays))
+if sent != "-": y += "sent_at: \"%s\"\nsending_success_count: 1\n" % fmt(sent)
+if typ != "-": y += "context_type: %s\n" % typ
+if user != "-": y += "user: %s\n" % user
+d = {"not_sent": "new"}.get(st, st)
+open(os.path.join(spool, d, rid + ".yaml"), "w").write(y)
+PY
+}
+ids() { ms list --json "$@" | py -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))'; }
+
+mk sent s-today 0.01 0.001 deadline_moved april april@example.com "Frist flyttet"
+mk sent s-3d 4 3 comment_delivery bob bob@example.org "New comment"
+mk sent s-old 500 400 deadline_moved carl carl@uni.example.no "Old news"
+mk failed f1 1 - deadline_moved dora dora@example.com "Retry me"
+mk error e1 2 - comment_delivery erik erik@Example.ORG "Bounced"
+mk not_sent n1 0.001 - - fred fred@example.com "Fresh"
+
+# --- list filters ---
+check "list: all, newest first" "$(ms list | awk 'NR>1 && $1 != "" {print $1}' | head -6 | tr '\n' ' ')" "n1 s-today f1 e1 s-3d s-old "
+check "list total" "$(ms list | tail -1)" "6 message receivers"
+check "--status sent" "$(ids --status sent)" "s-3d s-old s-today"
+check "--status twice" "$(ids --status failed --status error)" "e1 f1"
+check "--status not_sent" "$(ids --status not_sent)" "n1"
+check "--sent today" "$(ids --sent today)" "s-today"
+check "--sent 7d" "$(ids --sent 7d)" "s-3d s-today"
+check "--sent none" "$(ids --sent none)" "e1 f1 n1"
+check "--sent any" "$(ids --sent any | wc -w)" 6
+[ "$(date +%d)" -gt 4 ] && check "--sent month" "$(ids --sent month)" "s-3d s-today"
+check "--sent year excludes last year" "$(ids --sent year | grep -c s-old)" 0
+check "--type" "$(ids --type comment_delivery)" "e1 s-3d"
+check "--search user" "$(ids --search DORA)" "f1"
+check "--search address" "$(ids --search example.org)" "e1 s-3d"
+check "--search subject" "$(ids --search 'new')" "s-3d s-old"
+check "--search id" "$(ids --search s-o)" "s-old"
+check "--since" "$(ids --since "$(date -d '2 days ago' +%F)")" "e1 f1 n1 s-today"
+check "--until" "$(ids --until "$(date -d '3 days ago' +%F)")" "s-3d s-old"
+check "filters combine" "$(ids --status sent --type deadline_moved)" "s-old s-today"
+check "--limit" "$(ms list --limit 2 | tail -1)" "6 message receivers (more not shown; see --limit)"
+check "--limit rows" "$(ms list --limit 2 | wc -l)" 4
+check_rc "--sent bad" 64 ms list --sent fortnight
+check_rc "--status bad" 64 ms list --status lost
+check_rc "--since bad" 64 ms list --since yesterday
+COLUMNS=110 ms list > "$T/narrow"
+check "sized to the terminal" "$(awk 'length($0) > 110' "$T/narrow" | wc -l)" 0
+check_contains "long subjects cut with an ellipsis" "$(COLUMNS=100 ms list)" "…"
+
+# --- stats, parsed back ---
+ms stats --json > "$T/stats.json"
+check "stats --json statuses" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1]))["statuses"]; print(d["sent"]["count"], d["failed"]["count"], d["error"]["count"], d["not_sent"]["count"], d["active"]["count"])' "$T/stats.json")" "3 1 1 1 0"
+check "stats --json oldest sent is 500 days" "$(py -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["statuses"]["sent"]["oldest_age_seconds"]/86400))' "$T/stats.json")" 500
+check "stats --json types" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1]))["types"]; print(d["deadline_moved"]["count"], d["comment_delivery"]["count"], d["-"]["count"])' "$T/stats.json")" "3 2 1"
+check "stats --json domains (not yet sent)" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1]))["domains"]; print(sorted((k, v["count"]) for k, v in d.items()))' "$T/stats.json")" "[('Example.ORG', 1), ('example.com', 2)]"
+ms stats --openmetrics > "$T/om.txt"
+check "openmetrics parses" "$(py - "$T/om.txt" <<'PY'
+import re, sys
+vals = {}
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("#"):
+        assert re.match(r"# (TYPE|HELP|EOF)", line), line
+        continue
+    m = re.match(r'^([a-z_]+)\{(\w+)="([^"]*)"\} (\d+)$', line)
+    assert m, line
+    vals[(m.group(1), m.group(2), m.group(3))] = int(m.group(4))
+print(vals[("msgspool_receivers", "status", "sent")], vals[("msgspool_receivers", "type", "deadline_moved")],
+      vals[("msgspool_oldest_age_seconds", "status", "active")])
+PY
+)" "3 3 0"
+check "openmetrics ends with # EOF" "$(tail -1 "$T/om.txt")" "# EOF"
+out=$(ms stats)
+check_contains "stats table" "$out" "STATUS                           COUNT OLDEST"
+check_contains "stats qshape header" "$out" "1280+"
+check "stats: sent row" "$(echo "$out" | awk '$1=="sent" {print $2, $3}')" "3 500d"
+
+# --- resend by filter ---
+cp -r "$T/spool" "$T/spool.bak"
+check_rc "resend by filter without --yes, not on a terminal" 64 sh -c "'$BLD/msgspool' resend --status error < /dev/null"
+check_contains "says how many and asks for --yes" "$(cat "$T/err")" "1 message receiver matches. Resend it? Not on a terminal: add --yes"
+check "nothing resent" "$(ls "$T/spool/error")" "e1.yaml"
+check_rc "resend ids and filters refused" 64 ms resend e1 --status error
+check_rc "resend by filter --yes" 0 ms resend --yes --type deadline_moved --status sent
+check "resent both matches" "$(cat "$T/out")" "$(printf 's-old: sent\ns-today: sent')"
+check "counts grew" "$(field s-old sending_success_count)" 2
+check "others untouched" "$(field s-3d sending_success_count)" 1
+check "delivered to the maildir" "$(ls "$T/outbox/new" | wc -l)" 2
+(sleep 1; printf 'n\n') | script -qc "'$BLD/msgspool' resend --status error" /dev/null > "$T/tty.out" 2>&1
+check_contains "asks on a terminal" "$(cat "$T/tty.out")" "Resend it? [y/N]"
+check "declined: untouched" "$(field e1 sending_success_count)" None
+rm -rf "$T/spool"; mv "$T/spool.bak" "$T/spool"
+
+# --- delete-receivers: Devilry's rule, every status, never active/ or corrupt/ ---
+mk failed f-old 30 -; mk error e-old 30 -; mk not_sent n-old 30 -
+mk active a-old 30 -; cp "$T/spool/active/a-old.yaml" "$T/spool/corrupt/c-old.yaml"
+check_rc "delete-receivers --dry-run" 0 ms delete-receivers --dry-run 10
+check "dry run counts" "$(cat "$T/out")" "Would delete 4 message receivers."
+check "dry run deletes nothing" "$(find "$T/spool" -name '*.yaml' | wc -l)" 11
+check_rc "delete-receivers --status" 0 ms delete-receivers --status failed 10
+check "only failed" "$(cat "$T/out")" "Deleting 1 message receivers."
+check "f-old gone, f1 kept" "$(ls "$T/spool/failed")" "f1.yaml"
+check_rc "delete-receivers 10" 0 ms delete-receivers 10
+check "message" "$(cat "$T/out")" "Deleting 3 message receivers."
+check "old ones gone in every status" "$(ls "$T"/spool/{new,failed,error,sent} | grep -c old)" 0
+check "active/ kept" "$(ls "$T/spool/active")" "a-old.yaml"
+check "corrupt/ kept" "$(ls "$T/spool/corrupt")" "c-old.yaml"
+check_rc "delete-receivers --status active refused" 64 ms delete-receivers --status active 1
+check_rc "delete-receivers bad days" 64 ms delete-receivers soon
+check_rc "delete-receivers 0 (before midnight today)" 0 ms delete-receivers 0
+check "0 deletes all but today's" "$(cat "$T/out")" "Deleting 3 message receivers."
+check "today's kept" "$(ids | tr ' ' '\n' | grep -v -- -old | sort | tr '\n' ' ')" "n1 s-today "
+
+# --- delete-messages-without-receivers ---
+for m in m-used m-orphan m-young; do printf 'msgspool: 1\ncontext_type: x\n' > "$T/spool/messages/$m.yaml"; done
+touch -d '2 hours ago' "$T/spool/messages/m-used.yaml" "$T/spool/messages/m-orphan.yaml"
+printf 'message: m-used\n' >> "$T/spool/new/n1.yaml"
+check_rc "delete-messages-without-receivers" 0 ms delete-messages-without-receivers
+check "message" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
+check "orphan gone, used and young kept" "$(ls "$T/spool/messages" | tr '\n' ' ')" "m-used.yaml m-young.yaml "
+
+# --- pager on a terminal, plain when piped ---
+PAGER="sed s/^/PAGED:/" script -qc "'$BLD/msgspool' show n1" /dev/null > "$T/tty.out" < /dev/null
+check_contains "show uses the pager on a terminal" "$(cat "$T/tty.out")" "PAGED:id"
+check "show is plain when piped" "$(PAGER="sed s/^/PAGED:/" ms show n1 | grep -c PAGED)" 0
+
+# --- progress on a terminal only ---
+produce 1100 prog
+script -qc "'$BLD/msgspool' list >/dev/null" /dev/null > "$T/tty.out" < /dev/null
+check_contains "progress on a terminal" "$(cat "$T/tty.out")" "scanning 1024 files"
+ms list >/dev/null 2> "$T/err"
+check "quiet when not a terminal" "$(cat "$T/err")" ""
+
+for c in delete-receivers delete-messages-without-receivers stats resend resend-failed send; do
+	check_rc "$c --help" 0 ms "$c" --help
+done
+finish
