@@ -1,6 +1,7 @@
 /* cmd_send: the commands that send: send, resend, resend-failed. */
 #include "config.h"
 #include "cli.h"
+#include "compose.h"
 #include "deliver.h"
 #include "json.h"
 #include "query.h"
@@ -161,7 +162,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
 	if (rc == 0) {
-		if (deliver_recover(&s.d) < 0)
+		if (deliver_recover(&s.d) < 0 || compose_recover(&c->sp) < 0)
 			rc = EX_IOERR;
 		int r = send_status(&s, SPOOL_NEW, -1, &down);
 		rc = rc ? rc : r;

@@ -78,6 +78,8 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	spool_path(d->sp, from, id, path, sizeof path);
 
 	int rc = spool_claim(d->sp, from, id, &c);
+	if (rc == SPOOL_CLAIMED)
+		util_test_stop("deliver-claimed");
 	if (rc == SPOOL_BUSY)
 		return rep->result = DELIVER_BUSY;
 	if (rc < 0) {
@@ -140,6 +142,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 		rep->session_failed = res.session_failed;
 		const char *transcript = util_buf_cstr(&res.transcript);
 		if (out == TRANSPORT_SENT) {
+			util_test_stop("deliver-after-250");
 			receiver_record_success(&r, time(NULL));
 			result = commit(d, &c, &r, SPOOL_SENT, DELIVER_SENT);
 		} else if (res.session_failed) {

@@ -2,6 +2,7 @@
  * function per command; the work is done by the modules below. */
 #include "config.h"
 #include "cli.h"
+#include "compose.h"
 #include "deliver.h"
 #include "json.h"
 #include "query.h"
@@ -66,7 +67,10 @@ static const char enqueue_help[] =
 	"  --language L      the language of the content\n"
 	"  --type T          context type (comment_delivery, deadline_moved, ...)\n"
 	"  --from ADDR       override the configured From\n"
-	"  --reply-to ADDR   Reply-To address\n";
+	"  --reply-to ADDR   Reply-To address\n"
+	"  --key KEY         idempotency key: the same key never makes a second\n"
+	"                    receiver, even when two producers race; a repeat prints\n"
+	"                    the existing id and exits 0\n";
 
 static int read_file_arg(const char *path, size_t max, char **out)
 {
@@ -86,8 +90,23 @@ static int read_file_arg(const char *path, size_t max, char **out)
 	return rc;
 }
 
-static int enqueue_write(struct cli *c, struct receiver *r)
+static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 {
+	if (key) {
+		struct compose_result res;
+		char rid[SPOOL_ID_MAX + 1], err[COMPOSE_ERRLEN];
+		int rc = cli_open_spool(c);
+		if (rc)
+			return rc;
+		if (compose_enqueue_keyed(&c->sp, key, r->doc, &res, rid, sizeof rid, err, sizeof err) < 0) {
+			cli_err("%s", err);
+			return EX_IOERR;
+		}
+		if (res.existed)
+			cli_warn("key '%s' was used before: receiver %s exists; nothing written", key, rid);
+		printf("%s\n", rid);
+		return 0;
+	}
 	struct util_buf out = {0};
 	if (receiver_save(r, &out) < 0) {
 		cli_err("cannot write receiver: %s", strerror(errno));
@@ -104,7 +123,7 @@ static int enqueue_write(struct cli *c, struct receiver *r)
 	return rc;
 }
 
-static int enqueue_stdin(struct cli *c)
+static int enqueue_stdin(struct cli *c, const char *key)
 {
 	char *data, err[RECEIVER_ERRLEN], id[SPOOL_ID_MAX + 1];
 	size_t len;
@@ -120,7 +139,7 @@ static int enqueue_stdin(struct cli *c)
 		cli_err("%s", err);
 		return EX_DATAERR;
 	}
-	rc = enqueue_write(c, &r);
+	rc = enqueue_write(c, &r, key);
 	receiver_free(&r);
 	return rc;
 }
@@ -132,8 +151,8 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		{"text-file", required_argument, 0, 'T'}, {"html-file", required_argument, 0, 'H'},
 		{"user", required_argument, 0, 'u'}, {"language", required_argument, 0, 'l'},
 		{"type", required_argument, 0, 'y'}, {"from", required_argument, 0, 'f'},
-		{"reply-to", required_argument, 0, 'r'}, {0, 0, 0, 0}};
-	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL;
+		{"reply-to", required_argument, 0, 'r'}, {"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
 	const char *user = NULL, *lang = NULL, *type = NULL, *from = NULL, *reply = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -147,13 +166,16 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		case 'y': type = optarg; break;
 		case 'f': from = optarg; break;
 		case 'r': reply = optarg; break;
+		case 'k': key = optarg; break;
 		default: return usage_error("enqueue", "unknown option");
 		}
 	}
 	if (optind < argc && !strcmp(argv[optind], "-") && optind + 1 == argc && !to && !subject)
-		return enqueue_stdin(c);
+		return enqueue_stdin(c, key);
 	if (optind != argc)
 		return usage_error("enqueue", "unexpected argument: %s", argv[optind]);
+	if (key && (!*key || strlen(key) > 1000))
+		return usage_error("enqueue", "--key takes 1 to 1000 characters");
 	if (!to || !subject || (!textf && !htmlf))
 		return usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
 	if (textf && htmlf && !strcmp(textf, "-") && !strcmp(htmlf, "-"))
@@ -181,12 +203,71 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		cli_err("%s", err);
 		rc = EX_DATAERR;
 	} else {
-		rc = enqueue_write(c, &r);
+		rc = enqueue_write(c, &r, key);
 	}
 	receiver_free(&r);
 	free(text);
 	free(html);
 	return rc;
+}
+
+/* ---- compose ---- */
+
+static const char compose_help[] =
+	"Usage: msgspool compose [--key KEY] FILE|-\n"
+	"Renders one message for many receivers, each in their preferred language\n"
+	"(or default_language), and writes the message record and every receiver:\n"
+	"all or nothing. Prints the message id and the number of receivers.\n"
+	"  --key KEY   idempotency key: a second run with the same key writes\n"
+	"              nothing, says what exists, and exits 0\n"
+	"The format is in msgspool-receiver(5) and spool-layout/README.md.\n";
+
+static int cmd_compose(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+	const char *key = NULL;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'k')
+			return usage_error("compose", "unknown option");
+		key = optarg;
+	}
+	if (optind + 1 != argc)
+		return usage_error("compose", "give one message file, or - for standard input");
+	if (key && (!*key || strlen(key) > 1000))
+		return usage_error("compose", "--key takes 1 to 1000 characters");
+	const char *path = argv[optind];
+	char *data, err[COMPOSE_ERRLEN];
+	size_t len;
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(0);
+	if (fd < 0) {
+		cli_err("%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	int rc = util_read_fd(fd, 256u << 20, &data, &len);
+	close(fd);
+	if (rc < 0) {
+		cli_err("%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	if ((rc = cli_open_spool(c)) != 0) {
+		free(data);
+		return rc;
+	}
+	struct compose_result res;
+	rc = compose_run(&c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, c->conf.max_receiver_size,
+			 cli_progress, (void *)"composed", &res, err, sizeof err);
+	cli_progress_done();
+	free(data);
+	if (rc < 0) {
+		cli_err("%s", err);
+		return errno == EINVAL ? EX_DATAERR : EX_IOERR;
+	}
+	if (res.existed)
+		cli_warn("key '%s' was used before: message %s with %zu receivers exists; nothing written", key,
+			 res.msgid, res.receivers);
+	printf("%s %zu receivers\n", res.msgid, res.receivers);
+	return 0;
 }
 
 /* ---- dispatch ---- */
@@ -201,6 +282,7 @@ struct command {
 static const struct command commands[] = {
 	{"init", cmd_init, init_help, "create the spool"},
 	{"enqueue", cmd_enqueue, enqueue_help, "write one receiver into new/"},
+	{"compose", cmd_compose, compose_help, "render one message for many users, each in their language"},
 	{"list", cmd_list, list_help, "list receivers (the admin list)"},
 	{"show", cmd_show, show_help, "show one receiver in detail"},
 	{"send", cmd_send, send_help, "one pass: send everything in new/"},

@@ -7,6 +7,7 @@
  * SIGTERM/SIGINT finish the attempts in flight and exit 0; SIGHUP re-reads
  * the configuration and keeps the old one when the new one is bad. */
 #include "config.h"
+#include "compose.h"
 #include "conf.h"
 #include "deliver.h"
 #include "query.h"
@@ -489,6 +490,9 @@ int main(int argc, char **argv)
 		struct transport *t = transport_open(d.conf, terr, sizeof terr);
 		struct deliver dl = {&d.sp, d.conf, t, deliver_logger, NULL};
 		int moved = deliver_recover(&dl);
+		int batches = compose_recover(&d.sp);
+		if (batches > 0)
+			logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
 		transport_free(t);
 		int cleaned = spool_clean_tmp(&d.sp, TMP_MAX_AGE);
 		if (moved > 0 || cleaned > 0)

@@ -21,10 +21,13 @@ static int bad(char *err, size_t errsz, const char *fname, int line, const char 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	char where[64] = "";
+	if (line > 0)
+		snprintf(where, sizeof where, ":%d", line); /* built in memory: no line */
 	if (key)
-		snprintf(err, errsz, "%s:%d: %s: %s", fname, line, key, reason);
+		snprintf(err, errsz, "%s%s: %s: %s", fname, where, key, reason);
 	else
-		snprintf(err, errsz, "%s:%d: %s", fname, line, reason);
+		snprintf(err, errsz, "%s%s: %s", fname, where, reason);
 	errno = EINVAL;
 	return -1;
 }

@@ -521,6 +521,7 @@ int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size
 	}
 	close(c->fd);
 	c->fd = fd;
+	util_test_stop("commit-between-renames");
 	if (fstat(fd, &c->st) < 0)
 		return -1;
 	return spool_release(sp, c, to);
@@ -594,7 +595,7 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 
 /* ---- message records ---- */
 
-int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len)
+static int message_put(struct spool *sp, const char *id, const void *data, size_t len, bool exclusive)
 {
 	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
 	if (!spool_id_valid(id)) {
@@ -606,13 +607,84 @@ int spool_message_write(struct spool *sp, const char *id, const void *data, size
 		return -1;
 	close(fd);
 	file_name(id, name, sizeof name);
-	if (renameat(sp->tmpfd, tmpname, sp->msgfd, name) < 0) {
+	int rc = exclusive ? rename_noreplace(sp->tmpfd, tmpname, sp->msgfd, name)
+			   : renameat(sp->tmpfd, tmpname, sp->msgfd, name);
+	if (rc < 0) {
 		int e = errno;
 		unlinkat(sp->tmpfd, tmpname, 0);
 		errno = e;
 		return -1;
 	}
 	return fsync(sp->msgfd);
+}
+
+int spool_message_create(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	return message_put(sp, id, data, len, true);
+}
+
+int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	return message_put(sp, id, data, len, false);
+}
+
+static void staged_name(const char *id, const char *tag, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s" SUFFIX ".%s.staged", id, tag);
+}
+
+int spool_stage(struct spool *sp, const char *id, const char *tag, const void *data, size_t len)
+{
+	char name[2 * SPOOL_ID_MAX + 32];
+	if (!spool_id_valid(id) || !spool_id_valid(tag)) {
+		errno = EINVAL;
+		return -1;
+	}
+	staged_name(id, tag, name, sizeof name);
+	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if (util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlinkat(sp->tmpfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
+int spool_publish(struct spool *sp, const char *id, const char *tag)
+{
+	char staged[2 * SPOOL_ID_MAX + 32], name[SPOOL_ID_MAX + 16];
+	enum spool_status st;
+	staged_name(id, tag, staged, sizeof staged);
+	file_name(id, name, sizeof name);
+	if (spool_locate(sp, id, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename_noreplace(sp->tmpfd, staged, sp->dirfd[SPOOL_NEW], name);
+}
+
+int spool_unstage(struct spool *sp, const char *id, const char *tag)
+{
+	char staged[2 * SPOOL_ID_MAX + 32];
+	staged_name(id, tag, staged, sizeof staged);
+	return unlinkat(sp->tmpfd, staged, 0);
+}
+
+int spool_sync_new(struct spool *sp)
+{
+	return fsync(sp->dirfd[SPOOL_NEW]);
+}
+
+bool spool_message_exists(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	struct stat s;
+	file_name(id, name, sizeof name);
+	return spool_id_valid(id) && fstatat(sp->msgfd, name, &s, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len)

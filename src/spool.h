@@ -91,8 +91,22 @@ int spool_remove(struct spool *sp, enum spool_status st, const char *id);
 /* Removes tmp/ files older than max_age seconds; returns how many. */
 int spool_clean_tmp(struct spool *sp, time_t max_age);
 
-/* Message records in messages/: same id rules, same durability. */
+/* Staging for all-or-nothing batches (compose): a receiver written and
+ * fsynced as tmp/ID.yaml.TAG.staged, published later by renaming it into
+ * new/ (never replacing), or dropped. The name is derived, so recovery can
+ * finish a batch whose commit record says so. */
+int spool_stage(struct spool *sp, const char *id, const char *tag, const void *data, size_t len);
+/* ENOENT: nothing staged (already published); EEXIST: the id is taken. */
+int spool_publish(struct spool *sp, const char *id, const char *tag);
+int spool_unstage(struct spool *sp, const char *id, const char *tag);
+/* Makes new/ durable after a batch of publishes. */
+int spool_sync_new(struct spool *sp);
+
+/* Message records in messages/: same id rules, same durability. _create
+ * never replaces (EEXIST), which makes it a claim as safe as a receiver's. */
+int spool_message_create(struct spool *sp, const char *id, const void *data, size_t len);
 int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len);
+bool spool_message_exists(struct spool *sp, const char *id);
 int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len);
 int spool_message_scan(struct spool *sp, int (*cb)(const char *id, void *ctx), void *ctx);
 int spool_message_remove(struct spool *sp, const char *id);

@@ -36,6 +36,9 @@ int util_read_fd(int fd, size_t max, char **out, size_t *outlen);
 bool util_has_crlf(const char *s);
 bool util_utf8_valid(const char *s, size_t n);
 char *util_strdup(const char *s);
+/* Test seam for crash tests: exits at once (status 99, like a kill) when
+ * $MSGSPOOL_TEST_STOP names this point. Costs one getenv per call. */
+void util_test_stop(const char *point);
 void *util_xmalloc(size_t n);
 
 #endif

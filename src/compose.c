@@ -1,0 +1,499 @@
+/* compose: messages for many users in their own languages. */
+#include "config.h"
+#include "compose.h"
+#include "html2text.h"
+#include "receiver.h"
+
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	errno = EINVAL;
+	return -1;
+}
+
+static void escape_html(struct util_buf *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': util_buf_adds(out, "&amp;"); break;
+		case '<': util_buf_adds(out, "&lt;"); break;
+		case '>': util_buf_adds(out, "&gt;"); break;
+		case '"': util_buf_adds(out, "&quot;"); break;
+		case '\'': util_buf_adds(out, "&#39;"); break;
+		default: util_buf_add(out, s, 1);
+		}
+	}
+}
+
+int compose_template(const char *tmpl, const struct ydoc_node *rvars, const struct ydoc_node *mvars,
+		     bool html, struct util_buf *out, char *err, size_t errsz)
+{
+	const char *p = tmpl;
+	for (;;) {
+		const char *open = strstr(p, "{{");
+		if (!open) {
+			util_buf_adds(out, p);
+			return 0;
+		}
+		util_buf_add(out, p, (size_t)(open - p));
+		const char *close = strstr(open + 2, "}}");
+		if (!close)
+			return fail(err, errsz, "unclosed {{ at \"%.20s\"", open);
+		const char *b = open + 2, *e = close;
+		while (b < e && *b == ' ')
+			b++;
+		while (e > b && e[-1] == ' ')
+			e--;
+		char name[128];
+		size_t n = (size_t)(e - b);
+		if (n == 0 || n >= sizeof name || strspn(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") < n)
+			return fail(err, errsz, "'{{%.*s}}' is not a variable name", (int)(close - open - 2), open + 2);
+		memcpy(name, b, n);
+		name[n] = '\0';
+		const struct ydoc_node *v = ydoc_get(rvars, name);
+		if (!v)
+			v = ydoc_get(mvars, name);
+		if (!v)
+			return fail(err, errsz, "unknown variable '%s'", name);
+		if (v->kind != YDOC_SCALAR)
+			return fail(err, errsz, "variable '%s' is not a single value", name);
+		if (html)
+			escape_html(out, v->str);
+		else
+			util_buf_adds(out, v->str);
+		p = close + 2;
+	}
+}
+
+void compose_key_id(const char *key, char *buf, size_t n)
+{
+	unsigned char d[32];
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, key, strlen(key), d);
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	snprintf(buf, n, "k-%s", hex);
+}
+
+static const char *str_of(const struct ydoc_node *map, const char *key)
+{
+	const struct ydoc_node *n = ydoc_get(map, key);
+	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
+}
+
+static bool only_keys(const struct ydoc_node *map, const char *const *allowed, const char **bad)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= !strcmp(ydoc_key(map, i), *a);
+		if (!ok) {
+			*bad = ydoc_key(map, i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Checks the message part of a compose file. */
+static int check_message(const struct ydoc_node *m, const char *fname, char *err, size_t errsz)
+{
+	static const char *const top[] = {"msgspool", "context_type", "created_by", "message_type", "metadata",
+					  "default_language", "languages", "vars", "receivers", "from",
+					  "reply_to", NULL};
+	static const char *const lang_keys[] = {"subject", "html", "text", NULL};
+	const char *bad;
+	long long v;
+	if (m->kind != YDOC_MAP)
+		return fail(err, errsz, "%s:%d: a message must be a YAML mapping", fname, m->line);
+	if (!only_keys(m, top, &bad))
+		return fail(err, errsz, "%s:%d: %s: unknown key", fname, ydoc_get(m, bad)->line, bad);
+	const struct ydoc_node *n = ydoc_get(m, "msgspool");
+	if (!n || ydoc_to_int(n, &v) < 0 || v != 1)
+		return fail(err, errsz, "%s:%d: msgspool: format version 1 is required", fname, n ? n->line : m->line);
+	const struct ydoc_node *langs = ydoc_get(m, "languages");
+	if (!langs || langs->kind != YDOC_MAP || langs->n == 0)
+		return fail(err, errsz, "%s:%d: languages: a mapping of language: {subject, html, text} is required",
+			    fname, langs ? langs->line : m->line);
+	for (size_t i = 0; i < langs->n; i++) {
+		const struct ydoc_node *l = ydoc_val(langs, i);
+		const char *name = ydoc_key(langs, i);
+		if (l->kind != YDOC_MAP || !only_keys(l, lang_keys, &bad))
+			return fail(err, errsz, "%s:%d: languages.%s: only subject, html and text are allowed", fname, l->line, name);
+		if (!str_of(l, "subject") || (!str_of(l, "html") && !str_of(l, "text")))
+			return fail(err, errsz, "%s:%d: languages.%s: a subject and html or text are required", fname, l->line, name);
+	}
+	const char *def = str_of(m, "default_language");
+	if (!def || !ydoc_get(langs, def))
+		return fail(err, errsz, "%s:%d: default_language: must name one of the languages", fname,
+			    ydoc_get(m, "default_language") ? ydoc_get(m, "default_language")->line : m->line);
+	const char *mt = str_of(m, "message_type");
+	if (mt && strcmp(mt, "email"))
+		return fail(err, errsz, "%s: message_type: '%s' is not sent by msgspool (only 'email')", fname, mt);
+	const struct ydoc_node *vars = ydoc_get(m, "vars");
+	if (vars && !ydoc_is_null(vars) && vars->kind != YDOC_MAP)
+		return fail(err, errsz, "%s:%d: vars: must be a mapping", fname, vars->line);
+	const struct ydoc_node *rs = ydoc_get(m, "receivers");
+	if (!rs || rs->kind != YDOC_SEQ || rs->n == 0)
+		return fail(err, errsz, "%s:%d: receivers: a non-empty list is required", fname, rs ? rs->line : m->line);
+	return 0;
+}
+
+/* Renders receiver i into a receiver document. */
+static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, const char *created,
+		      const char *fname, struct receiver *out, char *err, size_t errsz)
+{
+	static const char *const rkeys[] = {"user", "send_to", "language", "vars", NULL};
+	const struct ydoc_node *r = m->items ? ydoc_get(m, "receivers")->items[i] : NULL;
+	const char *bad, *user = NULL;
+	char who[160];
+	if (!r || r->kind != YDOC_MAP)
+		return fail(err, errsz, "%s:%d: receivers[%zu]: must be a mapping", fname, r ? r->line : 0, i);
+	user = str_of(r, "user");
+	snprintf(who, sizeof who, "%s:%d: receivers[%zu]%s%s%s", fname, r->line, i, user ? " (" : "", user ? user : "",
+		 user ? ")" : "");
+	if (!only_keys(r, rkeys, &bad))
+		return fail(err, errsz, "%s: %s: unknown key", who, bad);
+	const char *to = str_of(r, "send_to");
+	if (!to)
+		return fail(err, errsz, "%s: send_to: required", who);
+	const struct ydoc_node *rvars = ydoc_get(r, "vars");
+	if (rvars && !ydoc_is_null(rvars) && rvars->kind != YDOC_MAP)
+		return fail(err, errsz, "%s: vars: must be a mapping", who);
+	const struct ydoc_node *mvars = ydoc_get(m, "vars");
+	const struct ydoc_node *langs = ydoc_get(m, "languages");
+	const char *want = str_of(r, "language");
+	const char *def = str_of(m, "default_language");
+	const char *use = want && ydoc_get(langs, want) ? want : def;
+	const struct ydoc_node *l = ydoc_get(langs, use);
+
+	struct util_buf subj = {0}, html = {0}, text = {0};
+	char terr[300];
+	int rc = -1;
+	char *derived = NULL;
+	if (compose_template(str_of(l, "subject"), rvars, mvars, false, &subj, terr, sizeof terr) < 0) {
+		fail(err, errsz, "%s: subject (%s): %s", who, use, terr);
+		goto done;
+	}
+	if (util_has_crlf(util_buf_cstr(&subj))) {
+		fail(err, errsz, "%s: subject (%s): a variable put a line break into the subject", who, use);
+		goto done;
+	}
+	if (str_of(l, "html") && compose_template(str_of(l, "html"), rvars, mvars, true, &html, terr, sizeof terr) < 0) {
+		fail(err, errsz, "%s: html (%s): %s", who, use, terr);
+		goto done;
+	}
+	if (str_of(l, "text")) {
+		if (compose_template(str_of(l, "text"), rvars, mvars, false, &text, terr, sizeof terr) < 0) {
+			fail(err, errsz, "%s: text (%s): %s", who, use, terr);
+			goto done;
+		}
+	} else {
+		derived = html2text(html.data ? html.data : "", html.len);
+		util_buf_adds(&text, derived ? derived : "");
+	}
+	receiver_init(out, "x", to, util_buf_cstr(&subj), 0);
+	ydoc_set(out->doc, "created", ydoc_string(created));
+	receiver_set(out, "text", util_buf_cstr(&text));
+	if (html.len)
+		receiver_set(out, "html", html.data);
+	receiver_set(out, "user", user);
+	receiver_set(out, "language", use);
+	if (!want || strcmp(want, use)) {
+		/* The file says which language it is in and that it fell back. */
+		ydoc_set(out->doc, "language_fallback", ydoc_scalar("true"));
+		if (want)
+			receiver_set(out, "requested_language", want);
+	}
+	receiver_set(out, "message", msgid);
+	receiver_set(out, "context_type", str_of(m, "context_type"));
+	receiver_set(out, "message_type", "email");
+	receiver_set(out, "from", str_of(m, "from"));
+	receiver_set(out, "reply_to", str_of(m, "reply_to"));
+	util_time_parse(created, &out->created);
+	if (receiver_validate(out, who, terr, sizeof terr) < 0) {
+		fail(err, errsz, "%s", terr);
+		receiver_free(out);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(derived);
+	util_buf_free(&subj);
+	util_buf_free(&html);
+	util_buf_free(&text);
+	return rc;
+}
+
+/* Receiver ids under a key: the same key and user always give the same id. */
+static void keyed_receiver_id(const char *msgid, const char *who, char *buf, size_t n)
+{
+	char h[64];
+	compose_key_id(who, h, sizeof h);
+	if (snprintf(buf, n, "%s-%.16s", msgid, h + 2) >= (int)n)
+		buf[0] = '\0';
+}
+
+static struct ydoc_node *record(const struct ydoc_node *m, const char *created, const char *key,
+				const char *tag, struct ydoc_node *ids)
+{
+	struct ydoc_node *rec = ydoc_map();
+	ydoc_set(rec, "msgspool", ydoc_intval(1));
+	ydoc_set(rec, "created", ydoc_string(created));
+	const char *keys[] = {"created_by", "context_type"};
+	for (size_t i = 0; i < 2; i++)
+		if (m && str_of(m, keys[i]))
+			ydoc_set(rec, keys[i], ydoc_string(str_of(m, keys[i])));
+	ydoc_set(rec, "message_type", ydoc_string("email"));
+	if (m && ydoc_get(m, "metadata"))
+		ydoc_set(rec, "metadata", ydoc_clone(ydoc_get(m, "metadata")));
+	if (key)
+		ydoc_set(rec, "key", ydoc_string(key));
+	ydoc_set(rec, "receivers", ydoc_intval((long long)ids->n));
+	/* While this list is here the batch is committed but maybe not all
+	 * published: recovery finishes it. */
+	ydoc_set(rec, "publishing", ids);
+	ydoc_set(rec, "staged_as", ydoc_string(tag));
+	return rec;
+}
+
+/* Renames every staged receiver of a committed record into new/, then
+ * rewrites the record without its publishing list. */
+static int publish(struct spool *sp, const char *msgid, struct ydoc_node *rec)
+{
+	struct ydoc_node *ids = ydoc_get(rec, "publishing");
+	const struct ydoc_node *t = ydoc_get(rec, "staged_as");
+	const char *tag = t && t->kind == YDOC_SCALAR ? t->str : msgid;
+	for (size_t i = 0; ids && i < ids->n; i++) {
+		const char *rid = ids->items[i]->str;
+		if (spool_publish(sp, rid, tag) < 0 && errno != ENOENT) {
+			if (errno != EEXIST)
+				return -1;
+			spool_unstage(sp, rid, tag); /* published before a crash */
+		}
+	}
+	if (spool_sync_new(sp) < 0)
+		return -1;
+	ydoc_del(rec, "publishing");
+	ydoc_del(rec, "staged_as");
+	struct util_buf out = {0};
+	int rc = ydoc_emit(rec, &out) == 0 ? spool_message_write(sp, msgid, out.data, out.len) : -1;
+	util_buf_free(&out);
+	return rc;
+}
+
+static void unstage_all(struct spool *sp, const struct ydoc_node *ids, const char *tag)
+{
+	for (size_t i = 0; i < ids->n; i++)
+		spool_unstage(sp, ids->items[i]->str, tag);
+}
+
+/* Reads an existing record's receiver count, for "already exists". */
+static size_t existing_count(struct spool *sp, const char *msgid)
+{
+	char *data;
+	size_t len, n = 0;
+	struct ydoc_node *doc;
+	struct ydoc_error ye;
+	if (spool_message_read(sp, msgid, 64u << 20, &data, &len) < 0)
+		return 0;
+	if (ydoc_parse(data, len, NULL, &doc, &ye) == 0) {
+		long long v;
+		if (ydoc_to_int(ydoc_get(doc, "receivers"), &v) == 0 && v >= 0)
+			n = (size_t)v;
+		ydoc_free(doc);
+	}
+	free(data);
+	return n;
+}
+
+/* A staging tag of this run alone: racers under one key must never touch
+ * each other's staged files. */
+static void new_tag(const char *msgid, char *buf, size_t n)
+{
+	char r[SPOOL_ID_MAX + 1];
+	spool_new_id(r, sizeof r);
+	if (snprintf(buf, n, "%.40s.%s", msgid, strrchr(r, '-') + 1) >= (int)n)
+		buf[0] = '\0';
+}
+
+/* Commits a staged batch: the exclusive record, then publishing. */
+static int commit_batch(struct spool *sp, const struct ydoc_node *m, const char *created, const char *key,
+			const char *tag, struct ydoc_node *ids, struct compose_result *res, char *err, size_t errsz)
+{
+	struct ydoc_node *rec = record(m, created, key, tag, ids);
+	struct util_buf out = {0};
+	util_test_stop("compose-staged");
+	int rc = ydoc_emit(rec, &out);
+	if (rc == 0 && spool_message_create(sp, res->msgid, out.data, out.len) < 0) {
+		int e = errno;
+		unstage_all(sp, ids, tag);
+		if (e == EEXIST && key) {
+			res->existed = true;
+			res->receivers = existing_count(sp, res->msgid);
+			rc = 0;
+		} else {
+			fail(err, errsz, "messages/%s.yaml: cannot write: %s", res->msgid, strerror(e));
+			rc = -1;
+		}
+		util_buf_free(&out);
+		ydoc_free(rec);
+		return rc;
+	}
+	util_buf_free(&out);
+	res->receivers = ids->n;
+	util_test_stop("compose-committed");
+	if (rc == 0 && publish(sp, res->msgid, rec) < 0) {
+		/* Committed: recovery (msgspoold, msgspool send) will finish it. */
+		fail(err, errsz, "messages/%s.yaml: committed, but publishing stopped: %s (msgspool send finishes it)",
+		     res->msgid, strerror(errno));
+		rc = -1;
+	}
+	ydoc_free(rec);
+	return rc;
+}
+
+int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
+		const char *key, size_t max_size, void (*progress)(size_t done, void *ctx), void *pctx,
+		struct compose_result *res, char *err, size_t errsz)
+{
+	struct ydoc_node *m;
+	struct ydoc_error ye;
+	struct ydoc_limits lim = {32, 10000000};
+	memset(res, 0, sizeof *res);
+	if (ydoc_parse(data, len, &lim, &m, &ye) < 0)
+		return fail(err, errsz, "%s:%d: %s", fname, ye.line, ye.msg);
+	if (check_message(m, fname, err, errsz) < 0) {
+		ydoc_free(m);
+		return -1;
+	}
+	char created[UTIL_TIME_LEN];
+	util_time_format(time(NULL), created);
+	if (key)
+		compose_key_id(key, res->msgid, sizeof res->msgid);
+	else
+		spool_new_id(res->msgid, sizeof res->msgid);
+	if (key && spool_message_exists(sp, res->msgid)) {
+		/* Say so before rendering anything; the create below still decides races. */
+		res->existed = true;
+		res->receivers = existing_count(sp, res->msgid);
+		ydoc_free(m);
+		return 0;
+	}
+	const struct ydoc_node *rs = ydoc_get(m, "receivers");
+	struct ydoc_node *ids = ydoc_seq();
+	char tag[SPOOL_ID_MAX + 1];
+	new_tag(res->msgid, tag, sizeof tag);
+	int rc = 0;
+	for (size_t i = 0; i < rs->n && rc == 0; i++) {
+		struct receiver r;
+		char rid[SPOOL_ID_MAX + 1];
+		if ((rc = render_one(m, i, res->msgid, created, fname, &r, err, errsz)) < 0)
+			break;
+		if (key)
+			keyed_receiver_id(res->msgid, r.user ? r.user : r.send_to, rid, sizeof rid);
+		else
+			spool_new_id(rid, sizeof rid);
+		struct util_buf out = {0};
+		if (receiver_save(&r, &out) < 0 || out.len > max_size) {
+			rc = fail(err, errsz, "%s: receivers[%zu]: the rendered receiver is larger than max_receiver_size", fname, i);
+		} else if (spool_stage(sp, rid, tag, out.data, out.len) < 0) {
+			rc = fail(err, errsz, "%s/tmp: cannot write: %s", sp->root, strerror(errno));
+		} else {
+			for (size_t k = 0; k < ids->n && key; k++)
+				if (!strcmp(ids->items[k]->str, rid))
+					rc = fail(err, errsz, "%s: receivers[%zu]: the same user twice under one key", fname, i);
+			ydoc_push(ids, ydoc_string(rid));
+		}
+		util_buf_free(&out);
+		receiver_free(&r);
+		if (progress && (i + 1) % 256 == 0)
+			progress(i + 1, pctx);
+	}
+	if (rc < 0) {
+		unstage_all(sp, ids, tag);
+		ydoc_free(ids);
+		ydoc_free(m);
+		return -1;
+	}
+	rc = commit_batch(sp, m, created, key, tag, ids, res, err, errsz);
+	ydoc_free(m);
+	return rc;
+}
+
+int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *doc,
+			  struct compose_result *res, char *rid, size_t ridsz, char *err, size_t errsz)
+{
+	memset(res, 0, sizeof *res);
+	compose_key_id(key, res->msgid, sizeof res->msgid);
+	snprintf(rid, ridsz, "%s", res->msgid);
+	ydoc_set(doc, "message", ydoc_string(res->msgid));
+	struct util_buf out = {0};
+	char created[UTIL_TIME_LEN];
+	const struct ydoc_node *c = ydoc_get(doc, "created");
+	snprintf(created, sizeof created, "%s", c && c->kind == YDOC_SCALAR ? c->str : "");
+	char tag[SPOOL_ID_MAX + 1];
+	new_tag(res->msgid, tag, sizeof tag);
+	if (ydoc_emit(doc, &out) < 0 || spool_stage(sp, rid, tag, out.data, out.len) < 0) {
+		util_buf_free(&out);
+		return fail(err, errsz, "%s/tmp: cannot write: %s", sp->root, strerror(errno));
+	}
+	util_buf_free(&out);
+	struct ydoc_node *ids = ydoc_seq();
+	ydoc_push(ids, ydoc_string(rid));
+	struct ydoc_node *m = ydoc_map();
+	const struct ydoc_node *ct = ydoc_get(doc, "context_type");
+	if (ct)
+		ydoc_set(m, "context_type", ydoc_clone(ct));
+	int rc = commit_batch(sp, m, created, key, tag, ids, res, err, errsz);
+	ydoc_free(m);
+	return rc;
+}
+
+struct recover_ctx {
+	struct spool *sp;
+	int finished, failed;
+};
+
+static int recover_cb(const char *msgid, void *vctx)
+{
+	struct recover_ctx *c = vctx;
+	char *data;
+	size_t len;
+	struct ydoc_node *rec;
+	struct ydoc_error ye;
+	if (spool_message_read(c->sp, msgid, 64u << 20, &data, &len) < 0)
+		return 0;
+	int rc = ydoc_parse(data, len, NULL, &rec, &ye);
+	free(data);
+	if (rc < 0)
+		return 0;
+	if (ydoc_get(rec, "publishing")) {
+		if (publish(c->sp, msgid, rec) == 0)
+			c->finished++;
+		else
+			c->failed++;
+	}
+	ydoc_free(rec);
+	return 0;
+}
+
+int compose_recover(struct spool *sp)
+{
+	struct recover_ctx c = {sp, 0, 0};
+	if (spool_message_scan(sp, recover_cb, &c) < 0)
+		return -1;
+	return c.failed ? -1 : c.finished;
+}
