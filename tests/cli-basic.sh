@@ -82,4 +82,16 @@ for c in init enqueue list show; do
 done
 check_rc "--help" 0 ms --help
 
+# Bash completion completes commands and option values.
+comp() { bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _msgspool; echo "${COMPREPLY[*]}"' _ "$SRC/completion/msgspool" "$@"; }
+check "completion: command" "$(comp msgspool li)" "list"
+check "completion: status" "$(comp msgspool list --status fa)" "failed"
+check "completion: option" "$(comp msgspool stats --op)" "--openmetrics"
+
+# The man pages render without warnings.
+for m in "$SRC"/man/*.[158]; do
+	w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
+	check "man page $(basename "$m") renders cleanly" "$w" ""
+done
+
 finish
