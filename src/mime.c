@@ -178,10 +178,13 @@ static void qp_encode(const char *in, struct util_buf *out)
 			util_buf_adds(out, "=\r\n");
 			col = 0;
 		}
-		if (literal)
+		if (literal) {
 			util_buf_add(out, p, 1);
-		else
-			util_buf_printf(out, "=%02X", *p);
+		} else {
+			static const char hex[] = "0123456789ABCDEF";
+			char e[3] = {'=', hex[*p >> 4], hex[*p & 15]};
+			util_buf_add(out, e, 3);
+		}
 		col += w;
 		p++;
 	}

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -36,6 +37,10 @@
 #include <unistd.h>
 
 #define TMP_MAX_AGE (36 * 3600)
+/* At most this many ids wait in memory; the rest wait in new/, found by a
+ * rescan when the queue runs low. Memory does not grow with the backlog. */
+#define QUEUE_HIGH 4096
+#define QUEUE_LOW 512
 
 /* ---- logging ---- */
 
@@ -111,6 +116,8 @@ struct daemon {
 	long idle_close;		/* copy of daemon.idle_close, read under mu */
 	size_t workers;
 	pthread_t *threads;
+	bool backlog;			/* new/ may hold more than the queue */
+	int wakefd;			/* eventfd: workers ask the main loop to rescan */
 };
 
 static unsigned hash(const char *s)
@@ -151,11 +158,16 @@ static void set_del(struct daemon *d, const char *id)
 	}
 }
 
-/* Queues an id unless it is already queued or being sent. Caller holds mu. */
-static void enqueue_locked(struct daemon *d, enum spool_status from, const char *id)
+/* Queues an id unless it is already queued or being sent; false when the
+ * queue is full (the file stays in new/ for a rescan). Caller holds mu. */
+static bool enqueue_locked(struct daemon *d, enum spool_status from, const char *id)
 {
 	if (set_has(d, id))
-		return;
+		return true;
+	if (d->n >= QUEUE_HIGH) {
+		d->backlog = true;
+		return false;
+	}
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 1024;
 		struct job *j = util_xmalloc(cap * sizeof *j);
@@ -172,13 +184,15 @@ static void enqueue_locked(struct daemon *d, enum spool_status from, const char 
 	d->n++;
 	set_add(d, id);
 	pthread_cond_signal(&d->cv);
+	return true;
 }
 
-static void enqueue(struct daemon *d, enum spool_status from, const char *id)
+static bool enqueue(struct daemon *d, enum spool_status from, const char *id)
 {
 	pthread_mutex_lock(&d->mu);
-	enqueue_locked(d, from, id);
+	bool ok = enqueue_locked(d, from, id);
 	pthread_mutex_unlock(&d->mu);
+	return ok;
 }
 
 /* ---- workers ---- */
@@ -216,6 +230,12 @@ static void *worker_main(void *arg)
 		struct job job = d->jobs[d->head];
 		d->head = (d->head + 1) % d->cap;
 		d->n--;
+		if (d->backlog && d->n == QUEUE_LOW) {
+			uint64_t one = 1;
+			d->backlog = false;
+			if (write(d->wakefd, &one, sizeof one) < 0)
+				logmsg(LOG_ERR, "eventfd: %s", strerror(errno));
+		}
 		pthread_mutex_unlock(&d->mu);
 
 		pthread_rwlock_rdlock(&d->conf_lock);
@@ -268,7 +288,8 @@ struct scan_ctx {
 static int scan_new_cb(const char *id, void *vctx)
 {
 	struct scan_ctx *c = vctx;
-	enqueue(c->d, SPOOL_NEW, id);
+	if (!enqueue(c->d, SPOOL_NEW, id))
+		return 1; /* full: stop here, the workers will ask again */
 	c->n++;
 	return 0;
 }
@@ -301,10 +322,13 @@ static int scan_failed_cb(const char *id, void *vctx)
 static void rescan(struct daemon *d, bool failed_too)
 {
 	struct scan_ctx c = {d, SPOOL_NEW, 0, time(NULL)};
+	pthread_mutex_lock(&d->mu);
+	d->backlog = false;
+	pthread_mutex_unlock(&d->mu);
 	if (spool_scan(&d->sp, SPOOL_NEW, scan_new_cb, &c) < 0)
 		logmsg(LOG_ERR, "%s/new: cannot scan: %s", d->sp.root, strerror(errno));
 	if (failed_too && d->conf->daemon.retry_failed_after > 0 &&
-	    spool_scan(&d->sp, SPOOL_FAILED, scan_failed_cb, &c) < 0)
+	    spool_scan(&d->sp, SPOOL_FAILED, scan_failed_cb, &c) < 0 && errno)
 		logmsg(LOG_ERR, "%s/failed: cannot scan: %s", d->sp.root, strerror(errno));
 }
 
@@ -476,10 +500,11 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	d.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	char newdir[4200];
 	spool_path(&d.sp, SPOOL_NEW, NULL, newdir, sizeof newdir);
-	if (sfd < 0 || ifd < 0 || inotify_add_watch(ifd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+	if (sfd < 0 || ifd < 0 || d.wakefd < 0 || inotify_add_watch(ifd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 		logmsg(LOG_ERR, "%s: cannot watch: %s", newdir, strerror(errno));
 		return EX_OSERR;
 	}
@@ -529,9 +554,14 @@ int main(int argc, char **argv)
 		time_t next = next_rescan;
 		if (d.conf->daemon.retry_failed_after > 0 && next_retry < next)
 			next = next_retry;
-		struct pollfd pfd[2] = {{ifd, POLLIN, 0}, {sfd, POLLIN, 0}};
+		struct pollfd pfd[3] = {{ifd, POLLIN, 0}, {sfd, POLLIN, 0}, {d.wakefd, POLLIN, 0}};
 		int timeout = next > now ? (int)(next - now) * 1000 : 0;
-		int n = poll(pfd, 2, timeout);
+		int n = poll(pfd, 3, timeout);
+		if (n > 0 && (pfd[2].revents & POLLIN)) {
+			uint64_t v;
+			if (read(d.wakefd, &v, sizeof v) == (ssize_t)sizeof v)
+				rescan(&d, false);
+		}
 		if (n < 0 && errno != EINTR) {
 			logmsg(LOG_ERR, "poll: %s", strerror(errno));
 			break;
@@ -595,6 +625,7 @@ int main(int argc, char **argv)
 	}
 	close(ifd);
 	close(sfd);
+	close(d.wakefd);
 	spool_close(&d.sp);
 	conf_free(d.conf);
 	free(d.conf);

@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -163,6 +164,11 @@ int spool_open(struct spool *sp, const char *root)
 	sp->root = strdup(root);
 	if (!sp->root)
 		return -1;
+	pthread_mutex_t *mu = malloc(sizeof *mu);
+	if (!mu)
+		return -1;
+	pthread_mutex_init(mu, NULL);
+	sp->pool_lock = mu;
 	sp->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->rootfd < 0)
 		goto fail;
@@ -185,6 +191,17 @@ fail:;
 
 void spool_close(struct spool *sp)
 {
+	/* Pooled inodes are spare copies in tmp/: give them back. */
+	for (int i = 0; i < sp->pool.n; i++) {
+		if (sp->tmpfd >= 0)
+			unlinkat(sp->tmpfd, sp->pool.name[i], 0);
+		close(sp->pool.fd[i]);
+	}
+	sp->pool.n = 0;
+	if (sp->pool_lock) {
+		pthread_mutex_destroy(sp->pool_lock);
+		free(sp->pool_lock);
+	}
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		if (sp->dirfd[i] >= 0)
 			close(sp->dirfd[i]);
@@ -502,24 +519,95 @@ static int sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b)
 	return 0;
 }
 
+/* Takes a pooled inode for the new content: truncated, written, fsynced
+ * and locked like a new tmp file. Returns its fd or -1 (then create one). */
+static int pool_write(struct spool *sp, const void *data, size_t len, char *name, size_t namesz)
+{
+	int fd = -1;
+	pthread_mutex_lock(sp->pool_lock);
+	if (sp->pool.n > 0) {
+		sp->pool.n--;
+		fd = sp->pool.fd[sp->pool.n];
+		snprintf(name, namesz, "%s", sp->pool.name[sp->pool.n]);
+	}
+	pthread_mutex_unlock(sp->pool_lock);
+	if (fd < 0)
+		return -1;
+	/* Claims are read-only: open the pooled inode again to write it (a
+	 * producer's file we may not write is simply let go). */
+	int wfd = openat(sp->tmpfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(fd);
+	if (wfd < 0 || flock(wfd, LOCK_EX) < 0 || ftruncate(wfd, 0) < 0 ||
+	    util_write_all(wfd, data, len) < 0 || fsync(wfd) < 0) {
+		unlinkat(sp->tmpfd, name, 0);
+		if (wfd >= 0)
+			close(wfd);
+		return -1;
+	}
+	return wfd;
+}
+
+/* Gives the inode a commit is about to replace a second name in tmp/, so
+ * the rename does not free it. Fills name; -1 when the pool is full. */
+static int pool_link(struct spool *sp, const char *activename, char *name, size_t namesz)
+{
+	unsigned char r[6];
+	pthread_mutex_lock(sp->pool_lock);
+	bool room = sp->pool.n < SPOOL_POOL_MAX;
+	pthread_mutex_unlock(sp->pool_lock);
+	if (!room || getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		return -1;
+	snprintf(name, namesz, "pool.%ld.%02x%02x%02x%02x%02x%02x", (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5]);
+	return linkat(sp->dirfd[SPOOL_ACTIVE], activename, sp->tmpfd, name, 0);
+}
+
+/* After the rename: the old inode, unlocked, becomes reusable. */
+static void pool_add(struct spool *sp, int fd, const char *name)
+{
+	flock(fd, LOCK_UN);
+	pthread_mutex_lock(sp->pool_lock);
+	if (sp->pool.n < SPOOL_POOL_MAX) {
+		sp->pool.fd[sp->pool.n] = fd;
+		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%s", name);
+		sp->pool.n++;
+		fd = -1;
+	}
+	pthread_mutex_unlock(sp->pool_lock);
+	if (fd >= 0) {
+		unlinkat(sp->tmpfd, name, 0);
+		close(fd);
+	}
+}
+
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to)
 {
 	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
 	file_name(c->id, name, sizeof name);
-	int fd = write_tmp(sp, c->id, data, len, true, tmpname, sizeof tmpname);
+	int fd = pool_write(sp, data, len, tmpname, sizeof tmpname);
+	if (fd < 0)
+		fd = write_tmp(sp, c->id, data, len, true, tmpname, sizeof tmpname);
 	if (fd < 0)
 		return -1;
+	/* The inode about to be replaced is kept for reuse: a second name in
+	 * tmp/ first, so the rename below does not free it. */
+	char poolname[48];
+	bool pooled = pool_link(sp, name, poolname, sizeof poolname) == 0;
 	/* Replace the claimed file in place first: at every instant the
 	 * receiver is in exactly one status directory, old or new content. */
 	if (renameat(sp->tmpfd, tmpname, sp->dirfd[SPOOL_ACTIVE], name) < 0) {
 		int e = errno;
 		unlinkat(sp->tmpfd, tmpname, 0);
+		if (pooled)
+			unlinkat(sp->tmpfd, poolname, 0);
 		close(fd);
 		errno = e;
 		return -1;
 	}
-	close(c->fd);
+	if (pooled)
+		pool_add(sp, c->fd, poolname);
+	else
+		close(c->fd);
 	c->fd = fd;
 	util_test_stop("commit-between-renames");
 	if (fstat(fd, &c->st) < 0)

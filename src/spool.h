@@ -17,12 +17,24 @@ enum spool_status {
 
 #define SPOOL_ID_MAX 200	/* bytes, without ".yaml" */
 
+#define SPOOL_POOL_MAX 64
+
+/* Inodes kept for reuse by commits: an ext4 inode allocated and freed per
+ * receiver costs more CPU than the rest of a delivery (see BENCHMARKS.md). */
+struct spool_pool {
+	int fd[SPOOL_POOL_MAX];
+	char name[SPOOL_POOL_MAX][48];
+	int n;
+};
+
 struct spool {
 	char *root;
 	int rootfd;
 	int dirfd[SPOOL_NSTATUS];
 	int tmpfd;
 	int msgfd;
+	struct spool_pool pool;
+	void *pool_lock;	/* a pthread mutex: commits may come from many threads */
 };
 
 /* Status names as commands and --json show them ("not_sent" for new/). */

@@ -1,0 +1,110 @@
+# lib.sh: shared set-up for the benchmarks: a scratch directory, receivers
+# made the producer's way, smtp-sink, a loopback Postfix instance, timing.
+set -u
+B=${BENCH_DIR:-$(mktemp -d /var/tmp/msgspool-bench.XXXXXX)}
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$TOP}
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	[ -n "${PF:-}" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
+	wait 2>/dev/null
+	[ -z "${KEEP:-}" ] && rm -rf "$B"
+}
+trap cleanup EXIT
+py() { /usr/bin/python3 "$@"; }
+now() { date +%s.%N; }
+free_port() { py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+rate() { py -c "import sys; n, t = float(sys.argv[1]), float(sys.argv[2]); print('%8.0f/s  (%6.2f s)' % (n / t, t))" "$1" "$2"; }
+
+# start_sink: Postfix's smtp-sink on a free port; sets SINK.
+start_sink() {
+	SINK=$(free_port)
+	smtp-sink -u nobody 127.0.0.1:$SINK 512 &
+	PIDS="$PIDS $!"
+	sleep 0.3
+}
+
+# make_receivers DIR N [fsync]: N receivers of about 3 KB (text and html,
+# UTF-8 subject) written into DIR.
+make_receivers() {
+	py - "$1" "$2" "${3:-}" <<'PY'
+import os, sys
+d, n, sync = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fsync"
+para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
+body_t = "\n\n".join([para] * 2)
+body_h = "".join("<p>%s</p>\n" % para for _ in range(2))
+for i in range(n):
+    p = os.path.join(d, "b%07d.yaml" % i)
+    with open(p, "w") as f:
+        f.write("msgspool: 1\nsend_to: user%d@example.com\nsubject: \"Frist flyttet for Øving 3 – «viktig» %d\"\n"
+                "user: user%d\nlanguage: nb\ncontext_type: deadline_moved\ntext: |\n" % (i, i, i))
+        f.write("".join("  " + l + "\n" for l in body_t.split("\n")))
+        f.write("html: |\n" + "".join("  " + l + "\n" for l in body_h.rstrip("\n").split("\n")))
+        if sync:
+            f.flush(); os.fsync(f.fileno())
+PY
+}
+
+# msgspool_conf DIR PORT [extra]: configuration for a spool in DIR.
+msgspool_conf() {
+	cat > "$1/msgspool.yaml" <<CONF
+spool: $1/spool
+transport: smtp
+from: "Devilry <noreply@example.org>"
+smtp: {host: 127.0.0.1, port: $2, timeout: 30, connections: ${CONNECTIONS:-4}, messages_per_connection: 1000}
+daemon: {user: root, idle_close: 5, rescan_interval: 600}
+${3:-}
+CONF
+}
+
+# count_files DIR: entries in a directory, cheaply.
+count_files() { py -c 'import os,sys; print(sum(1 for _ in os.scandir(sys.argv[1])))' "$1"; }
+
+# wait_count DIR N [TIMEOUT]: waits until DIR holds N entries; prints seconds.
+wait_count() {
+	py - "$1" "$2" "${3:-600}" <<'PY'
+import os, sys, time
+d, n, lim = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+t0 = time.monotonic()
+while sum(1 for _ in os.scandir(d)) < n:
+    if time.monotonic() - t0 > lim:
+        print("timeout"); sys.exit(1)
+    time.sleep(0.02)
+PY
+}
+
+# postfix_instance SINKPORT: a private Postfix (config, queue) relaying
+# everything to 127.0.0.1:SINKPORT, stopped; sets PF.
+postfix_instance() {
+	PF="$B/postfix"
+	mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
+	chown postfix "$PF/data"
+	# No listener of its own: mail enters through sendmail/postdrop.
+	sed -e '/^smtp *inet/d' -e '/^#/d' /etc/postfix/master.cf | awk '/^[a-z]/ && NF >= 8 {$5 = "n"} {print}' > "$PF/etc/master.cf"
+	cat > "$PF/etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench.localdomain
+mydomain = localdomain
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:$1
+smtp_tls_security_level = none
+maillog_file = $PF/maillog
+default_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
+smtp_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
+CF
+	grep -q '^postlog' "$PF/etc/master.cf" || printf 'postlog   unix-dgram n  -       n       -       1       postlogd\n' >> "$PF/etc/master.cf"
+	postfix -c "$PF/etc" set-permissions >/dev/null 2>&1 || true
+	postfix -c "$PF/etc" check 2>&1 | grep -v warning || true
+}
+pf_queue_count() { find "$PF/queue/maildrop" "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" -type f 2>/dev/null | wc -l; }

@@ -1,0 +1,176 @@
+#!/bin/bash
+# bench/run.sh [throughput|latency|memory|growth|list|all]: msgspool against
+# what its users would otherwise run, on this machine, in one run. Prints
+# tables; never fails on a figure. N=2000 by default (N=20000 for a longer
+# run); GROWTH_BIG=1000000 for the million-file growth figure.
+cd "$(dirname "$0")" && . ./lib.sh
+N=${N:-2000}
+what=${1:-all}
+command -v smtp-sink >/dev/null || { echo "needs postfix (smtp-sink, smtp-source)"; exit 1; }
+[ -x "$BIN/msgspoold" ] || { echo "build first: $BIN/msgspoold"; exit 1; }
+echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(df -T "$B" | awk 'NR==2 {print $2}') at $B"
+echo "# msgspool $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null), N=$N receivers of ~3 KB (text + html, UTF-8 subject)"
+
+# msgspool_throughput N: moves N ready receivers into new/ under a running
+# daemon and times until all are durably in sent/. Prints seconds.
+msgspool_throughput() {
+	local n=$1 d="$B/ms.$RANDOM"
+	mkdir -p "$d"
+	msgspool_conf "$d" "$SINK"
+	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	[ -n "${PRELOAD_SENT:-}" ] && make_receivers "$d/spool/sent" "$PRELOAD_SENT"
+	make_receivers "$d/spool/tmp" "$n" fsync
+	"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
+	local dp=$!
+	sleep 0.5
+	local t0 t1
+	t0=$(now)
+	py -c 'import os,sys; d=sys.argv[1]; [os.rename(os.path.join(d,"tmp",f), os.path.join(d,"new",f)) for f in sorted(os.listdir(os.path.join(d,"tmp")))]' "$d/spool"
+	wait_count "$d/spool/sent" $(( n + ${PRELOAD_SENT:-0} )) >/dev/null
+	t1=$(now)
+	kill -TERM $dp; wait $dp
+	[ "$(count_files "$d/spool/failed")" = 0 ] || echo "# warning: failures in $d" >&2
+	rm -rf "$d"
+	py -c "print(float('$t1') - float('$t0'))"
+}
+
+throughput() {
+	start_sink
+	echo
+	echo "## throughput: $N messages into smtp-sink on 127.0.0.1"
+	# The raw SMTP ceiling: 4 sessions, each reused for many messages.
+	local t0 t1
+	t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
+	local src; src=$(py -c "print(float('$t1') - float('$t0'))")
+	printf '%-58s %s\n' "smtp-source, 4 reused sessions (raw SMTP ceiling)" "$(rate "$N" "$src")"
+	local ms; ms=$(msgspool_throughput "$N")
+	printf '%-58s %s\n' "msgspool: new/ -> durably in sent/, 4 connections" "$(rate "$N" "$ms")"
+	# What a Django application's send_mail does: a connection per message.
+	local pyt
+	pyt=$(py - "$SINK" "$N" <<'PY'
+import smtplib, sys, time
+from email.message import EmailMessage
+port, n = int(sys.argv[1]), int(sys.argv[2])
+para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
+t0 = time.monotonic()
+for i in range(n):
+    m = EmailMessage()
+    m["Subject"] = "Frist flyttet for Øving 3 – «viktig» %d" % i
+    m["From"] = "Devilry <noreply@example.org>"
+    m["To"] = "user%d@example.com" % i
+    m.set_content(para * 2)
+    m.add_alternative("<p>%s</p>" % para * 2, subtype="html")
+    with smtplib.SMTP("127.0.0.1", port) as s:
+        s.send_message(m)
+print(time.monotonic() - t0)
+PY
+)
+	printf '%-58s %s\n' "Python smtplib, one connection per message (send_mail)" "$(rate "$N" "$pyt")"
+	# A loopback Postfix relaying to the same sink, from its maildrop.
+	postfix_instance "$SINK"
+	py - "$N" <<'PY' > "$B/pf.msgs"
+import sys
+para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
+print(para)
+PY
+	for i in $(seq "$N"); do
+		printf 'From: noreply@example.org\nTo: user%s@example.com\nSubject: =?UTF-8?Q?Frist_flyttet?= %s\n\n' "$i" "$i" | cat - "$B/pf.msgs" "$B/pf.msgs" "$B/pf.msgs" |
+			sendmail -C "$PF/etc" -f noreply@example.org "user$i@example.com" 2>/dev/null || break
+	done
+	local queued; queued=$(pf_queue_count)
+	t0=$(now)
+	postfix -c "$PF/etc" start >/dev/null 2>&1
+	while [ "$(pf_queue_count)" -gt 0 ]; do sleep 0.05; done
+	t1=$(now)
+	local pf; pf=$(py -c "print(float('$t1') - float('$t0'))")
+	postfix -c "$PF/etc" stop >/dev/null 2>&1
+	printf '%-58s %s\n' "Postfix 3.7 loopback relay, maildrop -> sink ($queued queued)" "$(rate "$queued" "$pf")"
+	echo "# ratios: msgspool/smtp-source $(py -c "print('%.2f' % ($src/$ms))"), msgspool/Postfix $(py -c "print('%.2f' % ($pf*$N/$queued/$ms))"), msgspool/smtplib $(py -c "print('%.2f' % ($pyt/$ms))")"
+}
+
+latency() {
+	start_sink
+	local d="$B/lat"
+	mkdir -p "$d"
+	msgspool_conf "$d" "$SINK"
+	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	make_receivers "$d/spool/tmp" 200 fsync
+	"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
+	local dp=$!
+	sleep 0.5
+	echo
+	echo "## latency: rename into new/ -> durably in sent/ (after the 250), idle daemon, 200 drops"
+	py - "$d/spool" <<'PY'
+import os, sys, time
+d = sys.argv[1]
+names = sorted(os.listdir(os.path.join(d, "tmp")))
+lat = []
+for f in names:
+    time.sleep(0.02)
+    t0 = time.monotonic()
+    os.rename(os.path.join(d, "tmp", f), os.path.join(d, "new", f))
+    p = os.path.join(d, "sent", f)
+    while not os.path.exists(p):
+        time.sleep(0.0002)
+    lat.append((time.monotonic() - t0) * 1000)
+lat.sort()
+print("p50 %.2f ms   p90 %.2f ms   p99 %.2f ms   max %.2f ms" % (lat[len(lat)//2], lat[int(len(lat)*0.9)], lat[int(len(lat)*0.99)], lat[-1]))
+PY
+	kill -TERM $dp; wait $dp
+}
+
+memory() {
+	echo
+	echo "## memory: msgspoold peak RSS (VmHWM) with receivers waiting (server down, 10 s)"
+	local n
+	for n in 1000 100000; do
+		local d="$B/mem$n" dead
+		dead=$(free_port)
+		mkdir -p "$d"
+		msgspool_conf "$d" "$dead"
+		"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+		make_receivers "$d/spool/new" "$n"
+		"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
+		local dp=$!
+		sleep 10
+		printf '%7d waiting: %s\n' "$n" "$(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$dp/status)"
+		kill -TERM $dp; wait $dp
+		rm -rf "$d"
+	done
+}
+
+growth() {
+	start_sink
+	echo
+	echo "## growth: throughput of $N with files already in sent/"
+	local k
+	for k in 10000 ${GROWTH_BIG:-200000}; do
+		printf '%8d in sent/: %s\n' "$k" "$(rate "$N" "$(PRELOAD_SENT=$k msgspool_throughput "$N")")"
+	done
+}
+
+list() {
+	local d="$B/list" n=${LIST_N:-100000}
+	mkdir -p "$d"
+	msgspool_conf "$d" 25
+	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	make_receivers "$d/spool/sent" "$n"
+	sync
+	echo
+	echo "## list and stats over $n receivers (warm cache), against grep -rl over the same files"
+	local t0 t1 g l s f
+	grep -rl 'user4242@' "$d/spool" >/dev/null # warm the cache
+	t0=$(now); grep -rl 'subject' "$d/spool" >/dev/null; t1=$(now); g=$(py -c "print(float('$t1')-float('$t0'))")
+	t0=$(now); "$BIN/msgspool" -c "$d/msgspool.yaml" list >/dev/null; t1=$(now); l=$(py -c "print(float('$t1')-float('$t0'))")
+	t0=$(now); "$BIN/msgspool" -c "$d/msgspool.yaml" list --search user4242@ >/dev/null; t1=$(now); f=$(py -c "print(float('$t1')-float('$t0'))")
+	t0=$(now); "$BIN/msgspool" -c "$d/msgspool.yaml" stats >/dev/null; t1=$(now); s=$(py -c "print(float('$t1')-float('$t0'))")
+	printf '%-40s %6.2f s\n' "grep -rl subject (every file)" "$g" "msgspool list" "$l" "msgspool list --search user4242@" "$f" "msgspool stats" "$s"
+	echo "# ratios to grep: list $(py -c "print('%.2f' % ($l/$g))"), search $(py -c "print('%.2f' % ($f/$g))"), stats $(py -c "print('%.2f' % ($s/$g))")"
+	rm -rf "$d"
+}
+
+case $what in
+all) throughput; latency; memory; growth; list ;;
+throughput|latency|memory|growth|list) $what ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|all]"; exit 64 ;;
+esac
