@@ -51,8 +51,12 @@ static enum deliver_result commit(struct deliver *d, struct spool_claim *c, stru
 	}
 	int e = errno;
 	util_buf_free(&out);
-	d->log(d->log_ctx, LOG_ERR, "%s: cannot record the outcome (%s): %s", path, deliver_result_name(ok), strerror(e));
-	if (c->fd >= 0 && spool_release(d->sp, c, c->from) < 0)
+	/* The server has it: sent/ unchanged (a rename needs no space) beats a
+	 * second copy. Anything else goes back unchanged, not counted. */
+	enum spool_status back = ok == DELIVER_SENT ? SPOOL_SENT : c->from;
+	d->log(d->log_ctx, LOG_ERR, "%s: cannot record the outcome (%s): %s; moving it to %s/ unchanged", path,
+	       deliver_result_name(ok), strerror(e), spool_status_dir(back));
+	if (c->fd >= 0 && spool_release(d->sp, c, back) < 0)
 		d->log(d->log_ctx, LOG_ERR, "%s: left in active/ for recovery: %s", c->id, strerror(errno));
 	return DELIVER_IOERR;
 }
@@ -91,6 +95,14 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 		}
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot claim: %s", path, strerror(e));
 		return rep->result = DELIVER_IOERR;
+	}
+	/* A second name means someone else holds this inode: a hard link to a
+	 * file we must not send (a link+unlink rename on NFS shows two for a
+	 * moment, so a young file gets another look). */
+	if (from == SPOOL_NEW && c.st.st_nlink > 1) {
+		if (time(NULL) - c.st.st_mtime < 2 && spool_release(d->sp, &c, from) == 0)
+			return rep->result = DELIVER_DEFERRED;
+		return rep->result = quarantine(d, &c, "has other hard links (never sent)");
 	}
 	/* A producer may have reused a name that is taken elsewhere. */
 	for (int s = 0; from == SPOOL_NEW && s < SPOOL_NSTATUS; s++) {

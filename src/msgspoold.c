@@ -260,13 +260,16 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&d->mu);
 		set_del(d, job.id);
-		if (r == DELIVER_DEFERRED && (rep.session_failed || !t)) {
-			/* The server is away: everybody waits, then this one goes first. */
+		if ((r == DELIVER_DEFERRED && (rep.session_failed || !t)) || r == DELIVER_IOERR) {
+			/* The server is away, or the spool cannot be written (a full
+			 * disk, a read-only mount): everybody waits, doubling up to a
+			 * minute, then this one goes first. */
 			d->backoff = d->backoff ? (d->backoff * 2 > 60 ? 60 : d->backoff * 2) : 1;
 			d->backoff_until = time(NULL) + d->backoff;
-			logmsg(LOG_WARNING, "mail server unusable; next try in %ld s", d->backoff);
+			logmsg(LOG_WARNING, "%s; next try in %ld s",
+			       r == DELIVER_IOERR ? "spool not writable" : "mail server unusable", d->backoff);
 			enqueue_locked(d, job.from, job.id);
-			connected = false;
+			connected = r == DELIVER_IOERR && connected;
 		} else if (r == DELIVER_SENT || r == DELIVER_FAILED || r == DELIVER_ERROR) {
 			d->backoff = 0;
 		}

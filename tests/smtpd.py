@@ -38,6 +38,9 @@ class Handler:
             return "421 4.3.2 shutting down"
         if local.startswith("hang"):
             await asyncio.sleep(3600)
+        if local.startswith("garbage"):
+            return "hello, this is not SMTP"
+
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -46,6 +49,8 @@ class Handler:
         if rcpt.startswith("drop"):
             server.transport.close()
             return "421 closing"
+        if rcpt.startswith("slowdata"):
+            await asyncio.sleep(3600)
         if rcpt.startswith("data554"):
             return "554 5.6.0 message content rejected"
         if self.delay:
