@@ -2,6 +2,7 @@
 # made the producer's way, smtp-sink, a loopback Postfix instance, timing.
 set -u
 B=${BENCH_DIR:-$(mktemp -d /var/tmp/msgspool-bench.XXXXXX)}
+chmod 755 "$B" # Postfix's daemons run as postfix and must reach their queue
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$TOP}
 PIDS=""

@@ -79,8 +79,12 @@ PY
 	done
 	local queued; queued=$(pf_queue_count)
 	t0=$(now)
-	postfix -c "$PF/etc" start >/dev/null 2>&1
-	while [ "$(pf_queue_count)" -gt 0 ]; do sleep 0.05; done
+	if ! postfix -c "$PF/etc" start >/dev/null 2>&1; then
+		echo "Postfix did not start: $(tail -3 "$PF/maillog")"
+		return
+	fi
+	local limit=$(( $(date +%s) + 600 ))
+	while [ "$(pf_queue_count)" -gt 0 ] && [ "$(date +%s)" -lt $limit ]; do sleep 0.05; done
 	t1=$(now)
 	local pf; pf=$(py -c "print(float('$t1') - float('$t0'))")
 	postfix -c "$PF/etc" stop >/dev/null 2>&1

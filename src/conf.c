@@ -204,6 +204,31 @@ static int load_map(struct conf *c, const struct ydoc_node *map, const char *sec
 	return 0;
 }
 
+int conf_parse(struct conf *c, const char *data, size_t len, const char *path, char *err, size_t errsz)
+{
+	struct ydoc_node *doc;
+	struct ydoc_error ye;
+	if (ydoc_parse(data, len, NULL, &doc, &ye) < 0) {
+		snprintf(err, errsz, "%s:%d: %s", path, ye.line, ye.msg);
+		errno = EINVAL;
+		return -1;
+	}
+	if (doc->kind != YDOC_MAP) {
+		snprintf(err, errsz, "%s:%d: the configuration must be a YAML mapping", path, doc->line);
+		ydoc_free(doc);
+		errno = EINVAL;
+		return -1;
+	}
+	int rc = load_map(c, doc, NULL, path, err, errsz);
+	ydoc_free(doc);
+	if (rc == 0 && (!c->spool || !c->from)) {
+		snprintf(err, errsz, "%s: spool and from must be set", path);
+		errno = EINVAL;
+		rc = -1;
+	}
+	return rc;
+}
+
 int conf_load(struct conf *c, const char *path, char *err, size_t errsz)
 {
 	char *data;
@@ -233,28 +258,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	struct ydoc_node *doc;
-	struct ydoc_error ye;
-	rc = ydoc_parse(data, len, NULL, &doc, &ye);
+	rc = conf_parse(c, data, len, path, err, errsz);
 	free(data);
-	if (rc < 0) {
-		snprintf(err, errsz, "%s:%d: %s", path, ye.line, ye.msg);
-		errno = EINVAL;
-		return -1;
-	}
-	if (doc->kind != YDOC_MAP) {
-		snprintf(err, errsz, "%s:%d: the configuration must be a YAML mapping", path, doc->line);
-		ydoc_free(doc);
-		errno = EINVAL;
-		return -1;
-	}
-	rc = load_map(c, doc, NULL, path, err, errsz);
-	ydoc_free(doc);
-	if (rc == 0 && (!c->spool || !c->from)) {
-		snprintf(err, errsz, "%s: spool and from must be set", path);
-		errno = EINVAL;
-		rc = -1;
-	}
 	if (rc == 0) {
 		free(c->path);
 		c->path = strdup(path);

@@ -50,6 +50,8 @@ void conf_defaults(struct conf *c);
 /* Loads a file over the defaults. On error fills err with
  * "FILE:LINE: key: reason" and returns -1 with errno set. */
 int conf_load(struct conf *c, const char *path, char *err, size_t errsz);
+/* The same from memory (path only names it in errors). */
+int conf_parse(struct conf *c, const char *data, size_t len, const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
 
 #endif

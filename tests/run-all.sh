@@ -62,5 +62,11 @@ if [ $status -eq 0 ]; then
 		TOTAL_F=$((TOTAL_F + 1))
 	fi
 fi
+echo "=== fuzz (libFuzzer, ${FUZZ_SECONDS:-45} s per target)"
+if bash tests/fuzz.sh > build/fuzz.log 2>&1; then :; else status=1; fi
+grep -E '^fuzz' build/fuzz.log | sed 's/^/  /'
+line=$(grep -E '^fuzz: [0-9]+ passed' build/fuzz.log | tail -1)
+TOTAL_P=$((TOTAL_P + $(echo "$line" | sed -nE 's/^fuzz: ([0-9]+) passed.*/\1/p')))
+TOTAL_F=$((TOTAL_F + $(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')))
 echo "all: $TOTAL_P passed, $TOTAL_F failed"
 exit $status

@@ -1,0 +1,38 @@
+#!/bin/bash
+# fuzz: libFuzzer (clang) runs of each target for FUZZ_SECONDS (default 45)
+# from the seed corpus, with ASan and UBSan. New interesting inputs are
+# kept in a scratch corpus; a crash prints its input and fails. Run by
+# tests/run-all.sh when clang is there.
+set -u
+cd "$(dirname "$0")/.."
+SECS=${FUZZ_SECONDS:-45}
+command -v clang >/dev/null || { echo "fuzz: no clang; skipped"; exit 0; }
+B=$(mktemp -d /tmp/msgspool-fuzz.XXXXXX)
+trap 'rm -rf "$B"' EXIT
+[ -f config.h ] && cp config.h "$B/" || { echo '#define PACKAGE_VERSION "fuzz"' > "$B/config.h"; }
+CF=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "-I$B" -Isrc
+	$(pkg-config --cflags yaml-0.1 libxml-2.0 gnutls libetpan | tr ' ' '\n' | grep -v specs)
+	'-DSYSCONFDIR="/etc"' '-DLOCALSTATEDIR="/var"')
+LIBS="-letpan -lyaml -lxml2 -lgnutls -lpthread"
+SRCS=$(ls src/*.c | grep -v -e msgspool.c -e msgspoold.c -e cmd_ -e cli.c)
+passed=0 failed=0
+i=0
+for t in receiver conf html2text template mime; do
+	if ! clang "${CF[@]}" -DFUZZ_TARGET=$i tests/fuzz/fuzz.c $SRCS -o "$B/fuzz_$t" $LIBS 2>"$B/build.log"; then
+		echo "fuzz: cannot build $t:"; tail -5 "$B/build.log"; failed=$((failed + 1)); i=$((i + 1)); continue
+	fi
+	mkdir -p "$B/corpus_$t"
+	cp tests/fuzz/corpus/$t/* "$B/corpus_$t/"
+	if ASAN_OPTIONS=detect_leaks=1 "$B/fuzz_$t" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$B/crash_$t-" "$B/corpus_$t" > "$B/run_$t.log" 2>&1; then
+		echo "fuzz $t: $(grep -o 'stat::number_of_executed_runs: *[0-9]*' "$B/run_$t.log" | grep -o '[0-9]*$' || grep -Eo '#[0-9]+' "$B/run_$t.log" | tail -1) runs in ${SECS} s, no crash, corpus $(ls "$B/corpus_$t" | wc -l) inputs"
+		passed=$((passed + 1))
+	else
+		echo "fuzz $t: FAILED"; grep -E 'ERROR|SUMMARY|runtime error' "$B/run_$t.log" | head -10
+		for c in "$B"/crash_$t-*; do [ -f "$c" ] && { echo "input:"; head -c 400 "$c" | od -c | head -10; }; done
+		failed=$((failed + 1))
+	fi
+	i=$((i + 1))
+done
+echo "fuzz: $passed passed, $failed failed"
+[ $failed -eq 0 ]
