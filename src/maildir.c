@@ -77,9 +77,16 @@ enum transport_outcome maildir_send(struct maildir *m, const char *from, const c
 	 * Delivered-To, as a local delivery agent would write them. */
 	struct util_buf b = {0};
 	util_buf_printf(&b, "Return-Path: <%s>\nDelivered-To: %s\n", from, rcpt);
-	for (size_t i = 0; i < len; i++)
-		if (!(msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n'))
-			util_buf_add(&b, &msg[i], 1);
+	/* Copy runs between CRLFs, dropping each CR. */
+	const char *p = msg, *end = msg + len;
+	while (p < end) {
+		const char *cr = memchr(p, '\r', (size_t)(end - p));
+		while (cr && !(cr + 1 < end && cr[1] == '\n'))
+			cr = memchr(cr + 1, '\r', (size_t)(end - cr - 1));
+		const char *stop = cr ? cr : end;
+		util_buf_add(&b, p, (size_t)(stop - p));
+		p = cr ? cr + 1 : end;
+	}
 	int rc = util_write_all(fd, b.data, b.len);
 	if (rc == 0)
 		rc = fsync(fd);

@@ -179,11 +179,12 @@ static void qp_encode(const char *in, struct util_buf *out)
 			col = 0;
 		}
 		if (literal) {
-			util_buf_add(out, p, 1);
+			util_buf_putc(out, (char)*p);
 		} else {
 			static const char hex[] = "0123456789ABCDEF";
-			char e[3] = {'=', hex[*p >> 4], hex[*p & 15]};
-			util_buf_add(out, e, 3);
+			util_buf_putc(out, '=');
+			util_buf_putc(out, hex[*p >> 4]);
+			util_buf_putc(out, hex[*p & 15]);
 		}
 		col += w;
 		p++;

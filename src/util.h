@@ -14,6 +14,16 @@ struct util_buf {
 };
 
 int util_buf_add(struct util_buf *b, const void *p, size_t n);
+/* One byte, inline: encoders call this per byte (see BENCHMARKS.md). */
+static inline int util_buf_putc(struct util_buf *b, char c)
+{
+	if (b->len + 2 <= b->cap) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return util_buf_add(b, &c, 1);
+}
 int util_buf_adds(struct util_buf *b, const char *s);
 int util_buf_printf(struct util_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
