@@ -26,17 +26,17 @@ start_sink() {
 	sleep 0.3
 }
 
-# make_receivers DIR N [fsync]: N receivers of about 3 KB (text and html,
-# UTF-8 subject) written into DIR.
+# make_receivers DIR N [fsync] [PREFIX]: N receivers of about 3 KB (text and
+# html, UTF-8 subject) written into DIR, named PREFIXnnnnnnn.yaml.
 make_receivers() {
-	py - "$1" "$2" "${3:-}" <<'PY'
+	py - "$1" "$2" "${3:-}" "${4:-b}" <<'PY'
 import os, sys
-d, n, sync = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fsync"
+d, n, sync, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fsync", sys.argv[4]
 para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
 body_t = "\n\n".join([para] * 2)
 body_h = "".join("<p>%s</p>\n" % para for _ in range(2))
 for i in range(n):
-    p = os.path.join(d, "b%07d.yaml" % i)
+    p = os.path.join(d, "%s%07d.yaml" % (prefix, i))
     with open(p, "w") as f:
         f.write("msgspool: 1\nsend_to: user%d@example.com\nsubject: \"Frist flyttet for Øving 3 – «viktig» %d\"\n"
                 "user: user%d\nlanguage: nb\ncontext_type: deadline_moved\ntext: |\n" % (i, i, i))

@@ -18,7 +18,7 @@ msgspool_throughput() {
 	mkdir -p "$d"
 	msgspool_conf "$d" "$SINK"
 	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
-	[ -n "${PRELOAD_SENT:-}" ] && make_receivers "$d/spool/sent" "$PRELOAD_SENT"
+	[ -n "${PRELOAD_SENT:-}" ] && make_receivers "$d/spool/sent" "$PRELOAD_SENT" "" old
 	make_receivers "$d/spool/tmp" "$n" fsync
 	"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
 	local dp=$!
