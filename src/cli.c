@@ -211,3 +211,17 @@ int cli_check_owner(struct cli *c)
 	}
 	return 0;
 }
+
+int cli_query(struct cli *c, struct query_filter *f, struct query_result *res)
+{
+	f->progress = cli_progress;
+	f->progress_ctx = (void *)"scanning";
+	int rc = query_run(&c->sp, c->conf.max_receiver_size, f, res);
+	cli_progress_done();
+	if (rc < 0) {
+		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+		query_result_free(res);
+		return EX_IOERR;
+	}
+	return 0;
+}

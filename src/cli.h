@@ -45,6 +45,9 @@ void cli_progress(size_t n, void *what);
 void cli_progress_done(void);
 /* Asks on a terminal; without one, refuses unless --yes was given. */
 bool cli_confirm(const char *cmd, const char *question, bool yes);
+/* Runs a query with a progress line; a sysexits code, 0 on success. */
+struct query_result;
+int cli_query(struct cli *c, struct query_filter *f, struct query_result *res);
 /* Commands that move or delete files run as the spool's owner (or root). */
 int cli_check_owner(struct cli *c);
 

@@ -170,15 +170,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	if ((r = cli_open_spool(c)) != 0)
 		return r;
 	struct query_result res;
-	f.progress = cli_progress;
-	f.progress_ctx = (void *)"scanning";
-	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
-	cli_progress_done();
-	if (qr < 0) {
-		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
-		query_result_free(&res);
-		return EX_IOERR;
-	}
+	if ((r = cli_query(c, &f, &res)) != 0)
+		return r;
 	if (json) {
 		size_t n = limit && limit < res.n ? limit : res.n;
 		fputc('[', stdout);
@@ -388,16 +381,9 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	tm.tm_mday -= (int)days;
 	tm.tm_isdst = -1;
 	f.until = mktime(&tm);
-	f.progress = cli_progress;
-	f.progress_ctx = (void *)"scanning";
 	struct query_result res;
-	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
-	cli_progress_done();
-	if (qr < 0) {
-		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
-		query_result_free(&res);
-		return EX_IOERR;
-	}
+	if ((r = cli_query(c, &f, &res)) != 0)
+		return r;
 	printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", res.n);
 	fflush(stdout);
 	int rc = 0;
@@ -626,15 +612,10 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		return usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
 	if ((rc = cli_open_spool(c)) != 0)
 		return rc;
-	struct query_filter f = {.now = time(NULL), .progress = cli_progress, .progress_ctx = (void *)"scanning"};
+	struct query_filter f = {.now = time(NULL)};
 	struct query_result res;
-	int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
-	cli_progress_done();
-	if (qr < 0) {
-		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
-		query_result_free(&res);
-		return EX_IOERR;
-	}
+	if ((rc = cli_query(c, &f, &res)) != 0)
+		return rc;
 	struct table status = {0}, types = {0}, domains = {0};
 	for (int s = 0; s < SPOOL_NSTATUS; s++)
 		bucket(&status, spool_status_name((enum spool_status)s));

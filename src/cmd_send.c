@@ -251,15 +251,8 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		if ((rc = cli_check_owner(c)) != 0)
 			return rc;
 		struct query_result res;
-		f.progress = cli_progress;
-		f.progress_ctx = (void *)"scanning";
-		int qr = query_run(&c->sp, c->conf.max_receiver_size, &f, &res);
-		cli_progress_done();
-		if (qr < 0) {
-			cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
-			query_result_free(&res);
-			return EX_IOERR;
-		}
+		if ((rc = cli_query(c, &f, &res)) != 0)
+			return rc;
 		/* Oldest first, the order they were meant to go in. */
 		n = res.n;
 		ids = calloc(n ? n : 1, sizeof *ids);
