@@ -43,7 +43,7 @@ void conf_free(struct conf *c)
 {
 	char **strs[] = {&c->path, &c->spool, &c->from, &c->subject_prefix, &c->message_id_domain,
 			 &c->smtp.host, &c->smtp.ca_file, &c->smtp.username, &c->smtp.password_file,
-			 &c->smtp.helo, &c->maildir.path, &c->daemon.user};
+			 &c->maildir.path, &c->daemon.user};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -77,7 +77,6 @@ static const struct key keys[] = {
 	{"smtp", "ca_file", K_PATH, O(smtp.ca_file), 0, 0},
 	{"smtp", "username", K_STR, O(smtp.username), 0, 0},
 	{"smtp", "password_file", K_PATH, O(smtp.password_file), 0, 0},
-	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
 	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
 	{"smtp", "connections", K_INT, O(smtp.connections), 1, 64},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},

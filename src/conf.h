@@ -29,7 +29,6 @@ struct conf {
 		char *ca_file;
 		char *username;
 		char *password_file;
-		char *helo;
 		long timeout;
 		long connections;
 		long messages_per_connection;
