@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 int query_parse_sent(const char *s, enum query_sent *out)
 {
@@ -88,12 +89,207 @@ static bool sent_matches(const struct query_filter *f, time_t sent_at)
 	return true;
 }
 
+
+/* ---- the list cache: parsed columns, trusted only while the file's stat
+ * (inode, size, mtime and ctime to the nanosecond) is unchanged ---- */
+
+struct cached {
+	struct cached *next;
+	unsigned status;
+	bool seen;
+	unsigned long long ino;
+	long long size, mtime_ns, ctime_ns;
+	long long created, sent_at, failed, success;
+	char *subject, *user, *send_to, *type;
+	char id[];
+};
+
+#define CACHE_BUCKETS 65536
+
+struct cache {
+	struct cached **b;
+	bool dirty;
+};
+
+static unsigned cache_hash(unsigned st, const char *id)
+{
+	unsigned h = 2166136261u ^ st;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % CACHE_BUCKETS;
+}
+
+static long long ns(const struct timespec *t)
+{
+	return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static bool stat_matches(const struct cached *e, const struct stat *s)
+{
+	return e->ino == (unsigned long long)s->st_ino && e->size == (long long)s->st_size &&
+	       e->mtime_ns == ns(&s->st_mtim) && e->ctime_ns == ns(&s->st_ctim);
+}
+
+static struct cached *cache_find(struct cache *c, unsigned st, const char *id)
+{
+	for (struct cached *e = c->b[cache_hash(st, id)]; e; e = e->next)
+		if (e->status == st && !strcmp(e->id, id))
+			return e;
+	return NULL;
+}
+
+static void cached_free(struct cached *e)
+{
+	free(e->subject);
+	free(e->user);
+	free(e->send_to);
+	free(e->type);
+	free(e);
+}
+
+static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
+{
+	struct cached *e = cache_find(c, st, id);
+	if (e) {
+		free(e->subject);
+		free(e->user);
+		free(e->send_to);
+		free(e->type);
+		e->subject = e->user = e->send_to = e->type = NULL;
+		return e;
+	}
+	size_t l = strlen(id) + 1;
+	e = calloc(1, sizeof *e + l);
+	if (!e)
+		return NULL;
+	memcpy(e->id, id, l);
+	e->status = st;
+	unsigned h = cache_hash(st, id);
+	e->next = c->b[h];
+	c->b[h] = e;
+	return e;
+}
+
+/* Strings are written "s<escaped>" or "-" for none. */
+static void put_str(struct util_buf *b, const char *s)
+{
+	if (!s) {
+		util_buf_adds(b, "\t-");
+		return;
+	}
+	util_buf_adds(b, "\ts");
+	for (; *s; s++) {
+		if (*s == '\t')
+			util_buf_adds(b, "\\t");
+		else if (*s == '\n')
+			util_buf_adds(b, "\\n");
+		else if (*s == '\\')
+			util_buf_adds(b, "\\\\");
+		else
+			util_buf_putc(b, *s);
+	}
+}
+
+static char *get_str(char *field)
+{
+	if (field[0] != 's')
+		return NULL;
+	char *out = field, *p = field + 1;
+	while (*p) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			*out++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p;
+			p++;
+		} else {
+			*out++ = *p++;
+		}
+	}
+	*out = '\0';
+	return strdup(field);
+}
+
+static void cache_load(struct spool *sp, struct cache *c)
+{
+	char *data;
+	size_t len;
+	c->b = calloc(CACHE_BUCKETS, sizeof *c->b);
+	if (!c->b || spool_cache_read(sp, 1u << 30, &data, &len) < 0)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[15], *fs = NULL;
+		int n = 0;
+		for (char *t = strtok_r(line, "\t", &fs); t && n < 15; t = strtok_r(NULL, "\t", &fs))
+			f[n++] = t;
+		if (n != 15 || strcmp(f[0], "v1"))
+			continue;
+		unsigned st = (unsigned)atoi(f[1]);
+		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2]))
+			continue;
+		struct cached *e = cache_put(c, st, f[2]);
+		if (!e)
+			break;
+		e->ino = strtoull(f[3], NULL, 10);
+		e->size = atoll(f[4]);
+		e->mtime_ns = atoll(f[5]);
+		e->ctime_ns = atoll(f[6]);
+		e->created = atoll(f[7]);
+		e->sent_at = atoll(f[8]);
+		e->failed = atoll(f[9]);
+		e->success = atoll(f[10]);
+		e->subject = get_str(f[11]);
+		e->user = get_str(f[12]);
+		e->send_to = get_str(f[13]);
+		e->type = get_str(f[14]);
+	}
+	free(data);
+}
+
+/* Writes back what is still true: entries seen in the statuses scanned,
+ * and everything of statuses not scanned this time. */
+static void cache_save(struct spool *sp, struct cache *c, unsigned scanned_mask)
+{
+	struct util_buf b = {0};
+	for (size_t i = 0; c->b && i < CACHE_BUCKETS; i++) {
+		for (struct cached *e = c->b[i]; e; e = e->next) {
+			if ((scanned_mask & (1u << e->status)) && !e->seen) {
+				c->dirty = true;
+				continue;
+			}
+			util_buf_printf(&b, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, e->id,
+					e->ino, e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed,
+					e->success);
+			put_str(&b, e->subject);
+			put_str(&b, e->user);
+			put_str(&b, e->send_to);
+			put_str(&b, e->type);
+			util_buf_putc(&b, '\n');
+		}
+	}
+	if (c->dirty)
+		spool_cache_write(sp, b.data ? b.data : "", b.len); /* not the owner: no cache, no harm */
+	util_buf_free(&b);
+}
+
+static void cache_free(struct cache *c)
+{
+	for (size_t i = 0; c->b && i < CACHE_BUCKETS; i++) {
+		while (c->b[i]) {
+			struct cached *e = c->b[i];
+			c->b[i] = e->next;
+			cached_free(e);
+		}
+	}
+	free(c->b);
+}
+
 struct scan_ctx {
 	struct spool *sp;
 	size_t max_size;
 	const struct query_filter *f;
 	struct query_result *res;
 	enum spool_status st;
+	struct cache cache;
 };
 
 static struct query_row *add_row(struct query_result *res)
@@ -111,53 +307,117 @@ static struct query_row *add_row(struct query_result *res)
 	return row;
 }
 
+static bool row_matches(const struct query_filter *f, const char *id, const struct cached *e)
+{
+	return (!f->type || (e->type && !strcmp(e->type, f->type))) && sent_matches(f, (time_t)e->sent_at) &&
+	       (!f->since || e->created >= f->since) && (!f->until || e->created < f->until) &&
+	       (!f->search || contains(id, f->search) || contains(e->user, f->search) ||
+		contains(e->send_to, f->search) || contains(e->subject, f->search));
+}
+
 static int scan_cb(const char *id, void *vctx)
 {
 	struct scan_ctx *c = vctx;
 	const struct query_filter *f = c->f;
 	struct receiver r;
+	struct stat s;
 	char err[RECEIVER_ERRLEN];
 	c->res->scanned++;
 	if (f->progress && c->res->scanned % 1024 == 0)
 		f->progress(c->res->scanned, f->progress_ctx);
-	if (query_load(c->sp, c->max_size, c->st, id, &r, err, sizeof err) < 0) {
-		if (errno == ENOENT)
-			return 0; /* moved while we looked */
-		/* Unreadable files match only filters they cannot fail. */
-		if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
-		    (f->search && !contains(id, f->search)))
-			return 0;
-		struct query_row *row = add_row(c->res);
-		if (!row)
-			return -1;
-		snprintf(row->id, sizeof row->id, "%s", id);
-		row->status = c->st;
-		row->err = strdup(err);
-		return 0;
-	}
-	bool ok = (!f->type || (r.context_type && !strcmp(r.context_type, f->type))) &&
-		  sent_matches(f, r.sent_at) && (!f->since || r.created >= f->since) &&
-		  (!f->until || r.created < f->until) &&
-		  (!f->search || contains(id, f->search) || contains(r.user, f->search) ||
-		   contains(r.send_to, f->search) || contains(r.subject, f->search));
-	if (ok) {
-		struct query_row *row = add_row(c->res);
-		if (!row) {
-			receiver_free(&r);
-			return -1;
+	struct cached *e = c->cache.b ? cache_find(&c->cache, c->st, id) : NULL;
+	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !stat_matches(e, &s)) {
+		/* Not cached, or changed since: read it. */
+		char *data;
+		size_t len;
+		char path[4096];
+		spool_path(c->sp, c->st, id, path, sizeof path);
+		if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
+			if (errno == ENOENT)
+				return 0; /* moved while we looked */
+			const char *why = errno == EFBIG ? "larger than max_receiver_size"
+					: errno == ELOOP ? "a symbolic link (never followed)"
+					: errno == EINVAL ? "not a regular file" : strerror(errno);
+			if (snprintf(err, sizeof err, "%s: %s", path, why) >= (int)sizeof err)
+				err[sizeof err - 1] = '\0'; /* a long path: cut */
+			e = NULL;
+		} else {
+			int rc = receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err);
+			free(data);
+			e = NULL;
+			if (rc == 0) {
+				e = c->cache.b ? cache_put(&c->cache, c->st, id) : NULL;
+				struct cached tmp = {0};
+				struct cached *t = e ? e : &tmp;
+				t->ino = (unsigned long long)s.st_ino;
+				t->size = (long long)s.st_size;
+				t->mtime_ns = ns(&s.st_mtim);
+				t->ctime_ns = ns(&s.st_ctim);
+				t->created = r.created;
+				t->sent_at = r.sent_at;
+				t->failed = r.failed_count;
+				t->success = r.success_count;
+				t->subject = util_strdup(r.subject);
+				t->user = util_strdup(r.user);
+				t->send_to = util_strdup(r.send_to);
+				t->type = util_strdup(r.context_type);
+				receiver_free(&r);
+				c->cache.dirty = true;
+				if (!e) {
+					/* No cache (out of memory): use the row once. */
+					bool ok = row_matches(f, id, t);
+					struct query_row *row = ok ? add_row(c->res) : NULL;
+					if (row) {
+						snprintf(row->id, sizeof row->id, "%s", id);
+						row->status = c->st;
+						row->created = (time_t)t->created;
+						row->sent_at = (time_t)t->sent_at;
+						row->failed_count = t->failed;
+						row->success_count = t->success;
+						row->subject = t->subject;
+						row->user = t->user;
+						row->send_to = t->send_to;
+						row->type = t->type;
+					} else {
+						free(t->subject);
+						free(t->user);
+						free(t->send_to);
+						free(t->type);
+					}
+					return ok && !row ? -1 : 0;
+				}
+			}
 		}
-		snprintf(row->id, sizeof row->id, "%s", id);
-		row->status = c->st;
-		row->created = r.created;
-		row->sent_at = r.sent_at;
-		row->failed_count = r.failed_count;
-		row->success_count = r.success_count;
-		row->subject = util_strdup(r.subject);
-		row->user = util_strdup(r.user);
-		row->send_to = util_strdup(r.send_to);
-		row->type = util_strdup(r.context_type);
+		if (!e) {
+			/* Unreadable files match only filters they cannot fail. */
+			if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
+			    (f->search && !contains(id, f->search)))
+				return 0;
+			struct query_row *row = add_row(c->res);
+			if (!row)
+				return -1;
+			snprintf(row->id, sizeof row->id, "%s", id);
+			row->status = c->st;
+			row->err = strdup(err);
+			return 0;
+		}
 	}
-	receiver_free(&r);
+	e->seen = true;
+	if (!row_matches(f, id, e))
+		return 0;
+	struct query_row *row = add_row(c->res);
+	if (!row)
+		return -1;
+	snprintf(row->id, sizeof row->id, "%s", id);
+	row->status = c->st;
+	row->created = (time_t)e->created;
+	row->sent_at = (time_t)e->sent_at;
+	row->failed_count = e->failed;
+	row->success_count = e->success;
+	row->subject = util_strdup(e->subject);
+	row->user = util_strdup(e->user);
+	row->send_to = util_strdup(e->send_to);
+	row->type = util_strdup(e->type);
 	return 0;
 }
 
@@ -174,13 +434,20 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 {
 	memset(res, 0, sizeof *res);
 	struct scan_ctx c = {.sp = sp, .max_size = max_size, .f = f, .res = res};
+	unsigned scanned = 0;
+	cache_load(sp, &c.cache);
 	for (int i = 0; i < SPOOL_NSTATUS; i++) {
 		if (f->status_mask && !(f->status_mask & (1u << i)))
 			continue;
 		c.st = (enum spool_status)i;
-		if (spool_scan(sp, c.st, scan_cb, &c) < 0)
+		if (spool_scan(sp, c.st, scan_cb, &c) < 0) {
+			cache_free(&c.cache);
 			return -1;
+		}
+		scanned |= 1u << i;
 	}
+	cache_save(sp, &c.cache, scanned);
+	cache_free(&c.cache);
 	if (res->n > 1)
 		qsort(res->rows, res->n, sizeof *res->rows, newest_first);
 	return 0;

@@ -257,6 +257,40 @@ static int write_tmp(struct spool *sp, const char *id, const void *data, size_t 
 	return fd;
 }
 
+int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct stat *s)
+{
+	char name[SPOOL_ID_MAX + 16];
+	file_name(id, name, sizeof name);
+	return fstatat(sp->dirfd[st], name, s, AT_SYMLINK_NOFOLLOW);
+}
+
+#define CACHE_NAME ".list-cache"
+
+static int read_named(int dirfd, const char *name, size_t max, char **data, size_t *len,
+		      struct stat *stp);
+
+int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len)
+{
+	return read_named(sp->rootfd, CACHE_NAME, max, data, len, NULL);
+}
+
+/* No fsync: losing the cache in a crash costs one slow listing, no more. */
+int spool_cache_write(struct spool *sp, const void *data, size_t len)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof tmp, CACHE_NAME ".%ld", (long)getpid());
+	int fd = openat(sp->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	int rc = util_write_all(fd, data, len);
+	close(fd);
+	if (rc == 0)
+		rc = renameat(sp->tmpfd, tmp, sp->rootfd, CACHE_NAME);
+	if (rc < 0)
+		unlinkat(sp->tmpfd, tmp, 0);
+	return rc;
+}
+
 bool spool_exists(struct spool *sp, enum spool_status st, const char *id)
 {
 	char name[SPOOL_ID_MAX + 16];

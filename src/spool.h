@@ -100,6 +100,13 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);
 int spool_remove(struct spool *sp, enum spool_status st, const char *id);
 
+int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct stat *s);
+
+/* The list cache (SPOOL/.list-cache): columns already parsed, for list and
+ * stats. Only a cache: every entry is checked against the file's stat. */
+int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len);
+int spool_cache_write(struct spool *sp, const void *data, size_t len);
+
 /* Removes tmp/ files older than max_age seconds; returns how many. */
 int spool_clean_tmp(struct spool *sp, time_t max_age);
 

@@ -147,6 +147,28 @@ check_contains "progress on a terminal" "$(cat "$T/tty.out")" "scanning 1024 fil
 ms list >/dev/null 2> "$T/err"
 check "quiet when not a terminal" "$(cat "$T/err")" ""
 
+# --- the list cache is never stale ---
+rm -f "$T"/spool/*/*.yaml
+mk failed c1 1 - - - a@example.com "Before"
+mk sent c2 1 0.5 - - b@example.com "Second"
+ms list >/dev/null
+[ -f "$T/spool/.list-cache" ] && ok "list leaves a cache" || fail "no cache written"
+# Same size, same inode, mtime put back: only the ctime tells.
+f="$T/spool/failed/c1.yaml"; m=$(stat -c %Y "$f")
+sed -i.bak 's/Before/Behind/' "$f"; rm -f "$f.bak"; touch -d "@$m" "$f"
+check "an edit in place is seen" "$(ms list --json | py -c 'import json,sys; print(sorted(r["subject"] for r in json.load(sys.stdin)))')" "['Behind', 'Second']"
+cat "$f" > "$f.new"; sed -i 's/Behind/Beyond/' "$f.new"; cat "$f.new" > "$f"; rm "$f.new"; touch -d "@$m" "$f"
+check "a rewrite of the same inode is seen" "$(ms list --status failed | awk 'NR==2 {print $4}')" "Beyond"
+mv "$T/spool/failed/c1.yaml" "$T/spool/new/"
+check "a move is seen" "$(ms list --status not_sent | awk 'NR==2 {print $1}')" "c1"
+check "and it left its old status" "$(ms list --status failed | tail -1)" "0 message receivers"
+rm "$T/spool/sent/c2.yaml"
+check "a delete is seen" "$(ms list | tail -1)" "1 message receiver"
+head -c 3000 /dev/urandom > "$T/spool/.list-cache"
+check "a corrupt cache is ignored" "$(ms list | tail -1)" "1 message receiver"
+printf 'v1\t0\tc1\t1\t1\t1\t1\t1\t1\t1\t1\tsForged\t-\t-\t-\n' > "$T/spool/.list-cache"
+check "a forged cache entry is not believed" "$(ms list | awk 'NR==2 {print $4}')" "Beyond"
+
 for c in delete-receivers delete-messages-without-receivers stats resend resend-failed send; do
 	check_rc "$c --help" 0 ms "$c" --help
 done
