@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [throughput|latency|memory|growth|list|all]: msgspool against
+# bench/run.sh [throughput|latency|memory|growth|list|compose|all]: msgspool against
 # what its users would otherwise run, on this machine, in one run. Prints
 # tables; never fails on a figure. N=2000 by default (N=20000 for a longer
 # run); GROWTH_BIG=1000000 for the million-file growth figure.
@@ -173,8 +173,41 @@ list() {
 	rm -rf "$d"
 }
 
+compose() {
+	local d="$B/compose" n=${COMPOSE_N:-10000}
+	mkdir -p "$d"
+	printf 'spool: %s/spool\n' "$d" > "$d/msgspool.yaml"
+	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	py - "$n" > "$d/msg.yaml" <<'PY'
+import sys
+n = int(sys.argv[1])
+print("msgspool: 1\ncontext_type: deadline_moved\ndefault_language: en\nlanguages:")
+print("  en: {subject: 'Deadline moved for {{a}}', html: '<p>Dear {{name}}, the deadline for <b>{{a}}</b> is now {{d}}. See <a href=\"https://e.org/{{n}}\">it</a>.</p>'}")
+print("  nb: {subject: 'Frist flyttet for {{a}}', html: '<p>Kjære {{name}}, fristen for <b>{{a}}</b> er nå {{d}}.</p>'}")
+print("vars: {a: 'Øving 3', d: fredag}\nreceivers:")
+for i in range(n):
+    print("  - {user: u%d, send_to: u%d@example.com, language: %s, vars: {name: 'User %d', n: %d}}" % (i, i, "nb" if i % 3 else "en", i, i))
+PY
+	echo
+	echo "## compose: one message for $n users in their languages, all or nothing (fsync per file)"
+	local t0 t1 rss
+	t0=$(now)
+	rss=$( { /usr/bin/time -f '%M' "$BIN/msgspool" -c "$d/msgspool.yaml" compose "$d/msg.yaml" >/dev/null; } 2>&1 | tail -1)
+	t1=$(now)
+	printf '%-58s %s, peak RSS %.1f MB\n' "msgspool compose (one process)" "$(rate "$n" "$(py -c "print($t1-$t0)")")" "$(py -c "print($rss/1024)")"
+	rm -rf "$d/spool"; "$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	local m=$(( n / 10 ))
+	t0=$(now)
+	for i in $(seq "$m"); do
+		printf 'Dear User %s\n' "$i" | "$BIN/msgspool" -c "$d/msgspool.yaml" enqueue --to "u$i@example.com" --subject "Deadline moved" --text-file - >/dev/null
+	done
+	t1=$(now)
+	printf '%-58s %s\n' "msgspool enqueue, a process per receiver ($m of them)" "$(rate "$m" "$(py -c "print($t1-$t0)")")"
+	rm -rf "$d"
+}
+
 case $what in
-all) throughput; latency; memory; growth; list ;;
-throughput|latency|memory|growth|list) $what ;;
-*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|all]"; exit 64 ;;
+all) throughput; latency; memory; growth; list; compose ;;
+throughput|latency|memory|growth|list|compose) $what ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|all]"; exit 64 ;;
 esac

@@ -9,7 +9,12 @@ SECS=${FUZZ_SECONDS:-45}
 command -v clang >/dev/null || { echo "fuzz: no clang; skipped"; exit 0; }
 B=$(mktemp -d /tmp/msgspool-fuzz.XXXXXX)
 trap 'rm -rf "$B"' EXIT
-[ -f config.h ] && cp config.h "$B/" || { echo '#define PACKAGE_VERSION "fuzz"' > "$B/config.h"; }
+# The configured config.h when there is one (in-tree or build/gcc), else
+# the two things the sources need from it.
+if [ -f config.h ]; then cp config.h "$B/"
+elif [ -f build/gcc/config.h ]; then cp build/gcc/config.h "$B/"
+else printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n' > "$B/config.h"
+fi
 CF=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "-I$B" -Isrc
 	$(pkg-config --cflags yaml-0.1 libxml-2.0 gnutls libetpan | tr ' ' '\n' | grep -v specs)
 	'-DSYSCONFDIR="/etc"' '-DLOCALSTATEDIR="/var"')
