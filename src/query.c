@@ -250,12 +250,16 @@ static void cache_load(struct spool *sp, struct cache *c)
 static void cache_save(struct spool *sp, struct cache *c, unsigned scanned_mask)
 {
 	struct util_buf b = {0};
+	/* Unchanged (the common case): nothing to write. */
+	for (size_t i = 0; c->b && !c->dirty && i < CACHE_BUCKETS; i++)
+		for (struct cached *e = c->b[i]; e && !c->dirty; e = e->next)
+			c->dirty = (scanned_mask & (1u << e->status)) && !e->seen;
+	if (!c->dirty)
+		return;
 	for (size_t i = 0; c->b && i < CACHE_BUCKETS; i++) {
 		for (struct cached *e = c->b[i]; e; e = e->next) {
-			if ((scanned_mask & (1u << e->status)) && !e->seen) {
-				c->dirty = true;
+			if ((scanned_mask & (1u << e->status)) && !e->seen)
 				continue;
-			}
 			util_buf_printf(&b, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, e->id,
 					e->ino, e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed,
 					e->success);
@@ -266,8 +270,7 @@ static void cache_save(struct spool *sp, struct cache *c, unsigned scanned_mask)
 			util_buf_putc(&b, '\n');
 		}
 	}
-	if (c->dirty)
-		spool_cache_write(sp, b.data ? b.data : "", b.len); /* not the owner: no cache, no harm */
+	spool_cache_write(sp, b.data ? b.data : "", b.len); /* not the owner: no cache, no harm */
 	util_buf_free(&b);
 }
 
