@@ -24,6 +24,8 @@ for f in spool-layout/examples/valid/*.yaml; do
 done
 printf 'Hello from the demo.\n' | ./msgspool enqueue --to demo@example.com \
 	--subject "Frist flyttet for Øving 3 – «viktig»" --text-file - --user demo --type demo
+echo "== msgspool compose: one message, each user in their own language"
+./msgspool compose examples/compose-deadline.yaml
 echo "== msgspool list"
 ./msgspool list
 if ./msgspool send --help >/dev/null 2>&1; then
