@@ -328,7 +328,7 @@ static int scan_cb(const char *id, void *vctx)
 	c->res->scanned++;
 	if (f->progress && c->res->scanned % 1024 == 0)
 		f->progress(c->res->scanned, f->progress_ctx);
-	struct cached *e = c->cache.b ? cache_find(&c->cache, c->st, id) : NULL;
+	struct cached *e = cache_find(&c->cache, c->st, id);
 	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !stat_matches(e, &s)) {
 		/* Not cached, or changed since: read it. */
 		char *data;
@@ -349,46 +349,26 @@ static int scan_cb(const char *id, void *vctx)
 			free(data);
 			e = NULL;
 			if (rc == 0) {
-				e = c->cache.b ? cache_put(&c->cache, c->st, id) : NULL;
-				struct cached tmp = {0};
-				struct cached *t = e ? e : &tmp;
-				t->ino = (unsigned long long)s.st_ino;
-				t->size = (long long)s.st_size;
-				t->mtime_ns = ns(&s.st_mtim);
-				t->ctime_ns = ns(&s.st_ctim);
-				t->created = r.created;
-				t->sent_at = r.sent_at;
-				t->failed = r.failed_count;
-				t->success = r.success_count;
-				t->subject = util_strdup(r.subject);
-				t->user = util_strdup(r.user);
-				t->send_to = util_strdup(r.send_to);
-				t->type = util_strdup(r.context_type);
+				e = cache_put(&c->cache, c->st, id);
+				if (!e) {
+					receiver_free(&r);
+					errno = ENOMEM;
+					return -1;
+				}
+				e->ino = (unsigned long long)s.st_ino;
+				e->size = (long long)s.st_size;
+				e->mtime_ns = ns(&s.st_mtim);
+				e->ctime_ns = ns(&s.st_ctim);
+				e->created = r.created;
+				e->sent_at = r.sent_at;
+				e->failed = r.failed_count;
+				e->success = r.success_count;
+				e->subject = util_strdup(r.subject);
+				e->user = util_strdup(r.user);
+				e->send_to = util_strdup(r.send_to);
+				e->type = util_strdup(r.context_type);
 				receiver_free(&r);
 				c->cache.dirty = true;
-				if (!e) {
-					/* No cache (out of memory): use the row once. */
-					bool ok = row_matches(f, id, t);
-					struct query_row *row = ok ? add_row(c->res) : NULL;
-					if (row) {
-						snprintf(row->id, sizeof row->id, "%s", id);
-						row->status = c->st;
-						row->created = (time_t)t->created;
-						row->sent_at = (time_t)t->sent_at;
-						row->failed_count = t->failed;
-						row->success_count = t->success;
-						row->subject = t->subject;
-						row->user = t->user;
-						row->send_to = t->send_to;
-						row->type = t->type;
-					} else {
-						free(t->subject);
-						free(t->user);
-						free(t->send_to);
-						free(t->type);
-					}
-					return ok && !row ? -1 : 0;
-				}
 			}
 		}
 		if (!e) {
@@ -439,6 +419,10 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 	struct scan_ctx c = {.sp = sp, .max_size = max_size, .f = f, .res = res};
 	unsigned scanned = 0;
 	cache_load(sp, &c.cache);
+	if (!c.cache.b) {
+		errno = ENOMEM;
+		return -1;
+	}
 	for (int i = 0; i < SPOOL_NSTATUS; i++) {
 		if (f->status_mask && !(f->status_mask & (1u << i)))
 			continue;
