@@ -295,7 +295,8 @@ struct scan_ctx {
 	struct cache cache;
 };
 
-static struct query_row *add_row(struct query_result *res)
+/* A new row for id in status st, the rest zero. */
+static struct query_row *add_row(struct query_result *res, const char *id, enum spool_status st)
 {
 	if (res->n == res->cap) {
 		size_t cap = res->cap ? res->cap * 2 : 64;
@@ -307,6 +308,8 @@ static struct query_row *add_row(struct query_result *res)
 	}
 	struct query_row *row = &res->rows[res->n++];
 	memset(row, 0, sizeof *row);
+	snprintf(row->id, sizeof row->id, "%s", id);
+	row->status = st;
 	return row;
 }
 
@@ -376,11 +379,9 @@ static int scan_cb(const char *id, void *vctx)
 			if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
 			    (f->search && !contains(id, f->search)))
 				return 0;
-			struct query_row *row = add_row(c->res);
+			struct query_row *row = add_row(c->res, id, c->st);
 			if (!row)
 				return -1;
-			snprintf(row->id, sizeof row->id, "%s", id);
-			row->status = c->st;
 			row->err = strdup(err);
 			return 0;
 		}
@@ -388,11 +389,9 @@ static int scan_cb(const char *id, void *vctx)
 	e->seen = true;
 	if (!row_matches(f, id, e))
 		return 0;
-	struct query_row *row = add_row(c->res);
+	struct query_row *row = add_row(c->res, id, c->st);
 	if (!row)
 		return -1;
-	snprintf(row->id, sizeof row->id, "%s", id);
-	row->status = c->st;
 	row->created = (time_t)e->created;
 	row->sent_at = (time_t)e->sent_at;
 	row->failed_count = e->failed;
