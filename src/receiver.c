@@ -187,6 +187,11 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 	return 0;
 }
 
+/* Keys only the senders write: a receiver with none of them gets them
+ * appended at the end, so nothing under its source pairs ever changes. */
+static const char *const sender_keys[] = {
+	"sending_failed_count", "sending_success_count", "sent_at", "errors", "last_attempt"};
+
 int receiver_parse(struct receiver *r, const char *id, const char *data, size_t len,
 		   time_t mtime, const char *fname, char *err, size_t errsz)
 {
@@ -195,6 +200,10 @@ int receiver_parse(struct receiver *r, const char *id, const char *data, size_t 
 	snprintf(r->id, sizeof r->id, "%s", id);
 	if (ydoc_parse(data, len, &receiver_limits, &r->doc, &ye) < 0)
 		return bad(err, errsz, fname, ye.line, NULL, "%s", ye.msg);
+	r->pristine = true;
+	for (size_t i = 0; i < sizeof sender_keys / sizeof *sender_keys; i++)
+		if (ydoc_get(r->doc, sender_keys[i]))
+			r->pristine = false;
 	if (check(r, mtime, fname, err, errsz) < 0) {
 		receiver_free(r);
 		return -1;
@@ -243,6 +252,14 @@ void receiver_free(struct receiver *r)
 int receiver_save(const struct receiver *r, struct util_buf *out)
 {
 	return ydoc_emit(r->doc, out);
+}
+
+int receiver_save_appended(const struct receiver *r, const char *src, size_t len,
+			   struct util_buf *out)
+{
+	if (!r->pristine)
+		return ydoc_emit(r->doc, out);
+	return ydoc_emit_appended(r->doc, src, len, out);
 }
 
 static void set_attempt(struct receiver *r, const char *at, const char *outcome, int code)

@@ -24,6 +24,7 @@ struct receiver {
 	long long failed_count, success_count;
 	const struct ydoc_node *headers, *metadata, *errors;
 	const char *last_outcome;	/* last_attempt.outcome, or NULL */
+	bool pristine;	/* parsed without any key the senders write */
 };
 
 /* Parses and checks a receiver. `fname` names the file in errors, which are
@@ -39,6 +40,12 @@ void receiver_set(struct receiver *r, const char *key, const char *value);
 int receiver_validate(struct receiver *r, const char *fname, char *err, size_t errsz);
 void receiver_free(struct receiver *r);
 int receiver_save(const struct receiver *r, struct util_buf *out);
+/* Saves a receiver parsed from `src`: when it arrived without sender keys
+ * (a first attempt), the file as the producer wrote it with the new keys
+ * appended, byte for byte the same tree as receiver_save writes but without
+ * encoding the bodies again. */
+int receiver_save_appended(const struct receiver *r, const char *src, size_t len,
+			   struct util_buf *out);
 
 /* Validity checks shared with compose and the command line. */
 bool receiver_address_valid(const char *addr);

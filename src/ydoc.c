@@ -126,6 +126,7 @@ void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value)
 		if (strcmp(map->items[2 * i]->str, key) == 0) {
 			ydoc_free(map->items[2 * i + 1]);
 			map->items[2 * i + 1] = value;
+			map->edited |= i < map->parsed_n;
 			return;
 		}
 	}
@@ -138,6 +139,9 @@ void ydoc_del(struct ydoc_node *map, const char *key)
 {
 	for (size_t i = 0; i < map->n; i++) {
 		if (strcmp(map->items[2 * i]->str, key) == 0) {
+			map->edited |= i < map->parsed_n;
+			if (i < map->parsed_n)
+				map->parsed_n--;
 			ydoc_free(map->items[2 * i]);
 			ydoc_free(map->items[2 * i + 1]);
 			memmove(&map->items[2 * i], &map->items[2 * i + 2],
@@ -225,6 +229,20 @@ bool ydoc_is_string(const struct ydoc_node *n)
 	return true;
 }
 
+bool ydoc_equal(const struct ydoc_node *a, const struct ydoc_node *b)
+{
+	if (a->kind != b->kind || a->n != b->n)
+		return false;
+	if (a->kind == YDOC_SCALAR)
+		return a->len == b->len && !memcmp(a->str, b->str, a->len) &&
+		       ydoc_is_string(a) == ydoc_is_string(b) && ydoc_is_null(a) == ydoc_is_null(b);
+	size_t count = a->kind == YDOC_MAP ? 2 * a->n : a->n;
+	for (size_t i = 0; i < count; i++)
+		if (!ydoc_equal(a->items[i], b->items[i]))
+			return false;
+	return true;
+}
+
 /* ---- parsing ---- */
 
 struct parse_state {
@@ -232,6 +250,7 @@ struct parse_state {
 	const struct ydoc_limits *lim;
 	size_t nodes;
 	struct ydoc_error *err;
+	long first_key_column;	/* of the root mapping's first key; -1 before */
 };
 
 static int fail(struct parse_state *st, int line, const char *fmt, const char *arg)
@@ -280,6 +299,8 @@ static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t de
 		}
 		struct ydoc_node *child;
 		int line = (int)ev.start_mark.line + 1;
+		if (depth == 0 && n->kind == YDOC_MAP && n->n == 0)
+			st->first_key_column = (long)ev.start_mark.column;
 		int rc = parse_node(st, &ev, depth + 1, &child);
 		yaml_event_delete(&ev);
 		if (rc < 0)
@@ -373,7 +394,7 @@ static const struct ydoc_limits default_limits = {64, 1000000};
 int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	       struct ydoc_node **out, struct ydoc_error *err)
 {
-	struct parse_state st = {.lim = lim ? lim : &default_limits, .err = err};
+	struct parse_state st = {.lim = lim ? lim : &default_limits, .err = err, .first_key_column = -1};
 	err->line = 0;
 	err->msg[0] = '\0';
 	*out = NULL;
@@ -400,6 +421,8 @@ int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	yaml_event_delete(&ev); /* DOCUMENT_START */
 	if (next_event(&st, &ev) < 0)
 		goto done;
+	bool block_map = ev.type == YAML_MAPPING_START_EVENT &&
+			 ev.data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE;
 	rc = parse_node(&st, &ev, 0, &root);
 	yaml_event_delete(&ev);
 	if (rc < 0)
@@ -407,6 +430,14 @@ int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	rc = -1;
 	if (next_event(&st, &ev) < 0) /* DOCUMENT_END */
 		goto done;
+	/* Lines appended at column 0 continue the root mapping only if it is a
+	 * block mapping whose keys start there, and nothing closed the
+	 * document ("..."), and the last line is complete. */
+	if (root->kind == YDOC_MAP) {
+		root->parsed_n = root->n;
+		root->appendable = block_map && st.first_key_column == 0 &&
+				   ev.data.document_end.implicit && len > 0 && buf[len - 1] == '\n';
+	}
 	yaml_event_delete(&ev);
 	if (next_event(&st, &ev) < 0)
 		goto done;
@@ -510,4 +541,21 @@ done:
 		errno = EINVAL;
 	yaml_emitter_delete(&em);
 	return rc;
+}
+
+int ydoc_emit_appended(const struct ydoc_node *root, const char *src, size_t len,
+		       struct util_buf *out)
+{
+	if (root->kind != YDOC_MAP || !root->appendable || root->edited || root->parsed_n > root->n)
+		return ydoc_emit(root, out);
+	if (util_buf_add(out, src, len) < 0)
+		return -1;
+	if (root->n == root->parsed_n)
+		return 0;
+	/* The added pairs, emitted as a mapping of their own: a block mapping
+	 * at column 0 without document markers, which is what the source's
+	 * mapping continues with. */
+	struct ydoc_node tail = {.kind = YDOC_MAP, .n = root->n - root->parsed_n,
+				 .items = root->items + 2 * root->parsed_n};
+	return ydoc_emit(&tail, out);
 }

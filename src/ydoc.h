@@ -20,6 +20,10 @@ struct ydoc_node {
 	size_t n;		/* seq: items; map: pairs */
 	size_t cap;
 	struct ydoc_node **items; /* seq: items[i]; map: items[2i] key, items[2i+1] value */
+	/* Root of a parsed document only: what ydoc_emit_appended needs. */
+	size_t parsed_n;	/* pairs the source had */
+	bool appendable;	/* block mapping at column 0, implicit end, ends in a newline */
+	bool edited;		/* a source pair was replaced or deleted since */
 };
 
 struct ydoc_limits {
@@ -64,6 +68,18 @@ int ydoc_to_bool(const struct ydoc_node *n, bool *out);
 /* A scalar that is a string (not null, a number or a boolean unless quoted). */
 bool ydoc_is_string(const struct ydoc_node *n);
 
+/* Same data: equal strings of the same YAML type in the same shape,
+ * whatever the style they were written in. */
+bool ydoc_equal(const struct ydoc_node *a, const struct ydoc_node *b);
+
 int ydoc_emit(const struct ydoc_node *root, struct util_buf *out);
+/* Writes `root`, parsed from `src`, as the source bytes followed by the
+ * pairs added since the parse: no re-encoding of what did not change (the
+ * bodies), comments and layout kept. Falls back to ydoc_emit when the
+ * source cannot take appended lines or a source pair was replaced or
+ * deleted. The caller guarantees that no node under a source pair was
+ * changed in place (ydoc cannot see that). */
+int ydoc_emit_appended(const struct ydoc_node *root, const char *src, size_t len,
+		       struct util_buf *out);
 
 #endif

@@ -168,6 +168,76 @@ START_TEST(test_created_from_mtime)
 }
 END_TEST
 
+/* The appending save: each source, after a first attempt, must read back
+ * as the very tree the full save writes; `appended` says whether the fast
+ * path (the source bytes kept as they are) must be the one taken. */
+#define HEAD "msgspool: 1\nsend_to: a@example.com\nsubject: s\n"
+static const struct {
+	const char *name, *src;
+	bool appended;
+} appends[] = {
+	{"plain", HEAD "created: 2026-11-28T10:00:00Z\ntext: |\n  hello\n  -- \n  sig\n", true},
+	{"no created (added)", HEAD "text: t\n", true},
+	{"comments kept", "# by the app\n" HEAD "text: t # trailing\n# last line\n", true},
+	{"document start", "---\n" HEAD "text: t\n", true},
+	{"keep chomping at the end", HEAD "text: |+\n  a\n\n\n", true},
+	{"strip chomping at the end", HEAD "text: |-\n  a\n\n", true},
+	{"zero-indented list last", HEAD "text: t\ntags:\n- a\n- b\n", true},
+	{"multi-line plain last", HEAD "text: one\n  two\n  three\n", true},
+	{"flow list over lines last", HEAD "text: t\nm: [a,\n  b]\n", true},
+	{"nested mapping last", HEAD "text: t\nmetadata:\n  a:\n    b: 1\n", true},
+	{"CRLF lines", "msgspool: 1\r\nsend_to: a@example.com\r\nsubject: s\r\ntext: t\r\n", true},
+	{"no final newline", HEAD "text: t", false},
+	{"explicit end", HEAD "text: t\n...\n", false},
+	{"flow mapping", "{msgspool: 1, send_to: a@example.com, subject: s, text: t}\n", false},
+	{"indented root", "  msgspool: 1\n  send_to: a@example.com\n  subject: s\n  text: t\n", false},
+	{"explicit key", "? msgspool\n: 1\nsend_to: a@example.com\nsubject: s\ntext: t\n", false},
+	{"already attempted", HEAD "text: t\nsending_failed_count: 1\n", false},
+};
+
+static struct ydoc_node *reparse(const struct util_buf *b, const char *what)
+{
+	char err[RECEIVER_ERRLEN];
+	struct receiver r;
+	ck_assert_msg(receiver_parse(&r, "x", b->data, b->len, 0, what, err, sizeof err) == 0,
+		      "%s does not load: %s\n%s", what, err, b->data);
+	return r.doc;
+}
+
+START_TEST(test_save_appended)
+{
+	const char *src = appends[_i].src;
+	size_t len = strlen(src);
+	for (int failed = 0; failed < 2; failed++) {
+		char err[RECEIVER_ERRLEN];
+		struct receiver r;
+		ck_assert_msg(receiver_parse(&r, "x", src, len, 1700000000, "t", err, sizeof err) == 0, "%s: %s",
+			      appends[_i].name, err);
+		if (failed)
+			receiver_record_failure(&r, 2000000000, "451 later", 451, "<<< 451 later\n\n", "failed");
+		else
+			receiver_record_success(&r, 2000000000);
+		struct util_buf fast = {0}, full = {0};
+		ck_assert_int_eq(receiver_save_appended(&r, src, len, &fast), 0);
+		ck_assert_int_eq(receiver_save(&r, &full), 0);
+		if (appends[_i].appended)
+			ck_assert_msg(fast.len > len && memcmp(fast.data, src, len) == 0,
+				      "%s: source bytes not kept:\n%s", appends[_i].name, fast.data);
+		else
+			ck_assert_msg(fast.len == full.len && memcmp(fast.data, full.data, full.len) == 0,
+				      "%s: not the full save:\n%s", appends[_i].name, fast.data);
+		struct ydoc_node *t1 = reparse(&fast, "appended"), *t2 = reparse(&full, "full");
+		ck_assert_msg(ydoc_equal(t1, t2), "%s: appended save reads back differently:\n%s\n--- want ---\n%s",
+			      appends[_i].name, fast.data, full.data);
+		ydoc_free(t1);
+		ydoc_free(t2);
+		receiver_free(&r);
+		util_buf_free(&fast);
+		util_buf_free(&full);
+	}
+}
+END_TEST
+
 static const struct {
 	const char *addr;
 	bool ok;
@@ -194,6 +264,7 @@ Suite *suite_receiver(void)
 	tcase_add_test(tc, test_unknown_keys_and_metadata_kept);
 	tcase_add_test(tc, test_record_attempts);
 	tcase_add_test(tc, test_created_from_mtime);
+	tcase_add_loop_test(tc, test_save_appended, 0, sizeof appends / sizeof *appends);
 	tcase_add_loop_test(tc, test_addresses, 0, sizeof addrs / sizeof *addrs);
 	suite_add_tcase(s, tc);
 	return s;
