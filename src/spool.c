@@ -155,6 +155,20 @@ int spool_init(const char *root, gid_t group)
 	return rc;
 }
 
+/* Group commit of a directory: an fsync that starts after a change covers
+ * it, so callers that arrive while one runs share the next. */
+struct dir_sync {
+	pthread_cond_t cv;
+	unsigned long started, done, failed; /* generations; failed: the last that failed */
+	int err;
+	bool running;
+};
+
+struct spool_shared {
+	pthread_mutex_t mu;
+	struct dir_sync dir[SPOOL_NSTATUS];
+};
+
 int spool_open(struct spool *sp, const char *root)
 {
 	memset(sp, 0, sizeof *sp);
@@ -164,11 +178,12 @@ int spool_open(struct spool *sp, const char *root)
 	sp->root = strdup(root);
 	if (!sp->root)
 		return -1;
-	pthread_mutex_t *mu = malloc(sizeof *mu);
-	if (!mu)
+	sp->shared = calloc(1, sizeof *sp->shared);
+	if (!sp->shared)
 		return -1;
-	pthread_mutex_init(mu, NULL);
-	sp->pool_lock = mu;
+	pthread_mutex_init(&sp->shared->mu, NULL);
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
 	sp->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->rootfd < 0)
 		goto fail;
@@ -198,9 +213,11 @@ void spool_close(struct spool *sp)
 		close(sp->pool.fd[i]);
 	}
 	sp->pool.n = 0;
-	if (sp->pool_lock) {
-		pthread_mutex_destroy(sp->pool_lock);
-		free(sp->pool_lock);
+	if (sp->shared) {
+		for (int i = 0; i < SPOOL_NSTATUS; i++)
+			pthread_cond_destroy(&sp->shared->dir[i].cv);
+		pthread_mutex_destroy(&sp->shared->mu);
+		free(sp->shared);
 	}
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		if (sp->dirfd[i] >= 0)
@@ -234,20 +251,14 @@ static int rename_noreplace(int fromfd, const char *from, int tofd, const char *
 	return 0;
 }
 
-/* Writes a new file in tmp/ and fsyncs it; returns its fd (locked when
- * asked) and fills name. */
-static int write_tmp(struct spool *sp, const char *id, const void *data, size_t len,
-		     bool lock, char *name, size_t namesz)
+/* Writes a new file tmp/NAME, fsynced when asked; returns its fd (locked
+ * when asked). */
+static int write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync)
 {
-	unsigned char r[6];
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-		memset(r, 0, sizeof r);
-	snprintf(name, namesz, "%s" SUFFIX ".%ld.%02x%02x%02x%02x%02x%02x.tmp", id, (long)getpid(),
-		 r[0], r[1], r[2], r[3], r[4], r[5]);
 	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	if ((lock && flock(fd, LOCK_EX) < 0) || util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if ((lock && flock(fd, LOCK_EX) < 0) || util_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
 		int e = errno;
 		close(fd);
 		unlinkat(sp->tmpfd, name, 0);
@@ -255,6 +266,16 @@ static int write_tmp(struct spool *sp, const char *id, const void *data, size_t 
 		return -1;
 	}
 	return fd;
+}
+
+/* A name in tmp/ no other process or host picks: PREFIX.PID.RANDOM+SUFFIX. */
+static void unique_name(char *name, size_t namesz, const char *prefix, const char *suffix)
+{
+	unsigned char r[6];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		memset(r, 0, sizeof r);
+	snprintf(name, namesz, "%s.%ld.%02x%02x%02x%02x%02x%02x%s", prefix, (long)getpid(), r[0], r[1], r[2], r[3],
+		 r[4], r[5], suffix);
 }
 
 int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct stat *s)
@@ -330,11 +351,12 @@ int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len
 	}
 	if (errno != ENOENT)
 		return -1;
-	int fd = write_tmp(sp, id, data, len, false, tmpname, sizeof tmpname);
+	file_name(id, name, sizeof name);
+	unique_name(tmpname, sizeof tmpname, name, ".tmp");
+	int fd = write_tmp(sp, tmpname, data, len, false, true);
 	if (fd < 0)
 		return -1;
 	close(fd);
-	file_name(id, name, sizeof name);
 	if (rename_noreplace(sp->tmpfd, tmpname, sp->dirfd[SPOOL_NEW], name) < 0) {
 		int e = errno;
 		unlinkat(sp->tmpfd, tmpname, 0);
@@ -362,9 +384,7 @@ static int open_regular(int dirfd, const char *name, struct stat *stp)
 		errno = EINVAL;
 		return -1;
 	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	/* O_NONBLOCK stays: it changes nothing for a regular file. */
 	return fd;
 }
 
@@ -544,109 +564,212 @@ int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len
 	return util_read_fd(c->fd, max, data, len);
 }
 
+/* Makes the changes so far to a status directory durable, sharing the
+ * fsync with any thread that needs the same. */
+static int sync_dir(struct spool *sp, enum spool_status st)
+{
+	struct dir_sync *ds = &sp->shared->dir[st];
+	pthread_mutex_lock(&sp->shared->mu);
+	/* One running now may have started before our change. */
+	unsigned long need = ds->started + 1;
+	while (ds->done < need) {
+		if (ds->running) {
+			pthread_cond_wait(&ds->cv, &sp->shared->mu);
+			continue;
+		}
+		ds->running = true;
+		unsigned long gen = ++ds->started;
+		pthread_mutex_unlock(&sp->shared->mu);
+		int rc = fsync(sp->dirfd[st]);
+		int e = errno;
+		pthread_mutex_lock(&sp->shared->mu);
+		ds->running = false;
+		ds->done = gen;
+		if (rc < 0) {
+			ds->failed = gen;
+			ds->err = e;
+		}
+		pthread_cond_broadcast(&ds->cv);
+	}
+	/* A failure in a later generation is reported too: conservative. */
+	int rc = ds->failed >= need ? -1 : 0;
+	int e = ds->err;
+	pthread_mutex_unlock(&sp->shared->mu);
+	if (rc < 0)
+		errno = e;
+	return rc;
+}
+
 static int sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b)
 {
-	if (fsync(sp->dirfd[a]) < 0)
+	if (sync_dir(sp, a) < 0)
 		return -1;
-	if (a != b && fsync(sp->dirfd[b]) < 0)
+	if (a != b && sync_dir(sp, b) < 0)
 		return -1;
 	return 0;
 }
 
-/* Takes a pooled inode for the new content: truncated, written, fsynced
- * and locked like a new tmp file. Returns its fd or -1 (then create one). */
+/* Writes the new content of a commit into a pooled inode (overwritten in
+ * place: no blocks freed and allocated again), not flushed yet. Returns
+ * the pooled read-only fd, which holds the inode's flock, or -1 (then
+ * create one). */
 static int pool_write(struct spool *sp, const void *data, size_t len, char *name, size_t namesz)
 {
 	int fd = -1;
-	pthread_mutex_lock(sp->pool_lock);
+	off_t size = 0;
+	pthread_mutex_lock(&sp->shared->mu);
 	if (sp->pool.n > 0) {
 		sp->pool.n--;
 		fd = sp->pool.fd[sp->pool.n];
+		size = sp->pool.size[sp->pool.n];
 		snprintf(name, namesz, "%s", sp->pool.name[sp->pool.n]);
 	}
-	pthread_mutex_unlock(sp->pool_lock);
+	pthread_mutex_unlock(&sp->shared->mu);
 	if (fd < 0)
 		return -1;
-	/* Claims are read-only: open the pooled inode again to write it (a
-	 * producer's file we may not write is simply let go). */
+	/* Claims are read-only: a second descriptor to write (a producer's
+	 * file we may not write is simply let go). */
 	int wfd = openat(sp->tmpfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(fd);
-	if (wfd < 0 || flock(wfd, LOCK_EX) < 0 || ftruncate(wfd, 0) < 0 ||
-	    util_write_all(wfd, data, len) < 0 || fsync(wfd) < 0) {
+	if (wfd < 0 || util_write_all(wfd, data, len) < 0 ||
+	    ((off_t)len < size && ftruncate(wfd, (off_t)len) < 0)) {
 		unlinkat(sp->tmpfd, name, 0);
 		if (wfd >= 0)
 			close(wfd);
+		close(fd);
 		return -1;
 	}
-	return wfd;
+	close(wfd);
+	return fd;
 }
 
-/* Gives the inode a commit is about to replace a second name in tmp/, so
- * the rename does not free it. Fills name; -1 when the pool is full. */
-static int pool_link(struct spool *sp, const char *activename, char *name, size_t namesz)
+/* Keeps the inode a commit swapped out of active/ (now tmp/NAME, still
+ * locked by fd) for the next commit; frees it when the pool is full. */
+static void pool_add(struct spool *sp, int fd, const char *name, off_t size)
 {
-	unsigned char r[6];
-	pthread_mutex_lock(sp->pool_lock);
-	bool room = sp->pool.n < SPOOL_POOL_MAX;
-	pthread_mutex_unlock(sp->pool_lock);
-	if (!room || getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-		return -1;
-	snprintf(name, namesz, "pool.%ld.%02x%02x%02x%02x%02x%02x", (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5]);
-	return linkat(sp->dirfd[SPOOL_ACTIVE], activename, sp->tmpfd, name, 0);
-}
-
-/* After the rename: the old inode, unlocked, becomes reusable. */
-static void pool_add(struct spool *sp, int fd, const char *name)
-{
-	flock(fd, LOCK_UN);
-	pthread_mutex_lock(sp->pool_lock);
+	pthread_mutex_lock(&sp->shared->mu);
 	if (sp->pool.n < SPOOL_POOL_MAX) {
 		sp->pool.fd[sp->pool.n] = fd;
-		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%s", name);
+		sp->pool.size[sp->pool.n] = size;
+		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%.47s", name);
 		sp->pool.n++;
 		fd = -1;
 	}
-	pthread_mutex_unlock(sp->pool_lock);
+	pthread_mutex_unlock(&sp->shared->mu);
 	if (fd >= 0) {
 		unlinkat(sp->tmpfd, name, 0);
 		close(fd);
 	}
 }
 
+static void job_fail(struct spool_commit *j, int fd, struct spool *sp, const char *tmpname)
+{
+	j->rc = -1;
+	j->err = errno;
+	if (tmpname)
+		unlinkat(sp->tmpfd, tmpname, 0);
+	if (fd >= 0)
+		close(fd);
+}
+
+size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
+{
+	enum { MAXB = 64 };
+	char tmpname[MAXB][48];
+	int fd[MAXB];
+	if (n > MAXB) {
+		size_t failed = spool_commit_batch(sp, jobs + MAXB, n - MAXB);
+		return failed + spool_commit_batch(sp, jobs, MAXB);
+	}
+	/* Write every file, then start all their writeback at once, then wait
+	 * for each: the disk sees them together instead of one at a time. */
+	for (size_t i = 0; i < n; i++) {
+		struct spool_commit *j = &jobs[i];
+		j->rc = 0;
+		j->err = 0;
+		fd[i] = pool_write(sp, j->data, j->len, tmpname[i], sizeof tmpname[i]);
+		if (fd[i] < 0) {
+			unique_name(tmpname[i], sizeof tmpname[i], "pool", "");
+			fd[i] = write_tmp(sp, tmpname[i], j->data, j->len, true, false);
+		}
+		if (fd[i] < 0)
+			job_fail(j, -1, sp, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].rc == 0)
+			sync_file_range(fd[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].rc == 0 && fsync(fd[i]) < 0)
+			job_fail(&jobs[i], fd[i], sp, tmpname[i]);
+	/* Swap each new content into active/ in one step: at every instant a
+	 * receiver is in exactly one status directory, old or new content, and
+	 * the old inode lands in tmp/ under the pool name, not freed (freeing
+	 * and allocating ext4 inodes cost more than the rest of a delivery). */
+	char name[MAXB][SPOOL_ID_MAX + 16];
+	for (size_t i = 0; i < n; i++) {
+		struct spool_commit *j = &jobs[i];
+		file_name(j->c->id, name[i], sizeof name[i]);
+		if (j->rc < 0)
+			continue;
+		bool swapped = renameat2(sp->tmpfd, tmpname[i], sp->dirfd[SPOOL_ACTIVE], name[i], RENAME_EXCHANGE) == 0;
+		/* No exchange here (NFS): a plain replace, which frees the old inode. */
+		if (!swapped && ((errno != EINVAL && errno != ENOSYS) ||
+				 renameat(sp->tmpfd, tmpname[i], sp->dirfd[SPOOL_ACTIVE], name[i]) < 0)) {
+			job_fail(j, fd[i], sp, tmpname[i]);
+			continue;
+		}
+		if (swapped)
+			pool_add(sp, j->c->fd, tmpname[i], j->c->st.st_size);
+		else
+			close(j->c->fd);
+		j->c->fd = fd[i];
+		if (fstat(fd[i], &j->c->st) < 0)
+			j->c->st.st_size = (off_t)j->len;
+	}
+	util_test_stop("commit-between-renames");
+	bool dirty[SPOOL_NSTATUS] = {false}, moved[MAXB] = {false};
+	for (size_t i = 0; i < n; i++) {
+		struct spool_commit *j = &jobs[i];
+		if (j->rc < 0)
+			continue;
+		if (j->to != SPOOL_ACTIVE &&
+		    rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name[i], sp->dirfd[j->to], name[i]) < 0) {
+			j->rc = -1;
+			j->err = errno;
+			continue;
+		}
+		dirty[j->to] = dirty[SPOOL_ACTIVE] = moved[i] = true;
+	}
+	/* One flush per directory for the whole group. */
+	int dir_err[SPOOL_NSTATUS] = {0};
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		if (dirty[s] && sync_dir(sp, (enum spool_status)s) < 0)
+			dir_err[s] = errno ? errno : EIO;
+	size_t failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct spool_commit *j = &jobs[i];
+		if (j->rc == 0 && (dir_err[j->to] || dir_err[SPOOL_ACTIVE])) {
+			j->rc = -1;
+			j->err = dir_err[j->to] ? dir_err[j->to] : dir_err[SPOOL_ACTIVE];
+		}
+		/* Moved, flushed or not, the claim is over (as in spool_release);
+		 * a commit that did not get that far keeps it for the caller. */
+		if (moved[i]) {
+			close(j->c->fd);
+			j->c->fd = -1;
+		}
+		failed += j->rc < 0;
+	}
+	return failed;
+}
+
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to)
 {
-	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
-	file_name(c->id, name, sizeof name);
-	int fd = pool_write(sp, data, len, tmpname, sizeof tmpname);
-	if (fd < 0)
-		fd = write_tmp(sp, c->id, data, len, true, tmpname, sizeof tmpname);
-	if (fd < 0)
-		return -1;
-	/* The inode about to be replaced is kept for reuse: a second name in
-	 * tmp/ first, so the rename below does not free it. */
-	char poolname[48];
-	bool pooled = pool_link(sp, name, poolname, sizeof poolname) == 0;
-	/* Replace the claimed file in place first: at every instant the
-	 * receiver is in exactly one status directory, old or new content. */
-	if (renameat(sp->tmpfd, tmpname, sp->dirfd[SPOOL_ACTIVE], name) < 0) {
-		int e = errno;
-		unlinkat(sp->tmpfd, tmpname, 0);
-		if (pooled)
-			unlinkat(sp->tmpfd, poolname, 0);
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	if (pooled)
-		pool_add(sp, c->fd, poolname);
-	else
-		close(c->fd);
-	c->fd = fd;
-	util_test_stop("commit-between-renames");
-	if (fstat(fd, &c->st) < 0)
-		return -1;
-	return spool_release(sp, c, to);
+	struct spool_commit j = {c, data, len, to, 0, 0};
+	if (spool_commit_batch(sp, &j, 1) == 0)
+		return 0;
+	errno = j.err;
+	return -1;
 }
 
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
@@ -724,11 +847,12 @@ static int message_put(struct spool *sp, const char *id, const void *data, size_
 		errno = EINVAL;
 		return -1;
 	}
-	int fd = write_tmp(sp, id, data, len, false, tmpname, sizeof tmpname);
+	file_name(id, name, sizeof name);
+	unique_name(tmpname, sizeof tmpname, name, ".tmp");
+	int fd = write_tmp(sp, tmpname, data, len, false, true);
 	if (fd < 0)
 		return -1;
 	close(fd);
-	file_name(id, name, sizeof name);
 	int rc = exclusive ? rename_noreplace(sp->tmpfd, tmpname, sp->msgfd, name)
 			   : renameat(sp->tmpfd, tmpname, sp->msgfd, name);
 	if (rc < 0) {

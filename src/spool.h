@@ -22,10 +22,13 @@ enum spool_status {
 /* Inodes kept for reuse by commits: an ext4 inode allocated and freed per
  * receiver costs more CPU than the rest of a delivery (see BENCHMARKS.md). */
 struct spool_pool {
-	int fd[SPOOL_POOL_MAX];
-	char name[SPOOL_POOL_MAX][48];
+	int fd[SPOOL_POOL_MAX];		/* read-only, holding the inode's flock */
+	off_t size[SPOOL_POOL_MAX];	/* of what it holds: shrinking needs a truncate */
+	char name[SPOOL_POOL_MAX][48];	/* tmp/pool.PID.RANDOM */
 	int n;
 };
+
+struct spool_shared;
 
 struct spool {
 	char *root;
@@ -34,7 +37,7 @@ struct spool {
 	int tmpfd;
 	int msgfd;
 	struct spool_pool pool;
-	void *pool_lock;	/* a pthread mutex: commits may come from many threads */
+	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
 };
 
 /* Status names as commands and --json show them ("not_sent" for new/). */
@@ -93,6 +96,18 @@ int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len
 /* Writes new content durably over active/ID, then moves it into `to`. */
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to);
+/* One commit of a batch; rc and err are its outcome (spool_commit's). */
+struct spool_commit {
+	struct spool_claim *c;
+	const void *data;
+	size_t len;
+	enum spool_status to;
+	int rc, err;
+};
+/* Commits many claims as one group: every file is written and flushed
+ * together, then renamed, then each directory is flushed once for all of
+ * them. Each commit succeeds or fails alone; returns how many failed. */
+size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n);
 /* Moves the claimed file unchanged into `to` (recovery, quarantine). */
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to);
 

@@ -211,6 +211,64 @@ START_TEST(test_claim_commit)
 }
 END_TEST
 
+/* A group commit: each commit stands alone. One whose id is taken in
+ * sent/ fails and keeps its claim in active/ (new content, still locked);
+ * the others land with their new content; replaced inodes are kept in the
+ * pool (tmp/pool.*) and reused by the next group, whatever their sizes. */
+START_TEST(test_commit_batch)
+{
+	enum { N = 5 };
+	struct spool_claim c[N];
+	struct spool_commit jobs[N];
+	char id[N][8], body[N][96];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(id[i], sizeof id[i], "b%d%d", round, i);
+			ck_assert_int_eq(spool_enqueue(&sp, id[i], "a rather longer original content", 33), 0);
+			ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, id[i], &c[i]), SPOOL_CLAIMED);
+			/* Shorter and longer than what a pooled inode held. */
+			snprintf(body[i], sizeof body[i], "%s %.*s", id[i], i * 10, "0123456789012345678901234567890123456789");
+			jobs[i] = (struct spool_commit){&c[i], body[i], strlen(body[i]), SPOOL_SENT, 0, 0};
+		}
+		/* The id of job 2 is already taken in sent/. */
+		char path[8400];
+		snprintf(path, sizeof path, "%s/spool/sent/%s.yaml", dir, id[2]);
+		FILE *f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("already here", f);
+		fclose(f);
+
+		ck_assert_uint_eq(spool_commit_batch(&sp, jobs, N), 1);
+		for (int i = 0; i < N; i++) {
+			char *got;
+			size_t len;
+			if (i == 2) {
+				ck_assert_int_eq(jobs[i].rc, -1);
+				ck_assert_int_eq(jobs[i].err, EEXIST);
+				ck_assert_int_ge(c[i].fd, 0);
+				ck_assert_int_eq(spool_read(&sp, SPOOL_ACTIVE, id[i], 100, &got, &len, NULL), 0);
+				ck_assert_str_eq(got, body[i]);
+				free(got);
+				ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
+				ck_assert_str_eq(got, "already here");
+				free(got);
+				ck_assert_int_eq(spool_release(&sp, &c[i], SPOOL_FAILED), 0);
+				continue;
+			}
+			ck_assert_int_eq(jobs[i].rc, 0);
+			ck_assert_int_eq(c[i].fd, -1);
+			ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
+			ck_assert_str_eq(got, body[i]);
+			free(got);
+		}
+		ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+	}
+	/* Every replaced inode pooled, and the second group reused them. */
+	ck_assert_int_eq(sp.pool.n, N);
+	ck_assert_int_eq(count_dir(SPOOL_SENT), 2 * N);
+}
+END_TEST
+
 START_TEST(test_claim_locked_by_other_process)
 {
 	struct spool_claim c;
@@ -370,6 +428,7 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_enqueue_read);
 	tcase_add_test(tc, test_read_limits);
 	tcase_add_test(tc, test_claim_commit);
+	tcase_add_test(tc, test_commit_batch);
 	tcase_add_test(tc, test_claim_locked_by_other_process);
 	tcase_add_test(tc, test_claim_race);
 	tcase_add_test(tc, test_find_prefix);
