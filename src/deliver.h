@@ -30,12 +30,17 @@ enum deliver_result {
 typedef void deliver_log_fn(void *ctx, int priority, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+struct deliver_committer;
+
 struct deliver {
 	struct spool *sp;
 	const struct conf *conf;
 	struct transport *t;
 	deliver_log_fn *log;
 	void *log_ctx;
+	/* When set, a sent receiver's record is handed to it and written in a
+	 * group with others while the caller sends the next one. */
+	struct deliver_committer *cm;
 };
 
 struct deliver_report {
@@ -56,5 +61,14 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 int deliver_recover(struct deliver *d);
 
 const char *deliver_result_name(enum deliver_result r);
+
+/* A thread that records sent receivers in groups (spool_commit_batch): one
+ * directory flush for many receivers, and the sender is not kept waiting
+ * for the disk. The outcome is logged once it is durable. A crash before
+ * that sends the receiver again after recovery, as a crash between the
+ * server's 250 and the record always could. */
+struct deliver_committer *deliver_committer_start(struct spool *sp, deliver_log_fn *log, void *log_ctx);
+/* Writes every pending record, then stops the thread. */
+void deliver_committer_stop(struct deliver_committer *cm);
 
 #endif

@@ -45,7 +45,6 @@
 /* ---- logging ---- */
 
 static bool log_stderr = true;
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void vlogmsg(int prio, const char *fmt, va_list ap)
 {
@@ -59,11 +58,18 @@ static void vlogmsg(int prio, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-	pthread_mutex_lock(&log_mu);
-	fprintf(stderr, "%s.%03ld msgspoold[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)getpid());
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	pthread_mutex_unlock(&log_mu);
+	/* One write per line: lines from worker threads never interleave. */
+	char line[2048];
+	int n = snprintf(line, sizeof line, "%s.%03ld msgspoold[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof line)
+		n = 0;
+	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		m = 0;
+	size_t len = (size_t)n + (size_t)m < sizeof line - 1 ? (size_t)n + (size_t)m : sizeof line - 2;
+	line[len++] = '\n';
+	fwrite(line, 1, len, stderr);
+	fflush(stderr);
 }
 
 static void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,6 +124,7 @@ struct daemon {
 	pthread_t *threads;
 	bool backlog;			/* new/ may hold more than the queue */
 	int wakefd;			/* eventfd: workers ask the main loop to rescan */
+	struct deliver_committer *committer; /* records sent receivers in groups */
 };
 
 static unsigned hash(const char *s)
@@ -251,7 +258,7 @@ static void *worker_main(void *arg)
 		struct deliver_report rep = {0};
 		enum deliver_result r = DELIVER_DEFERRED;
 		if (t) {
-			struct deliver dl = {&d->sp, d->conf, t, deliver_logger, NULL};
+			struct deliver dl = {&d->sp, d->conf, t, deliver_logger, NULL, d->committer};
 			r = deliver_one(&dl, job.from, job.id,
 					job.from == SPOOL_FAILED ? d->conf->resend_limit : -1, &rep);
 			connected = true;
@@ -516,7 +523,7 @@ int main(int argc, char **argv)
 	{
 		char terr[512];
 		struct transport *t = transport_open(d.conf, terr, sizeof terr);
-		struct deliver dl = {&d.sp, d.conf, t, deliver_logger, NULL};
+		struct deliver dl = {&d.sp, d.conf, t, deliver_logger, NULL, NULL};
 		int moved = deliver_recover(&dl);
 		int batches = compose_recover(&d.sp);
 		if (batches > 0)
@@ -537,6 +544,10 @@ int main(int argc, char **argv)
 	pthread_rwlock_init(&d.conf_lock, &rwa);
 	d.idle_close = d.conf->daemon.idle_close;
 	d.workers = (size_t)d.conf->smtp.connections;
+	d.committer = deliver_committer_start(&d.sp, deliver_logger, NULL);
+	if (!d.committer)
+		logmsg(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone",
+		       strerror(errno));
 	d.threads = util_xmalloc(d.workers * sizeof *d.threads);
 	struct worker *ws = util_xmalloc(d.workers * sizeof *ws);
 	for (size_t i = 0; i < d.workers; i++) {
@@ -615,6 +626,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&d.mu);
 	for (size_t i = 0; i < d.workers; i++)
 		pthread_join(d.threads[i], NULL);
+	deliver_committer_stop(d.committer); /* after the workers: their last records too */
 	logmsg(LOG_NOTICE, "stopped");
 	free(ws);
 	free(d.threads);
