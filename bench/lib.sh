@@ -62,16 +62,27 @@ CONF
 # count_files DIR: entries in a directory, cheaply.
 count_files() { py -c 'import os,sys; print(sum(1 for _ in os.scandir(sys.argv[1])))' "$1"; }
 
-# wait_count DIR N [TIMEOUT]: waits until DIR holds N entries; prints seconds.
-wait_count() {
+# wait_log LOG N [TIMEOUT]: waits until the daemon's log has N lines saying
+# outcome=sent (each written once the record is durable). Reads only what
+# was appended: listing a directory of thousands of files every few
+# milliseconds would take CPU from the daemon being measured.
+wait_log() {
 	py - "$1" "$2" "${3:-600}" <<'PY'
-import os, sys, time
-d, n, lim = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-t0 = time.monotonic()
-while sum(1 for _ in os.scandir(d)) < n:
-    if time.monotonic() - t0 > lim:
-        print("timeout"); sys.exit(1)
-    time.sleep(0.02)
+import sys, time
+path, n, lim = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+t0, seen, tail = time.monotonic(), 0, b""
+with open(path, "rb") as f:
+    while seen < n:
+        chunk = f.read()
+        if chunk:
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            seen += data[:cut].count(b"outcome=sent")
+            tail = data[cut:]
+            continue
+        if time.monotonic() - t0 > lim:
+            print("timeout"); sys.exit(1)
+        time.sleep(0.005)
 PY
 }
 
