@@ -101,13 +101,15 @@ struct cached {
 	long long size, mtime_ns, ctime_ns;
 	long long created, sent_at, failed, success;
 	char *subject, *user, *send_to, *type;
+	bool borrowed;	/* the strings point into the loaded cache file */
 	char id[];
 };
 
-#define CACHE_BUCKETS 65536
+#define CACHE_BUCKETS (1 << 18) /* a short chain even at 250,000 receivers */
 
 struct cache {
 	struct cached **b;
+	char *data;	/* the cache file as read: loaded entries' strings live here */
 	bool dirty;
 };
 
@@ -138,12 +140,21 @@ static struct cached *cache_find(struct cache *c, unsigned st, const char *id)
 	return NULL;
 }
 
+static void cached_strings_free(struct cached *e)
+{
+	if (!e->borrowed) {
+		free(e->subject);
+		free(e->user);
+		free(e->send_to);
+		free(e->type);
+	}
+	e->subject = e->user = e->send_to = e->type = NULL;
+	e->borrowed = false;
+}
+
 static void cached_free(struct cached *e)
 {
-	free(e->subject);
-	free(e->user);
-	free(e->send_to);
-	free(e->type);
+	cached_strings_free(e);
 	free(e);
 }
 
@@ -151,11 +162,7 @@ static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
 {
 	struct cached *e = cache_find(c, st, id);
 	if (e) {
-		free(e->subject);
-		free(e->user);
-		free(e->send_to);
-		free(e->type);
-		e->subject = e->user = e->send_to = e->type = NULL;
+		cached_strings_free(e);
 		return e;
 	}
 	size_t l = strlen(id) + 1;
@@ -190,6 +197,7 @@ static void put_str(struct util_buf *b, const char *s)
 	}
 }
 
+/* Unescapes a string field in place. */
 static char *get_str(char *field)
 {
 	if (field[0] != 's')
@@ -205,44 +213,74 @@ static char *get_str(char *field)
 		}
 	}
 	*out = '\0';
-	return strdup(field);
+	return field;
 }
 
+/* A decimal field: no locale, no errno (the cache is ours; a bad number
+ * only makes an entry that will not match). */
+static long long get_num(const char *s)
+{
+	bool neg = *s == '-';
+	unsigned long long v = 0;
+	for (s += neg; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (unsigned long long)(*s - '0');
+	return neg ? -(long long)v : (long long)v;
+}
+
+/* Reads SPOOL/.list-cache; entries keep pointing into the file's buffer
+ * (no copy per field: this load is most of a listing's work). */
 static void cache_load(struct spool *sp, struct cache *c)
 {
-	char *data;
 	size_t len;
 	c->b = calloc(CACHE_BUCKETS, sizeof *c->b);
-	if (!c->b || spool_cache_read(sp, 1u << 30, &data, &len) < 0)
+	if (!c->b || spool_cache_read(sp, 1u << 30, &c->data, &len) < 0) {
+		c->data = NULL;
 		return;
-	char *save = NULL;
-	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[15], *fs = NULL;
+	}
+	char *line = c->data, *end = c->data + len;
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			nl = end;
+		*nl = '\0';
+		char *f[15];
 		int n = 0;
-		for (char *t = strtok_r(line, "\t", &fs); t && n < 15; t = strtok_r(NULL, "\t", &fs))
+		for (char *t = line; n < 15;) {
 			f[n++] = t;
-		if (n != 15 || strcmp(f[0], "v1"))
+			char *tab = strchr(t, '\t');
+			if (!tab)
+				break;
+			*tab = '\0';
+			t = tab + 1;
+		}
+		char *next = nl + 1;
+		if (n != 15 || strcmp(f[0], "v1")) {
+			line = next;
 			continue;
-		unsigned st = (unsigned)atoi(f[1]);
-		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2]))
+		}
+		unsigned st = (unsigned)get_num(f[1]);
+		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2])) {
+			line = next;
 			continue;
+		}
 		struct cached *e = cache_put(c, st, f[2]);
 		if (!e)
 			break;
-		e->ino = strtoull(f[3], NULL, 10);
-		e->size = atoll(f[4]);
-		e->mtime_ns = atoll(f[5]);
-		e->ctime_ns = atoll(f[6]);
-		e->created = atoll(f[7]);
-		e->sent_at = atoll(f[8]);
-		e->failed = atoll(f[9]);
-		e->success = atoll(f[10]);
+		e->ino = (unsigned long long)get_num(f[3]);
+		e->size = get_num(f[4]);
+		e->mtime_ns = get_num(f[5]);
+		e->ctime_ns = get_num(f[6]);
+		e->created = get_num(f[7]);
+		e->sent_at = get_num(f[8]);
+		e->failed = get_num(f[9]);
+		e->success = get_num(f[10]);
 		e->subject = get_str(f[11]);
 		e->user = get_str(f[12]);
 		e->send_to = get_str(f[13]);
 		e->type = get_str(f[14]);
+		e->borrowed = true;
+		line = next;
 	}
-	free(data);
 }
 
 /* Writes back what is still true: entries seen in the statuses scanned,
@@ -284,6 +322,7 @@ static void cache_free(struct cache *c)
 		}
 	}
 	free(c->b);
+	free(c->data);
 }
 
 struct scan_ctx {
