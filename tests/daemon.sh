@@ -57,6 +57,27 @@ produce 300 burst
 wait_until 60 count_is sent 305 && ok "burst of 300 sent" || fail "burst: sent=$(count sent) new=$(count new) active=$(count active)"
 check "burst: each arrived once" "$(received):$(received_distinct)" "300:300"
 check "burst: nothing failed" "$(count failed)$(count error)$(count active)" "000"
+# Records are written in groups by the committer; each is the producer's
+# file byte for byte (its comment too) with the sender keys appended, and
+# is logged once.
+bad=$(py - "$T/spool/sent" <<'PY'
+import os, re, sys
+d = sys.argv[1]; bad = 0
+for f in os.listdir(d):
+    t = open(os.path.join(d, f)).read()
+    m = re.search(r"^send_to: burst(\d+)@example.com$", t, re.M)
+    if not m:
+        continue
+    i = int(m.group(1))
+    head = "# produced by tests/lib.sh\nmsgspool: 1\nsend_to: burst%d@example.com\nsubject: Test %d\ntext: |\n  Body %d\n" % (i, i, i)
+    tail = t[len(head):]
+    if not t.startswith(head) or "sending_success_count: 1\n" not in tail or "outcome: sent" not in tail:
+        bad += 1
+print(bad)
+PY
+)
+check "burst: producer's bytes kept, sender keys appended" "$bad" 0
+check "burst: one outcome=sent line each" "$(grep -c 'to=<burst.*outcome=sent' "$T/d1.dlog")" 300
 
 # --- the log: one line per attempt; quarantine with its reason ---
 line=$(grep -m1 "to=<burst" "$T/d1.dlog")

@@ -123,7 +123,7 @@ for i in range(n):
     name = "p%s-%05d.yaml" % (tag, i)
     tmp = os.path.join(spool, "tmp", name)
     with open(tmp, "w") as f:
-        f.write("msgspool: 1\nsend_to: %s%d@example.com\nsubject: Test %d\ntext: |\n  Body %d\n" % (prefix, i, i, i))
+        f.write("# produced by tests/lib.sh\nmsgspool: 1\nsend_to: %s%d@example.com\nsubject: Test %d\ntext: |\n  Body %d\n" % (prefix, i, i, i))
         f.flush()
         os.fsync(f.fileno())
     os.rename(tmp, os.path.join(spool, "new", name))
