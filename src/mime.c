@@ -156,13 +156,21 @@ static int add_field(struct mailimf_fields *f, const char *name, char *value)
  * ends in a space as " =20", adding a space (the "-- " signature line). */
 static void qp_encode(const char *in, struct util_buf *out)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(in);
+	/* At most 3 bytes per input byte plus a soft break per 25 of them:
+	 * reserve once and write straight into the buffer. */
+	if (util_buf_reserve(out, 4 * n + 8) < 0)
+		return;
+	char *o = out->data + out->len;
 	const unsigned char *p = (const unsigned char *)in;
 	size_t col = 0;
 	while (*p) {
 		if (*p == '\r' && p[1] == '\n')
 			p++;
 		if (*p == '\n' || *p == '\r') {
-			util_buf_adds(out, "\r\n");
+			*o++ = '\r';
+			*o++ = '\n';
 			col = 0;
 			p++;
 			continue;
@@ -175,20 +183,23 @@ static void qp_encode(const char *in, struct util_buf *out)
 			literal = false;
 		size_t w = literal ? 1 : 3;
 		if (col + w > 75) {
-			util_buf_adds(out, "=\r\n");
+			memcpy(o, "=\r\n", 3);
+			o += 3;
 			col = 0;
 		}
 		if (literal) {
-			util_buf_putc(out, (char)*p);
+			*o++ = (char)*p;
 		} else {
-			static const char hex[] = "0123456789ABCDEF";
-			util_buf_putc(out, '=');
-			util_buf_putc(out, hex[*p >> 4]);
-			util_buf_putc(out, hex[*p & 15]);
+			o[0] = '=';
+			o[1] = hex[*p >> 4];
+			o[2] = hex[*p & 15];
+			o += 3;
 		}
 		col += w;
 		p++;
 	}
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 }
 
 static struct mailmime *text_part(const char *subtype, const char *body, struct util_buf *enc)

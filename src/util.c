@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int buf_reserve(struct util_buf *b, size_t extra)
+int util_buf_reserve(struct util_buf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->cap)
 		return 0;
@@ -31,7 +31,7 @@ static int buf_reserve(struct util_buf *b, size_t extra)
 
 int util_buf_add(struct util_buf *b, const void *p, size_t n)
 {
-	if (buf_reserve(b, n) < 0)
+	if (util_buf_reserve(b, n) < 0)
 		return -1;
 	if (n)
 		memcpy(b->data + b->len, p, n);
@@ -51,7 +51,7 @@ int util_buf_printf(struct util_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+	if (n < 0 || util_buf_reserve(b, (size_t)n) < 0)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -62,7 +62,7 @@ int util_buf_printf(struct util_buf *b, const char *fmt, ...)
 
 const char *util_buf_cstr(struct util_buf *b)
 {
-	if (!b->data && buf_reserve(b, 0) < 0)
+	if (!b->data && util_buf_reserve(b, 0) < 0)
 		return "";
 	b->data[b->len] = '\0';
 	return b->data;

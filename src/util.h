@@ -24,6 +24,9 @@ static inline int util_buf_putc(struct util_buf *b, char c)
 	}
 	return util_buf_add(b, &c, 1);
 }
+/* Room for `extra` more bytes and the NUL, for writers that fill data
+ * directly and then set len. */
+int util_buf_reserve(struct util_buf *b, size_t extra);
 int util_buf_adds(struct util_buf *b, const char *s);
 int util_buf_printf(struct util_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
