@@ -265,9 +265,17 @@ static int next_event(struct parse_state *st, yaml_event_t *ev)
 	if (!yaml_parser_parse(&st->parser, ev)) {
 		const char *p = st->parser.problem ? st->parser.problem : "invalid YAML";
 		int line = (int)st->parser.problem_mark.line + 1;
-		if (st->parser.error == YAML_READER_ERROR)
-			line = 0;
 		char msg[200];
+		if (st->parser.error == YAML_READER_ERROR) {
+			/* libyaml's reader checks every byte (sequences, overlongs,
+			 * surrogates, range, control characters): ours would only
+			 * repeat it. It knows the offset, not the line. */
+			line = 0;
+			bool utf8 = strstr(p, "UTF-8") || strstr(p, "Unicode");
+			snprintf(msg, sizeof msg, "%s%s at byte %zu%s", utf8 ? "invalid UTF-8 (" : "", p,
+				 st->parser.problem_offset, utf8 ? ")" : "");
+			return fail(st, line, "%s", msg);
+		}
 		snprintf(msg, sizeof msg, "%s%s%s", st->parser.context ? st->parser.context : "",
 			 st->parser.context ? ": " : "", p);
 		return fail(st, line, "%s", msg);
@@ -398,8 +406,6 @@ int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	err->line = 0;
 	err->msg[0] = '\0';
 	*out = NULL;
-	if (!util_utf8_valid(buf, len))
-		return fail(&st, 0, "invalid UTF-8%s", NULL);
 	if (!yaml_parser_initialize(&st.parser))
 		return fail(&st, 0, "out of memory%s", NULL);
 	yaml_parser_set_input_string(&st.parser, (const unsigned char *)buf, len);

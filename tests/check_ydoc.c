@@ -28,6 +28,12 @@ static const struct {
 	{"a: 1\n---\nb: 2\n", "more than one document", 2},
 	{"", "empty document", 1},
 	{"a: \"\xc3\x28\"\n", "invalid UTF-8", 0},
+	{"a: \xc0\x80\n", "invalid UTF-8", 0},		/* overlong NUL */
+	{"a: \xed\xa0\x80\n", "invalid UTF-8", 0},	/* a surrogate */
+	{"a: \xf4\x90\x80\x80\n", "invalid UTF-8", 0},	/* past U+10FFFF */
+	{"a: b\xe2\x82", "invalid UTF-8", 0},		/* cut short at the end */
+	{"a: \xff\n", "invalid UTF-8", 0},
+	{"a: \"x\x01y\"\n", "control characters are not allowed", 0},
 	{"a: [\n", "", 2},
 };
 
