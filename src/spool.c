@@ -78,9 +78,18 @@ bool spool_name_to_id(const char *name, char *id, size_t idsz)
 	return spool_id_valid(id);
 }
 
+/* ID.yaml into buf; empty (a name no call finds) when it does not fit,
+ * which valid ids never do. Called several times per delivery: no printf. */
 static void file_name(const char *id, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s" SUFFIX, id);
+	size_t l = strlen(id);
+	if (l + SUFFIX_LEN + 1 > n) {
+		if (n)
+			buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, id, l);
+	memcpy(buf + l, SUFFIX, SUFFIX_LEN + 1);
 }
 
 void spool_new_id(char *buf, size_t n)
@@ -722,8 +731,7 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 		else
 			close(j->c->fd);
 		j->c->fd = fd[i];
-		if (fstat(fd[i], &j->c->st) < 0)
-			j->c->st.st_size = (off_t)j->len;
+		j->c->st.st_size = (off_t)j->len; /* what pooling it later needs */
 	}
 	util_test_stop("commit-between-renames");
 	bool dirty[SPOOL_NSTATUS] = {false}, moved[MAXB] = {false};
