@@ -166,6 +166,16 @@ static void qp_encode(const char *in, struct util_buf *out)
 	const unsigned char *p = (const unsigned char *)in;
 	size_t col = 0;
 	while (*p) {
+		/* Most bytes of a text are printable ASCII, or a space with more on
+		 * the line, inside the line: copied as they are, no other test. */
+		while (col > 0 && col < 75 &&
+		       ((*p >= 33 && *p <= 126 && *p != '=') ||
+			((*p == ' ' || *p == '\t') && p[1] != '\0' && p[1] != '\n' && p[1] != '\r'))) {
+			*o++ = (char)*p++;
+			col++;
+		}
+		if (!*p)
+			break;
 		if (*p == '\r' && p[1] == '\n')
 			p++;
 		if (*p == '\n' || *p == '\r') {
