@@ -35,6 +35,7 @@ msgspool_throughput() {
 	t1=$(now)
 	# The daemon's own CPU (user + system), for a figure steadier than wall time.
 	awk -v n="$n" '{printf "%.3f\n", ($14 + $15) * 10 / n}' /proc/$dp/stat > "$B/cpu_per_msg"
+	awk '/VmHWM/ {printf "%.1f MB\n", $2/1024}' /proc/$dp/status > "$B/hwm"
 	kill -TERM $dp; wait $dp
 	[ "$(count_files "$d/spool/failed")" = 0 ] || echo "# warning: failures in $d" >&2
 	[ "$(count_files "$d/spool/sent")" = $(( n + ${PRELOAD_SENT:-0} )) ] || echo "# warning: sent/ does not hold them all" >&2
@@ -224,7 +225,8 @@ quick() {
 	src=$(py -c "print(float('$t1') - float('$t0'))")
 	printf '%-58s %s\n' "smtp-source, 4 reused sessions (raw SMTP ceiling)" "$(rate "$N" "$src")"
 	for i in $(seq "${REPEAT:-3}"); do
-		printf '%-58s %s  daemon CPU %s ms/receiver\n' "msgspool: new/ -> durably in sent/, run $i" "$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")"
+		printf '%-58s %s  daemon CPU %s ms/receiver, peak RSS %s\n' "msgspool: new/ -> durably in sent/, run $i" \
+			"$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/hwm")"
 	done
 }
 
