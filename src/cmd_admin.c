@@ -616,7 +616,7 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		return usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
 	if ((rc = cli_open_spool(c)) != 0)
 		return rc;
-	struct query_filter f = {.now = time(NULL)};
+	struct query_filter f = {.now = time(NULL), .unsorted = true};
 	struct query_result res;
 	if ((rc = cli_query(c, &f, &res)) != 0)
 		return rc;

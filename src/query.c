@@ -158,15 +158,13 @@ static void cached_free(struct cached *e)
 	free(e);
 }
 
-static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
+/* A new entry in front of its chain, without looking for an old one (the
+ * load: our own file has one line per id; were there two, the one found
+ * is still used only while the file's stat matches it). */
+static struct cached *cache_insert(struct cache *c, unsigned st, const char *id)
 {
-	struct cached *e = cache_find(c, st, id);
-	if (e) {
-		cached_strings_free(e);
-		return e;
-	}
 	size_t l = strlen(id) + 1;
-	e = calloc(1, sizeof *e + l);
+	struct cached *e = calloc(1, sizeof *e + l);
 	if (!e)
 		return NULL;
 	memcpy(e->id, id, l);
@@ -175,6 +173,16 @@ static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
 	e->next = c->b[h];
 	c->b[h] = e;
 	return e;
+}
+
+static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
+{
+	struct cached *e = cache_find(c, st, id);
+	if (e) {
+		cached_strings_free(e);
+		return e;
+	}
+	return cache_insert(c, st, id);
 }
 
 /* Strings are written "s<escaped>" or "-" for none. */
@@ -263,7 +271,7 @@ static void cache_load(struct spool *sp, struct cache *c)
 			line = next;
 			continue;
 		}
-		struct cached *e = cache_put(c, st, f[2]);
+		struct cached *e = cache_insert(c, st, f[2]);
 		if (!e)
 			break;
 		e->ino = (unsigned long long)get_num(f[3]);
@@ -473,7 +481,7 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 	}
 	cache_save(sp, &c.cache, scanned);
 	cache_free(&c.cache);
-	if (res->n > 1)
+	if (res->n > 1 && !f->unsorted)
 		qsort(res->rows, res->n, sizeof *res->rows, newest_first);
 	return 0;
 }

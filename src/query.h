@@ -19,6 +19,7 @@ struct query_filter {
 	enum query_sent sent;
 	time_t since, until;	/* on created; 0 = open */
 	time_t now;		/* reference for --sent */
+	bool unsorted;		/* rows in any order (counting needs none) */
 	/* Called every 1024 files scanned, for a progress line. */
 	void (*progress)(size_t scanned, void *ctx);
 	void *progress_ctx;
