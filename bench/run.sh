@@ -158,7 +158,7 @@ growth() {
 	echo "## growth: throughput of $N with files already in sent/"
 	local k
 	for k in 10000 ${GROWTH_BIG:-200000}; do
-		printf '%8d in sent/: %s\n' "$k" "$(rate "$N" "$(PRELOAD_SENT=$k msgspool_throughput "$N")")"
+		printf '%8d in sent/: %s  daemon CPU %s ms/receiver\n' "$k" "$(rate "$N" "$(PRELOAD_SENT=$k msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")"
 	done
 }
 
