@@ -32,6 +32,7 @@ static enum deliver_result quarantine(struct deliver *d, struct spool_claim *c, 
 	spool_path(d->sp, c->from, c->id, path, sizeof path);
 	if (spool_release(d->sp, c, SPOOL_CORRUPT) < 0) {
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot quarantine into corrupt/: %s (left in active/)", path, strerror(errno));
+		spool_claim_drop(c);
 		return DELIVER_IOERR;
 	}
 	d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path, why);
@@ -50,8 +51,10 @@ static enum deliver_result record_failed(struct spool *sp, deliver_log_fn *log, 
 	enum spool_status back = ok == DELIVER_SENT ? SPOOL_SENT : c->from;
 	log(log_ctx, LOG_ERR, "%s: cannot record the outcome (%s): %s; moving it to %s/ unchanged", path,
 	    deliver_result_name(ok), strerror(e), spool_status_dir(back));
-	if (c->fd >= 0 && spool_release(sp, c, back) < 0)
+	if (c->fd >= 0 && spool_release(sp, c, back) < 0) {
 		log(log_ctx, LOG_ERR, "%s: left in active/ for recovery: %s", c->id, strerror(errno));
+		spool_claim_drop(c);
+	}
 	return DELIVER_IOERR;
 }
 
@@ -262,7 +265,8 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 		if (errno == EFBIG)
 			return rep->result = quarantine(d, &c, "larger than max_receiver_size");
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot read: %s", path, strerror(errno));
-		spool_release(d->sp, &c, from);
+		if (spool_release(d->sp, &c, from) < 0)
+			spool_claim_drop(&c);
 		return rep->result = DELIVER_IOERR;
 	}
 	struct receiver r;
@@ -279,7 +283,8 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	if (max_failed >= 0 && r.failed_count > max_failed) {
 		receiver_free(&r);
 		util_buf_free(&src);
-		spool_release(d->sp, &c, from);
+		if (spool_release(d->sp, &c, from) < 0)
+			spool_claim_drop(&c);
 		return rep->result = DELIVER_SKIPPED;
 	}
 
@@ -312,6 +317,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 			if (spool_release(d->sp, &c, from) < 0) {
 				d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into %s/: %s (left in active/ for recovery)",
 				       id, spool_status_dir(from), strerror(errno));
+				spool_claim_drop(&c);
 				result = DELIVER_IOERR;
 			}
 		} else {
@@ -371,6 +377,7 @@ static int recover_cb(const char *id, void *vctx)
 	if (spool_release(d->sp, &c, to) < 0) {
 		d->log(d->log_ctx, LOG_ERR, "active/%s.yaml: recovery cannot move it to %s/: %s", id,
 		       spool_status_dir(to), strerror(errno));
+		spool_claim_drop(&c);
 		rc->failed++;
 		return 0;
 	}

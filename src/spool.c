@@ -795,6 +795,13 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 	return rc;
 }
 
+void spool_claim_drop(struct spool_claim *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
 {
 	char name[SPOOL_ID_MAX + 16];

@@ -108,8 +108,12 @@ struct spool_commit {
  * together, then renamed, then each directory is flushed once for all of
  * them. Each commit succeeds or fails alone; returns how many failed. */
 size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n);
-/* Moves the claimed file unchanged into `to` (recovery, quarantine). */
+/* Moves the claimed file unchanged into `to` (recovery, quarantine). When
+ * the rename fails the claim is still held, for another try. */
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to);
+/* Gives up a claim where the file is (in active/, unlocked: recovery takes
+ * it). Nothing when it is no longer held. */
+void spool_claim_drop(struct spool_claim *c);
 
 /* Moves a file between statuses without a claim; EEXIST never overwrites. */
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);

@@ -134,6 +134,42 @@ umount "$T/spool"
 check "read-only: receiver still in new/" "$(count new)" 1
 ms send >/dev/null; check "writable again: sent" "$(count sent)" 1
 
+# --- sent/ cannot be entered (another mount): the daemon records nothing, ---
+# --- leaks no descriptor, and recovery finishes the work later ---
+rm -f "$T"/spool/*/*.yaml
+smtp_conf "$PORT" "" "$(printf 'daemon:\n  user: root\n  rescan_interval: 1')"
+rm -f "$OUT"/*
+mount --bind "$T/spool/sent" "$T/spool/sent"
+start_daemon nosent || fail "daemon did not start"
+produce 20 nosent
+# The first failures make the workers back off (spool not writable): not
+# all 20 are tried while this test waits, and need not be.
+wait_until 20 count_at_least active 5 && ok "sent/ on another mount: receivers stay in active/" || fail "nosent: active=$(count active) new=$(count new)"
+sleep 1
+n=$(count active)
+check "sent/ on another mount: each tried once, sent once" "$(received)" "$n"
+check "sent/ on another mount: logged with the reason" "$(grep -c 'left in active/ for recovery: Invalid cross-device link' "$T/nosent.dlog")" "$n"
+check_contains "sent/ on another mount: backs off" "$(cat "$T/nosent.dlog")" "spool not writable"
+unlocked=$(py - "$T/spool/active" <<'PY'
+import fcntl, os, sys
+d = sys.argv[1]; n = 0
+for f in os.listdir(d):
+    with open(os.path.join(d, f)) as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB); n += 1
+        except OSError:
+            pass
+print(n)
+PY
+)
+check "left in active/ unlocked (no claim kept open)" "$unlocked" "$n"
+kill -TERM $DPID; wait $DPID
+umount "$T/spool/sent"
+ms send >/dev/null 2>&1
+check "recovery: all in sent/" "$(count sent)" 20
+check "recovery: the ones sent keep their record" "$(grep -l 'outcome: sent' "$T"/spool/sent/*.yaml | wc -l)" 20
+check "recovery: none sent twice" "$(received_distinct):$(received)" "20:20"
+
 # --- hostile files under the daemon: quarantined or ignored, never blocking ---
 rm -f "$T"/spool/*/*.yaml
 smtp_conf "$PORT" "" "$(printf 'daemon:\n  user: root\n  rescan_interval: 1\nmax_receiver_size: 100000')"
