@@ -364,8 +364,15 @@ static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, st
 			free(n);
 			return fail(st, line, "NUL characters are not allowed%s", NULL);
 		}
-		n->str = util_xmalloc(n->len + 1);
-		memcpy(n->str, ev->data.scalar.value, n->len);
+		if (ev->data.scalar.value[n->len] == '\0') {
+			/* libyaml's own NUL-terminated copy (malloc'd): take it over
+			 * rather than copy every scalar, the bodies included. */
+			n->str = (char *)ev->data.scalar.value;
+			ev->data.scalar.value = NULL;
+		} else {
+			n->str = util_xmalloc(n->len + 1);
+			memcpy(n->str, ev->data.scalar.value, n->len);
+		}
 		n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 			    (ev->data.scalar.tag && !strcmp((const char *)ev->data.scalar.tag,
 							    "tag:yaml.org,2002:str"));
