@@ -73,7 +73,9 @@ static enum deliver_result commit(struct deliver *d, struct spool_claim *c, stru
 
 /* ---- the committer ---- */
 
-#define COMMIT_QUEUE 128
+/* Records waiting for the committer (~5 KB each); workers wait beyond it.
+ * 128 cost 0.5-0.8 MB more peak RSS and no throughput. */
+#define COMMIT_QUEUE 32
 
 struct commit_job {
 	struct spool_claim c;
