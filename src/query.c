@@ -355,7 +355,8 @@ static struct query_row *add_row(struct query_result *res, const char *id, enum 
 	}
 	struct query_row *row = &res->rows[res->n++];
 	memset(row, 0, sizeof *row);
-	snprintf(row->id, sizeof row->id, "%s", id);
+	size_t l = strnlen(id, sizeof row->id - 1);
+	memcpy(row->id, id, l); /* ids are valid here: no printf per row */
 	row->status = st;
 	return row;
 }
@@ -443,10 +444,13 @@ static int scan_cb(const char *id, void *vctx)
 	row->sent_at = (time_t)e->sent_at;
 	row->failed_count = e->failed;
 	row->success_count = e->success;
-	row->subject = util_strdup(e->subject);
-	row->user = util_strdup(e->user);
-	row->send_to = util_strdup(e->send_to);
-	row->type = util_strdup(e->type);
+	/* Strings read from the cache file stay there (the result keeps it);
+	 * those parsed just now belong to the cache entry, which goes. */
+	row->borrowed = e->borrowed;
+	row->subject = e->borrowed ? e->subject : util_strdup(e->subject);
+	row->user = e->borrowed ? e->user : util_strdup(e->user);
+	row->send_to = e->borrowed ? e->send_to : util_strdup(e->send_to);
+	row->type = e->borrowed ? e->type : util_strdup(e->type);
 	return 0;
 }
 
@@ -474,12 +478,16 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 			continue;
 		c.st = (enum spool_status)i;
 		if (spool_scan(sp, c.st, scan_cb, &c) < 0) {
+			res->arena = c.cache.data;
+			c.cache.data = NULL;
 			cache_free(&c.cache);
 			return -1;
 		}
 		scanned |= 1u << i;
 	}
 	cache_save(sp, &c.cache, scanned);
+	res->arena = c.cache.data;
+	c.cache.data = NULL;
 	cache_free(&c.cache);
 	if (res->n > 1 && !f->unsorted)
 		qsort(res->rows, res->n, sizeof *res->rows, newest_first);
@@ -490,12 +498,15 @@ void query_result_free(struct query_result *res)
 {
 	for (size_t i = 0; i < res->n; i++) {
 		struct query_row *r = &res->rows[i];
-		free(r->subject);
-		free(r->user);
-		free(r->send_to);
-		free(r->type);
+		if (!r->borrowed) {
+			free(r->subject);
+			free(r->user);
+			free(r->send_to);
+			free(r->type);
+		}
 		free(r->err);
 	}
 	free(res->rows);
+	free(res->arena);
 	memset(res, 0, sizeof *res);
 }

@@ -33,12 +33,14 @@ struct query_row {
 	time_t created, sent_at;
 	long long failed_count, success_count;
 	char *subject, *user, *send_to, *type, *err;
+	bool borrowed;	/* subject, user, send_to and type live in the result's arena */
 };
 
 struct query_result {
 	struct query_row *rows;
 	size_t n, cap;
 	size_t scanned;
+	char *arena;	/* the loaded list cache: rows with `borrowed` point into it */
 };
 
 int query_parse_sent(const char *s, enum query_sent *out);
