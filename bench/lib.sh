@@ -88,35 +88,15 @@ PY
 
 # postfix_instance SINKPORT: a private Postfix (config, queue) relaying
 # everything to 127.0.0.1:SINKPORT, stopped; sets PF.
+. "$TOP/tests/postfix-instance.sh"
 postfix_instance() {
 	PF="$B/postfix"
-	mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
-	chown postfix "$PF/data"
-	# No listener of its own: mail enters through sendmail/postdrop.
-	sed -e '/^smtp *inet/d' -e '/^#/d' /etc/postfix/master.cf | awk '/^[a-z]/ && NF >= 8 {$5 = "n"} {print}' > "$PF/etc/master.cf"
-	cat > "$PF/etc/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.localdomain
+	postfix_private "$PF" "" "myhostname = bench.localdomain
 mydomain = localdomain
-mydestination =
 inet_interfaces = loopback-only
-inet_protocols = ipv4
 relayhost = [127.0.0.1]:$1
 smtp_tls_security_level = none
-maillog_file = $PF/maillog
 default_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
-smtp_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
-CF
-	grep -q '^postlog' "$PF/etc/master.cf" || printf 'postlog   unix-dgram n  -       n       -       1       postlogd\n' >> "$PF/etc/master.cf"
-	postfix -c "$PF/etc" set-permissions >/dev/null 2>&1 || true
-	postfix -c "$PF/etc" check 2>&1 | grep -v warning || true
+smtp_destination_concurrency_limit = ${PF_CONCURRENCY:-20}"
 }
 pf_queue_count() { find "$PF/queue/maildrop" "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" -type f 2>/dev/null | wc -l; }

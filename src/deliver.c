@@ -26,13 +26,24 @@ static long ms_since(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/* Puts a claimed receiver into `to` unchanged; when it cannot be moved the
+ * claim is given up where it is (active/, unlocked, for recovery). */
+static int release(struct spool *sp, struct spool_claim *c, enum spool_status to)
+{
+	if (spool_release(sp, c, to) == 0)
+		return 0;
+	int e = errno;
+	spool_claim_drop(c);
+	errno = e;
+	return -1;
+}
+
 static enum deliver_result quarantine(struct deliver *d, struct spool_claim *c, const char *why)
 {
 	char path[4200];
 	spool_path(d->sp, c->from, c->id, path, sizeof path);
-	if (spool_release(d->sp, c, SPOOL_CORRUPT) < 0) {
+	if (release(d->sp, c, SPOOL_CORRUPT) < 0) {
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot quarantine into corrupt/: %s (left in active/)", path, strerror(errno));
-		spool_claim_drop(c);
 		return DELIVER_IOERR;
 	}
 	d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path, why);
@@ -51,10 +62,8 @@ static enum deliver_result record_failed(struct spool *sp, deliver_log_fn *log, 
 	enum spool_status back = ok == DELIVER_SENT ? SPOOL_SENT : c->from;
 	log(log_ctx, LOG_ERR, "%s: cannot record the outcome (%s): %s; moving it to %s/ unchanged", path,
 	    deliver_result_name(ok), strerror(e), spool_status_dir(back));
-	if (c->fd >= 0 && spool_release(sp, c, back) < 0) {
+	if (c->fd >= 0 && release(sp, c, back) < 0)
 		log(log_ctx, LOG_ERR, "%s: left in active/ for recovery: %s", c->id, strerror(errno));
-		spool_claim_drop(c);
-	}
 	return DELIVER_IOERR;
 }
 
@@ -267,8 +276,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 		if (errno == EFBIG)
 			return rep->result = quarantine(d, &c, "larger than max_receiver_size");
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot read: %s", path, strerror(errno));
-		if (spool_release(d->sp, &c, from) < 0)
-			spool_claim_drop(&c);
+		release(d->sp, &c, from);
 		return rep->result = DELIVER_IOERR;
 	}
 	struct receiver r;
@@ -285,8 +293,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	if (max_failed >= 0 && r.failed_count > max_failed) {
 		receiver_free(&r);
 		util_buf_free(&src);
-		if (spool_release(d->sp, &c, from) < 0)
-			spool_claim_drop(&c);
+		release(d->sp, &c, from);
 		return rep->result = DELIVER_SKIPPED;
 	}
 
@@ -316,10 +323,9 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 				committer_set_failing(d->cm, false);
 		} else if (res.session_failed) {
 			result = DELIVER_DEFERRED;
-			if (spool_release(d->sp, &c, from) < 0) {
+			if (release(d->sp, &c, from) < 0) {
 				d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into %s/: %s (left in active/ for recovery)",
 				       id, spool_status_dir(from), strerror(errno));
-				spool_claim_drop(&c);
 				result = DELIVER_IOERR;
 			}
 		} else {
@@ -376,10 +382,9 @@ static int recover_cb(const char *id, void *vctx)
 		}
 		free(data);
 	}
-	if (spool_release(d->sp, &c, to) < 0) {
+	if (release(d->sp, &c, to) < 0) {
 		d->log(d->log_ctx, LOG_ERR, "active/%s.yaml: recovery cannot move it to %s/: %s", id,
 		       spool_status_dir(to), strerror(errno));
-		spool_claim_drop(&c);
 		rc->failed++;
 		return 0;
 	}

@@ -7,29 +7,14 @@
 command -v postfix >/dev/null || { fail "postfix is not installed (tests/install-deps.sh installs it)"; finish; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "skipped: a private Postfix needs root"; exit 77; }
 
+. "${top_srcdir:-.}/tests/postfix-instance.sh"
 PF="$T/postfix"
 chmod 755 "$T"
-mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/mail"
-chown postfix "$PF/data"
+mkdir -p "$PF/mail"
 chown nobody "$PF/mail"
 PFPORT=$(free_port)
-sed -e '/^#/d' -e 's/^smtp *inet /'"127.0.0.1:$PFPORT"' inet /' /etc/postfix/master.cf |
-	awk '/^[a-z0-9]/ && NF >= 8 {$5 = "n"} {print}' > "$PF/etc/master.cf"
-grep -q '^postlog' "$PF/etc/master.cf" || printf 'postlog   unix-dgram n  -       n       -       1       postlogd\n' >> "$PF/etc/master.cf"
-cat > "$PF/etc/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test.localdomain
-mydestination =
+postfix_private "$PF" "127.0.0.1:$PFPORT" "myhostname = mx.test.localdomain
 inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = reject_unauth_destination
 virtual_mailbox_domains = example.com
@@ -39,13 +24,7 @@ virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(id -g nobody)
 virtual_minimum_uid = 1
 smtpd_tls_security_level = none
-maillog_file_prefixes = /tmp, /var
-maillog_file = $PF/maillog
-smtputf8_enable = no
-CF
-# Creates the queue's subdirectories with their owners and modes.
-postfix -c "$PF/etc" set-permissions >/dev/null 2>&1
-postfix -c "$PF/etc" check > "$T/pfstart.log" 2>&1
+smtputf8_enable = no" > "$T/pfstart.log"
 postfix -c "$PF/etc" start >> "$T/pfstart.log" 2>&1 || { fail "postfix did not start: $(tail -3 "$T/pfstart.log" "$PF/maillog" 2>/dev/null)"; finish; exit 1; }
 trap 'postfix -c "$PF/etc" stop >/dev/null 2>&1; cleanup' EXIT
 wait_until 10 py -c "import socket; socket.create_connection(('127.0.0.1', $PFPORT), 1)" || fail "postfix does not listen"
