@@ -233,6 +233,8 @@ bool ydoc_equal(const struct ydoc_node *a, const struct ydoc_node *b)
 {
 	if (a->kind != b->kind || a->n != b->n)
 		return false;
+	if (a->kind == YDOC_SCALAR && ydoc_is_null(a))
+		return ydoc_is_null(b); /* ~, null and nothing at all are one value */
 	if (a->kind == YDOC_SCALAR)
 		return a->len == b->len && !memcmp(a->str, b->str, a->len) &&
 		       ydoc_is_string(a) == ydoc_is_string(b) && ydoc_is_null(a) == ydoc_is_null(b);
@@ -320,6 +322,12 @@ static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t de
 		if (child->kind != YDOC_SCALAR) {
 			ydoc_free(child);
 			return fail(st, line, "keys must be plain strings%s", NULL);
+		}
+		if (!child->quoted && child->len == 0) {
+			/* `? ` or `: v`: a null key, which no writer could
+			 * write back as the same data. */
+			ydoc_free(child);
+			return fail(st, line, "empty key%s", NULL);
 		}
 		if (ydoc_get(n, child->str)) {
 			int r = fail(st, line, "duplicate key '%s'", child->str);

@@ -24,6 +24,8 @@ static const struct {
 	{"a: [1, 2]\nb: *x\n", "", 2},
 	{"a: 1\na: 2\n", "duplicate key 'a'", 2},
 	{"? [a]\n: 1\n", "keys must be plain strings", 1},
+	{"s:\n- ?\n- b\n", "empty key", 2},	/* a null key: found by fuzzing */
+	{"a: {? : 1}\n", "empty key", 1},
 	{"a: !!python/object x\n", "tag tag:yaml.org,2002:python/object is not allowed", 1},
 	{"a: 1\n---\nb: 2\n", "more than one document", 2},
 	{"", "empty document", 1},

@@ -33,8 +33,15 @@ for t in receiver conf html2text template mime; do
 		echo "fuzz $t: $(grep -o 'stat::number_of_executed_runs: *[0-9]*' "$B/run_$t.log" | grep -o '[0-9]*$' || grep -Eo '#[0-9]+' "$B/run_$t.log" | tail -1) runs in ${SECS} s, no crash, corpus $(ls "$B/corpus_$t" | wc -l) inputs"
 		passed=$((passed + 1))
 	else
-		echo "fuzz $t: FAILED"; grep -E 'ERROR|SUMMARY|runtime error' "$B/run_$t.log" | head -10
-		for c in "$B"/crash_$t-*; do [ -f "$c" ] && { echo "input:"; head -c 400 "$c" | od -c | head -10; }; done
+		# Enough to reproduce from a CI log alone: the report and the
+		# input in base64 (decode into tests/fuzz/corpus/$t/ to replay).
+		echo "fuzz $t: FAILED"
+		grep -E -A25 'ERROR|runtime error|deadly signal' "$B/run_$t.log" | head -60
+		for c in "$B"/crash_$t-*; do # crash-, leak-, timeout-, oom-
+			[ -f "$c" ] || continue
+			echo "input $(basename "$c") ($(wc -c < "$c") bytes), base64:"
+			head -c 8192 "$c" | base64
+		done
 		failed=$((failed + 1))
 	fi
 	i=$((i + 1))

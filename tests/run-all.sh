@@ -63,8 +63,14 @@ if [ $status -eq 0 ]; then
 	fi
 fi
 echo "=== fuzz (libFuzzer, ${FUZZ_SECONDS:-45} s per target)"
-if bash tests/fuzz.sh > build/fuzz.log 2>&1; then :; else status=1; fi
-grep -E '^fuzz' build/fuzz.log | sed 's/^/  /'
+fuzz_rc=0
+bash tests/fuzz.sh > build/fuzz.log 2>&1 || fuzz_rc=1
+[ $fuzz_rc -eq 0 ] || status=1
+if [ $fuzz_rc -ne 0 ]; then
+	sed 's/^/  /' build/fuzz.log # the whole report: a fuzz failure is not reproducible otherwise
+else
+	grep -E '^fuzz' build/fuzz.log | sed 's/^/  /'
+fi
 line=$(grep -E '^fuzz: [0-9]+ passed' build/fuzz.log | tail -1)
 TOTAL_P=$((TOTAL_P + $(echo "$line" | sed -nE 's/^fuzz: ([0-9]+) passed.*/\1/p')))
 TOTAL_F=$((TOTAL_F + $(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')))

@@ -44,9 +44,10 @@ static void receiver_target(const char *d, size_t n, bool render)
 		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL};
 		mime_render(&r, &o, 1700000000, &out, ef, sizeof ef, err, sizeof err);
 	} else if (receiver_save(&r, &out) == 0) {
-		/* What we write must read back. */
+		/* What we write must read back, as the same data. */
 		struct receiver r2;
-		if (receiver_parse(&r2, "fuzz", out.data, out.len, 0, "saved", err, sizeof err) < 0)
+		if (receiver_parse(&r2, "fuzz", out.data, out.len, 0, "saved", err, sizeof err) < 0 ||
+		    !ydoc_equal(r.doc, r2.doc))
 			abort();
 		receiver_free(&r2);
 		/* After an attempt, the appending save must read back as the
