@@ -72,8 +72,29 @@ static int utf8_width(const char *s)
 	return n;
 }
 
+/* The local minute last formatted: sorted rows share it, and localtime +
+ * strftime per cell was a tenth of a long listing. */
+struct minute_memo {
+	time_t from;	/* the minute's first second; valid while from <= t < from + 60 */
+	char s[32];
+};
+
+static const char *fmt_minute(struct minute_memo *m, time_t t)
+{
+	if (!t)
+		return "-";
+	if (m->s[0] && t >= m->from && t - m->from < 60)
+		return m->s;
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(m->s, sizeof m->s, "%Y-%m-%d %H:%M", &tm);
+	m->from = t - tm.tm_sec;
+	return m->s;
+}
+
 static void list_table(const struct query_result *res, size_t limit)
 {
+	struct minute_memo cm = {0}, sm = {0};
 	int width = terminal_width();
 	size_t n = limit && limit < res->n ? limit : res->n;
 	/* Fixed columns, then subject and user share what the terminal has left. */
@@ -103,9 +124,7 @@ static void list_table(const struct query_result *res, size_t limit)
 	printf(" %6s %7s %-8s %-16s %s\n", "FAILED", "SUCCESS", "STATUS", "SENT", "TYPE");
 	for (size_t i = 0; i < n; i++) {
 		const struct query_row *r = &res->rows[i];
-		char created[32], sent[32];
-		fmt_local(r->created, created, sizeof created);
-		fmt_local(r->sent_at, sent, sizeof sent);
+		const char *created = fmt_minute(&cm, r->created), *sent = fmt_minute(&sm, r->sent_at);
 		printf("%-*s %-16s ", idw, r->id, r->err ? "-" : created);
 		print_cell(r->err ? "(unreadable; see show)" : r->subject, subjw, true);
 		fputc(' ', stdout);
@@ -307,8 +326,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 		return EX_DATAERR;
 	}
 	if (json) {
-		struct query_row row = {.status = st};
-		snprintf(row.id, sizeof row.id, "%s", id);
+		struct query_row row = {.status = st, .id = id};
 		json_receiver(c, &row);
 		fputc('\n', stdout);
 	} else {

@@ -94,22 +94,32 @@ static bool sent_matches(const struct query_filter *f, time_t sent_at)
  * (inode, size, mtime and ctime to the nanosecond) is unchanged ---- */
 
 struct cached {
-	struct cached *next;
+	struct cached *next;	/* hash chain */
+	struct cached *alone;	/* entries allocated one by one (not loaded) */
 	unsigned status;
 	bool seen;
+	bool borrowed;	/* the strings point into the loaded cache file */
 	unsigned long long ino;
 	long long size, mtime_ns, ctime_ns;
 	long long created, sent_at, failed, success;
 	char *subject, *user, *send_to, *type;
-	bool borrowed;	/* the strings point into the loaded cache file */
-	char id[];
+	char *id;	/* in the loaded file, or right after the entry */
 };
 
 #define CACHE_BUCKETS (1 << 18) /* a short chain even at 250,000 receivers */
 
+/* The file is written in the order the scan met the files, and a directory
+ * lists in the same order while it is unchanged: so the scan mostly finds
+ * its entry at a cursor, without hashing or a cache miss per file. */
 struct cache {
 	struct cached **b;
 	char *data;	/* the cache file as read: loaded entries' strings live here */
+	struct cached *loaded;	/* entries of the file, in its order */
+	size_t nloaded, cursor;
+	struct cached *alone;	/* entries added by the scan (a list) */
+	struct cached **order;	/* every entry the scan met, in its order */
+	size_t norder, order_cap;
+	size_t out_of_order;	/* found by hash: the file's order is stale */
 	bool dirty;
 };
 
@@ -140,6 +150,20 @@ static struct cached *cache_find(struct cache *c, unsigned st, const char *id)
 	return NULL;
 }
 
+/* cache_find for the scan: the entry at the cursor first. */
+static struct cached *cache_next(struct cache *c, unsigned st, const char *id)
+{
+	struct cached *e = c->cursor < c->nloaded ? &c->loaded[c->cursor] : NULL;
+	if (!e || e->status != st || strcmp(e->id, id) != 0) {
+		e = cache_find(c, st, id);
+		if (!e || e < c->loaded || e >= c->loaded + c->nloaded)
+			return e;
+		c->out_of_order++;
+	}
+	c->cursor = (size_t)(e - c->loaded) + 1;
+	return e;
+}
+
 static void cached_strings_free(struct cached *e)
 {
 	if (!e->borrowed) {
@@ -152,29 +176,14 @@ static void cached_strings_free(struct cached *e)
 	e->borrowed = false;
 }
 
-static void cached_free(struct cached *e)
+static void cache_link(struct cache *c, struct cached *e)
 {
-	cached_strings_free(e);
-	free(e);
-}
-
-/* A new entry in front of its chain, without looking for an old one (the
- * load: our own file has one line per id; were there two, the one found
- * is still used only while the file's stat matches it). */
-static struct cached *cache_insert(struct cache *c, unsigned st, const char *id)
-{
-	size_t l = strlen(id) + 1;
-	struct cached *e = calloc(1, sizeof *e + l);
-	if (!e)
-		return NULL;
-	memcpy(e->id, id, l);
-	e->status = st;
-	unsigned h = cache_hash(st, id);
+	unsigned h = cache_hash(e->status, e->id);
 	e->next = c->b[h];
 	c->b[h] = e;
-	return e;
 }
 
+/* An entry the scan parsed: the old one, emptied, or a new one. */
 static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
 {
 	struct cached *e = cache_find(c, st, id);
@@ -182,7 +191,33 @@ static struct cached *cache_put(struct cache *c, unsigned st, const char *id)
 		cached_strings_free(e);
 		return e;
 	}
-	return cache_insert(c, st, id);
+	size_t l = strlen(id) + 1;
+	e = calloc(1, sizeof *e + l);
+	if (!e)
+		return NULL;
+	e->id = (char *)(e + 1);
+	memcpy(e->id, id, l);
+	e->status = st;
+	e->alone = c->alone;
+	c->alone = e;
+	cache_link(c, e);
+	return e;
+}
+
+/* Remembers the scan's order, which the saved file follows. */
+static int cache_met(struct cache *c, struct cached *e)
+{
+	if (c->norder == c->order_cap) {
+		size_t cap = c->order_cap ? c->order_cap * 2 : 1024;
+		struct cached **p = realloc(c->order, cap * sizeof *p);
+		if (!p)
+			return -1;
+		c->order = p;
+		c->order_cap = cap;
+	}
+	c->order[c->norder++] = e;
+	e->seen = true;
+	return 0;
 }
 
 /* Strings are written "s<escaped>" or "-" for none. */
@@ -236,16 +271,24 @@ static long long get_num(const char *s)
 }
 
 /* Reads SPOOL/.list-cache; entries keep pointing into the file's buffer
- * (no copy per field: this load is most of a listing's work). */
+ * (no copy per field: this load is most of a listing's work) and are
+ * allocated together. Our own file has one line per id; were there two,
+ * the one found is still used only while the file's stat matches it. */
 static void cache_load(struct spool *sp, struct cache *c)
 {
-	size_t len;
+	size_t len, lines = 0;
 	c->b = calloc(CACHE_BUCKETS, sizeof *c->b);
 	if (!c->b || spool_cache_read(sp, 1u << 30, &c->data, &len) < 0) {
 		c->data = NULL;
 		return;
 	}
-	char *line = c->data, *end = c->data + len;
+	char *end = c->data + len;
+	for (char *p = c->data; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		lines++;
+	c->loaded = calloc(lines + 1, sizeof *c->loaded);
+	if (!c->loaded)
+		return;
+	char *line = c->data;
 	while (line < end) {
 		char *nl = memchr(line, '\n', (size_t)(end - line));
 		if (!nl)
@@ -261,19 +304,15 @@ static void cache_load(struct spool *sp, struct cache *c)
 			*tab = '\0';
 			t = tab + 1;
 		}
-		char *next = nl + 1;
-		if (n != 15 || strcmp(f[0], "v1")) {
-			line = next;
+		line = nl + 1;
+		if (n != 15 || strcmp(f[0], "v1"))
 			continue;
-		}
 		unsigned st = (unsigned)get_num(f[1]);
-		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2])) {
-			line = next;
+		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2]))
 			continue;
-		}
-		struct cached *e = cache_insert(c, st, f[2]);
-		if (!e)
-			break;
+		struct cached *e = &c->loaded[c->nloaded++];
+		e->status = st;
+		e->id = f[2];
 		e->ino = (unsigned long long)get_num(f[3]);
 		e->size = get_num(f[4]);
 		e->mtime_ns = get_num(f[5]);
@@ -287,48 +326,54 @@ static void cache_load(struct spool *sp, struct cache *c)
 		e->send_to = get_str(f[13]);
 		e->type = get_str(f[14]);
 		e->borrowed = true;
-		line = next;
+		cache_link(c, e);
 	}
 }
 
-/* Writes back what is still true: entries seen in the statuses scanned,
- * and everything of statuses not scanned this time. */
+static void cache_line(struct util_buf *b, const struct cached *e)
+{
+	util_buf_printf(b, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, e->id, e->ino,
+			e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed, e->success);
+	put_str(b, e->subject);
+	put_str(b, e->user);
+	put_str(b, e->send_to);
+	put_str(b, e->type);
+	util_buf_putc(b, '\n');
+}
+
+/* Writes back what is still true, in the scan's order: the entries it met,
+ * then those of statuses not scanned this time. */
 static void cache_save(struct spool *sp, struct cache *c, unsigned scanned_mask)
 {
-	struct util_buf b = {0};
-	/* Unchanged (the common case): nothing to write. */
-	for (size_t i = 0; c->b && !c->dirty && i < CACHE_BUCKETS; i++)
-		for (struct cached *e = c->b[i]; e && !c->dirty; e = e->next)
-			c->dirty = (scanned_mask & (1u << e->status)) && !e->seen;
-	if (!c->dirty)
+	/* Unchanged (the common case): nothing to write. A file whose order
+	 * no longer follows the directories' is rewritten too. */
+	c->dirty = c->dirty || c->out_of_order > c->nloaded / 16;
+	for (size_t i = 0; !c->dirty && i < c->nloaded; i++)
+		c->dirty = (scanned_mask & (1u << c->loaded[i].status)) && !c->loaded[i].seen;
+	if (!c->dirty || !c->b)
 		return;
-	for (size_t i = 0; c->b && i < CACHE_BUCKETS; i++) {
-		for (struct cached *e = c->b[i]; e; e = e->next) {
-			if ((scanned_mask & (1u << e->status)) && !e->seen)
-				continue;
-			util_buf_printf(&b, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, e->id,
-					e->ino, e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed,
-					e->success);
-			put_str(&b, e->subject);
-			put_str(&b, e->user);
-			put_str(&b, e->send_to);
-			put_str(&b, e->type);
-			util_buf_putc(&b, '\n');
-		}
-	}
+	struct util_buf b = {0};
+	for (size_t i = 0; i < c->norder; i++)
+		cache_line(&b, c->order[i]);
+	for (size_t i = 0; i < c->nloaded; i++)
+		if (!(scanned_mask & (1u << c->loaded[i].status)))
+			cache_line(&b, &c->loaded[i]);
 	spool_cache_write(sp, b.data ? b.data : "", b.len); /* not the owner: no cache, no harm */
 	util_buf_free(&b);
 }
 
 static void cache_free(struct cache *c)
 {
-	for (size_t i = 0; c->b && i < CACHE_BUCKETS; i++) {
-		while (c->b[i]) {
-			struct cached *e = c->b[i];
-			c->b[i] = e->next;
-			cached_free(e);
-		}
+	for (size_t i = 0; i < c->nloaded; i++)
+		cached_strings_free(&c->loaded[i]);
+	while (c->alone) {
+		struct cached *e = c->alone;
+		c->alone = e->alone;
+		cached_strings_free(e);
+		free(e);
 	}
+	free(c->loaded);
+	free(c->order);
 	free(c->b);
 	free(c->data);
 }
@@ -342,8 +387,9 @@ struct scan_ctx {
 	struct cache cache;
 };
 
-/* A new row for id in status st, the rest zero. */
-static struct query_row *add_row(struct query_result *res, const char *id, enum spool_status st)
+/* A new row for id in status st, the rest zero; id is copied unless the
+ * row will borrow its strings from the loaded cache. */
+static struct query_row *add_row(struct query_result *res, char *id, bool borrow, enum spool_status st)
 {
 	if (res->n == res->cap) {
 		size_t cap = res->cap ? res->cap * 2 : 64;
@@ -355,8 +401,12 @@ static struct query_row *add_row(struct query_result *res, const char *id, enum 
 	}
 	struct query_row *row = &res->rows[res->n++];
 	memset(row, 0, sizeof *row);
-	size_t l = strnlen(id, sizeof row->id - 1);
-	memcpy(row->id, id, l); /* ids are valid here: no printf per row */
+	row->id = borrow ? id : strdup(id);
+	if (!row->id) {
+		res->n--;
+		return NULL;
+	}
+	row->borrowed = borrow;
 	row->status = st;
 	return row;
 }
@@ -379,7 +429,7 @@ static int scan_cb(const char *id, void *vctx)
 	c->res->scanned++;
 	if (f->progress && c->res->scanned % 1024 == 0)
 		f->progress(c->res->scanned, f->progress_ctx);
-	struct cached *e = cache_find(&c->cache, c->st, id);
+	struct cached *e = cache_next(&c->cache, c->st, id);
 	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !stat_matches(e, &s)) {
 		/* Not cached, or changed since: read it. */
 		char *data;
@@ -427,17 +477,20 @@ static int scan_cb(const char *id, void *vctx)
 			if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
 			    (f->search && !contains(id, f->search)))
 				return 0;
-			struct query_row *row = add_row(c->res, id, c->st);
+			struct query_row *row = add_row(c->res, (char *)id, false, c->st);
 			if (!row)
 				return -1;
 			row->err = strdup(err);
 			return 0;
 		}
 	}
-	e->seen = true;
+	if (cache_met(&c->cache, e) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (!row_matches(f, id, e))
 		return 0;
-	struct query_row *row = add_row(c->res, id, c->st);
+	struct query_row *row = add_row(c->res, e->borrowed ? e->id : (char *)id, e->borrowed, c->st);
 	if (!row)
 		return -1;
 	row->created = (time_t)e->created;
@@ -446,7 +499,6 @@ static int scan_cb(const char *id, void *vctx)
 	row->success_count = e->success;
 	/* Strings read from the cache file stay there (the result keeps it);
 	 * those parsed just now belong to the cache entry, which goes. */
-	row->borrowed = e->borrowed;
 	row->subject = e->borrowed ? e->subject : util_strdup(e->subject);
 	row->user = e->borrowed ? e->user : util_strdup(e->user);
 	row->send_to = e->borrowed ? e->send_to : util_strdup(e->send_to);
@@ -454,12 +506,41 @@ static int scan_cb(const char *id, void *vctx)
 	return 0;
 }
 
+/* Sorting keys, small enough for qsort to move them directly (rows are
+ * five times bigger and would be sorted through pointers, then moved). */
+struct sort_key {
+	time_t created;
+	const char *id;
+	size_t row;
+};
+
 static int newest_first(const void *a, const void *b)
 {
-	const struct query_row *x = a, *y = b;
+	const struct sort_key *x = a, *y = b;
 	if (x->created != y->created)
 		return x->created < y->created ? 1 : -1;
 	return -strcmp(x->id, y->id);
+}
+
+static int sort_rows(struct query_result *res)
+{
+	struct sort_key *k = malloc(res->n * sizeof *k);
+	struct query_row *rows = malloc(res->n * sizeof *rows);
+	if (!k || !rows) {
+		free(k);
+		free(rows);
+		return -1;
+	}
+	for (size_t i = 0; i < res->n; i++)
+		k[i] = (struct sort_key){res->rows[i].created, res->rows[i].id, i};
+	qsort(k, res->n, sizeof *k, newest_first);
+	for (size_t i = 0; i < res->n; i++)
+		rows[i] = res->rows[k[i].row];
+	free(k);
+	free(res->rows);
+	res->rows = rows;
+	res->cap = res->n;
+	return 0;
 }
 
 int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
@@ -489,8 +570,11 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 	res->arena = c.cache.data;
 	c.cache.data = NULL;
 	cache_free(&c.cache);
-	if (res->n > 1 && !f->unsorted)
-		qsort(res->rows, res->n, sizeof *res->rows, newest_first);
+	if (res->n > 1 && !f->unsorted && sort_rows(res) < 0) {
+		query_result_free(res);
+		errno = ENOMEM;
+		return -1;
+	}
 	return 0;
 }
 
@@ -499,6 +583,7 @@ void query_result_free(struct query_result *res)
 	for (size_t i = 0; i < res->n; i++) {
 		struct query_row *r = &res->rows[i];
 		if (!r->borrowed) {
+			free(r->id);
 			free(r->subject);
 			free(r->user);
 			free(r->send_to);

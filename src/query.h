@@ -28,12 +28,12 @@ struct query_filter {
 /* One matching receiver: the columns of the admin list. Unreadable files
  * are rows too, with `err` set and only id and status known. */
 struct query_row {
-	char id[SPOOL_ID_MAX + 1];
+	char *id;
 	enum spool_status status;
 	time_t created, sent_at;
 	long long failed_count, success_count;
 	char *subject, *user, *send_to, *type, *err;
-	bool borrowed;	/* subject, user, send_to and type live in the result's arena */
+	bool borrowed;	/* id, subject, user, send_to and type live in the result's arena */
 };
 
 struct query_result {

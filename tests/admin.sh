@@ -169,6 +169,24 @@ check "a corrupt cache is ignored" "$(ms list | tail -1)" "1 message receiver"
 printf 'v1\t0\tc1\t1\t1\t1\t1\t1\t1\t1\t1\tsForged\t-\t-\t-\n' > "$T/spool/.list-cache"
 check "a forged cache entry is not believed" "$(ms list | awk 'NR==2 {print $4}')" "Beyond"
 
+# --- the cache follows the directories' order, and is left alone unchanged ---
+rm -f "$T"/spool/*/*.yaml
+for i in $(seq 1 40); do mk sent "o$i" 1 0.5; done
+mk failed f1 1
+ms list >/dev/null
+cache_ids() { awk -F'\t' -v st="$1" '$2 == st {print $3}' "$T/spool/.list-cache" | tr '\n' ' '; }
+dir_ids() { py -c 'import os,sys; print(" ".join(f[:-5] for f in os.listdir(sys.argv[1]) if f.endswith(".yaml")), end=" ")' "$1"; }
+check "the cache lists sent/ in the directory's order" "$(cache_ids 4)" "$(dir_ids "$T/spool/sent")"
+ino=$(stat -c %i "$T/spool/.list-cache")
+ms list >/dev/null
+check "an unchanged cache is not rewritten" "$(stat -c %i "$T/spool/.list-cache")" "$ino"
+want=$(ms list)
+tac "$T/spool/.list-cache" > "$T/rev" && cat "$T/rev" > "$T/spool/.list-cache"
+check "a cache in another order lists the same" "$(ms list)" "$want"
+check "and is rewritten in the directory's order" "$(cache_ids 4)" "$(dir_ids "$T/spool/sent")"
+ms list --status failed >/dev/null
+check "a listing of one status keeps the others' entries" "$(cache_ids 4 | wc -w)" 40
+
 for c in delete-receivers delete-messages-without-receivers stats resend resend-failed send; do
 	check_rc "$c --help" 0 ms "$c" --help
 done
