@@ -187,6 +187,16 @@ check "and is rewritten in the directory's order" "$(cache_ids 4)" "$(dir_ids "$
 ms list --status failed >/dev/null
 check "a listing of one status keeps the others' entries" "$(cache_ids 4 | wc -w)" 40
 
+# --- newest first; ties on created go by id, descending, past the sort key's 20-byte head ---
+rm -f "$T"/spool/*/*.yaml
+for id in 20261128T164517.240446Z-aa 20261128T164517.240446Z-ab 20261128T164517.2404 20261128T164517.24 \
+	20261128T164517.240446Z-a 20261128T164518.000000Z-00; do
+	printf 'msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\ncreated: "2026-11-28T16:45:17Z"\n' > "$T/spool/sent/$id.yaml"
+done
+sed -i 's/16:45:17Z/16:45:18Z/' "$T/spool/sent/20261128T164518.000000Z-00.yaml"
+check "ties on created sorted by id, descending" "$(ms list | awk 'NR > 1 && NF > 3 {print $1}' | tr '\n' ' ')" \
+	"20261128T164518.000000Z-00 20261128T164517.240446Z-ab 20261128T164517.240446Z-aa 20261128T164517.240446Z-a 20261128T164517.2404 20261128T164517.24 "
+
 for c in delete-receivers delete-messages-without-receivers stats resend resend-failed send; do
 	check_rc "$c --help" 0 ms "$c" --help
 done
