@@ -36,11 +36,17 @@ const char list_help[] =
 	"  --limit N     show at most N rows\n"
 	"  --json        a JSON array of objects: the file's keys plus id and status\n";
 
-static void print_cell(const char *s, int w, bool pad)
+static void put_spaces(struct util_buf *b, int n)
 {
-	/* Find where the cell ends (w characters, the last one an ellipsis
-	 * when cut), then write it in one call: a call per character was the
-	 * biggest cost of a listing of 100,000 rows. */
+	for (; n > 0; n--)
+		util_buf_putc(b, ' ');
+}
+
+/* Appends s in w columns (w <= 0: as it is), the last one an ellipsis
+ * when cut, padded when asked. A listing is built in memory, a line per
+ * write: printf and a call per character were most of a long listing. */
+static void put_cell(struct util_buf *b, const char *s, int w, bool pad)
+{
 	int cols = 0;
 	const unsigned char *start = (const unsigned char *)(s ? s : ""), *p = start;
 	bool cut = false;
@@ -55,13 +61,27 @@ static void print_cell(const char *s, int w, bool pad)
 		cols++;
 		p = q;
 	}
-	fwrite(start, 1, (size_t)(p - start), stdout);
+	util_buf_add(b, start, (size_t)(p - start));
 	if (cut) {
-		fputs("…", stdout);
+		util_buf_adds(b, "…");
 		cols++;
 	}
-	if (pad && w > cols)
-		printf("%*s", w - cols, "");
+	if (pad)
+		put_spaces(b, w - cols);
+}
+
+/* A number right-aligned in w columns. */
+static void put_num(struct util_buf *b, long long v, int w)
+{
+	char d[24], *p = d + sizeof d;
+	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	put_spaces(b, w - (int)(d + sizeof d - p));
+	util_buf_add(b, p, (size_t)(d + sizeof d - p));
 }
 
 static int utf8_width(const char *s)
@@ -117,21 +137,41 @@ static void list_table(const struct query_result *res, size_t limit)
 			userw = uw > userw ? (uw < 40 ? uw : 40) : userw;
 		}
 	}
-	printf("%-*s %-16s ", idw, "ID", "CREATED");
-	print_cell("SUBJECT", subjw, true);
-	fputc(' ', stdout);
-	print_cell("USER", userw, true);
-	printf(" %6s %7s %-8s %-16s %s\n", "FAILED", "SUCCESS", "STATUS", "SENT", "TYPE");
+	struct util_buf line = {0};
+	put_cell(&line, "ID", idw, true);
+	util_buf_adds(&line, " CREATED          ");
+	put_cell(&line, "SUBJECT", subjw, true);
+	util_buf_putc(&line, ' ');
+	put_cell(&line, "USER", userw, true);
+	util_buf_adds(&line, " FAILED SUCCESS STATUS   SENT             TYPE\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct query_row *r = &res->rows[i];
-		const char *created = fmt_minute(&cm, r->created), *sent = fmt_minute(&sm, r->sent_at);
-		printf("%-*s %-16s ", idw, r->id, r->err ? "-" : created);
-		print_cell(r->err ? "(unreadable; see show)" : r->subject, subjw, true);
-		fputc(' ', stdout);
-		print_cell(r->user ? r->user : "-", userw, true);
-		printf(" %6lld %7lld %-8s %-16s %s\n", r->failed_count, r->success_count,
-		       spool_status_name(r->status), sent, r->type ? r->type : "-");
+		put_cell(&line, r->id, idw, true);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, r->err ? "-" : fmt_minute(&cm, r->created), 16, true);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, r->err ? "(unreadable; see show)" : r->subject, subjw, true);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, r->user ? r->user : "-", userw, true);
+		util_buf_putc(&line, ' ');
+		put_num(&line, r->failed_count, 6);
+		util_buf_putc(&line, ' ');
+		put_num(&line, r->success_count, 7);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, spool_status_name(r->status), 8, true);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, fmt_minute(&sm, r->sent_at), 16, true);
+		util_buf_putc(&line, ' ');
+		put_cell(&line, r->type ? r->type : "-", 0, false);
+		util_buf_putc(&line, '\n');
+		if (line.len >= 65536) {
+			fwrite(line.data, 1, line.len, stdout);
+			line.len = 0;
+		}
 	}
+	if (line.len)
+		fwrite(line.data, 1, line.len, stdout);
+	util_buf_free(&line);
 	printf("%zu message receiver%s%s\n", res->n, res->n == 1 ? "" : "s",
 	       n < res->n ? " (more not shown; see --limit)" : "");
 }
