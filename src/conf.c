@@ -32,6 +32,7 @@ void conf_defaults(struct conf *c)
 	c->smtp.timeout = 30;
 	c->smtp.connections = 4;
 	c->smtp.messages_per_connection = 100;
+	c->smtp.pipelining = true;
 	c->maildir.path = strdup(LOCALSTATEDIR "/mail/msgspool-outbox");
 	c->daemon.user = NULL;
 	c->daemon.retry_failed_after = 0;
@@ -80,6 +81,7 @@ static const struct key keys[] = {
 	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
 	{"smtp", "connections", K_INT, O(smtp.connections), 1, 64},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
+	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
 	{"maildir", "path", K_PATH, O(maildir.path), 0, 0},
 	{"daemon", "user", K_STR, O(daemon.user), 0, 0},
 	{"daemon", "retry_failed_after", K_INT, O(daemon.retry_failed_after), 0, 365L * 86400},

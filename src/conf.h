@@ -32,6 +32,7 @@ struct conf {
 		long timeout;
 		long connections;
 		long messages_per_connection;
+		bool pipelining;	/* use PIPELINING when the server offers it */
 	} smtp;
 	struct {
 		char *path;

@@ -394,8 +394,10 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	return TRANSPORT_SENT;
 }
 
-/* Decides the outcome of a failed step from the reply code. */
-static enum transport_outcome step_fail(struct smtp *s, struct transport_result *res, const char *step)
+/* Decides the outcome of a failed step from the reply code; the session is
+ * reset and kept when the server still follows us (can_reset), else closed. */
+static enum transport_outcome step_fail(struct smtp *s, struct transport_result *res, const char *step,
+					bool can_reset)
 {
 	int code = s->s->response_code;
 	res->code = code;
@@ -406,7 +408,7 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 			 step, s->c->smtp.timeout);
 	util_buf_printf(&res->transcript, "*** %s failed: %s\n", step, res->error);
 	s->log = NULL;
-	if (code / 100 == 4 || code / 100 == 5) {
+	if (can_reset && (code / 100 == 4 || code / 100 == 5)) {
 		/* The session is still good: reset the transaction and go on. */
 		s->s->response_code = 0;
 		s->log = &res->transcript;
@@ -416,7 +418,99 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 		return code / 100 == 5 ? TRANSPORT_PERM : TRANSPORT_TEMP;
 	}
 	drop_session(s);
-	return TRANSPORT_TEMP;
+	return code / 100 == 5 ? TRANSPORT_PERM : TRANSPORT_TEMP;
+}
+
+/* One reply, all its lines, into the session's response and code as
+ * libetpan's own reader leaves them; 0 when the stream failed or the
+ * server did not speak SMTP. */
+static int read_reply(mailsmtp *m)
+{
+	mmap_string_assign(m->response_buffer, "");
+	int code;
+	bool more;
+	do {
+		const char *line = mailstream_read_line_remove_eol(m->stream, m->line_buffer);
+		bool digits = line && line[0] >= '2' && line[0] <= '5' && line[1] >= '0' && line[1] <= '9' &&
+			      line[2] >= '0' && line[2] <= '9' && (!line[3] || line[3] == ' ' || line[3] == '-');
+		if (!digits) {
+			code = 0;
+			break;
+		}
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		more = line[3] == '-';
+		mmap_string_append(m->response_buffer, line[3] ? line + 4 : "");
+		mmap_string_append_c(m->response_buffer, '\n');
+	} while (more);
+	m->response = m->response_buffer->str;
+	m->response_code = code;
+	return code;
+}
+
+/* RFC 2920 PIPELINING: MAIL, RCPT and DATA in one write and their replies
+ * read in order, one round trip instead of three. The first refusal is the
+ * outcome, whatever followed it. */
+static enum transport_outcome envelope_pipelined(struct smtp *s, const char *from, const char *rcpt,
+						 struct transport_result *res)
+{
+	static const char *const step[] = {"MAIL FROM", "RCPT TO", "DATA"};
+	mailsmtp *m = s->s;
+	char cmd[1100];
+	int n = snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", from, rcpt);
+	if (n < 0 || (size_t)n >= sizeof cmd) {
+		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
+		return TRANSPORT_PERM;
+	}
+	mailstream_set_privacy(m->stream, 1);
+	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n && mailstream_flush(m->stream) == 0;
+	int failed = -1, code = 0;
+	char *saved = NULL;
+	for (int i = 0; i < 3; i++) {
+		int c = wrote ? read_reply(m) : 0;
+		if (c == 0) {
+			/* Lost: what was refused before no longer matters. */
+			free(saved);
+			m->response_code = 0;
+			return step_fail(s, res, step[i], false);
+		}
+		bool ok = i == 0 ? c == 250 : i == 1 ? c == 250 || c == 251 : c == 354;
+		if (!ok && failed < 0) {
+			failed = i;
+			code = c;
+			saved = strdup(m->response ? m->response : "");
+		}
+	}
+	if (failed < 0)
+		return TRANSPORT_SENT;
+	/* A server that took DATA after refusing the envelope waits for a
+	 * message: anything more would be read as its text, so close. Without
+	 * a final dot what it has is discarded. */
+	bool in_data = m->response_code == 354;
+	if (in_data) {
+		mailstream_close(m->stream); /* without QUIT, which would be text too */
+		m->stream = NULL;
+	}
+	mmap_string_assign(m->response_buffer, saved ? saved : "");
+	free(saved);
+	m->response = m->response_buffer->str;
+	m->response_code = code;
+	return step_fail(s, res, step[failed], !in_data);
+}
+
+/* MAIL, RCPT and DATA one at a time, for servers without PIPELINING. */
+static enum transport_outcome envelope_stepwise(struct smtp *s, const char *from, const char *rcpt,
+						struct transport_result *res)
+{
+	s->s->response_code = 0;
+	if (mailsmtp_mail(s->s, from) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "MAIL FROM", true);
+	s->s->response_code = 0;
+	if (mailsmtp_rcpt(s->s, rcpt) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "RCPT TO", true);
+	s->s->response_code = 0;
+	if (mailsmtp_data(s->s) != MAILSMTP_NO_ERROR)
+		return step_fail(s, res, "DATA", true);
+	return TRANSPORT_SENT;
 }
 
 enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *rcpt,
@@ -438,15 +532,10 @@ enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *r
 				s->sent_on_session);
 	s->log = &res->transcript;
 	s->sent_on_session++;
-	s->s->response_code = 0;
-	if (mailsmtp_mail(s->s, from) != MAILSMTP_NO_ERROR)
-		return step_fail(s, res, "MAIL FROM");
-	s->s->response_code = 0;
-	if (mailsmtp_rcpt(s->s, rcpt) != MAILSMTP_NO_ERROR)
-		return step_fail(s, res, "RCPT TO");
-	s->s->response_code = 0;
-	if (mailsmtp_data(s->s) != MAILSMTP_NO_ERROR)
-		return step_fail(s, res, "DATA");
+	enum transport_outcome o = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining
+		? envelope_pipelined(s, from, rcpt, res) : envelope_stepwise(s, from, rcpt, res);
+	if (o != TRANSPORT_SENT)
+		return o;
 	s->in_data = true;
 	s->data_bytes = 0;
 	s->s->response_code = 0;
@@ -454,7 +543,7 @@ enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *r
 	s->in_data = false;
 	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
 	if (r != MAILSMTP_NO_ERROR)
-		return step_fail(s, res, "end of data");
+		return step_fail(s, res, "end of data", true);
 	res->code = s->s->response_code;
 	reply_line(s->s, res->error, sizeof res->error, "");
 	s->log = NULL;

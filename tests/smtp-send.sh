@@ -192,4 +192,80 @@ check_contains "symlink reason" "$(cat "$T/err")" "a symbolic link (never follow
 check "symlink still a symlink" "$(stat -c %F "$T/spool/corrupt/secret.yaml")" "symbolic link"
 if grep -rq "root:x:0" "$OUT" 2>/dev/null; then fail "the symlink's target was sent"; else ok "symlink target never sent"; fi
 
+# --- PIPELINING (RFC 2920): offered, MAIL+RCPT+DATA go in one write ---
+start_smtpd pipe --pipelining || exit 1
+smtp_conf "$PORT" "  connections: 1"
+rm -f "$T"/spool/*/*.yaml
+g1=$(enq piped1@example.com)
+pt=$(enq temp451@example.com)
+pp=$(enq perm550@example.com)
+pd=$(enq data554@example.com)
+printf 'msgspool: 1\nsend_to: ok@example.com\nfrom: "Bad <mail451@example.org>"\nsubject: s\ntext: x\n' > "$T/mf.yaml"
+pm=$(ms enqueue - < "$T/mf.yaml")
+g2=$(enq piped2@example.com)
+ms send > "$T/out"
+check "pipelined: summary" "$(cat "$T/out")" "2 sent, 4 failed, 0 error, 0 quarantined"
+check "pipelined: both good ones arrived" "$(mails)" 2
+check "pipelined: sent before the failures" "$(status_of "$g1")" sent
+check "pipelined: and after them, on the same session" "$(status_of "$g2")" sent
+f=$(grep -l "piped2@example.com" "$OUT"/*.env | sed 's/\.env$/.eml/')
+py "$SRC/tests/parse_mail.py" "$f" > "$T/m.json"
+check "pipelined: arrives whole" "$(j 'd["defects"]'),$(j 'd["to"]')" "[],piped2@example.com"
+check "pipelined: 451 at RCPT" "$(err "$pt" error)" "451 4.3.0 try again later"
+check "pipelined: 550 at RCPT, not DATA's 503" "$(err "$pp" error)" "550 5.1.1 no such user here"
+check "pipelined: 554 after the data" "$(err "$pd" smtp_code)" 554
+check "pipelined: MAIL refused wins over RCPT's and DATA's replies" "$(err "$pm" error)" "451 4.3.0 sender deferred"
+tr=$(err "$pt" transcript)
+# DATA was written before the reply to RCPT was read: that is pipelining.
+check "pipelined: DATA sent before RCPT's reply" "$(printf '%s\n' "$tr" | grep -n -m1 -e '^>>> DATA' -e '^<<< 451' | cut -d: -f2-)" ">>> DATA"
+check_contains "pipelined: transcript has the refusal" "$tr" "*** RCPT TO failed: 451 4.3.0 try again later"
+h=$(enq hang@example.com)
+ms send >/dev/null
+check "pipelined: a hang at RCPT times out" "$(status_of "$h")" failed
+check_contains "pipelined: hang says no reply" "$(err "$h" error)" "no reply"
+
+# A broken server that answers DATA with 354 after refusing RCPT waits for
+# text: the session is closed, with nothing more written (no dot, no RSET,
+# no QUIT), and the refusal is the outcome.
+rawport=$(free_port)
+py - "$rawport" "$T/raw-after-data" "$T/raw.ready" <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+open(sys.argv[3], "w").close()
+c, _ = s.accept(); f = c.makefile("rb"); c.sendall(b"220 raw\r\n")
+replies = {b"EHLO": b"250-raw\r\n250 PIPELINING\r\n", b"HELO": b"250 raw\r\n", b"MAIL": b"250 ok\r\n",
+           b"RCPT": b"550 5.1.1 nope\r\n", b"DATA": b"354 go on\r\n"}
+c.settimeout(10)
+while True:
+    line = f.readline()
+    if not line:
+        break
+    c.sendall(replies.get(line[:4].upper(), b"500 what\r\n"))
+    if line[:4].upper() == b"DATA":
+        break
+with open(sys.argv[2], "wb") as out:
+    try:
+        out.write(f.read())
+    except OSError:
+        pass
+PY
+PIDS="$PIDS $!"
+for _ in $(seq 50); do [ -f "$T/raw.ready" ] && break; sleep 0.1; done
+smtp_conf "$rawport"
+b1=$(enq nope@example.com)
+ms send >/dev/null
+check "354 after a refusal: the refusal counts" "$(err "$b1" error)" "550 5.1.1 nope"
+check "354 after a refusal: failed, not sent" "$(status_of "$b1")" failed
+for _ in $(seq 50); do [ -f "$T/raw-after-data" ] && break; sleep 0.1; done
+check "354 after a refusal: nothing written after DATA" "$(cat "$T/raw-after-data" 2>&1)" ""
+smtp_conf "$PORT"
+
+# smtp.pipelining: false goes one command at a time even when offered.
+smtp_conf "$PORT" "  pipelining: false"
+s2=$(enq temp451@example.com)
+ms send >/dev/null
+check "not pipelined when turned off" "$(err "$s2" transcript | grep -c '^>>> DATA')" 0
+check "turned off: same refusal" "$(err "$s2" error)" "451 4.3.0 try again later"
+
 finish

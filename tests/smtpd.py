@@ -4,12 +4,15 @@
 Replies are chosen by the recipient's local part, so one server covers many
 cases:  temp451@ -> 451 at RCPT, perm550@ -> 550 at RCPT, data554@ -> 554
 after the data, drop@ -> the connection is closed after the data, hang@ ->
-no answer to RCPT at all, bye421@ -> 421 and close.  Anything else is
-accepted and stored as OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
+no answer to RCPT at all, bye421@ -> 421 and close; a sender mail451@ or
+mail553@ gets that code at MAIL.  Anything else is accepted and stored as
+OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
 
 Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
 implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
-FILE (written once listening), --delay S (wait before answering the data)."""
+FILE (written once listening), --delay S (wait before answering the data),
+--pipelining (PIPELINING offered in the EHLO reply; aiosmtpd reads
+pipelined commands in order either way)."""
 import argparse
 import asyncio
 import os
@@ -26,6 +29,16 @@ class Handler:
         self.out = out
         self.n = 0
         self.delay = delay
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        local = address.split("@")[0].lower()
+        if local.startswith("mail451"):
+            return "451 4.3.0 sender deferred"
+        if local.startswith("mail553"):
+            return "553 5.1.8 sender refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()
@@ -65,6 +78,12 @@ class Handler:
         return "250 2.0.0 queued as %d" % self.n
 
 
+class PipeliningHandler(Handler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
+
 class HangingSMTP(SMTP):
     async def _handle_client(self):
         await asyncio.sleep(3600)
@@ -80,9 +99,10 @@ def main():
     ap.add_argument("--hang-greeting", action="store_true")
     ap.add_argument("--ready")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each reply to the data")
+    ap.add_argument("--pipelining", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    handler = Handler(a.out, a.delay)
+    handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay)
     kw = {}
     cert = a.starttls or a.tls
     if cert:
