@@ -203,10 +203,13 @@ groupadd -f msgspooltest; id msgprod >/dev/null 2>&1 || useradd -M -N -g nogroup
 ms --spool "$P/spool" init --group msgspooltest >/dev/null
 check "nothing world-writable" "$(find "$P/spool" -perm -o+w | wc -l)" 0
 printf 'spool: %s/spool\n' "$P" > "$P/c.yaml"; chmod 644 "$P/c.yaml"
-su msgprod -s /bin/sh -c "printf 'Hi\n' | '$BLD/msgspool' -c '$P/c.yaml' enqueue --to a@example.com --subject s --text-file -" > "$T/o" 2>&1
+# The build tree may sit where msgprod cannot reach (a 0700 temporary
+# directory): run a copy of the program from $P.
+cp "$BLD/msgspool" "$P/msgspool"; chmod 755 "$P/msgspool"
+su msgprod -s /bin/sh -c "printf 'Hi\n' | '$P/msgspool' -c '$P/c.yaml' enqueue --to a@example.com --subject s --text-file -" > "$T/o" 2>&1
 check "producer in the group can enqueue" "$(ls "$P/spool/new" | wc -l)" 1
 su msgprod -s /bin/sh -c "touch '$P/spool/sent/x.yaml'" 2>/dev/null && fail "producer wrote sent/" || ok "producer cannot write sent/"
-su msgprod -s /bin/sh -c "'$BLD/msgspool' -c '$P/c.yaml' delete-receivers 0" > "$T/o" 2>&1
+su msgprod -s /bin/sh -c "'$P/msgspool' -c '$P/c.yaml' delete-receivers 0" > "$T/o" 2>&1
 check "not the owner: delete refused" "$?" 77
 check_contains "says whose it is" "$(cat "$T/o")" "run this as the spool's owner"
 rm -rf "$P"
