@@ -4,6 +4,8 @@
  * certificate chain and host name are verified with GnuTLS and SNI is sent
  * (libetpan verifies nothing); STARTTLS asked for and not offered is a
  * failure, never a downgrade; AUTH credentials never reach the transcript.
+ * MAIL, RCPT and DATA are pipelined when the server offers PIPELINING,
+ * written over libetpan's stream (the library sends one command a write).
  * Outcomes come from the reply code alone (LIBETPAN-NOTES: the library's
  * error values do not tell 450 from 550). */
 #include "config.h"
