@@ -187,6 +187,55 @@ check "and is rewritten in the directory's order" "$(cache_ids 4)" "$(dir_ids "$
 ms list --status failed >/dev/null
 check "a listing of one status keeps the others' entries" "$(cache_ids 4 | wc -w)" 40
 
+# Random changes between listings (new files, edits, moves between
+# statuses, deletions, renames): a listing through the cache must print
+# what a listing without it prints, every time.
+rm -f "$T"/spool/*/*.yaml "$T/spool/.list-cache"
+stale=0
+for round in $(seq 1 25); do
+	py - "$T/spool" "$round" <<'PY'
+import os, random, sys
+spool, seed = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(seed)
+dirs = ["new", "failed", "error", "sent"]
+files = [(d, f) for d in dirs for f in os.listdir(os.path.join(spool, d)) if f.endswith(".yaml")]
+for _ in range(rnd.randint(1, 8)):
+    op = rnd.choice(["add", "add", "edit", "move", "delete", "rename"]) if files else "add"
+    if op == "add":
+        d, f = rnd.choice(dirs), "r%d-%d.yaml" % (seed, rnd.randint(0, 10**6))
+        files.append((d, f))
+    else:
+        d, f = files.pop(rnd.randrange(len(files)))
+        p = os.path.join(spool, d, f)
+        if not os.path.exists(p):
+            continue
+        if op == "delete":
+            os.unlink(p)
+            continue
+        if op == "move":
+            d2 = rnd.choice(dirs)
+            os.rename(p, os.path.join(spool, d2, f))
+            files.append((d2, f))
+            continue
+        if op == "rename":
+            f2 = "n%d-%s" % (seed, f)
+            os.rename(p, os.path.join(spool, d, f2))
+            files.append((d, f2))
+            continue
+        files.append((d, f))
+    with open(os.path.join(spool, d, f), "w") as o:
+        o.write("msgspool: 1\nsend_to: u%d@example.com\nsubject: s%d\ntext: x\ncreated: \"2026-01-%02dT10:00:00Z\"\n"
+                % (rnd.randint(0, 9), rnd.randint(0, 10**6), rnd.randint(1, 28)))
+PY
+	cached=$(ms list)
+	cp "$T/spool/.list-cache" "$T/cache.keep" 2>/dev/null
+	rm -f "$T/spool/.list-cache"
+	fresh=$(ms list)
+	cp "$T/cache.keep" "$T/spool/.list-cache" 2>/dev/null
+	[ "$cached" = "$fresh" ] || { stale=$((stale + 1)); echo "round $round differs"; }
+done
+check "25 rounds of random changes: the cached listing is the fresh one" "$stale" 0
+
 # --- newest first; ties on created go by id, descending, past the sort key's 20-byte head ---
 rm -f "$T"/spool/*/*.yaml
 for id in 20261128T164517.240446Z-aa 20261128T164517.240446Z-ab 20261128T164517.2404 20261128T164517.24 \
