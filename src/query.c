@@ -390,7 +390,7 @@ struct scan_ctx {
 
 /* A new row for id in status st, the rest zero; id is copied unless the
  * row will borrow its strings from the loaded cache. */
-static struct query_row *add_row(struct query_result *res, char *id, bool borrow, enum spool_status st)
+static struct query_row *add_row(struct query_result *res, const char *id, bool borrow, enum spool_status st)
 {
 	if (res->n == res->cap) {
 		size_t cap = res->cap ? res->cap * 2 : 64;
@@ -402,7 +402,7 @@ static struct query_row *add_row(struct query_result *res, char *id, bool borrow
 	}
 	struct query_row *row = &res->rows[res->n++];
 	memset(row, 0, sizeof *row);
-	row->id = borrow ? id : strdup(id);
+	row->id = borrow ? (char *)id : strdup(id); /* borrowed: the cache arena, ours */
 	if (!row->id) {
 		res->n--;
 		return NULL;
@@ -478,7 +478,7 @@ static int scan_cb(const char *id, void *vctx)
 			if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
 			    (f->search && !contains(id, f->search)))
 				return 0;
-			struct query_row *row = add_row(c->res, (char *)id, false, c->st);
+			struct query_row *row = add_row(c->res, id, false, c->st);
 			if (!row)
 				return -1;
 			row->err = strdup(err);
@@ -491,7 +491,7 @@ static int scan_cb(const char *id, void *vctx)
 	}
 	if (!row_matches(f, id, e))
 		return 0;
-	struct query_row *row = add_row(c->res, e->borrowed ? e->id : (char *)id, e->borrowed, c->st);
+	struct query_row *row = add_row(c->res, e->borrowed ? e->id : id, e->borrowed, c->st);
 	if (!row)
 		return -1;
 	row->created = (time_t)e->created;
