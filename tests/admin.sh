@@ -27,12 +27,17 @@ PY
 }
 ids() { ms list --json "$@" | py -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))'; }
 
-mk sent s-today 0.01 0.001 deadline_moved april april@example.com "Frist flyttet"
+# "Today" must still be today just after midnight: ages in days, scaled
+# down to fit in the seconds since local midnight.
+since_midnight=$(( $(date +%s) - $(date -d 'today 00:00' +%s) ))
+[ "$since_midnight" -lt 10 ] && { sleep 10; since_midnight=$((since_midnight + 10)); }
+age() { py -c "import sys; print(min(float(sys.argv[1]), float(sys.argv[2]) * float(sys.argv[3]) / 86400))" "$1" "$since_midnight" "$2"; }
+mk sent s-today "$(age 0.01 0.6)" "$(age 0.001 0.05)" deadline_moved april april@example.com "Frist flyttet"
 mk sent s-3d 4 3 comment_delivery bob bob@example.org "New comment"
 mk sent s-old 500 400 deadline_moved carl carl@uni.example.no "Old news"
 mk failed f1 1 - deadline_moved dora dora@example.com "Retry me"
 mk error e1 2 - comment_delivery erik erik@Example.ORG "Bounced"
-mk not_sent n1 0.001 - - fred fred@example.com "Fresh"
+mk not_sent n1 "$(age 0.001 0.1)" - - fred fred@example.com "Fresh"
 
 # --- list filters ---
 check "list: all, newest first" "$(ms list | awk 'NR>1 && $1 != "" {print $1}' | head -6 | tr '\n' ' ')" "n1 s-today f1 e1 s-3d s-old "
