@@ -188,15 +188,16 @@ static void qp_encode(const char *in, struct util_buf *out)
 		bool at_eol = p[1] == '\0' || p[1] == '\n' || p[1] == '\r';
 		bool literal = (*p >= 33 && *p <= 126 && *p != '=') ||
 			       ((*p == ' ' || *p == '\t') && !at_eol);
-		/* A leading "." or "From " is encoded too: safe through any relay. */
-		if (col == 0 && (*p == '.' || (*p == 'F' && !strncmp((const char *)p, "From ", 5))))
-			literal = false;
-		size_t w = literal ? 1 : 3;
-		if (col + w > 75) {
+		if (col + (literal ? 1 : 3) > 75) {
 			memcpy(o, "=\r\n", 3);
 			o += 3;
 			col = 0;
 		}
+		/* A leading "." or "From " is encoded too, also after a soft
+		 * break: a lone "." line would end the SMTP data. */
+		if (col == 0 && (*p == '.' || (*p == 'F' && !strncmp((const char *)p, "From ", 5))))
+			literal = false;
+		size_t w = literal ? 1 : 3;
 		if (literal) {
 			*o++ = (char)*p;
 		} else {

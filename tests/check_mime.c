@@ -126,6 +126,17 @@ START_TEST(test_render_qp)
 		ck_assert_msg(len <= 78, "line of %zu characters", len);
 		line = nl ? nl + 2 : NULL;
 	}
+	util_buf_free(&out);
+	/* A dot or "From " that a soft break puts at the start of a line. */
+	char y2[400], x75[76];
+	memset(x75, 'x', 75);
+	x75[75] = '\0';
+	snprintf(y2, sizeof y2, "msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: \"%s.dot\\n%sFrom x\\n\"\n", x75, x75);
+	ck_assert_int_eq(render(y2, &out, err, sizeof err), 0);
+	ck_assert_msg(strstr(out.data, "x=\r\n=2Edot\r\n"), "dot after a soft break not encoded:\n%s", out.data);
+	ck_assert_msg(strstr(out.data, "x=\r\n=46rom x\r\n"), "From after a soft break not encoded:\n%s", out.data);
+	util_buf_free(&out);
+	ck_assert_int_eq(render(y, &out, err, sizeof err), 0);
 	ck_assert_msg(strstr(out.data, "Message-ID: <rid.1@example.org>\r\n"), "message-id:\n%s", out.data);
 	ck_assert_msg(strstr(out.data, "From: =?UTF-8?Q?Devilry_=C3=98?= <noreply@example.org>\r\n"), "from:\n%s", out.data);
 	ck_assert_msg(strstr(out.data, "Content-Type: text/plain; charset=\"utf-8\""), "single part:\n%s", out.data);
