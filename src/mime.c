@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libetpan/libetpan.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,10 @@ char *mime_encode_header(const char *s, bool phrase)
 					util_buf_add(&b, "_", 1);
 				else if (q_plain(p[i]))
 					util_buf_add(&b, &p[i], 1);
-				else
-					util_buf_printf(&b, "=%02X", p[i]);
+				else {
+					char hx[3] = {'=', "0123456789ABCDEF"[p[i] >> 4], "0123456789ABCDEF"[p[i] & 15]};
+					util_buf_add(&b, hx, 3);
+				}
 			}
 			used += enc;
 			p += clen;
@@ -154,14 +157,14 @@ static int add_field(struct mailimf_fields *f, const char *name, char *value)
 /* Quoted-printable (RFC 2045 6.7) with CRLF line ends and lines of at most
  * 76 characters. Ours, because libetpan 1.9.4's encoder writes a line that
  * ends in a space as " =20", adding a space (the "-- " signature line). */
-static void qp_encode(const char *in, struct util_buf *out)
+static int qp_encode(const char *in, struct util_buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(in);
 	/* At most 3 bytes per input byte plus a soft break per 25 of them:
 	 * reserve once and write straight into the buffer. */
 	if (util_buf_reserve(out, 4 * n + 8) < 0)
-		return;
+		return -1;
 	char *o = out->data + out->len;
 	const unsigned char *p = (const unsigned char *)in;
 	size_t col = 0;
@@ -211,25 +214,40 @@ static void qp_encode(const char *in, struct util_buf *out)
 	}
 	out->len = (size_t)(o - out->data);
 	out->data[out->len] = '\0';
+	return 0;
 }
 
-static struct mailmime *text_part(const char *subtype, const char *body, struct util_buf *enc)
+/* libetpan's writer hands the header fields to us a piece at a time; it
+ * takes 0 as a failed write (as its own in-memory writer returns). */
+static int buf_write(void *b, const char *str, size_t len)
 {
-	struct mailmime_fields *mf = mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE);
-	char ctype[32];
-	snprintf(ctype, sizeof ctype, "text/%s", subtype);
-	struct mailmime_content *ct = mailmime_content_new_with_str(ctype);
-	/* This one copies its arguments (unlike most of libetpan). */
-	struct mailmime_parameter *cs = mailmime_param_new_with_data((char *)"charset", (char *)"utf-8");
-	if (!mf || !ct || !cs || clist_append(ct->ct_parameters, cs) < 0)
-		return NULL;
-	struct mailmime *m = mailmime_new_empty(ct, mf);
-	qp_encode(body, enc);
-	/* libetpan neither copies nor frees the body: the caller keeps enc alive. */
-	if (!m || mailmime_set_body_text(m, enc->data, enc->len) != MAILIMF_NO_ERROR)
-		return NULL;
-	m->mm_data.mm_single->dt_encoded = 1;
-	return m;
+	return util_buf_add(b, str, len) < 0 ? 0 : (int)len + (len == 0);
+}
+
+/* One text part's headers and its quoted-printable body. */
+static int text_part(struct util_buf *b, const char *subtype, const char *body)
+{
+	if (util_buf_adds(b, "Content-Type: text/") < 0 || util_buf_adds(b, subtype) < 0 ||
+	    util_buf_adds(b, "; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n") < 0)
+		return -1;
+	return qp_encode(body, b);
+}
+
+/* "\r\n--=_" and 16 hex digits of the Message-ID, as the delimiter line
+ * written between parts: "=_" never occurs in a quoted-printable body, so
+ * no part can hold a line equal to it (libetpan's own boundary costs a
+ * gethostname and a getpid per message and is only likely unique), and
+ * the same message gets the same boundary. */
+#define DELIM_LEN 22
+static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (const unsigned char *p = (const unsigned char *)mid; *p; p++)
+		h = (h ^ *p) * 0x100000001b3u;
+	memcpy(out, "\r\n--=_", 6);
+	for (int i = 0; i < 16; i++)
+		out[6 + i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
+	out[DELIM_LEN] = '\0';
 }
 
 static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
@@ -265,7 +283,7 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 	}
 
 	int rc = -1;
-	struct util_buf enc_text = {0}, enc_html = {0};
+	size_t start = msg->len;
 	struct mailimf_fields *f = mailimf_fields_new_empty();
 	char date[64], mid[512], *subj = NULL;
 	struct tm tm;
@@ -295,43 +313,41 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 			goto done;
 	}
 
-	struct mailmime *message = mailmime_new_message_data(NULL);
-	if (!message)
-		goto done;
-	mailmime_set_imf_fields(message, f);
-	f = NULL;
-	struct mailmime *body;
-	if (r->html) {
-		body = mailmime_multiple_new("multipart/alternative");
-		struct mailmime *tp = text_part("plain", text, &enc_text), *hp = text_part("html", r->html, &enc_html);
-		if (!body || !tp || !hp || mailmime_smart_add_part(body, tp) != MAILIMF_NO_ERROR ||
-		    mailmime_smart_add_part(body, hp) != MAILIMF_NO_ERROR)
-			body = NULL;
-	} else {
-		body = text_part("plain", text, &enc_text);
-	}
-	if (!body || mailmime_smart_add_part(message, body) != MAILIMF_NO_ERROR) {
-		mailmime_free(message);
-		goto done;
-	}
-	MMAPString *s = mmap_string_new("");
+	/* The header fields through libetpan (folding, its encoding rules);
+	 * the parts are ours: its MIME writer copies every body byte through a
+	 * line folder, a third of a render, which quoted-printable lines of at
+	 * most 76 characters never need. */
 	int col = 0;
-	if (s && mailmime_write_mem(s, &col, message) == MAILIMF_NO_ERROR) {
-		util_buf_add(msg, s->str, s->len);
-		rc = 0;
+	if (mailimf_fields_write_driver(buf_write, msg, &col, f) != MAILIMF_NO_ERROR ||
+	    util_buf_adds(msg, "MIME-Version: 1.0\r\n") < 0)
+		goto done;
+	if (r->html) {
+		char d[DELIM_LEN + 1];
+		delimiter_for(mid, d);
+		const char *b = d + 4; /* the boundary itself */
+		if (util_buf_adds(msg, "Content-Type: multipart/alternative; boundary=\"") < 0 ||
+		    util_buf_add(msg, b, DELIM_LEN - 4) < 0 || util_buf_add(msg, "\"\r\n", 3) < 0 ||
+		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
+		    text_part(msg, "plain", text) < 0 ||
+		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
+		    text_part(msg, "html", r->html) < 0 ||
+		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "--\r\n", 4) < 0)
+			goto done;
+	} else if (text_part(msg, "plain", text) < 0 ||
+		   /* SMTP ends a message at a line end; the text may not. */
+		   (memcmp(msg->data + msg->len - 2, "\r\n", 2) != 0 && util_buf_add(msg, "\r\n", 2) < 0)) {
+		goto done;
 	}
-	if (s)
-		mmap_string_free(s);
-	mailmime_free(message);
+	rc = 0;
 done:
+	if (rc < 0)
+		msg->len = start; /* nothing half-built is left for a caller to send */
 	if (f)
 		mailimf_fields_free(f);
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
 	free(subj);
 	free(derived);
-	util_buf_free(&enc_text);
-	util_buf_free(&enc_html);
 	free(fname);
 	free(faddr);
 	return rc;

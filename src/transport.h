@@ -42,6 +42,10 @@ struct smtp *smtp_open(const struct conf *c, char *err, size_t errsz);
 enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *rcpt,
 				 const char *msg, size_t len, struct transport_result *res);
 void smtp_idle(struct smtp *s);
+/* True when msg can follow DATA as it is: CRLF line ends only, no line
+ * starting with a dot (mime_render's output always is); others are
+ * dot-stuffed and mended by libetpan on the way. */
+bool smtp_wire_ready(const char *msg, size_t len);
 void smtp_free(struct smtp *s);
 
 struct maildir;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "html2text.h"
 #include "mime.h"
+#include "transport.h"
 #include "unit.h"
 
 #include <stdio.h>
@@ -144,6 +145,47 @@ START_TEST(test_render_qp)
 }
 END_TEST
 
+/* The SMTP transport writes a rendered message as it is, with no
+ * dot-stuffing, only when it is wire-ready: every render must be, and the
+ * multipart one must hold exactly its two parts between the boundaries. */
+START_TEST(test_render_wire_ready)
+{
+	static const char *const y[] = {
+		"msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: \".\\n..\\n.\\r\\nx\\ry\\r\\n\\r.z\"\n",
+		"msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: no line end\n",
+		"msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: \"\"\n",
+		"msgspool: 1\nsend_to: a@example.com\nsubject: s\nhtml: \"<p>.a</p>\\n.\\n\"\n",
+		"msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: \".\\n\"\nhtml: \".<b>x</b>\\r\\n.\"\n",
+	};
+	for (size_t i = 0; i < sizeof y / sizeof *y; i++) {
+		struct util_buf out = {0};
+		char err[512] = "";
+		ck_assert_msg(render(y[i], &out, err, sizeof err) == 0, "%s", err);
+		ck_assert_msg(smtp_wire_ready(out.data, out.len), "render %zu is not wire-ready:\n%s", i, out.data);
+		ck_assert_msg(out.len >= 2 && !strcmp(out.data + out.len - 2, "\r\n"), "render %zu ends without CRLF", i);
+		const char *ct = strstr(out.data, "boundary=\"");
+		if (ct) {
+			char delim[64];
+			snprintf(delim, sizeof delim, "\r\n--%.18s", ct + 10);
+			ck_assert_msg(!strncmp(ct + 10, "=_", 2) && ct[28] == '"', "boundary:\n%s", out.data);
+			int n = 0;
+			for (const char *p = out.data; (p = strstr(p, delim)); p++)
+				n++;
+			ck_assert_int_eq(n, 3); /* before each part and the closing one */
+			ck_assert_msg(strstr(out.data + out.len - 26, "--\r\n"), "no closing delimiter:\n%s", out.data);
+		}
+		util_buf_free(&out);
+	}
+	ck_assert(!smtp_wire_ready("a\nb\r\n", 6));		 /* a bare LF */
+	ck_assert(!smtp_wire_ready("a\rb\r\n", 6));		 /* a bare CR */
+	ck_assert(!smtp_wire_ready("a\r\n.b\r\n", 8));	 /* a line starting with a dot */
+	ck_assert(!smtp_wire_ready(".a\r\n", 5));		 /* the first line too */
+	ck_assert(!smtp_wire_ready("a\r\nb\r", 6));		 /* a CR at the very end */
+	ck_assert(!smtp_wire_ready("", 0));
+	ck_assert(smtp_wire_ready("a\r\n b.\r\nc", 11)); /* no final CRLF: the dot line adds one */
+}
+END_TEST
+
 START_TEST(test_render_refuses)
 {
 	struct util_buf out = {0};
@@ -167,6 +209,7 @@ Suite *suite_mime(void)
 	tcase_add_test(tc, test_encode_long);
 	tcase_add_test(tc, test_header_allowed);
 	tcase_add_test(tc, test_render_qp);
+	tcase_add_test(tc, test_render_wire_ready);
 	tcase_add_test(tc, test_render_refuses);
 	suite_add_tcase(s, tc);
 	return s;

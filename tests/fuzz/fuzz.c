@@ -8,6 +8,7 @@
 #include "html2text.h"
 #include "mime.h"
 #include "receiver.h"
+#include "transport.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +43,10 @@ static void receiver_target(const char *d, size_t n, bool render)
 	if (render) {
 		char ef[256];
 		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL};
-		mime_render(&r, &o, 1700000000, &out, ef, sizeof ef, err, sizeof err);
+		/* What renders goes on the wire as it is: it must be wire-ready. */
+		if (mime_render(&r, &o, 1700000000, &out, ef, sizeof ef, err, sizeof err) == 0 &&
+		    !smtp_wire_ready(out.data, out.len))
+			abort();
 	} else if (receiver_save(&r, &out) == 0) {
 		/* What we write must read back, as the same data. */
 		struct receiver r2;
