@@ -170,12 +170,16 @@ static int qp_encode(const char *in, struct util_buf *out)
 	size_t col = 0;
 	while (*p) {
 		/* Most bytes of a text are printable ASCII, or a space with more on
-		 * the line, inside the line: copied as they are, no other test. */
-		while (col > 0 && col < 75 &&
-		       ((*p >= 33 && *p <= 126 && *p != '=') ||
-			((*p == ' ' || *p == '\t') && p[1] != '\0' && p[1] != '\n' && p[1] != '\r'))) {
-			*o++ = (char)*p++;
-			col++;
+		 * the line, inside the line: found in one scan and copied in one
+		 * go (the scan stops at the NUL, which is neither). */
+		if (col > 0 && col < 75) {
+			const unsigned char *run = p, *stop = p + (75 - col);
+			while (p < stop && ((*p - 33u <= 93u && *p != '=') ||
+					    ((*p == ' ' || *p == '\t') && p[1] != '\0' && p[1] != '\n' && p[1] != '\r')))
+				p++;
+			memcpy(o, run, (size_t)(p - run));
+			o += p - run;
+			col += (size_t)(p - run);
 		}
 		if (!*p)
 			break;

@@ -45,6 +45,9 @@
 /* ---- logging ---- */
 
 static bool log_stderr = true;
+/* Set again after daemonize forks: glibc no longer caches getpid, and a
+ * system call per log line is a system call per receiver. */
+static pid_t log_pid;
 
 static void vlogmsg(int prio, const char *fmt, va_list ap)
 {
@@ -60,7 +63,7 @@ static void vlogmsg(int prio, const char *fmt, va_list ap)
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
 	/* One write per line: lines from worker threads never interleave. */
 	char line[2048];
-	int n = snprintf(line, sizeof line, "%s.%03ld msgspoold[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)getpid());
+	int n = snprintf(line, sizeof line, "%s.%03ld msgspoold[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)log_pid);
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
 	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -458,6 +461,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 	const char *conf_path = getenv("MSGSPOOL_CONFIG"), *spool_override = NULL;
 	bool foreground = false;
+	log_pid = getpid();
 	int o;
 	while ((o = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
 		switch (o) {
@@ -501,6 +505,7 @@ int main(int argc, char **argv)
 		logmsg(LOG_ERR, "cannot become a daemon: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	log_pid = getpid();
 	/* Signals arrive through a file descriptor, in the main thread only. */
 	sigset_t sigs;
 	sigemptyset(&sigs);
