@@ -161,6 +161,59 @@ START_TEST(test_clone)
 }
 END_TEST
 
+/* The pairs a delivery appends are written without libyaml when they are
+ * simple; the bytes must be exactly what libyaml's emitter writes for them
+ * (plain where that reads back the same, else double-quoted), and other
+ * shapes must still come out (through the emitter). */
+START_TEST(test_appended_like_emitter)
+{
+	static const char src[] = "a: 1\ntext: |\n  body\n";
+	struct ydoc_node *cases[8];
+	size_t nc = 0;
+	struct ydoc_node *m = ydoc_map(), *la = ydoc_map();
+	ydoc_set(m, "sending_success_count", ydoc_intval(12));
+	ydoc_set(m, "sent_at", ydoc_string("2026-11-29T01:05:41Z"));
+	ydoc_set(la, "at", ydoc_string("2026-11-29T01:05:41Z"));
+	ydoc_set(la, "outcome", ydoc_string("sent"));
+	ydoc_set(la, "smtp_code", ydoc_intval(250));
+	ydoc_set(m, "last_attempt", la);
+	cases[nc++] = m;
+	m = ydoc_map();
+	ydoc_set(m, "yes_word", ydoc_string("yes"));	/* reads as a boolean plain */
+	ydoc_set(m, "nul", ydoc_string("null"));
+	ydoc_set(m, "num", ydoc_string("42"));
+	ydoc_set(m, "dotted", ydoc_string("v1.2-rc+3:x"));
+	ydoc_set(m, "raw", ydoc_scalar("plain_word"));
+	cases[nc++] = m;
+	m = ydoc_map();					/* fall back: a space, a sequence */
+	ydoc_set(m, "error", ydoc_string("451 try later"));
+	struct ydoc_node *seq = ydoc_seq();
+	ydoc_push(seq, ydoc_string("x"));
+	ydoc_set(m, "errors", seq);
+	cases[nc++] = m;
+	m = ydoc_map();
+	ydoc_set(m, "k", ydoc_string("-dash")); /* a leading dash is not simple */
+	ydoc_set(m, "e", ydoc_map());		 /* nor an empty mapping */
+	cases[nc++] = m;
+	for (size_t i = 0; i < nc; i++) {
+		struct ydoc_node *doc = parse_ok(src);
+		ck_assert(doc->appendable);
+		for (size_t j = 0; j < cases[i]->n; j++)
+			ydoc_set(doc, ydoc_key(cases[i], j), ydoc_clone(ydoc_val(cases[i], j)));
+		struct util_buf fast = {0}, want = {0};
+		ck_assert_int_eq(ydoc_emit_appended(doc, src, strlen(src), &fast), 0);
+		util_buf_adds(&want, src);
+		ck_assert_int_eq(ydoc_emit(cases[i], &want), 0);
+		ck_assert_msg(!strcmp(fast.data, want.data), "case %zu:\n%s--- the emitter writes ---\n%s", i,
+			      fast.data, want.data);
+		util_buf_free(&fast);
+		util_buf_free(&want);
+		ydoc_free(doc);
+		ydoc_free(cases[i]);
+	}
+}
+END_TEST
+
 Suite *suite_ydoc(void)
 {
 	Suite *s = suite_create("ydoc");
@@ -173,6 +226,7 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_literal_blocks);
 	tcase_add_test(tc, test_set_keeps_order);
 	tcase_add_test(tc, test_clone);
+	tcase_add_test(tc, test_appended_like_emitter);
 	suite_add_tcase(s, tc);
 	return s;
 }
