@@ -176,13 +176,16 @@ START_TEST(test_render_wire_ready)
 		}
 		util_buf_free(&out);
 	}
-	ck_assert(!smtp_wire_ready("a\nb\r\n", 6));		 /* a bare LF */
-	ck_assert(!smtp_wire_ready("a\rb\r\n", 6));		 /* a bare CR */
-	ck_assert(!smtp_wire_ready("a\r\n.b\r\n", 8));	 /* a line starting with a dot */
-	ck_assert(!smtp_wire_ready(".a\r\n", 5));		 /* the first line too */
-	ck_assert(!smtp_wire_ready("a\r\nb\r", 6));		 /* a CR at the very end */
-	ck_assert(!smtp_wire_ready("", 0));
-	ck_assert(smtp_wire_ready("a\r\n b.\r\nc", 11)); /* no final CRLF: the dot line adds one */
+#define WIRE_READY(s) smtp_wire_ready(s, strlen(s))
+	ck_assert(!WIRE_READY("a\nb\r\n"));	   /* a bare LF */
+	ck_assert(!WIRE_READY("a\rb\r\n"));	   /* a bare CR */
+	ck_assert(!WIRE_READY("a\r\n.b\r\n"));  /* a line starting with a dot */
+	ck_assert(!WIRE_READY(".a\r\n"));	   /* the first line too */
+	ck_assert(!WIRE_READY("a\r\nb\r"));	   /* a CR at the very end */
+	ck_assert(!WIRE_READY(""));
+	ck_assert(WIRE_READY("a\r\n b.\r\nc"));  /* no final CRLF: the dot line adds one */
+	ck_assert(WIRE_READY("a\r\nb\r\n"));
+#undef WIRE_READY
 }
 END_TEST
 
