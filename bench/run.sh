@@ -50,17 +50,20 @@ throughput() {
 	# The raw SMTP ceiling (4 sessions, each reused for many messages) and
 	# msgspool, taken in turns REPEAT times (default 3): the medians make
 	# the ratio, as one run of a second is at the mercy of a neighbour.
-	local t0 t1 i srcs="" mss=""
+	local t0 t1 i srcs="" mss="" cpus=""
 	for i in $(seq "${REPEAT:-3}"); do
 		t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
 		srcs="$srcs $(py -c "print(float('$t1') - float('$t0'))")"
 		mss="$mss $(msgspool_throughput "$N")"
+		cpus="$cpus $(cat "$B/cpu_per_msg")"
 	done
 	local src ms
 	src=$(median $srcs)
 	ms=$(median $mss)
 	printf '%-58s %s  (runs:%s)\n' "smtp-source, 4 reused sessions (raw SMTP ceiling)" "$(rate "$N" "$src")" "$(rates "$N" $srcs)"
 	printf '%-58s %s  (runs:%s)\n' "msgspool: new/ -> durably in sent/, 4 connections" "$(rate "$N" "$ms")" "$(rates "$N" $mss)"
+	# Steadier than the wall clock on a shared machine: the daemon's own CPU.
+	printf '%-58s %s ms/receiver  (runs:%s)\n' "msgspool: daemon CPU (user + system), median" "$(median $cpus)" "$cpus"
 	# What a Django application's send_mail does: a connection per message.
 	local pyt
 	pyt=$(py - "$SINK" "$N" <<'PY'
