@@ -33,6 +33,8 @@ static bool q_plain(unsigned char c)
 	       c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
 }
 
+static const char hex_upper[] = "0123456789ABCDEF";
+
 char *mime_encode_header(const char *s, bool phrase)
 {
 	struct util_buf b = {0};
@@ -62,7 +64,7 @@ char *mime_encode_header(const char *s, bool phrase)
 				else if (q_plain(p[i]))
 					util_buf_add(&b, &p[i], 1);
 				else {
-					char hx[3] = {'=', "0123456789ABCDEF"[p[i] >> 4], "0123456789ABCDEF"[p[i] & 15]};
+					char hx[3] = {'=', hex_upper[p[i] >> 4], hex_upper[p[i] & 15]};
 					util_buf_add(&b, hx, 3);
 				}
 			}
@@ -159,7 +161,6 @@ static int add_field(struct mailimf_fields *f, const char *name, char *value)
  * ends in a space as " =20", adding a space (the "-- " signature line). */
 static int qp_encode(const char *in, struct util_buf *out)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(in);
 	/* At most 3 bytes per input byte plus a soft break per 25 of them:
 	 * reserve once and write straight into the buffer. */
@@ -209,8 +210,8 @@ static int qp_encode(const char *in, struct util_buf *out)
 			*o++ = (char)*p;
 		} else {
 			o[0] = '=';
-			o[1] = hex[*p >> 4];
-			o[2] = hex[*p & 15];
+			o[1] = hex_upper[*p >> 4];
+			o[2] = hex_upper[*p & 15];
 			o += 3;
 		}
 		col += w;

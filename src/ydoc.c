@@ -216,6 +216,14 @@ static bool looks_numeric(const char *s)
 	return (*s >= '0' && *s <= '9') || !strcasecmp(s, "inf") || !strcasecmp(s, "nan");
 }
 
+/* A scalar's text, written plain, would read back as this same string. */
+static bool plain_reads_back(const struct ydoc_node *n)
+{
+	struct ydoc_node probe = *n;
+	probe.quoted = false;
+	return n->len > 0 && ydoc_is_string(&probe) && !looks_numeric(n->str);
+}
+
 bool ydoc_is_string(const struct ydoc_node *n)
 {
 	if (!n || n->kind != YDOC_SCALAR)
@@ -493,9 +501,7 @@ static int emit_node(yaml_emitter_t *em, const struct ydoc_node *n)
 		bool plain_ok = true;
 		if (n->quoted) {
 			/* A string that would read back as something else must be quoted. */
-			struct ydoc_node probe = *n;
-			probe.quoted = false;
-			plain_ok = ydoc_is_string(&probe) && n->len > 0 && !looks_numeric(n->str);
+			plain_ok = plain_reads_back(n);
 			if (memchr(n->str, '\n', n->len))
 				style = YAML_LITERAL_SCALAR_STYLE;
 			else if (!plain_ok)
@@ -593,9 +599,7 @@ static int emit_simple(const struct ydoc_node *map, int indent, struct util_buf 
 	bool bad = false;
 	for (size_t i = 0; i < map->n; i++) {
 		const struct ydoc_node *k = map->items[2 * i], *v = map->items[2 * i + 1];
-		struct ydoc_node probe = *k;
-		probe.quoted = false;
-		if (!simple_chars(k) || !ydoc_is_string(&probe) || looks_numeric(k->str))
+		if (!simple_chars(k) || !plain_reads_back(k))
 			return -1;
 		for (int j = 0; j < indent; j++)
 			bad |= util_buf_putc(out, ' ') < 0;
@@ -608,9 +612,7 @@ static int emit_simple(const struct ydoc_node *map, int indent, struct util_buf 
 		}
 		if (!simple_chars(v))
 			return -1;
-		probe = *v;
-		probe.quoted = false;
-		bool plain = !v->quoted || (ydoc_is_string(&probe) && !looks_numeric(v->str));
+		bool plain = !v->quoted || plain_reads_back(v);
 		bad |= util_buf_add(out, plain ? ": " : ": \"", plain ? 2 : 3) < 0;
 		bad |= util_buf_add(out, v->str, v->len) < 0;
 		bad |= util_buf_add(out, plain ? "\n" : "\"\n", plain ? 1 : 2) < 0;
