@@ -714,8 +714,12 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 	 * the old inode lands in tmp/ under the pool name, not freed (freeing
 	 * and allocating ext4 inodes cost more than the rest of a delivery). */
 	char name[MAXB][SPOOL_ID_MAX + 16];
+	int old_fd[MAXB];
+	off_t old_size[MAXB];
+	bool dirty[SPOOL_NSTATUS] = {false}, moved[MAXB] = {false};
 	for (size_t i = 0; i < n; i++) {
 		struct spool_commit *j = &jobs[i];
+		old_fd[i] = -1;
 		file_name(j->c->id, name[i], sizeof name[i]);
 		if (j->rc < 0)
 			continue;
@@ -726,15 +730,18 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 			job_fail(j, fd[i], sp, tmpname[i]);
 			continue;
 		}
-		if (swapped)
-			pool_add(sp, j->c->fd, tmpname[i], j->c->st.st_size);
-		else
+		/* The old inode is pooled only once active/ is flushed: until
+		 * then a crash could bring back the entry that names it. */
+		if (swapped) {
+			old_fd[i] = j->c->fd;
+			old_size[i] = j->c->st.st_size;
+			dirty[SPOOL_ACTIVE] = true;
+		} else
 			close(j->c->fd);
 		j->c->fd = fd[i];
 		j->c->st.st_size = (off_t)j->len; /* what pooling it later needs */
 	}
 	util_test_stop("commit-between-renames");
-	bool dirty[SPOOL_NSTATUS] = {false}, moved[MAXB] = {false};
 	for (size_t i = 0; i < n; i++) {
 		struct spool_commit *j = &jobs[i];
 		if (j->rc < 0)
@@ -766,6 +773,12 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 			j->c->fd = -1;
 		}
 		failed += j->rc < 0;
+		if (old_fd[i] < 0)
+			continue;
+		if (dir_err[SPOOL_ACTIVE] == 0)
+			pool_add(sp, old_fd[i], tmpname[i], old_size[i]);
+		else
+			close(old_fd[i]); /* left in tmp/ for its cleaner: active/ may still name it */
 	}
 	return failed;
 }

@@ -11,11 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir;
 static struct spool sp;
+
+/* The spool code's fsync is this one: the test program's definition wins
+ * over libc's for the library linked into it. When watching, it notes how
+ * many inodes were pooled when a directory was flushed, and can make that
+ * flush fail as a dying disk would. */
+static bool watching;
+static int dirsync_errno;
+static int pooled_at_dirsync = -1;
+
+int fsync(int fd)
+{
+	struct stat st;
+	if (watching && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (sp.pool.n > pooled_at_dirsync)
+			pooled_at_dirsync = sp.pool.n;
+		if (dirsync_errno) {
+			errno = dirsync_errno;
+			return -1;
+		}
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 static void setup(void)
 {
@@ -269,6 +292,52 @@ START_TEST(test_commit_batch)
 }
 END_TEST
 
+/* The inode a commit swaps out of active/ is reused only once active/ is
+ * flushed: before that, a crash could bring back active/ID naming it, and
+ * a reuse would have overwritten that receiver with another's record. */
+static void claim_original(const char *id, struct spool_claim *c)
+{
+	ck_assert_int_eq(spool_enqueue(&sp, id, "original", 8), 0);
+	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, id, c), SPOOL_CLAIMED);
+	watching = true;
+}
+
+START_TEST(test_pool_after_dirsync)
+{
+	struct spool_claim c;
+	claim_original("p1", &c);
+	ck_assert_int_eq(spool_commit(&sp, &c, "recorded", 8, SPOOL_SENT), 0);
+	watching = false;
+	ck_assert_int_eq(pooled_at_dirsync, 0);
+	ck_assert_int_eq(sp.pool.n, 1);
+}
+END_TEST
+
+/* A directory flush that fails: the commit reports it, and the swapped-out
+ * inode is not reused (it stays in tmp/ for the cleaner). */
+START_TEST(test_pool_dirsync_fails)
+{
+	struct spool_claim c;
+	claim_original("p2", &c);
+	dirsync_errno = EIO;
+	errno = 0;
+	ck_assert_int_eq(spool_commit(&sp, &c, "recorded", 8, SPOOL_SENT), -1);
+	ck_assert_int_eq(errno, EIO);
+	watching = false;
+	dirsync_errno = 0;
+	ck_assert_int_eq(sp.pool.n, 0);
+	ck_assert_int_eq(c.fd, -1);
+	char *got;
+	size_t len;
+	ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, "p2", 100, &got, &len, NULL), 0);
+	ck_assert_str_eq(got, "recorded");
+	free(got);
+	char cmd[8600];
+	snprintf(cmd, sizeof cmd, "grep -qx original '%s'/spool/tmp/pool.*", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(test_claim_locked_by_other_process)
 {
 	struct spool_claim c;
@@ -429,6 +498,8 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_read_limits);
 	tcase_add_test(tc, test_claim_commit);
 	tcase_add_test(tc, test_commit_batch);
+	tcase_add_test(tc, test_pool_after_dirsync);
+	tcase_add_test(tc, test_pool_dirsync_fails);
 	tcase_add_test(tc, test_claim_locked_by_other_process);
 	tcase_add_test(tc, test_claim_race);
 	tcase_add_test(tc, test_find_prefix);
