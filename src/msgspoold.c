@@ -347,6 +347,21 @@ static void rescan(struct daemon *d, bool failed_too)
 
 /* ---- configuration, privileges ---- */
 
+/* Receivers left in active/ by a sender that died (a crash, or a msgspool
+ * resend killed at the terminal) and old tmp/ files: at start and at every
+ * slow rescan, so a long-running daemon does not leave them for its next
+ * start. Live senders hold locks on theirs and are passed over. Called from
+ * the main thread, which alone replaces d->conf. */
+static void housekeeping(struct daemon *d)
+{
+	struct deliver dl = {&d->sp, d->conf, NULL, deliver_logger, NULL, NULL};
+	int moved = deliver_recover(&dl);
+	int cleaned = spool_clean_tmp(&d->sp, TMP_MAX_AGE);
+	if (moved > 0 || cleaned > 0)
+		logmsg(LOG_NOTICE, "recovery: %d receivers moved out of active/, %d old tmp/ files removed",
+		       moved > 0 ? moved : 0, cleaned > 0 ? cleaned : 0);
+}
+
 static struct conf *load_conf(const char *path, const char *spool_override, char *err, size_t errsz)
 {
 	struct conf *c = util_xmalloc(sizeof *c);
@@ -525,20 +540,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Recovery: what a crash left in active/, and old tmp/ files. */
-	{
-		char terr[512];
-		struct transport *t = transport_open(d.conf, terr, sizeof terr);
-		struct deliver dl = {&d.sp, d.conf, t, deliver_logger, NULL, NULL};
-		int moved = deliver_recover(&dl);
-		int batches = compose_recover(&d.sp);
-		if (batches > 0)
-			logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
-		transport_free(t);
-		int cleaned = spool_clean_tmp(&d.sp, TMP_MAX_AGE);
-		if (moved > 0 || cleaned > 0)
-			logmsg(LOG_NOTICE, "recovery: %d receivers moved out of active/, %d old tmp/ files removed",
-			       moved > 0 ? moved : 0, cleaned > 0 ? cleaned : 0);
-	}
+	int batches = compose_recover(&d.sp);
+	if (batches > 0)
+		logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
+	housekeeping(&d);
 
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
@@ -612,6 +617,7 @@ int main(int argc, char **argv)
 		}
 		now = time(NULL);
 		if (now >= next_rescan) {
+			housekeeping(&d);
 			rescan(&d, true);
 			next_retry = now + 1;
 			next_rescan = now + d.conf->daemon.rescan_interval;

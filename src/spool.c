@@ -857,10 +857,23 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 		struct stat s;
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
-		if (fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(s.st_mode))
+		if (fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(s.st_mode) ||
+		    now - s.st_mtime <= max_age)
 			continue;
-		if (now - s.st_mtime > max_age && unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+		/* A live sender's pooled inode keeps the mtime of the content it
+		 * once held, which may be old: its lock says it is in use. */
+		int lfd = -1;
+		if (S_ISREG(s.st_mode)) {
+			lfd = openat(sp->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+				close(lfd);
+				continue;
+			}
+		}
+		if (unlinkat(sp->tmpfd, de->d_name, 0) == 0)
 			removed++;
+		if (lfd >= 0)
+			close(lfd);
 	}
 	closedir(d);
 	return removed;

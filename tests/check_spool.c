@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -461,11 +462,29 @@ START_TEST(test_clean_tmp)
 	fclose(f);
 	struct timespec old[2] = {{time(NULL) - 40 * 3600, 0}, {time(NULL) - 40 * 3600, 0}};
 	ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+	/* Old too, but locked: a live sender's pooled inode. */
+	char held[8400];
+	snprintf(held, sizeof held, "%s/spool/tmp/pool.1.2", dir);
+	int hfd = open(held, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(hfd, 0);
+	ck_assert_int_eq(flock(hfd, LOCK_EX), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, held, old, 0), 0);
 	snprintf(path, sizeof path, "%s/spool/tmp/fresh.yaml.1.tmp", dir);
 	f = fopen(path, "w");
 	fclose(f);
-	ck_assert_int_eq(spool_clean_tmp(&sp, 36 * 3600), 1);
+	/* A lock taken in another process, as another sender's would be. */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(spool_clean_tmp(&sp, 36 * 3600) == 1 ? 0 : 1);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(access(held, F_OK), 0);
+	/* Its holder gone, it is removed. */
+	close(hfd);
+	ck_assert_int_eq(spool_clean_tmp(&sp, 36 * 3600), 1);
+	ck_assert_int_eq(access(held, F_OK), -1);
 }
 END_TEST
 

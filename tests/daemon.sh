@@ -2,7 +2,8 @@
 # daemon: msgspoold against a real SMTP server on 127.0.0.1: pick-up,
 # bursts, kill -9 and restart, two daemons on one spool, a server that goes
 # away and comes back, SIGTERM with attempts in flight, SIGHUP good and bad,
-# automatic retry of failed/, recovery at start, privileges, quarantine.
+# automatic retry of failed/, recovery at start and while running,
+# privileges, quarantine.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 start_smtpd main --delay 0.002 || exit 1
@@ -107,6 +108,20 @@ rm -f "$OUT"/*
 produce 1 hup2
 wait_until 10 received_is 1 && check "old config kept" "$(grep -h '^Subject:' "$OUT"/*.eml | tr -d '\r')" "Subject: [HUP] Test 0" || fail "nothing after bad SIGHUP"
 cp "$T/good.yaml" "$MSGSPOOL_CONFIG"
+
+# --- a sender that dies while the daemon runs: what it held in active/ is
+# recovered at the next slow rescan (5 s here), not at the daemon's next start ---
+id=$(ls "$T/spool/sent" | head -1); id=${id%.yaml}
+MSGSPOOL_TEST_STOP=deliver-claimed ms resend "$id" >/dev/null 2>&1
+check "a killed resend leaves its receiver in active/" "$(ls "$T/spool/active")" "$id.yaml"
+cp "$SRC/spool-layout/examples/valid/minimal.yaml" "$T/spool/active/orphan.yaml"
+rm -f "$OUT"/*
+wait_until 15 test -f "$T/spool/sent/orphan.yaml" -a -f "$T/spool/sent/$id.yaml" &&
+	ok "orphaned claims recovered while running" || fail "not recovered: $(ls "$T/spool/active" "$T/spool/new")"
+check "recovered: active/ empty" "$(count active)" 0
+check_contains "recovered: last outcome sent -> sent/" "$(cat "$T/d1.dlog")" "active/$id.yaml: recovered into sent/"
+check_contains "recovered: no outcome -> new/" "$(cat "$T/d1.dlog")" "active/orphan.yaml: recovered into new/"
+check "recovered: only the one never sent went out" "$(grep -h '^To:' "$OUT"/*.eml | tr -d '\r')" "To: april@example.com"
 
 # --- SIGTERM finishes what is in flight and exits 0 ---
 kill -TERM $DPID; wait $DPID; check "SIGTERM exit code" "$?" 0
