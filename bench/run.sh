@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [throughput|latency|memory|growth|list|compose|quick|all]: msgspool against
+# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|all]: msgspool against
 # what its users would otherwise run, on this machine, in one run. Prints
 # tables; never fails on a figure. N=2000 by default (N=20000 for a longer
 # run); GROWTH_BIG=1000000 for the million-file growth figure.
@@ -244,6 +244,40 @@ PY
 	rm -rf "$d"
 }
 
+# floor: what no implementation on these fixed choices can beat. bench/floor
+# does only the unavoidable work per receiver (claim, read, libyaml parse,
+# SMTP with MAIL/RCPT/DATA in one write, record appended and fsynced, rename
+# into sent/, directories fsynced per group) and nothing else; -Y leaves out
+# the parse, -S every fsync. Taken in turns with smtp-source and msgspool.
+floor_run() {
+	local d="$B/floor.$RANDOM"
+	mkdir -p "$d"/new "$d"/active "$d"/sent "$d"/staging
+	make_receivers "$d/staging" "$N" fsync
+	py -c 'import os,sys; s,d=sys.argv[1:]; [os.rename(os.path.join(s,f), os.path.join(d,f)) for f in sorted(os.listdir(s))]' "$d/staging" "$d/new"
+	local out; out=$("$FLOOR" "$@" "$d" "$SINK")
+	[ "$(count_files "$d/sent")" = "$N" ] || echo "# warning: floor did not move them all" >&2
+	rm -rf "$d"
+	echo "$out" | awk '{printf "%6.0f/s  %.3f ms CPU/receiver", $1 / $2, $3 * 1000 / $1}'
+}
+
+floor() {
+	FLOOR=${FLOOR:-$TOP/bench/floor}
+	[ -x "$FLOOR" ] || make -C "$TOP" bench/floor >/dev/null || { echo "cannot build bench/floor"; return; }
+	start_sink
+	echo
+	echo "## floor: the unavoidable work per receiver, $N receivers, 4 connections, in turns"
+	local i t0 t1
+	for i in $(seq "${REPEAT:-3}"); do
+		t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
+		echo "# round $i"
+		printf '%-46s %s\n' "smtp-source, 4 reused sessions" "$(rate "$N" "$(py -c "print(float('$t1') - float('$t0'))")")"
+		printf '%-46s %s\n' "floor (claim, read, parse, send, fsync, rename)" "$(floor_run)"
+		printf '%-46s %s\n' "floor without the libyaml parse (-Y)" "$(floor_run -Y)"
+		printf '%-46s %s\n' "floor without any fsync (-S)" "$(floor_run -S)"
+		printf '%-46s %s  %s ms CPU/receiver\n' "msgspool" "$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")"
+	done
+}
+
 # quick: msgspool alone against smtp-source, REPEAT times (for iterating).
 quick() {
 	start_sink
@@ -258,7 +292,7 @@ quick() {
 }
 
 case $what in
-all) throughput; latency; memory; growth; list; compose ;;
-throughput|latency|memory|growth|list|compose|quick) $what ;;
-*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|quick|all]"; exit 64 ;;
+all) throughput; latency; memory; growth; list; compose; floor ;;
+throughput|latency|memory|growth|list|compose|floor|quick) $what ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|all]"; exit 64 ;;
 esac
