@@ -164,13 +164,19 @@ bool ydoc_is_null(const struct ydoc_node *n)
 		return true;
 	if (n->kind != YDOC_SCALAR || n->quoted)
 		return false;
-	return n->len == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
-	       !strcmp(n->str, "Null") || !strcmp(n->str, "NULL");
+	if (n->len == 0)
+		return true;
+	/* Most scalars are text of other lengths: no string compare for them. */
+	if (n->len != 1 && n->len != 4)
+		return false;
+	return !strcmp(n->str, "~") || !strcmp(n->str, "null") || !strcmp(n->str, "Null") ||
+	       !strcmp(n->str, "NULL");
 }
 
 int ydoc_to_bool(const struct ydoc_node *n, bool *out)
 {
-	if (!n || n->kind != YDOC_SCALAR || n->quoted)
+	/* The words below are 2 to 5 bytes long; every plain scalar asks. */
+	if (!n || n->kind != YDOC_SCALAR || n->quoted || n->len < 2 || n->len > 5)
 		return -1;
 	static const char *t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
 	static const char *f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};

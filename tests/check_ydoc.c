@@ -3,6 +3,7 @@
 #include "unit.h"
 #include "ydoc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,42 @@ START_TEST(test_types)
 	ck_assert(ydoc_is_string(ydoc_get(n, "t")));
 	ck_assert_int_eq(ydoc_get(n, "t")->line, 6);
 	ydoc_free(n);
+}
+END_TEST
+
+/* Every spelling of YAML 1.1's booleans and nulls, and words of nearby
+ * lengths that are neither (the look-ups skip by length first). */
+START_TEST(test_bool_null_words)
+{
+	static const char *yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+	static const char *no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+	static const char *nul[] = {"~", "null", "Null", "NULL"};
+	static const char *neither[] = {"o", "n", "t", "nul", "nulls", "truer", "yess", "offf", "falsey", "~~", "0"};
+	char doc[64];
+	bool b;
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+		snprintf(doc, sizeof doc, "k: %s\n", yes[i]);
+		struct ydoc_node *n = parse_ok(doc);
+		ck_assert_msg(ydoc_to_bool(ydoc_get(n, "k"), &b) == 0 && b, "[%s] is not true", yes[i]);
+		snprintf(doc, sizeof doc, "k: %s\n", no[i]);
+		ydoc_free(n);
+		n = parse_ok(doc);
+		ck_assert_msg(ydoc_to_bool(ydoc_get(n, "k"), &b) == 0 && !b, "[%s] is not false", no[i]);
+		ydoc_free(n);
+	}
+	for (size_t i = 0; i < sizeof nul / sizeof *nul; i++) {
+		snprintf(doc, sizeof doc, "k: %s\n", nul[i]);
+		struct ydoc_node *n = parse_ok(doc);
+		ck_assert_msg(ydoc_is_null(ydoc_get(n, "k")), "[%s] is not null", nul[i]);
+		ydoc_free(n);
+	}
+	for (size_t i = 0; i < sizeof neither / sizeof *neither; i++) {
+		snprintf(doc, sizeof doc, "k: %s\n", neither[i]);
+		struct ydoc_node *n = parse_ok(doc);
+		const struct ydoc_node *k = ydoc_get(n, "k");
+		ck_assert_msg(ydoc_to_bool(k, &b) == -1 && !ydoc_is_null(k), "[%s] taken for a bool or null", neither[i]);
+		ydoc_free(n);
+	}
 }
 END_TEST
 
@@ -222,6 +259,7 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_depth_limit);
 	tcase_add_test(tc, test_node_limit);
 	tcase_add_test(tc, test_types);
+	tcase_add_test(tc, test_bool_null_words);
 	tcase_add_test(tc, test_roundtrip_types);
 	tcase_add_test(tc, test_literal_blocks);
 	tcase_add_test(tc, test_set_keeps_order);
