@@ -37,6 +37,9 @@
 #include <unistd.h>
 
 #define TMP_MAX_AGE (36 * 3600)
+/* Seconds between the full housekeeping passes, which read every record in
+ * messages/: rare enough to cost nothing, far within TMP_MAX_AGE. */
+#define HOUSEKEEPING_FULL 3600
 /* At most this many ids wait in memory; the rest wait in new/, found by a
  * rescan when the queue runs low. Memory does not grow with the backlog. */
 #define QUEUE_HIGH 4096
@@ -348,15 +351,23 @@ static void rescan(struct daemon *d, bool failed_too)
 /* ---- configuration, privileges ---- */
 
 /* Receivers left in active/ by a sender that died (a crash, or a msgspool
- * resend killed at the terminal) and old tmp/ files: at start and at every
- * slow rescan, so a long-running daemon does not leave them for its next
- * start. Live senders hold locks on theirs and are passed over. Called from
- * the main thread, which alone replaces d->conf. */
-static void housekeeping(struct daemon *d)
+ * resend killed at the terminal): at start and at every slow rescan, so a
+ * long-running daemon does not leave them for its next start; live senders
+ * hold locks on theirs and are passed over. With `full` (at start and
+ * hourly) also composed batches a crash left half published, and then old
+ * tmp/ files: in that order, as an unpublished batch's receivers wait in
+ * tmp/. Called from the main thread, which alone replaces d->conf. */
+static void housekeeping(struct daemon *d, bool full)
 {
 	struct deliver dl = {&d->sp, d->conf, NULL, deliver_logger, NULL, NULL};
 	int moved = deliver_recover(&dl);
-	int cleaned = spool_clean_tmp(&d->sp, TMP_MAX_AGE);
+	int cleaned = 0;
+	if (full) {
+		int batches = compose_recover(&d->sp);
+		if (batches > 0)
+			logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
+		cleaned = spool_clean_tmp(&d->sp, TMP_MAX_AGE);
+	}
 	if (moved > 0 || cleaned > 0)
 		logmsg(LOG_NOTICE, "recovery: %d receivers moved out of active/, %d old tmp/ files removed",
 		       moved > 0 ? moved : 0, cleaned > 0 ? cleaned : 0);
@@ -539,11 +550,9 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	}
 
-	/* Recovery: what a crash left in active/, and old tmp/ files. */
-	int batches = compose_recover(&d.sp);
-	if (batches > 0)
-		logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
-	housekeeping(&d);
+	/* Recovery: what a crash left in active/ and half published, and old
+	 * tmp/ files. */
+	housekeeping(&d, true);
 
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
@@ -570,6 +579,7 @@ int main(int argc, char **argv)
 	rescan(&d, true);
 
 	time_t next_rescan = time(NULL) + d.conf->daemon.rescan_interval;
+	time_t next_full = time(NULL) + HOUSEKEEPING_FULL;
 	time_t next_retry = time(NULL) + 1;
 	bool running = true;
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -617,7 +627,9 @@ int main(int argc, char **argv)
 		}
 		now = time(NULL);
 		if (now >= next_rescan) {
-			housekeeping(&d);
+			housekeeping(&d, now >= next_full);
+			if (now >= next_full)
+				next_full = now + HOUSEKEEPING_FULL;
 			rescan(&d, true);
 			next_retry = now + 1;
 			next_rescan = now + d.conf->daemon.rescan_interval;

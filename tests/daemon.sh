@@ -123,6 +123,20 @@ check_contains "recovered: last outcome sent -> sent/" "$(cat "$T/d1.dlog")" "ac
 check_contains "recovered: no outcome -> new/" "$(cat "$T/d1.dlog")" "active/orphan.yaml: recovered into new/"
 check "recovered: only the one never sent went out" "$(grep -h '^To:' "$OUT"/*.eml | tr -d '\r')" "To: april@example.com"
 
+# --- a compose batch whose publishing stopped while the daemon runs: its
+# receivers wait in tmp/, and the rescan's housekeeping must not clean them
+# away however old they look (the full pass, at start and hourly, publishes
+# them first) ---
+MSGSPOOL_TEST_STOP=compose-committed ms compose "$SRC/examples/compose-deadline.yaml" >/dev/null 2>&1
+msgid=$(ls "$T/spool/messages" | sed 's/\.yaml$//')
+staged=$(ls "$T/spool/tmp" | grep -c '\.staged$')
+[ "$staged" -gt 0 ] && ok "half-published batch staged ($staged)" || fail "nothing staged"
+touch -d '40 hours ago' "$T"/spool/tmp/*.staged
+sleep 6
+published=$(grep -l "^message: \"\?$msgid\"\?\$" "$T"/spool/new/*.yaml "$T"/spool/active/*.yaml "$T"/spool/sent/*.yaml 2>/dev/null | wc -l)
+check "a half-published batch is not lost to the tmp/ cleaner" "$(( $(ls "$T/spool/tmp" | grep -c '\.staged$') + published ))" "$staged"
+rm -f "$T"/spool/tmp/*.staged "$T"/spool/messages/*.yaml
+
 # --- SIGTERM finishes what is in flight and exits 0 ---
 kill -TERM $DPID; wait $DPID; check "SIGTERM exit code" "$?" 0
 check "pool inodes given back at exit" "$(ls "$T/spool/tmp" | grep -c '^pool\.')" 0
