@@ -18,6 +18,15 @@ now() { date +%s.%N; }
 free_port() { py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 rate() { py -c "import sys; n, t = float(sys.argv[1]), float(sys.argv[2]); print('%8.0f/s  (%6.2f s)' % (n / t, t))" "$1" "$2"; }
 
+# cpu_mark: the host's steal and all CPU time so far (jiffies, /proc/stat);
+# steal_pct MARK: the share of CPU time the host took from this VM since
+# MARK, in percent. On a shared VM it says how far to trust a run.
+cpu_mark() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
+steal_pct() {
+	local now; now=$(cpu_mark)
+	awk -v m="$1" -v n="$now" 'BEGIN {split(m, a, " "); split(n, b, " "); d = b[2] - a[2]; printf "%.0f", (d > 0 ? 100 * (b[1] - a[1]) / d : 0)}'
+}
+
 # start_sink: Postfix's smtp-sink on a free port; sets SINK.
 start_sink() {
 	SINK=$(free_port)

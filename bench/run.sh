@@ -28,11 +28,13 @@ msgspool_throughput() {
 	"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
 	local dp=$!
 	sleep 0.5
-	local t0 t1
+	local t0 t1 m0
+	m0=$(cpu_mark)
 	t0=$(now)
 	py -c 'import os,sys; s,d=sys.argv[1:]; [os.rename(os.path.join(s,f), os.path.join(d,f)) for f in sorted(os.listdir(s))]' "$d/staging" "$d/spool/new"
 	wait_log "$d/log" "$n" >/dev/null
 	t1=$(now)
+	steal_pct "$m0" > "$B/steal"
 	# The daemon's own CPU (user + system), for a figure steadier than wall time.
 	awk -v n="$n" '{printf "%.3f\n", ($14 + $15) * 10 / n}' /proc/$dp/stat > "$B/cpu_per_msg"
 	awk '/VmHWM/ {printf "%.1f MB\n", $2/1024}' /proc/$dp/status > "$B/hwm"
@@ -50,12 +52,13 @@ throughput() {
 	# The raw SMTP ceiling (4 sessions, each reused for many messages) and
 	# msgspool, taken in turns REPEAT times (default 3): the medians make
 	# the ratio, as one run of a second is at the mercy of a neighbour.
-	local t0 t1 i srcs="" mss="" cpus=""
+	local t0 t1 i srcs="" mss="" cpus="" steals=""
 	for i in $(seq "${REPEAT:-3}"); do
 		t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
 		srcs="$srcs $(py -c "print(float('$t1') - float('$t0'))")"
 		mss="$mss $(msgspool_throughput "$N")"
 		cpus="$cpus $(cat "$B/cpu_per_msg")"
+		steals="$steals $(cat "$B/steal")%"
 	done
 	local src ms
 	src=$(median $srcs)
@@ -64,6 +67,7 @@ throughput() {
 	printf '%-58s %s  (runs:%s)\n' "msgspool: new/ -> durably in sent/, 4 connections" "$(rate "$N" "$ms")" "$(rates "$N" $mss)"
 	# Steadier than the wall clock on a shared machine: the daemon's own CPU.
 	printf '%-58s %s ms/receiver  (runs:%s)\n' "msgspool: daemon CPU (user + system), median" "$(median $cpus)" "$cpus"
+	printf '%-58s%s\n' "host steal during the msgspool runs (trust a run less as it grows):" "$steals"
 	# What a Django application's send_mail does: a connection per message.
 	local pyt
 	pyt=$(py - "$SINK" "$N" <<'PY'
@@ -274,7 +278,7 @@ floor() {
 		printf '%-46s %s\n' "floor (claim, read, parse, send, fsync, rename)" "$(floor_run)"
 		printf '%-46s %s\n' "floor without the libyaml parse (-Y)" "$(floor_run -Y)"
 		printf '%-46s %s\n' "floor without any fsync (-S)" "$(floor_run -S)"
-		printf '%-46s %s  %s ms CPU/receiver\n' "msgspool" "$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")"
+		printf '%-46s %s  %s ms CPU/receiver, host steal %s%%\n' "msgspool" "$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")"
 	done
 }
 
@@ -286,8 +290,8 @@ quick() {
 	src=$(py -c "print(float('$t1') - float('$t0'))")
 	printf '%-58s %s\n' "smtp-source, 4 reused sessions (raw SMTP ceiling)" "$(rate "$N" "$src")"
 	for i in $(seq "${REPEAT:-3}"); do
-		printf '%-58s %s  daemon CPU %s ms/receiver, peak RSS %s\n' "msgspool: new/ -> durably in sent/, run $i" \
-			"$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/hwm")"
+		printf '%-58s %s  daemon CPU %s ms/receiver, peak RSS %s, host steal %s%%\n' "msgspool: new/ -> durably in sent/, run $i" \
+			"$(rate "$N" "$(msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/hwm")" "$(cat "$B/steal")"
 	done
 }
 
