@@ -171,6 +171,12 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static int usage(void)
+{
+	fprintf(stderr, "usage: floor [-t threads] [-g group] [-Y] [-S] [-C] SPOOL PORT\n");
+	return EX_USAGE;
+}
+
 static int opendir_at(const char *spool, const char *name)
 {
 	char path[4096];
@@ -192,14 +198,11 @@ int main(int argc, char **argv)
 		case 'S': no_sync = true; break;
 		case 'C': no_claim = true; break;
 		default:
-			fprintf(stderr, "usage: floor [-t threads] [-g group] [-Y] [-S] [-C] SPOOL PORT\n");
-			return EX_USAGE;
+			return usage();
 		}
 	}
-	if (argc - optind != 2 || opt_threads < 1 || opt_group < 1) {
-		fprintf(stderr, "usage: floor [-t threads] [-g group] [-Y] [-S] [-C] SPOOL PORT\n");
-		return EX_USAGE;
-	}
+	if (argc - optind != 2 || opt_threads < 1 || opt_group < 1)
+		return usage();
 	port = atoi(argv[optind + 1]);
 	dir_new = opendir_at(argv[optind], "new");
 	dir_active = opendir_at(argv[optind], "active");

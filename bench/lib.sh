@@ -27,6 +27,18 @@ steal_pct() {
 	awk -v m="$1" -v n="$now" 'BEGIN {split(m, a, " "); split(n, b, " "); d = b[2] - a[2]; printf "%.0f", (d > 0 ? 100 * (b[1] - a[1]) / d : 0)}'
 }
 
+# publish_all FROM TO: renames every file of FROM into TO, in name order:
+# a backlog appearing at once.
+publish_all() { py -c 'import os,sys; s,d=sys.argv[1:]; [os.rename(os.path.join(s,f), os.path.join(d,f)) for f in sorted(os.listdir(s))]' "$1" "$2"; }
+
+# source_secs: seconds smtp-source takes for N messages of 3 KB over 4
+# reused sessions into the sink: the raw SMTP ceiling.
+source_secs() {
+	local t0 t1
+	t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
+	py -c "print(float('$t1') - float('$t0'))"
+}
+
 # start_sink: Postfix's smtp-sink on a free port; sets SINK.
 start_sink() {
 	SINK=$(free_port)

@@ -31,7 +31,7 @@ msgspool_throughput() {
 	local t0 t1 m0
 	m0=$(cpu_mark)
 	t0=$(now)
-	py -c 'import os,sys; s,d=sys.argv[1:]; [os.rename(os.path.join(s,f), os.path.join(d,f)) for f in sorted(os.listdir(s))]' "$d/staging" "$d/spool/new"
+	publish_all "$d/staging" "$d/spool/new"
 	wait_log "$d/log" "$n" >/dev/null
 	t1=$(now)
 	steal_pct "$m0" > "$B/steal"
@@ -54,8 +54,7 @@ throughput() {
 	# the ratio, as one run of a second is at the mercy of a neighbour.
 	local t0 t1 i srcs="" mss="" cpus="" steals=""
 	for i in $(seq "${REPEAT:-3}"); do
-		t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
-		srcs="$srcs $(py -c "print(float('$t1') - float('$t0'))")"
+		srcs="$srcs $(source_secs)"
 		mss="$mss $(msgspool_throughput "$N")"
 		cpus="$cpus $(cat "$B/cpu_per_msg")"
 		steals="$steals $(cat "$B/steal")%"
@@ -257,7 +256,7 @@ floor_run() {
 	local d="$B/floor.$RANDOM"
 	mkdir -p "$d"/new "$d"/active "$d"/sent "$d"/staging
 	make_receivers "$d/staging" "$N" fsync
-	py -c 'import os,sys; s,d=sys.argv[1:]; [os.rename(os.path.join(s,f), os.path.join(d,f)) for f in sorted(os.listdir(s))]' "$d/staging" "$d/new"
+	publish_all "$d/staging" "$d/new"
 	local out; out=$("$FLOOR" "$@" "$d" "$SINK")
 	[ "$(count_files "$d/sent")" = "$N" ] || echo "# warning: floor did not move them all" >&2
 	rm -rf "$d"
@@ -270,11 +269,10 @@ floor() {
 	start_sink
 	echo
 	echo "## floor: the unavoidable work per receiver, $N receivers, 4 connections, in turns"
-	local i t0 t1
+	local i
 	for i in $(seq "${REPEAT:-3}"); do
-		t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
 		echo "# round $i"
-		printf '%-46s %s\n' "smtp-source, 4 reused sessions" "$(rate "$N" "$(py -c "print(float('$t1') - float('$t0'))")")"
+		printf '%-46s %s\n' "smtp-source, 4 reused sessions" "$(rate "$N" "$(source_secs)")"
 		printf '%-46s %s\n' "floor (claim, read, parse, send, fsync, rename)" "$(floor_run)"
 		printf '%-46s %s\n' "floor without the libyaml parse (-Y)" "$(floor_run -Y)"
 		printf '%-46s %s\n' "floor without any fsync (-S)" "$(floor_run -S)"
@@ -285,9 +283,8 @@ floor() {
 # quick: msgspool alone against smtp-source, REPEAT times (for iterating).
 quick() {
 	start_sink
-	local i t0 t1 src
-	t0=$(now); smtp-source -s 4 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$SINK; t1=$(now)
-	src=$(py -c "print(float('$t1') - float('$t0'))")
+	local i src
+	src=$(source_secs)
 	printf '%-58s %s\n' "smtp-source, 4 reused sessions (raw SMTP ceiling)" "$(rate "$N" "$src")"
 	for i in $(seq "${REPEAT:-3}"); do
 		printf '%-58s %s  daemon CPU %s ms/receiver, peak RSS %s, host steal %s%%\n' "msgspool: new/ -> durably in sent/, run $i" \

@@ -627,8 +627,9 @@ int main(int argc, char **argv)
 		}
 		now = time(NULL);
 		if (now >= next_rescan) {
-			housekeeping(&d, now >= next_full);
-			if (now >= next_full)
+			bool full = now >= next_full;
+			housekeeping(&d, full);
+			if (full)
 				next_full = now + HOUSEKEEPING_FULL;
 			rescan(&d, true);
 			next_retry = now + 1;

@@ -99,6 +99,21 @@ START_TEST(test_types)
 }
 END_TEST
 
+/* What a plain scalar WORD reads as: 1 true, 0 false, -1 not a bool; and
+ * whether it is null. */
+static int word_bool(const char *word, bool *null)
+{
+	char doc[64];
+	snprintf(doc, sizeof doc, "k: %s\n", word);
+	struct ydoc_node *n = parse_ok(doc);
+	const struct ydoc_node *k = ydoc_get(n, "k");
+	bool b;
+	int r = ydoc_to_bool(k, &b) == 0 ? b : -1;
+	*null = ydoc_is_null(k);
+	ydoc_free(n);
+	return r;
+}
+
 /* Every spelling of YAML 1.1's booleans and nulls, and words of nearby
  * lengths that are neither (the look-ups skip by length first). */
 START_TEST(test_bool_null_words)
@@ -107,31 +122,15 @@ START_TEST(test_bool_null_words)
 	static const char *no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
 	static const char *nul[] = {"~", "null", "Null", "NULL"};
 	static const char *neither[] = {"o", "n", "t", "nul", "nulls", "truer", "yess", "offf", "falsey", "~~", "0"};
-	char doc[64];
-	bool b;
+	bool null;
 	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
-		snprintf(doc, sizeof doc, "k: %s\n", yes[i]);
-		struct ydoc_node *n = parse_ok(doc);
-		ck_assert_msg(ydoc_to_bool(ydoc_get(n, "k"), &b) == 0 && b, "[%s] is not true", yes[i]);
-		snprintf(doc, sizeof doc, "k: %s\n", no[i]);
-		ydoc_free(n);
-		n = parse_ok(doc);
-		ck_assert_msg(ydoc_to_bool(ydoc_get(n, "k"), &b) == 0 && !b, "[%s] is not false", no[i]);
-		ydoc_free(n);
+		ck_assert_msg(word_bool(yes[i], &null) == 1, "[%s] is not true", yes[i]);
+		ck_assert_msg(word_bool(no[i], &null) == 0, "[%s] is not false", no[i]);
 	}
-	for (size_t i = 0; i < sizeof nul / sizeof *nul; i++) {
-		snprintf(doc, sizeof doc, "k: %s\n", nul[i]);
-		struct ydoc_node *n = parse_ok(doc);
-		ck_assert_msg(ydoc_is_null(ydoc_get(n, "k")), "[%s] is not null", nul[i]);
-		ydoc_free(n);
-	}
-	for (size_t i = 0; i < sizeof neither / sizeof *neither; i++) {
-		snprintf(doc, sizeof doc, "k: %s\n", neither[i]);
-		struct ydoc_node *n = parse_ok(doc);
-		const struct ydoc_node *k = ydoc_get(n, "k");
-		ck_assert_msg(ydoc_to_bool(k, &b) == -1 && !ydoc_is_null(k), "[%s] taken for a bool or null", neither[i]);
-		ydoc_free(n);
-	}
+	for (size_t i = 0; i < sizeof nul / sizeof *nul; i++)
+		ck_assert_msg(word_bool(nul[i], &null) == -1 && null, "[%s] is not null", nul[i]);
+	for (size_t i = 0; i < sizeof neither / sizeof *neither; i++)
+		ck_assert_msg(word_bool(neither[i], &null) == -1 && !null, "[%s] taken for a bool or null", neither[i]);
 }
 END_TEST
 
