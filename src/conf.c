@@ -38,13 +38,16 @@ void conf_defaults(struct conf *c)
 	c->daemon.retry_failed_after = 0;
 	c->daemon.idle_close = 5;
 	c->daemon.rescan_interval = 60;
+	c->web.listen = strdup("127.0.0.1:8025");
+	c->web.htpasswd = strdup(SYSCONFDIR "/msgspool/web.htpasswd");
 }
 
 void conf_free(struct conf *c)
 {
 	char **strs[] = {&c->path, &c->spool, &c->from, &c->subject_prefix, &c->message_id_domain,
 			 &c->smtp.host, &c->smtp.ca_file, &c->smtp.username, &c->smtp.password_file,
-			 &c->maildir.path, &c->daemon.user};
+			 &c->maildir.path, &c->daemon.user,
+			 &c->web.listen, &c->web.htpasswd, &c->web.tls_cert, &c->web.tls_key};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -87,8 +90,12 @@ static const struct key keys[] = {
 	{"daemon", "retry_failed_after", K_INT, O(daemon.retry_failed_after), 0, 365L * 86400},
 	{"daemon", "idle_close", K_INT, O(daemon.idle_close), 0, 3600},
 	{"daemon", "rescan_interval", K_INT, O(daemon.rescan_interval), 1, 86400},
+	{"web", "listen", K_STR, O(web.listen), 0, 0},
+	{"web", "htpasswd", K_PATH, O(web.htpasswd), 0, 0},
+	{"web", "tls_cert", K_PATH, O(web.tls_cert), 0, 0},
+	{"web", "tls_key", K_PATH, O(web.tls_key), 0, 0},
 };
-static const char *const sections[] = {"smtp", "maildir", "daemon"};
+static const char *const sections[] = {"smtp", "maildir", "daemon", "web"};
 
 static int bad(char *err, size_t errsz, const char *path, int line, const char *sec,
 	       const char *key, const char *reason)

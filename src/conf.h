@@ -43,6 +43,11 @@ struct conf {
 		long idle_close;	/* seconds an idle connection stays open */
 		long rescan_interval;	/* safety rescan of new/ */
 	} daemon;
+	struct {
+		char *listen;		/* host:port or [v6]:port of msgspool-web */
+		char *htpasswd;		/* users, bcrypt hashes (htpasswd -B) */
+		char *tls_cert, *tls_key;	/* both set: HTTPS */
+	} web;
 };
 
 /* Built-in defaults: the maildir transport and spool of a demo. */
