@@ -429,20 +429,13 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	long days = strtol(argv[optind], &end, 10);
 	if (*end || days < 0 || days > 100000)
 		return usage_error("delete-receivers", "'%s' is not a number of days", argv[optind]);
-	unsigned never = (1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT);
-	if (f.status_mask & never)
+	if (f.status_mask & SPOOL_UNTOUCHED_MASK)
 		return usage_error("delete-receivers", "receivers in active/ and corrupt/ are never deleted");
 	if (!f.status_mask)
-		f.status_mask = ((1u << SPOOL_NSTATUS) - 1) & ~never;
+		f.status_mask = SPOOL_ALL_MASK & ~SPOOL_UNTOUCHED_MASK;
 	if ((r = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 		return r;
-	/* Midnight, local time, DAYS days ago. */
-	struct tm tm;
-	localtime_r(&f.now, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	tm.tm_mday -= (int)days;
-	tm.tm_isdst = -1;
-	f.until = mktime(&tm);
+	f.until = util_local_start(f.now, UTIL_DAY, (int)days);
 	struct query_result res;
 	if ((r = cli_query(c, &f, &res)) != 0)
 		return r;

@@ -87,12 +87,6 @@ void compose_key_id(const char *key, char *buf, size_t n)
 	snprintf(buf, n, "k-%s", hex);
 }
 
-static const char *str_of(const struct ydoc_node *map, const char *key)
-{
-	const struct ydoc_node *n = ydoc_get(map, key);
-	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
-}
-
 static bool only_keys(const struct ydoc_node *map, const char *const *allowed, const char **bad)
 {
 	for (size_t i = 0; i < map->n; i++) {
@@ -132,14 +126,14 @@ static int check_message(const struct ydoc_node *m, const char *fname, char *err
 		const char *name = ydoc_key(langs, i);
 		if (l->kind != YDOC_MAP || !only_keys(l, lang_keys, &bad))
 			return fail(err, errsz, "%s:%d: languages.%s: only subject, html and text are allowed", fname, l->line, name);
-		if (!str_of(l, "subject") || (!str_of(l, "html") && !str_of(l, "text")))
+		if (!ydoc_get_str(l, "subject") || (!ydoc_get_str(l, "html") && !ydoc_get_str(l, "text")))
 			return fail(err, errsz, "%s:%d: languages.%s: a subject and html or text are required", fname, l->line, name);
 	}
-	const char *def = str_of(m, "default_language");
+	const char *def = ydoc_get_str(m, "default_language");
 	if (!def || !ydoc_get(langs, def))
 		return fail(err, errsz, "%s:%d: default_language: must name one of the languages", fname,
 			    ydoc_get(m, "default_language") ? ydoc_get(m, "default_language")->line : m->line);
-	const char *mt = str_of(m, "message_type");
+	const char *mt = ydoc_get_str(m, "message_type");
 	if (mt && strcmp(mt, "email"))
 		return fail(err, errsz, "%s: message_type: '%s' is not sent by msgspool (only 'email')", fname, mt);
 	const struct ydoc_node *vars = ydoc_get(m, "vars");
@@ -161,12 +155,12 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 	char who[160];
 	if (!r || r->kind != YDOC_MAP)
 		return fail(err, errsz, "%s:%d: receivers[%zu]: must be a mapping", fname, r ? r->line : 0, i);
-	user = str_of(r, "user");
+	user = ydoc_get_str(r, "user");
 	snprintf(who, sizeof who, "%s:%d: receivers[%zu]%s%s%s", fname, r->line, i, user ? " (" : "", user ? user : "",
 		 user ? ")" : "");
 	if (!only_keys(r, rkeys, &bad))
 		return fail(err, errsz, "%s: %s: unknown key", who, bad);
-	const char *to = str_of(r, "send_to");
+	const char *to = ydoc_get_str(r, "send_to");
 	if (!to)
 		return fail(err, errsz, "%s: send_to: required", who);
 	const struct ydoc_node *rvars = ydoc_get(r, "vars");
@@ -174,8 +168,8 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 		return fail(err, errsz, "%s: vars: must be a mapping", who);
 	const struct ydoc_node *mvars = ydoc_get(m, "vars");
 	const struct ydoc_node *langs = ydoc_get(m, "languages");
-	const char *want = str_of(r, "language");
-	const char *def = str_of(m, "default_language");
+	const char *want = ydoc_get_str(r, "language");
+	const char *def = ydoc_get_str(m, "default_language");
 	const char *use = want && ydoc_get(langs, want) ? want : def;
 	const struct ydoc_node *l = ydoc_get(langs, use);
 
@@ -183,7 +177,7 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 	char terr[300];
 	int rc = -1;
 	char *derived = NULL;
-	if (compose_template(str_of(l, "subject"), rvars, mvars, false, &subj, terr, sizeof terr) < 0) {
+	if (compose_template(ydoc_get_str(l, "subject"), rvars, mvars, false, &subj, terr, sizeof terr) < 0) {
 		fail(err, errsz, "%s: subject (%s): %s", who, use, terr);
 		goto done;
 	}
@@ -191,12 +185,12 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 		fail(err, errsz, "%s: subject (%s): a variable put a line break into the subject", who, use);
 		goto done;
 	}
-	if (str_of(l, "html") && compose_template(str_of(l, "html"), rvars, mvars, true, &html, terr, sizeof terr) < 0) {
+	if (ydoc_get_str(l, "html") && compose_template(ydoc_get_str(l, "html"), rvars, mvars, true, &html, terr, sizeof terr) < 0) {
 		fail(err, errsz, "%s: html (%s): %s", who, use, terr);
 		goto done;
 	}
-	if (str_of(l, "text")) {
-		if (compose_template(str_of(l, "text"), rvars, mvars, false, &text, terr, sizeof terr) < 0) {
+	if (ydoc_get_str(l, "text")) {
+		if (compose_template(ydoc_get_str(l, "text"), rvars, mvars, false, &text, terr, sizeof terr) < 0) {
 			fail(err, errsz, "%s: text (%s): %s", who, use, terr);
 			goto done;
 		}
@@ -218,10 +212,10 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 			receiver_set(out, "requested_language", want);
 	}
 	receiver_set(out, "message", msgid);
-	receiver_set(out, "context_type", str_of(m, "context_type"));
+	receiver_set(out, "context_type", ydoc_get_str(m, "context_type"));
 	receiver_set(out, "message_type", "email");
-	receiver_set(out, "from", str_of(m, "from"));
-	receiver_set(out, "reply_to", str_of(m, "reply_to"));
+	receiver_set(out, "from", ydoc_get_str(m, "from"));
+	receiver_set(out, "reply_to", ydoc_get_str(m, "reply_to"));
 	util_time_parse(created, &out->created);
 	if (receiver_validate(out, who, terr, sizeof terr) < 0) {
 		fail(err, errsz, "%s", terr);
@@ -254,8 +248,8 @@ static struct ydoc_node *record(const struct ydoc_node *m, const char *created, 
 	ydoc_set(rec, "created", ydoc_string(created));
 	const char *keys[] = {"created_by", "context_type"};
 	for (size_t i = 0; i < 2; i++)
-		if (m && str_of(m, keys[i]))
-			ydoc_set(rec, keys[i], ydoc_string(str_of(m, keys[i])));
+		if (m && ydoc_get_str(m, keys[i]))
+			ydoc_set(rec, keys[i], ydoc_string(ydoc_get_str(m, keys[i])));
 	ydoc_set(rec, "message_type", ydoc_string("email"));
 	if (m && ydoc_get(m, "metadata"))
 		ydoc_set(rec, "metadata", ydoc_clone(ydoc_get(m, "metadata")));

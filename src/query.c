@@ -32,11 +32,7 @@ int query_load(struct spool *sp, size_t max_size, enum spool_status st, const ch
 	char path[4096];
 	spool_path(sp, st, id, path, sizeof path);
 	if (spool_read(sp, st, id, max_size, &data, &len, &s) < 0) {
-		const char *why = errno == EFBIG ? "larger than max_receiver_size"
-				: errno == ELOOP ? "a symbolic link (never followed)"
-				: errno == EINVAL ? "not a regular file"
-				: strerror(errno);
-		snprintf(err, errsz, "%s: %s", path, why);
+		snprintf(err, errsz, "%s: %s", path, util_file_reason(errno));
 		return -1;
 	}
 	int rc = receiver_parse(r, id, data, len, s.st_mtime, path, err, errsz);
@@ -55,22 +51,6 @@ static bool contains(const char *hay, const char *needle)
 	return false;
 }
 
-static time_t local_midnight(time_t now, int days_back, int mode)
-{
-	struct tm tm;
-	localtime_r(&now, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	if (mode == 1)
-		tm.tm_mday = 1;	/* start of month */
-	else if (mode == 2) {
-		tm.tm_mday = 1;	/* start of year */
-		tm.tm_mon = 0;
-	} else
-		tm.tm_mday -= days_back;
-	return mktime(&tm);
-}
-
 static bool sent_matches(const struct query_filter *f, time_t sent_at)
 {
 	switch (f->sent) {
@@ -79,13 +59,13 @@ static bool sent_matches(const struct query_filter *f, time_t sent_at)
 	case QUERY_SENT_NONE:
 		return sent_at == 0;
 	case QUERY_SENT_TODAY:
-		return sent_at && sent_at >= local_midnight(f->now, 0, 0);
+		return sent_at && sent_at >= util_local_start(f->now, UTIL_DAY, 0);
 	case QUERY_SENT_7D:
 		return sent_at && sent_at >= f->now - 7 * 86400;
 	case QUERY_SENT_MONTH:
-		return sent_at && sent_at >= local_midnight(f->now, 0, 1);
+		return sent_at && sent_at >= util_local_start(f->now, UTIL_MONTH, 0);
 	case QUERY_SENT_YEAR:
-		return sent_at && sent_at >= local_midnight(f->now, 0, 2);
+		return sent_at && sent_at >= util_local_start(f->now, UTIL_YEAR, 0);
 	}
 	return true;
 }
@@ -126,10 +106,7 @@ struct cache {
 
 static unsigned cache_hash(unsigned st, const char *id)
 {
-	unsigned h = 2166136261u ^ st;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % CACHE_BUCKETS;
+	return util_fnv1a(UTIL_FNV_INIT ^ st, id) % CACHE_BUCKETS;
 }
 
 static long long ns(const struct timespec *t)
@@ -440,10 +417,7 @@ static int scan_cb(const char *id, void *vctx)
 		if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
 			if (errno == ENOENT)
 				return 0; /* moved while we looked */
-			const char *why = errno == EFBIG ? "larger than max_receiver_size"
-					: errno == ELOOP ? "a symbolic link (never followed)"
-					: errno == EINVAL ? "not a regular file" : strerror(errno);
-			if (snprintf(err, sizeof err, "%s: %s", path, why) >= (int)sizeof err)
+			if (snprintf(err, sizeof err, "%s: %s", path, util_file_reason(errno)) >= (int)sizeof err)
 				err[sizeof err - 1] = '\0'; /* a long path: cut */
 			e = NULL;
 		} else {

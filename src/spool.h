@@ -15,6 +15,11 @@ enum spool_status {
 	SPOOL_NSTATUS
 };
 
+/* Status masks (1u << status): all of them, and those no command ever
+ * deletes or resends (being sent, or quarantined for a human). */
+#define SPOOL_ALL_MASK ((1u << SPOOL_NSTATUS) - 1)
+#define SPOOL_UNTOUCHED_MASK ((1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT))
+
 #define SPOOL_ID_MAX 200	/* bytes, without ".yaml" */
 
 #define SPOOL_POOL_MAX 64

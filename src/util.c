@@ -1,4 +1,7 @@
-/* util: byte buffers, RFC 3339 times and careful I/O shared by all modules. */
+/* util: byte buffers, RFC 3339 times, careful I/O, reasons and escaping
+ * shared by all modules. Owns no state and never knows the spool or its
+ * paths; the rules it serves are written in spool-layout/README.md (times,
+ * limits) and SECURITY.md (escaping). */
 #include "config.h"
 #include "util.h"
 
@@ -91,13 +94,35 @@ void util_time_format(time_t t, char *buf)
 	strftime(buf, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-void util_time_format_us(const struct timespec *ts, char *buf)
+time_t util_local_start(time_t now, enum util_period p, int days_back)
 {
 	struct tm tm;
-	char tmp[UTIL_TIME_LEN];
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, UTIL_TIME_LEN, "%.20s.%06ldZ", tmp, (long)(ts->tv_nsec / 1000) % 1000000);
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	if (p == UTIL_MONTH) {
+		tm.tm_mday = 1;
+	} else if (p == UTIL_YEAR) {
+		tm.tm_mday = 1;
+		tm.tm_mon = 0;
+	} else {
+		tm.tm_mday -= days_back;
+	}
+	return mktime(&tm);
+}
+
+const char *util_file_reason(int e)
+{
+	switch (e) {
+	case EFBIG:
+		return "larger than max_receiver_size";
+	case ELOOP:
+		return "a symbolic link (never followed)";
+	case EINVAL:
+		return "not a regular file";
+	default:
+		return strerror(e);
+	}
 }
 
 static int digits(const char **s, int n, int *out)
@@ -240,6 +265,89 @@ bool util_utf8_valid(const char *s, size_t n)
 		p += k + 1;
 	}
 	return true;
+}
+
+/* Length of the valid, printable UTF-8 sequence at p (C1 controls are
+ * not printable), or 0. */
+static size_t printable_seq(const unsigned char *p, const unsigned char *e)
+{
+	if (*p >= 0x20 && *p < 0x7f)
+		return 1;
+	if (*p < 0x80 || *p == 0x7f)
+		return 0;
+	size_t k = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+	if (!k || (size_t)(e - p) < k || !util_utf8_valid((const char *)p, k))
+		return 0;
+	if (p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;	/* U+0080..U+009F: C1 controls (CSI is U+009B) */
+	return k;
+}
+
+bool util_is_printable(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	while (p < e) {
+		size_t k = printable_seq(p, e);
+		if (!k)
+			return false;
+		p += k;
+	}
+	return true;
+}
+
+int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	while (p < e) {
+		const unsigned char *run = p;
+		size_t k;
+		while (p < e && (k = printable_seq(p, e)) != 0)
+			p += k;
+		if (p > run && util_buf_add(b, run, (size_t)(p - run)) < 0)
+			return -1;
+		if (p == e)
+			break;
+		char esc[4] = {'\\', 0, 0, 0};
+		size_t len = 2;
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			esc[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+		} else {
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 15];
+			len = 4;
+		}
+		if (util_buf_add(b, esc, len) < 0)
+			return -1;
+		p++;
+	}
+	return util_buf_reserve(b, 0);
+}
+
+char *util_escape(const char *s, char *dst, size_t dstsz)
+{
+	struct util_buf b = {0};
+	if (!dstsz)
+		return dst;
+	dst[0] = '\0';
+	if (!s || util_buf_add_escaped(&b, s, strlen(s)) < 0) {
+		util_buf_free(&b);
+		return dst;
+	}
+	size_t n = b.len < dstsz ? b.len : dstsz - 1;
+	/* Never cut inside an escape or a UTF-8 sequence. */
+	while (n < b.len && n > 0 && (((unsigned char)b.data[n] & 0xc0) == 0x80))
+		n--;
+	for (size_t i = n >= 3 ? n - 3 : 0; n < b.len && i < n; i++)
+		if (b.data[i] == '\\' && i + (b.data[i + 1] == 'x' ? 4 : 2) > n) {
+			n = i;
+			break;
+		}
+	memcpy(dst, b.data, n);
+	dst[n] = '\0';
+	util_buf_free(&b);
+	return dst;
 }
 
 char *util_strdup(const char *s)

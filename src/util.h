@@ -1,5 +1,7 @@
 /* util: small helpers every module shares: a growable byte buffer, RFC 3339
- * UTC timestamps, and write-everything I/O. Nothing here knows the spool. */
+ * UTC timestamps, local calendar boundaries, write-everything I/O, the FNV-1a
+ * hash, reasons for file errors and control-character escaping. Nothing here
+ * knows the spool. (The string value of a mapping key is ydoc_get_str.) */
 #ifndef MSGSPOOL_UTIL_H
 #define MSGSPOOL_UTIL_H
 
@@ -37,10 +39,43 @@ void util_buf_free(struct util_buf *b);
 /* "2026-11-28T16:45:17Z"; buf needs UTIL_TIME_LEN bytes. */
 #define UTIL_TIME_LEN 32
 void util_time_format(time_t t, char *buf);
-/* Microsecond precision, for records whose order matters. */
-void util_time_format_us(const struct timespec *ts, char *buf);
 /* Parses RFC 3339 (Z or +hh:mm offsets, optional fraction); -1 on error. */
 int util_time_parse(const char *s, time_t *out);
+
+/* Local midnight that starts the day `days_back` days before `now`, or
+ * the first local midnight of now's month or year. */
+enum util_period { UTIL_DAY, UTIL_MONTH, UTIL_YEAR };
+time_t util_local_start(time_t now, enum util_period p, int days_back);
+
+/* FNV-1a: start with UTIL_FNV_INIT (optionally mixed with a small salt). */
+#define UTIL_FNV_INIT 2166136261u
+static inline unsigned util_fnv1a(unsigned h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+static inline unsigned util_fnv1a_n(unsigned h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 16777619u;
+	return h;
+}
+
+/* Why a receiver file could not be opened or read, from the errno that
+ * spool_read/spool_claim set: their refusals in words, else strerror. */
+const char *util_file_reason(int e);
+
+/* Control characters (C0, DEL, C1) and bytes that are not UTF-8 as \n, \t,
+ * \r or \xNN, so that a producer's text cannot drive a terminal or split a
+ * log line. A backslash stays as it is: the output is for humans only. */
+int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n);
+/* Into a fixed buffer, cut (on a whole escape) when it does not fit;
+ * returns dst. */
+char *util_escape(const char *s, char *dst, size_t dstsz);
+/* True when s holds nothing util_buf_add_escaped would change. */
+bool util_is_printable(const char *s, size_t n);
 
 int util_write_all(int fd, const void *p, size_t n);
 /* Reads a whole fd up to max bytes; -1 with errno EFBIG when larger. */

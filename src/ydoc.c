@@ -120,6 +120,12 @@ struct ydoc_node *ydoc_get(const struct ydoc_node *map, const char *key)
 	return NULL;
 }
 
+const char *ydoc_get_str(const struct ydoc_node *map, const char *key)
+{
+	const struct ydoc_node *n = ydoc_get(map, key);
+	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
+}
+
 void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value)
 {
 	for (size_t i = 0; i < map->n; i++) {

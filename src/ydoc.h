@@ -53,6 +53,9 @@ struct ydoc_node *ydoc_intval(long long v);
 
 /* Map access by key; NULL when absent. */
 struct ydoc_node *ydoc_get(const struct ydoc_node *map, const char *key);
+/* The text of a scalar value that is not null; NULL when absent, null or
+ * not a scalar (a producer may have written a list where text belongs). */
+const char *ydoc_get_str(const struct ydoc_node *map, const char *key);
 /* Sets key to value (taking ownership), replacing an existing value in place
  * so key order is kept; appends new keys. */
 void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value);

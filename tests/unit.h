@@ -9,6 +9,7 @@ Suite *suite_spool(void);
 Suite *suite_receiver(void);
 Suite *suite_conf(void);
 Suite *suite_mime(void);
+Suite *suite_util(void);
 
 /* A fresh directory under $TMPDIR, removed by unit_rmtree. */
 char *unit_tmpdir(void);
