@@ -1,7 +1,12 @@
-/* html2text: walks libxml2's HTML tree and lays out text: blocks separated
- * by a blank line, <br> a line break, list items "* item" (or "1. item"),
- * links "text <url>", whitespace collapsed outside <pre>, script and style
- * dropped, entities decoded by the parser. */
+/* html2text: the plain-text alternative of an HTML body. Walks libxml2's
+ * HTML tree and lays out text: blocks separated by a blank line, <br> a
+ * line break, list items "* item" (or "1. item"), links "text <url>",
+ * whitespace collapsed outside <pre>, script and style dropped, entities
+ * decoded by the parser.
+ * Owns: libxml2 (the only module that includes it).
+ * Never: fetches anything (HTML_PARSE_NONET), prints, or fails on bad HTML
+ * (the parser recovers; the worst case is less text).
+ * Rules: man/msgspool-receiver.5 (the text part), tests/check_mime.c. */
 #include "config.h"
 #include "html2text.h"
 #include "util.h"
@@ -118,6 +123,36 @@ static void walk_list(struct out *o, const xmlNode *n, bool ordered)
 	owe_break(o, o->depth ? 1 : 2);
 }
 
+static void walk_img(struct out *o, const xmlNode *n)
+{
+	xmlChar *alt = xmlGetProp((xmlNode *)n, (const xmlChar *)"alt");
+	if (alt && *alt) {
+		put_text(o, "[");
+		put_text(o, (const char *)alt);
+		put_text(o, "]");
+	}
+	xmlFree(alt);
+}
+
+static void walk_link(struct out *o, const xmlNode *n)
+{
+	xmlChar *href = xmlGetProp((xmlNode *)n, (const xmlChar *)"href");
+	char *text = node_text(n);
+	walk_children(o, n);
+	/* Show the target unless the text already is it; skip in-page anchors. */
+	if (href && *href && href[0] != '#' && strcmp((const char *)href, text) != 0 &&
+	    strncasecmp((const char *)href, "javascript:", 11) != 0) {
+		put_text(o, " <");
+		bool pre = o->pre;
+		o->pre = 1; /* keep the url exactly */
+		put_text(o, (const char *)href);
+		o->pre = pre;
+		put_text(o, ">");
+	}
+	free(text);
+	xmlFree(href);
+}
+
 static void walk(struct out *o, const xmlNode *n)
 {
 	if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
@@ -145,31 +180,11 @@ static void walk(struct out *o, const xmlNode *n)
 		return;
 	}
 	if (is(n, "img")) {
-		xmlChar *alt = xmlGetProp((xmlNode *)n, (const xmlChar *)"alt");
-		if (alt && *alt) {
-			put_text(o, "[");
-			put_text(o, (const char *)alt);
-			put_text(o, "]");
-		}
-		xmlFree(alt);
+		walk_img(o, n);
 		return;
 	}
 	if (is(n, "a")) {
-		xmlChar *href = xmlGetProp((xmlNode *)n, (const xmlChar *)"href");
-		char *text = node_text(n);
-		walk_children(o, n);
-		/* Show the target unless the text already is it; skip in-page anchors. */
-		if (href && *href && href[0] != '#' && strcmp((const char *)href, text) != 0 &&
-		    strncasecmp((const char *)href, "javascript:", 11) != 0) {
-			put_text(o, " <");
-			bool pre = o->pre;
-			o->pre = 1; /* keep the url exactly */
-			put_text(o, (const char *)href);
-			o->pre = pre;
-			put_text(o, ">");
-		}
-		free(text);
-		xmlFree(href);
+		walk_link(o, n);
 		return;
 	}
 	if (is(n, "tr")) {

@@ -1,6 +1,11 @@
 /* maildir: the transport that writes each message as a .eml file into a
  * Maildir (tmp/, fsync, rename into new/): the embedded default for demos
- * and development, and a way to hand mail to anything that reads Maildirs. */
+ * and development, and a way to hand mail to anything that reads Maildirs.
+ * Owns: the configured Maildir and the names of the files it writes there.
+ * Never: touches the spool, or leaves a half-written file in new/ (a file
+ * appears there whole, by rename, after its fsync).
+ * Rules: the Maildir convention (tmp/ then new/, unique names),
+ * man/msgspool.conf.5 (maildir.path). */
 #include "config.h"
 #include "transport.h"
 
@@ -29,7 +34,9 @@ static int open_sub(const char *path, const char *sub)
 	return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-struct maildir *maildir_open(const struct conf *c, char *err, size_t errsz)
+static void maildir_close(void *impl);
+
+static void *maildir_open(const struct conf *c, char *err, size_t errsz)
 {
 	struct maildir *m = util_xmalloc(sizeof *m);
 	m->tmpfd = m->newfd = -1;
@@ -37,7 +44,7 @@ struct maildir *maildir_open(const struct conf *c, char *err, size_t errsz)
 	    (m->tmpfd = open_sub(c->maildir.path, "tmp")) < 0 ||
 	    (m->newfd = open_sub(c->maildir.path, "new")) < 0) {
 		snprintf(err, errsz, "%s: cannot open maildir: %s", c->maildir.path, strerror(errno));
-		maildir_free(m);
+		maildir_close(m);
 		return NULL;
 	}
 	int cur = open_sub(c->maildir.path, "cur");
@@ -59,9 +66,10 @@ static enum transport_outcome io_fail(struct transport_result *res, const char *
 	return TRANSPORT_TEMP;
 }
 
-enum transport_outcome maildir_send(struct maildir *m, const char *from, const char *rcpt,
-				    const char *msg, size_t len, struct transport_result *res)
+static enum transport_outcome maildir_send(void *impl, const char *from, const char *rcpt,
+					   const char *msg, size_t len, struct transport_result *res)
 {
+	struct maildir *m = impl;
 	struct timespec ts;
 	unsigned char r[4] = {0};
 	char name[256];
@@ -110,8 +118,9 @@ enum transport_outcome maildir_send(struct maildir *m, const char *from, const c
 	return TRANSPORT_SENT;
 }
 
-void maildir_free(struct maildir *m)
+static void maildir_close(void *impl)
 {
+	struct maildir *m = impl;
 	if (!m)
 		return;
 	if (m->tmpfd >= 0)
@@ -121,3 +130,17 @@ void maildir_free(struct maildir *m)
 	free(m->path);
 	free(m);
 }
+
+static void maildir_describe(const void *impl, char *buf, size_t n)
+{
+	const struct maildir *m = impl;
+	snprintf(buf, n, "maildir %s", m->path);
+}
+
+const struct transport_ops transport_maildir = {
+	.open = maildir_open,
+	.send = maildir_send,
+	.idle = NULL,
+	.close = maildir_close,
+	.describe = maildir_describe,
+};

@@ -1,4 +1,10 @@
-/* mime: receiver -> RFC 5322 message. */
+/* mime: receiver -> RFC 5322 message, and the check that a message can
+ * follow SMTP's DATA as it is.
+ * Owns: the header fields msgspool writes, the MIME structure (parts,
+ * boundary, transfer encodings), the safe list of custom headers.
+ * Never: writes a line break inside a header value, an 8-bit byte where the
+ * transport did not say it may go, or a line a lone "." would end.
+ * Rules: man/msgspool-receiver.5 (what goes on the wire), RFC 5322, 2045-2047. */
 #include "config.h"
 #include "mime.h"
 #include "html2text.h"
@@ -262,42 +268,42 @@ static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
 	return -1;
 }
 
-int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
-		struct util_buf *msg, char *envelope_from, size_t efsz, char *err, size_t errsz)
+/* The parts after the header fields: one text/plain, or a
+ * multipart/alternative of text and html; ours, because libetpan's MIME
+ * writer copies every body byte through a line folder, a third of a
+ * render, which quoted-printable lines of at most 76 characters never need. */
+static int write_body(struct util_buf *msg, const struct receiver *r, const char *text, const char *mid)
 {
-	char *fname = NULL, *faddr = NULL, *derived = NULL;
-	const char *from = r->from ? r->from : o->from;
-	if (parse_mailbox(from, &fname, &faddr) < 0)
-		return fail(err, errsz, "from: '%s' is not a valid mailbox", from);
-	if (!receiver_address_valid(r->send_to) || util_has_crlf(r->subject))
-		return free(fname), free(faddr), fail(err, errsz, "send_to or subject: %s", "refused");
-	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
-		const char *name = ydoc_key(r->headers, i);
-		if (!mime_header_allowed(name)) {
-			free(fname);
-			free(faddr);
-			return fail(err, errsz, "headers: %s is not in the list of headers a receiver may set", name);
-		}
-	}
-	snprintf(envelope_from, efsz, "%s", faddr);
+	if (util_buf_adds(msg, "MIME-Version: 1.0\r\n") < 0)
+		return -1;
+	if (!r->html)
+		return text_part(msg, "plain", text) < 0 ||
+		       /* SMTP ends a message at a line end; the text may not. */
+		       (memcmp(msg->data + msg->len - 2, "\r\n", 2) != 0 && util_buf_add(msg, "\r\n", 2) < 0) ? -1 : 0;
+	char d[DELIM_LEN + 1];
+	delimiter_for(mid, d);
+	const char *b = d + 4; /* the boundary itself */
+	if (util_buf_adds(msg, "Content-Type: multipart/alternative; boundary=\"") < 0 ||
+	    util_buf_add(msg, b, DELIM_LEN - 4) < 0 || util_buf_add(msg, "\"\r\n", 3) < 0 ||
+	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
+	    text_part(msg, "plain", text) < 0 ||
+	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
+	    text_part(msg, "html", r->html) < 0 ||
+	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "--\r\n", 4) < 0)
+		return -1;
+	return 0;
+}
 
-	const char *text = r->text;
-	if (!text) {
-		derived = html2text(r->html, strlen(r->html));
-		text = derived ? derived : "";
-	}
-
+/* The header fields, written through libetpan (folding, its encoding rules). */
+static int write_fields(struct util_buf *msg, const struct receiver *r, const struct mime_options *o,
+			time_t now, const char *fname, const char *faddr, const char *mid)
+{
 	int rc = -1;
-	size_t start = msg->len;
 	struct mailimf_fields *f = mailimf_fields_new_empty();
-	char date[64], mid[512], *subj = NULL;
+	char date[64], *subj = NULL;
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	const char *domain = o->msgid_domain ? o->msgid_domain : strrchr(faddr, '@') + 1;
-	/* The same attempt number gives the same Message-ID, so a duplicate from
-	 * a crash between 250 and the record can be recognised downstream. */
-	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, domain);
 	size_t slen = strlen(o->subject_prefix) + strlen(r->subject) + 1;
 	char *full_subject = malloc(slen);
 	if (!full_subject || !f)
@@ -317,43 +323,72 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 		if (add_field(f, ydoc_key(r->headers, i), mime_encode_header(v->str, false)) < 0)
 			goto done;
 	}
-
-	/* The header fields through libetpan (folding, its encoding rules);
-	 * the parts are ours: its MIME writer copies every body byte through a
-	 * line folder, a third of a render, which quoted-printable lines of at
-	 * most 76 characters never need. */
 	int col = 0;
-	if (mailimf_fields_write_driver(buf_write, msg, &col, f) != MAILIMF_NO_ERROR ||
-	    util_buf_adds(msg, "MIME-Version: 1.0\r\n") < 0)
-		goto done;
-	if (r->html) {
-		char d[DELIM_LEN + 1];
-		delimiter_for(mid, d);
-		const char *b = d + 4; /* the boundary itself */
-		if (util_buf_adds(msg, "Content-Type: multipart/alternative; boundary=\"") < 0 ||
-		    util_buf_add(msg, b, DELIM_LEN - 4) < 0 || util_buf_add(msg, "\"\r\n", 3) < 0 ||
-		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-		    text_part(msg, "plain", text) < 0 ||
-		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-		    text_part(msg, "html", r->html) < 0 ||
-		    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "--\r\n", 4) < 0)
-			goto done;
-	} else if (text_part(msg, "plain", text) < 0 ||
-		   /* SMTP ends a message at a line end; the text may not. */
-		   (memcmp(msg->data + msg->len - 2, "\r\n", 2) != 0 && util_buf_add(msg, "\r\n", 2) < 0)) {
-		goto done;
-	}
-	rc = 0;
+	rc = mailimf_fields_write_driver(buf_write, msg, &col, f) == MAILIMF_NO_ERROR ? 0 : -1;
 done:
-	if (rc < 0)
-		msg->len = start; /* nothing half-built is left for a caller to send */
 	if (f)
 		mailimf_fields_free(f);
+	free(subj);
+	return rc;
+}
+
+/* Refuses what cannot be rendered: a bad From, To or subject, a header
+ * outside the safe list. */
+static int check_receiver(const struct receiver *r, char *err, size_t errsz)
+{
+	if (!receiver_address_valid(r->send_to) || util_has_crlf(r->subject))
+		return fail(err, errsz, "send_to or subject: %s", "refused");
+	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
+		const char *name = ydoc_key(r->headers, i);
+		if (!mime_header_allowed(name))
+			return fail(err, errsz, "headers: %s is not in the list of headers a receiver may set", name);
+	}
+	return 0;
+}
+
+int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
+		struct util_buf *msg, char *envelope_from, size_t efsz, char *err, size_t errsz)
+{
+	char *fname = NULL, *faddr = NULL, *derived = NULL;
+	const char *from = r->from ? r->from : o->from;
+	if (parse_mailbox(from, &fname, &faddr) < 0)
+		return fail(err, errsz, "from: '%s' is not a valid mailbox", from);
+	if (check_receiver(r, err, errsz) < 0)
+		return free(fname), free(faddr), -1;
+	snprintf(envelope_from, efsz, "%s", faddr);
+
+	const char *text = r->text;
+	if (!text) {
+		derived = html2text(r->html, strlen(r->html));
+		text = derived ? derived : "";
+	}
+	char mid[512];
+	const char *domain = o->msgid_domain ? o->msgid_domain : strrchr(faddr, '@') + 1;
+	/* The same attempt number gives the same Message-ID, so a duplicate from
+	 * a crash between 250 and the record can be recognised downstream. */
+	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, domain);
+	size_t start = msg->len;
+	int rc = write_fields(msg, r, o, now, fname, faddr, mid) < 0 || write_body(msg, r, text, mid) < 0 ? -1 : 0;
+	if (rc < 0)
+		msg->len = start; /* nothing half-built is left for a caller to send */
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
-	free(subj);
 	free(derived);
 	free(fname);
 	free(faddr);
 	return rc;
+}
+
+bool mime_wire_ready(const char *msg, size_t len)
+{
+	const char *end = msg + len, *p;
+	if (len == 0 || msg[0] == '.')
+		return false;
+	for (p = msg; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		if (p == msg || p[-1] != '\r' || (p + 1 < end && p[1] == '.'))
+			return false;
+	for (p = msg; (p = memchr(p, '\r', (size_t)(end - p))); p++)
+		if (p + 1 == end || p[1] != '\n')
+			return false;
+	return true;
 }

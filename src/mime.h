@@ -26,5 +26,9 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
  * name); ASCII without "=?" is returned as it is. Malloc'd. */
 char *mime_encode_header(const char *s, bool phrase);
 bool mime_header_allowed(const char *name);
+/* True when msg can follow SMTP's DATA as it is: CRLF line ends only, no
+ * line starting with a dot (mime_render's output always is); others are
+ * dot-stuffed and mended by the transport on the way. */
+bool mime_wire_ready(const char *msg, size_t len);
 
 #endif

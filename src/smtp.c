@@ -8,9 +8,15 @@
  * written over libetpan's stream (the library sends one command a write);
  * a message that needs no dot-stuffing (every one mime.c renders) is
  * written as it is.
- * Outcomes come from the reply code alone (LIBETPAN-NOTES: the library's
- * error values do not tell 450 from 550). */
+ * Owns: libetpan's SMTP session and GnuTLS (the only module that knows
+ * them), the transcript of an attempt.
+ * Never: decides from libetpan's error values (they do not tell 450 from
+ * 550): outcomes come from the reply code alone; never sends a password in
+ * clear to a host that is not loopback, nor an address holding a line break.
+ * Rules: RFC 5321, 2920 (pipelining), 3207 (STARTTLS), transport.h (what an
+ * outcome means), man/msgspool.conf.5 (smtp.*). */
 #include "config.h"
+#include "mime.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -80,7 +86,7 @@ static char *read_password(const char *path, char *err, size_t errsz)
 	return data;
 }
 
-struct smtp *smtp_open(const struct conf *c, char *err, size_t errsz)
+static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 {
 	/* A write to a server that has gone must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
@@ -188,8 +194,9 @@ static void drop_session(struct smtp *s)
 	util_buf_free(&s->setup);
 }
 
-void smtp_idle(struct smtp *s)
+static void smtp_idle(void *impl)
 {
+	struct smtp *s = impl;
 	if (s->s) {
 		s->log = &s->setup;
 		mailsmtp_quit(s->s);
@@ -198,8 +205,9 @@ void smtp_idle(struct smtp *s)
 	drop_session(s);
 }
 
-void smtp_free(struct smtp *s)
+static void smtp_close(void *impl)
 {
+	struct smtp *s = impl;
 	if (!s)
 		return;
 	smtp_idle(s);
@@ -517,26 +525,12 @@ static enum transport_outcome envelope_stepwise(struct smtp *s, const char *from
 	return TRANSPORT_SENT;
 }
 
-bool smtp_wire_ready(const char *msg, size_t len)
-{
-	const char *end = msg + len, *p;
-	if (len == 0 || msg[0] == '.')
-		return false;
-	for (p = msg; (p = memchr(p, '\n', (size_t)(end - p))); p++)
-		if (p == msg || p[-1] != '\r' || (p + 1 < end && p[1] == '.'))
-			return false;
-	for (p = msg; (p = memchr(p, '\r', (size_t)(end - p))); p++)
-		if (p + 1 == end || p[1] != '\n')
-			return false;
-	return true;
-}
-
 /* The message and its end: written as it is when it is wire-ready (one
  * memchr pass instead of libetpan's byte-at-a-time dot-stuffing, and no
  * empty line added before the dot), else through libetpan's encoder. */
 static int send_message(mailsmtp *m, const char *msg, size_t len)
 {
-	if (!smtp_wire_ready(msg, len))
+	if (!mime_wire_ready(msg, len))
 		return mailsmtp_data_message(m, msg, len) == MAILSMTP_NO_ERROR ? 0 : -1;
 	bool crlf = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n';
 	const char *dot = crlf ? ".\r\n" : "\r\n.\r\n";
@@ -546,9 +540,10 @@ static int send_message(mailsmtp *m, const char *msg, size_t len)
 	return read_reply(m) == 250 ? 0 : -1;
 }
 
-enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *rcpt,
-				 const char *msg, size_t len, struct transport_result *res)
+static enum transport_outcome smtp_send(void *impl, const char *from, const char *rcpt,
+					const char *msg, size_t len, struct transport_result *res)
 {
+	struct smtp *s = impl;
 	if (util_has_crlf(from) || util_has_crlf(rcpt)) {
 		snprintf(res->error, sizeof res->error, "refused: a line break in an address");
 		return TRANSPORT_PERM;
@@ -582,3 +577,18 @@ enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *r
 	s->log = NULL;
 	return TRANSPORT_SENT;
 }
+
+static void smtp_describe(const void *impl, char *buf, size_t n)
+{
+	const struct conf *c = ((const struct smtp *)impl)->c;
+	snprintf(buf, n, "smtp %s:%ld (%s)", c->smtp.host, c->smtp.port,
+		 c->smtp.tls == CONF_TLS_TLS ? "tls" : c->smtp.tls == CONF_TLS_STARTTLS ? "starttls" : "plain");
+}
+
+const struct transport_ops transport_smtp = {
+	.open = smtp_open,
+	.send = smtp_send,
+	.idle = smtp_idle,
+	.close = smtp_close,
+	.describe = smtp_describe,
+};

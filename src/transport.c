@@ -1,26 +1,53 @@
-/* transport: chooses the configured implementation and forwards to it. */
+/* transport: chooses the configured implementation and forwards to it.
+ * Owns: the list of implementations (TRANSPORTS below) and the result
+ * conventions every one of them follows (transport.h).
+ * Never: knows a protocol, a library or a path; an implementation never
+ * reaches back into this file or another implementation.
+ * Rules: transport.h (outcomes, session_failed), man/msgspool.conf.5. */
 #include "config.h"
 #include "transport.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One line per implementation: the configuration value and its ops. */
+#define TRANSPORTS(X)                          \
+	X(CONF_TRANSPORT_SMTP, transport_smtp)   \
+	X(CONF_TRANSPORT_MAILDIR, transport_maildir)
+
+#define DECLARE(value, ops) extern const struct transport_ops ops;
+TRANSPORTS(DECLARE)
+#undef DECLARE
+
 struct transport {
-	struct smtp *smtp;
-	struct maildir *maildir;
+	const struct transport_ops *ops;
+	void *impl;
+	char desc[300];
 };
+
+static const struct transport_ops *ops_for(enum conf_transport which)
+{
+#define MATCH(value, ops) if (which == value) return &ops;
+	TRANSPORTS(MATCH)
+#undef MATCH
+	return NULL;
+}
 
 struct transport *transport_open(const struct conf *c, char *err, size_t errsz)
 {
-	struct transport *t = util_xmalloc(sizeof *t);
-	if (c->transport == CONF_TRANSPORT_SMTP)
-		t->smtp = smtp_open(c, err, errsz);
-	else
-		t->maildir = maildir_open(c, err, errsz);
-	if (!t->smtp && !t->maildir) {
-		free(t);
+	const struct transport_ops *ops = ops_for(c->transport);
+	if (!ops) {
+		snprintf(err, errsz, "transport: no such transport (%d)", (int)c->transport);
 		return NULL;
 	}
+	void *impl = ops->open(c, err, errsz);
+	if (!impl)
+		return NULL;
+	struct transport *t = util_xmalloc(sizeof *t);
+	t->ops = ops;
+	t->impl = impl;
+	ops->describe(impl, t->desc, sizeof t->desc);
 	return t;
 }
 
@@ -31,25 +58,26 @@ enum transport_outcome transport_send(struct transport *t, const char *envelope_
 	res->code = 0;
 	res->error[0] = '\0';
 	res->session_failed = false;
-	res->outcome = t->smtp ? smtp_send(t->smtp, envelope_from, rcpt, msg, len, res)
-			       : maildir_send(t->maildir, envelope_from, rcpt, msg, len, res);
+	res->outcome = t->ops->send(t->impl, envelope_from, rcpt, msg, len, res);
 	return res->outcome;
 }
 
 void transport_idle(struct transport *t)
 {
-	if (t->smtp)
-		smtp_idle(t->smtp);
+	if (t && t->ops->idle)
+		t->ops->idle(t->impl);
+}
+
+const char *transport_describe(const struct transport *t)
+{
+	return t->desc;
 }
 
 void transport_free(struct transport *t)
 {
 	if (!t)
 		return;
-	if (t->smtp)
-		smtp_free(t->smtp);
-	if (t->maildir)
-		maildir_free(t->maildir);
+	t->ops->close(t->impl);
 	free(t);
 }
 

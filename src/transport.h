@@ -1,7 +1,8 @@
-/* transport: how a rendered message leaves: over SMTP (smtp.c, the only
- * code that knows libetpan's SMTP side) or into a Maildir (maildir.c). Each
- * send returns an outcome decided from the server's reply code, the reply
- * as one line, and the transcript of the attempt. */
+/* transport: how a rendered message leaves, behind one table of operations:
+ * over SMTP (smtp.c, the only code that knows libetpan's SMTP side) or into
+ * a Maildir (maildir.c). Each send returns an outcome decided from the
+ * server's reply code, the reply as one line, and the transcript of the
+ * attempt. */
 #ifndef MSGSPOOL_TRANSPORT_H
 #define MSGSPOOL_TRANSPORT_H
 
@@ -25,7 +26,8 @@ struct transport_result {
 
 struct transport;
 
-/* Prepares a transport (reads the SMTP password file); no network yet. */
+/* Prepares the configured transport (reads the SMTP password file); no
+ * network yet. */
 struct transport *transport_open(const struct conf *c, char *err, size_t errsz);
 /* Sends one message to one recipient; fills res (transcript appended). */
 enum transport_outcome transport_send(struct transport *t, const char *envelope_from,
@@ -33,25 +35,20 @@ enum transport_outcome transport_send(struct transport *t, const char *envelope_
 				      struct transport_result *res);
 /* Ends an open connection politely (QUIT). */
 void transport_idle(struct transport *t);
+/* "smtp mail.example.org:587 (starttls)": where messages go, for logs. */
+const char *transport_describe(const struct transport *t);
 void transport_free(struct transport *t);
 void transport_result_free(struct transport_result *res);
 
-/* The implementations behind it. */
-struct smtp;
-struct smtp *smtp_open(const struct conf *c, char *err, size_t errsz);
-enum transport_outcome smtp_send(struct smtp *s, const char *from, const char *rcpt,
-				 const char *msg, size_t len, struct transport_result *res);
-void smtp_idle(struct smtp *s);
-/* True when msg can follow DATA as it is: CRLF line ends only, no line
- * starting with a dot (mime_render's output always is); others are
- * dot-stuffed and mended by libetpan on the way. */
-bool smtp_wire_ready(const char *msg, size_t len);
-void smtp_free(struct smtp *s);
-
-struct maildir;
-struct maildir *maildir_open(const struct conf *c, char *err, size_t errsz);
-enum transport_outcome maildir_send(struct maildir *m, const char *from, const char *rcpt,
-				    const char *msg, size_t len, struct transport_result *res);
-void maildir_free(struct maildir *m);
+/* What an implementation provides (one file each: smtp.c, maildir.c), and
+ * one line in transport.c's list names it. `idle` may be NULL. */
+struct transport_ops {
+	void *(*open)(const struct conf *c, char *err, size_t errsz);
+	enum transport_outcome (*send)(void *impl, const char *from, const char *rcpt,
+				       const char *msg, size_t len, struct transport_result *res);
+	void (*idle)(void *impl);
+	void (*close)(void *impl);
+	void (*describe)(const void *impl, char *buf, size_t n);
+};
 
 #endif

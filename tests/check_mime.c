@@ -161,7 +161,7 @@ START_TEST(test_render_wire_ready)
 		struct util_buf out = {0};
 		char err[512] = "";
 		ck_assert_msg(render(y[i], &out, err, sizeof err) == 0, "%s", err);
-		ck_assert_msg(smtp_wire_ready(out.data, out.len), "render %zu is not wire-ready:\n%s", i, out.data);
+		ck_assert_msg(mime_wire_ready(out.data, out.len), "render %zu is not wire-ready:\n%s", i, out.data);
 		ck_assert_msg(out.len >= 2 && !strcmp(out.data + out.len - 2, "\r\n"), "render %zu ends without CRLF", i);
 		const char *ct = strstr(out.data, "boundary=\"");
 		if (ct) {
@@ -176,7 +176,7 @@ START_TEST(test_render_wire_ready)
 		}
 		util_buf_free(&out);
 	}
-#define WIRE_READY(s) smtp_wire_ready(s, strlen(s))
+#define WIRE_READY(s) mime_wire_ready(s, strlen(s))
 	ck_assert(!WIRE_READY("a\nb\r\n"));	   /* a bare LF */
 	ck_assert(!WIRE_READY("a\rb\r\n"));	   /* a bare CR */
 	ck_assert(!WIRE_READY("a\r\n.b\r\n"));  /* a line starting with a dot */

@@ -45,7 +45,7 @@ static void receiver_target(const char *d, size_t n, bool render)
 		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL};
 		/* What renders goes on the wire as it is: it must be wire-ready. */
 		if (mime_render(&r, &o, 1700000000, &out, ef, sizeof ef, err, sizeof err) == 0 &&
-		    !smtp_wire_ready(out.data, out.len))
+		    !mime_wire_ready(out.data, out.len))
 			abort();
 	} else if (receiver_save(&r, &out) == 0) {
 		/* What we write must read back, as the same data. */
