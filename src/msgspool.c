@@ -84,6 +84,7 @@ static int read_file_arg(const char *path, size_t max, char **out)
 	errno = e;
 	if (rc == 0 && (memchr(*out, '\0', len) || !util_utf8_valid(*out, len))) {
 		free(*out);
+		*out = NULL; /* the caller tells which file failed by a NULL */
 		errno = EILSEQ;
 		return -1;
 	}
@@ -185,10 +186,10 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 	char *text = NULL, *html = NULL;
 	if ((textf && read_file_arg(textf, c->conf.max_receiver_size, &text) < 0) ||
 	    (htmlf && read_file_arg(htmlf, c->conf.max_receiver_size, &html) < 0)) {
-		cli_err("%s: %s", (textf && !text) ? textf : htmlf,
-			errno == EILSEQ ? "not UTF-8 text" : strerror(errno));
+		int e = errno;
+		cli_err("%s: %s", (textf && !text) ? textf : htmlf, e == EILSEQ ? "not UTF-8 text" : strerror(e));
 		free(text);
-		return EX_NOINPUT;
+		return e == EILSEQ || e == EFBIG ? EX_DATAERR : EX_NOINPUT;
 	}
 	struct receiver r;
 	spool_new_id(id, sizeof id);

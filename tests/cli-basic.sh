@@ -58,6 +58,14 @@ check_rc "enqueue missing body" 64 ms enqueue --to a@example.com --subject s
 check_rc "enqueue - invalid" 65 sh -c "'$BLD/msgspool' enqueue - < '$SRC/spool-layout/examples/invalid/billion-laughs.yaml'"
 check_contains "enqueue - error names stdin" "$(cat "$T/err")" "<stdin>:1: anchors are not allowed"
 check_rc "enqueue missing file" 66 ms enqueue --to a@example.com --subject s --text-file "$T/nope"
+# A body that is not UTF-8 (a NUL, Latin-1): exit 65 naming the file, no crash.
+printf 'a\0b\n' > "$T/nul.txt"; printf 'Bl\xe5b\xe6r\n' > "$T/latin1.txt"
+for f in nul latin1; do
+	check_rc "enqueue $f text-file" 65 ms enqueue --to a@example.com --subject s --text-file "$T/$f.txt"
+	check "$f error names the file" "$(cat "$T/err")" "msgspool: $T/$f.txt: not UTF-8 text"
+	check_rc "enqueue $f html-file" 65 ms enqueue --to a@example.com --subject s --text-file "$T/body.txt" --html-file "$T/$f.txt"
+	check "$f html error names the file" "$(cat "$T/err")" "msgspool: $T/$f.txt: not UTF-8 text"
+done
 check "nothing written by bad input" "$(count new)" "$before"
 check "tmp/ empty" "$(ls -A "$T/spool/tmp" | wc -l)" 0
 
