@@ -95,7 +95,7 @@ int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, 
 	int r = cli_open_spool(c);
 	if (r)
 		return r;
-	r = spool_find(&c->sp, prefix, st, id, idsz);
+	r = spool_find(c->sp, prefix, st, id, idsz);
 	if (r == SPOOL_NOT_FOUND) {
 		cli_err("%s: no receiver with this id or id prefix", prefix);
 		return EX_NOINPUT;
@@ -203,7 +203,7 @@ int cli_check_owner(struct cli *c)
 	int rc = cli_open_spool(c);
 	if (rc)
 		return rc;
-	if (fstat(c->sp.rootfd, &st) < 0)
+	if (spool_stat_root(c->sp, &st) < 0)
 		return EX_IOERR;
 	if (geteuid() != 0 && geteuid() != st.st_uid) {
 		cli_err("%s: owned by uid %ld; run this as the spool's owner", c->conf.spool, (long)st.st_uid);
@@ -216,7 +216,7 @@ int cli_query(struct cli *c, struct query_filter *f, struct query_result *res)
 {
 	f->progress = cli_progress;
 	f->progress_ctx = (void *)"scanning";
-	int rc = query_run(&c->sp, c->conf.max_receiver_size, f, res);
+	int rc = query_run(c->sp, c->conf.max_receiver_size, f, res);
 	cli_progress_done();
 	if (rc < 0) {
 		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));

@@ -13,7 +13,7 @@ struct cli {
 	const char *conf_path;	/* -c, MSGSPOOL_CONFIG, or NULL */
 	const char *spool_override; /* --spool */
 	struct conf conf;
-	struct spool sp;
+	struct spool *sp;
 	bool spool_open;
 };
 

@@ -180,7 +180,7 @@ static void json_receiver(struct cli *c, const struct query_row *row)
 {
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(&c->sp, c->conf.max_receiver_size, row->status, row->id, &r, err, sizeof err) < 0) {
+	if (query_load(c->sp, c->conf.max_receiver_size, row->status, row->id, &r, err, sizeof err) < 0) {
 		printf("{\"id\":");
 		json_string(stdout, row->id);
 		printf(",\"status\":\"%s\",\"unreadable\":", spool_status_name(row->status));
@@ -361,7 +361,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	if (rc)
 		return rc;
 	struct receiver r;
-	if (query_load(&c->sp, c->conf.max_receiver_size, st, id, &r, err, sizeof err) < 0) {
+	if (query_load(c->sp, c->conf.max_receiver_size, st, id, &r, err, sizeof err) < 0) {
 		cli_err("%s", err);
 		return EX_DATAERR;
 	}
@@ -444,7 +444,7 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	int rc = 0;
 	for (size_t i = 0; !dry && i < res.n; i++) {
 		/* Moved meanwhile (resent, say): not ours to delete any more. */
-		if (spool_remove(&c->sp, res.rows[i].status, res.rows[i].id) < 0 && errno != ENOENT) {
+		if (spool_remove(c->sp, res.rows[i].status, res.rows[i].id) < 0 && errno != ENOENT) {
 			cli_err("%s/%s.yaml: cannot delete: %s", spool_status_dir(res.rows[i].status), res.rows[i].id,
 				strerror(errno));
 			rc = EX_IOERR;
@@ -455,7 +455,7 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	cli_progress_done();
 	for (int s = 0; !dry && s < SPOOL_NSTATUS; s++)
 		if (f.status_mask & (1u << s))
-			fsync(c->sp.dirfd[s]);
+			spool_sync(c->sp, (enum spool_status)s);
 	query_result_free(&res);
 	return rc;
 }
@@ -508,7 +508,7 @@ static int collect_ref(const char *id, void *vctx)
 	struct refscan *rs = vctx;
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(&rs->c->sp, rs->c->conf.max_receiver_size, rs->st, id, &r, err, sizeof err) == 0) {
+	if (query_load(rs->c->sp, rs->c->conf.max_receiver_size, rs->st, id, &r, err, sizeof err) == 0) {
 		if (r.message)
 			add_ref(&rs->refs, r.message);
 		receiver_free(&r);
@@ -532,13 +532,13 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 		return rc;
 	struct msgref msgs = {0};
 	struct refscan rs = {.c = c};
-	if (spool_message_scan(&c->sp, collect_msg, &msgs) < 0) {
+	if (spool_message_scan(c->sp, collect_msg, &msgs) < 0) {
 		cli_err("%s/messages: cannot scan: %s", c->conf.spool, strerror(errno));
 		return EX_IOERR;
 	}
 	for (int s = 0; s < SPOOL_NSTATUS; s++) {
 		rs.st = (enum spool_status)s;
-		spool_scan(&c->sp, rs.st, collect_ref, &rs);
+		spool_scan(c->sp, rs.st, collect_ref, &rs);
 	}
 	if (rs.refs.n > 1)
 		qsort(rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str);
@@ -549,9 +549,7 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 		if (rs.refs.n && bsearch(&key, rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str))
 			continue;
 		struct stat st;
-		char name[SPOOL_ID_MAX + 16];
-		snprintf(name, sizeof name, "%s.yaml", key);
-		if (fstatat(c->sp.msgfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime < 3600)
+		if (spool_message_stat(c->sp, key, &st) == 0 && now - st.st_mtime < 3600)
 			continue;
 		add_ref(&doomed, key);
 	}
@@ -559,13 +557,13 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 		   : "Deleting %zu messages with no message receivers.\n", doomed.n);
 	rc = 0;
 	for (size_t i = 0; !dry && i < doomed.n; i++) {
-		if (spool_message_remove(&c->sp, doomed.ids[i]) < 0 && errno != ENOENT) {
+		if (spool_message_remove(c->sp, doomed.ids[i]) < 0 && errno != ENOENT) {
 			cli_err("messages/%s.yaml: cannot delete: %s", doomed.ids[i], strerror(errno));
 			rc = EX_IOERR;
 		}
 	}
 	if (!dry)
-		fsync(c->sp.msgfd);
+		spool_sync_messages(c->sp);
 	struct msgref *all[] = {&msgs, &rs.refs, &doomed};
 	for (size_t k = 0; k < 3; k++) {
 		for (size_t i = 0; i < all[k]->n; i++)

@@ -57,7 +57,7 @@ static int sender_start(struct sender *s, struct cli *c, bool verbose)
 	int rc = cli_open_spool(c);
 	if (rc)
 		return rc;
-	s->d.sp = &c->sp;
+	s->d.sp = c->sp;
 	s->d.conf = &c->conf;
 	s->d.log = cli_log;
 	s->d.log_ctx = s;
@@ -114,7 +114,7 @@ static int cmp_id(const void *a, const void *b)
 static int send_status(struct sender *s, enum spool_status st, long long max_failed, bool *server_down)
 {
 	struct idlist l = {0};
-	if (spool_scan(&s->c->sp, st, collect_id, &l) < 0) {
+	if (spool_scan(s->c->sp, st, collect_id, &l) < 0) {
 		cli_err("%s: cannot scan %s/: %s", s->c->conf.spool, spool_status_dir(st), strerror(errno));
 		free(l.ids);
 		return EX_IOERR;
@@ -162,7 +162,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
 	if (rc == 0) {
-		if (deliver_recover(&s.d) < 0 || compose_recover(&c->sp) < 0)
+		if (deliver_recover(&s.d) < 0 || compose_recover(c->sp) < 0)
 			rc = EX_IOERR;
 		int r = send_status(&s, SPOOL_NEW, -1, &down);
 		rc = rc ? rc : r;
@@ -307,7 +307,7 @@ static int count_over(const char *id, void *vctx)
 	struct over_ctx *o = vctx;
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(&o->c->sp, o->c->conf.max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) == 0) {
+	if (query_load(o->c->sp, o->c->conf.max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) == 0) {
 		if (r.failed_count > o->c->conf.resend_limit)
 			o->over++;
 		receiver_free(&r);
@@ -335,7 +335,7 @@ int cmd_resend_failed(struct cli *c, int argc, char **argv)
 	sender_stop(&s);
 	if (rc == 0 || rc == EX_IOERR) {
 		struct over_ctx oc = {c, 0};
-		spool_scan(&c->sp, SPOOL_FAILED, count_over, &oc);
+		spool_scan(c->sp, SPOOL_FAILED, count_over, &oc);
 		size_t resent = s.counts[DELIVER_SENT] + s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR];
 		/* Devilry's own words, kept so scripts that read them go on working. */
 		printf("%zu messages were automatically resent.\n", resent);

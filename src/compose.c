@@ -404,7 +404,7 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 		if (receiver_save(&r, &out) < 0 || out.len > max_size) {
 			rc = fail(err, errsz, "%s: receivers[%zu]: the rendered receiver is larger than max_receiver_size", fname, i);
 		} else if (spool_stage(sp, rid, tag, out.data, out.len) < 0) {
-			rc = fail(err, errsz, "%s/tmp: cannot write: %s", sp->root, strerror(errno));
+			rc = fail(err, errsz, "%s/tmp: cannot write: %s", spool_root(sp), strerror(errno));
 		} else {
 			for (size_t k = 0; k < ids->n && key; k++)
 				if (!strcmp(ids->items[k]->str, rid))
@@ -442,7 +442,7 @@ int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *d
 	new_tag(res->msgid, tag, sizeof tag);
 	if (ydoc_emit(doc, &out) < 0 || spool_stage(sp, rid, tag, out.data, out.len) < 0) {
 		util_buf_free(&out);
-		return fail(err, errsz, "%s/tmp: cannot write: %s", sp->root, strerror(errno));
+		return fail(err, errsz, "%s/tmp: cannot write: %s", spool_root(sp), strerror(errno));
 	}
 	util_buf_free(&out);
 	struct ydoc_node *ids = ydoc_seq();

@@ -99,7 +99,7 @@ static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 		int rc = cli_open_spool(c);
 		if (rc)
 			return rc;
-		if (compose_enqueue_keyed(&c->sp, key, r->doc, &res, rid, sizeof rid, err, sizeof err) < 0) {
+		if (compose_enqueue_keyed(c->sp, key, r->doc, &res, rid, sizeof rid, err, sizeof err) < 0) {
 			cli_err("%s", err);
 			return EX_IOERR;
 		}
@@ -114,7 +114,7 @@ static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 		return EX_SOFTWARE;
 	}
 	int rc = cli_open_spool(c);
-	if (rc == 0 && spool_enqueue(&c->sp, r->id, out.data, out.len) < 0) {
+	if (rc == 0 && spool_enqueue(c->sp, r->id, out.data, out.len) < 0) {
 		cli_err("%s: cannot enqueue %s: %s", c->conf.spool, r->id, strerror(errno));
 		rc = errno == EEXIST ? EX_DATAERR : EX_IOERR;
 	}
@@ -256,7 +256,7 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	struct compose_result res;
-	rc = compose_run(&c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, c->conf.max_receiver_size,
+	rc = compose_run(c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, c->conf.max_receiver_size,
 			 cli_progress, (void *)"composed", &res, err, sizeof err);
 	cli_progress_done();
 	free(data);
@@ -376,7 +376,7 @@ int main(int argc, char **argv)
 		rc = cmd->fn(&c, cargc, cargv);
 	}
 	if (c.spool_open)
-		spool_close(&c.sp);
+		spool_close(c.sp);
 	conf_free(&c.conf);
 	if (fflush(stdout) != 0 && rc == 0) {
 		cli_err("writing output: %s", strerror(errno));

@@ -111,7 +111,7 @@ struct entry {
 };
 
 struct daemon {
-	struct spool sp;
+	struct spool *sp;
 	struct conf *conf;		/* current configuration (swapped under conf_lock) */
 	pthread_rwlock_t conf_lock;	/* workers hold it for reading during an attempt */
 	unsigned long conf_gen;
@@ -264,7 +264,7 @@ static void *worker_main(void *arg)
 		struct deliver_report rep = {0};
 		enum deliver_result r = DELIVER_DEFERRED;
 		if (t) {
-			struct deliver dl = {&d->sp, d->conf, t, deliver_logger, NULL, d->committer};
+			struct deliver dl = {d->sp, d->conf, t, deliver_logger, NULL, d->committer};
 			r = deliver_one(&dl, job.from, job.id,
 					job.from == SPOOL_FAILED ? d->conf->resend_limit : -1, &rep);
 			connected = true;
@@ -318,7 +318,7 @@ static int scan_failed_cb(const char *id, void *vctx)
 	struct daemon *d = c->d;
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(&d->sp, d->conf->max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) < 0)
+	if (query_load(d->sp, d->conf->max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) < 0)
 		return 0;
 	time_t last = 0;
 	const struct ydoc_node *la = ydoc_get(r.doc, "last_attempt");
@@ -341,11 +341,11 @@ static void rescan(struct daemon *d, bool failed_too)
 	pthread_mutex_lock(&d->mu);
 	d->backlog = false;
 	pthread_mutex_unlock(&d->mu);
-	if (spool_scan(&d->sp, SPOOL_NEW, scan_new_cb, &c) < 0)
-		logmsg(LOG_ERR, "%s/new: cannot scan: %s", d->sp.root, strerror(errno));
+	if (spool_scan(d->sp, SPOOL_NEW, scan_new_cb, &c) < 0)
+		logmsg(LOG_ERR, "%s/new: cannot scan: %s", spool_root(d->sp), strerror(errno));
 	if (failed_too && d->conf->daemon.retry_failed_after > 0 &&
-	    spool_scan(&d->sp, SPOOL_FAILED, scan_failed_cb, &c) < 0 && errno)
-		logmsg(LOG_ERR, "%s/failed: cannot scan: %s", d->sp.root, strerror(errno));
+	    spool_scan(d->sp, SPOOL_FAILED, scan_failed_cb, &c) < 0 && errno)
+		logmsg(LOG_ERR, "%s/failed: cannot scan: %s", spool_root(d->sp), strerror(errno));
 }
 
 /* ---- configuration, privileges ---- */
@@ -359,14 +359,14 @@ static void rescan(struct daemon *d, bool failed_too)
  * tmp/. Called from the main thread, which alone replaces d->conf. */
 static void housekeeping(struct daemon *d, bool full)
 {
-	struct deliver dl = {&d->sp, d->conf, NULL, deliver_logger, NULL, NULL};
+	struct deliver dl = {d->sp, d->conf, NULL, deliver_logger, NULL, NULL};
 	int moved = deliver_recover(&dl);
 	int cleaned = 0;
 	if (full) {
-		int batches = compose_recover(&d->sp);
+		int batches = compose_recover(d->sp);
 		if (batches > 0)
 			logmsg(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
-		cleaned = spool_clean_tmp(&d->sp, TMP_MAX_AGE);
+		cleaned = spool_clean_tmp(d->sp, TMP_MAX_AGE);
 	}
 	if (moved > 0 || cleaned > 0)
 		logmsg(LOG_NOTICE, "recovery: %d receivers moved out of active/, %d old tmp/ files removed",
@@ -544,7 +544,7 @@ int main(int argc, char **argv)
 	d.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	char newdir[4200];
-	spool_path(&d.sp, SPOOL_NEW, NULL, newdir, sizeof newdir);
+	spool_path(d.sp, SPOOL_NEW, NULL, newdir, sizeof newdir);
 	if (sfd < 0 || ifd < 0 || d.wakefd < 0 || inotify_add_watch(ifd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 		logmsg(LOG_ERR, "%s: cannot watch: %s", newdir, strerror(errno));
 		return EX_OSERR;
@@ -563,7 +563,7 @@ int main(int argc, char **argv)
 	pthread_rwlock_init(&d.conf_lock, &rwa);
 	d.idle_close = d.conf->daemon.idle_close;
 	d.workers = (size_t)d.conf->smtp.connections;
-	d.committer = deliver_committer_start(&d.sp, deliver_logger, NULL);
+	d.committer = deliver_committer_start(d.sp, deliver_logger, NULL);
 	if (!d.committer)
 		logmsg(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone",
 		       strerror(errno));
@@ -636,7 +636,7 @@ int main(int argc, char **argv)
 			next_rescan = now + d.conf->daemon.rescan_interval;
 		} else if (d.conf->daemon.retry_failed_after > 0 && now >= next_retry) {
 			struct scan_ctx c = {&d, SPOOL_FAILED, 0, now};
-			spool_scan(&d.sp, SPOOL_FAILED, scan_failed_cb, &c);
+			spool_scan(d.sp, SPOOL_FAILED, scan_failed_cb, &c);
 			/* Often enough for short delays, rarely for long ones. */
 			long step = d.conf->daemon.retry_failed_after / 4;
 			next_retry = now + (step < 1 ? 1 : step > 60 ? 60 : step);
@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 	close(ifd);
 	close(sfd);
 	close(d.wakefd);
-	spool_close(&d.sp);
+	spool_close(d.sp);
 	conf_free(d.conf);
 	free(d.conf);
 	return 0;

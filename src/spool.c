@@ -21,6 +21,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SPOOL_POOL_MAX 64
+
+/* Inodes kept for reuse by commits: an ext4 inode allocated and freed per
+ * receiver costs more CPU than the rest of a delivery (see BENCHMARKS.md). */
+struct spool_pool {
+	int fd[SPOOL_POOL_MAX];		/* read-only, holding the inode's flock */
+	off_t size[SPOOL_POOL_MAX];	/* of what it holds: shrinking needs a truncate */
+	char name[SPOOL_POOL_MAX][48];	/* tmp/pool.PID.RANDOM */
+	int n;
+};
+
+struct spool_shared;
+
+struct spool {
+	char *root;
+	int rootfd;
+	int dirfd[SPOOL_NSTATUS];
+	int tmpfd;
+	int msgfd;
+	struct spool_pool pool;
+	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
+};
+
 static const char *const status_dirs[SPOOL_NSTATUS] = {
 	"new", "active", "failed", "error", "sent", "corrupt"};
 static const char *const status_names[SPOOL_NSTATUS] = {
@@ -178,43 +201,53 @@ struct spool_shared {
 	struct dir_sync dir[SPOOL_NSTATUS];
 };
 
-int spool_open(struct spool *sp, const char *root)
+static int open_tree(struct spool *sp, const char *root);
+
+int spool_open(struct spool **out, const char *root)
 {
-	memset(sp, 0, sizeof *sp);
+	struct spool *sp = calloc(1, sizeof *sp);
+	*out = NULL;
+	if (!sp)
+		return -1;
+	if (open_tree(sp, root) < 0) {
+		int e = errno;
+		spool_close(sp);
+		errno = e;
+		return -1;
+	}
+	*out = sp;
+	return 0;
+}
+
+static int open_tree(struct spool *sp, const char *root)
+{
 	sp->rootfd = sp->tmpfd = sp->msgfd = -1;
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		sp->dirfd[i] = -1;
 	sp->root = strdup(root);
-	if (!sp->root)
-		return -1;
 	sp->shared = calloc(1, sizeof *sp->shared);
-	if (!sp->shared)
+	if (!sp->root || !sp->shared)
 		return -1;
 	pthread_mutex_init(&sp->shared->mu, NULL);
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
 	sp->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->rootfd < 0)
-		goto fail;
+		return -1;
 	for (int i = 0; i < SPOOL_NSTATUS; i++) {
 		sp->dirfd[i] = openat(sp->rootfd, status_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sp->dirfd[i] < 0)
-			goto fail;
+			return -1;
 	}
 	sp->tmpfd = openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	sp->msgfd = openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sp->tmpfd < 0 || sp->msgfd < 0)
-		goto fail;
-	return 0;
-fail:;
-	int e = errno;
-	spool_close(sp);
-	errno = e;
-	return -1;
+	return sp->tmpfd < 0 || sp->msgfd < 0 ? -1 : 0;
 }
 
 void spool_close(struct spool *sp)
 {
+	if (!sp)
+		return;
 	/* Pooled inodes are spare copies in tmp/: give them back. */
 	for (int i = 0; i < sp->pool.n; i++) {
 		if (sp->tmpfd >= 0)
@@ -238,10 +271,22 @@ void spool_close(struct spool *sp)
 	if (sp->rootfd >= 0)
 		close(sp->rootfd);
 	free(sp->root);
-	memset(sp, 0, sizeof *sp);
-	sp->rootfd = sp->tmpfd = sp->msgfd = -1;
-	for (int i = 0; i < SPOOL_NSTATUS; i++)
-		sp->dirfd[i] = -1;
+	free(sp);
+}
+
+const char *spool_root(const struct spool *sp)
+{
+	return sp->root;
+}
+
+int spool_stat_root(struct spool *sp, struct stat *st)
+{
+	return fstat(sp->rootfd, st);
+}
+
+int spool_pool_count(struct spool *sp)
+{
+	return sp->pool.n;
 }
 
 /* ---- primitives ---- */
@@ -966,6 +1011,11 @@ int spool_sync_new(struct spool *sp)
 	return fsync(sp->dirfd[SPOOL_NEW]);
 }
 
+int spool_sync(struct spool *sp, enum spool_status st)
+{
+	return fsync(sp->dirfd[st]);
+}
+
 bool spool_message_exists(struct spool *sp, const char *id)
 {
 	char name[SPOOL_ID_MAX + 16];
@@ -999,4 +1049,20 @@ int spool_message_remove(struct spool *sp, const char *id)
 	}
 	file_name(id, name, sizeof name);
 	return unlinkat(sp->msgfd, name, 0);
+}
+
+int spool_message_stat(struct spool *sp, const char *id, struct stat *st)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	file_name(id, name, sizeof name);
+	return fstatat(sp->msgfd, name, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int spool_sync_messages(struct spool *sp)
+{
+	return fsync(sp->msgfd);
 }

@@ -22,28 +22,8 @@ enum spool_status {
 
 #define SPOOL_ID_MAX 200	/* bytes, without ".yaml" */
 
-#define SPOOL_POOL_MAX 64
-
-/* Inodes kept for reuse by commits: an ext4 inode allocated and freed per
- * receiver costs more CPU than the rest of a delivery (see BENCHMARKS.md). */
-struct spool_pool {
-	int fd[SPOOL_POOL_MAX];		/* read-only, holding the inode's flock */
-	off_t size[SPOOL_POOL_MAX];	/* of what it holds: shrinking needs a truncate */
-	char name[SPOOL_POOL_MAX][48];	/* tmp/pool.PID.RANDOM */
-	int n;
-};
-
-struct spool_shared;
-
-struct spool {
-	char *root;
-	int rootfd;
-	int dirfd[SPOOL_NSTATUS];
-	int tmpfd;
-	int msgfd;
-	struct spool_pool pool;
-	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
-};
+/* Opaque: only spool*.c know its directory descriptors and names. */
+struct spool;
 
 /* Status names as commands and --json show them ("not_sent" for new/). */
 const char *spool_status_name(enum spool_status st);
@@ -54,8 +34,13 @@ int spool_status_parse(const char *s, enum spool_status *out);
 /* Creates the tree (idempotent); the group, when not -1, may write tmp/,
  * new/ and messages/ (producers), and nothing else. */
 int spool_init(const char *root, gid_t group);
-int spool_open(struct spool *sp, const char *root);
+/* Opens the tree into *out (freed by spool_close, which takes NULL). */
+int spool_open(struct spool **out, const char *root);
 void spool_close(struct spool *sp);
+/* The root as given to spool_open, for messages. */
+const char *spool_root(const struct spool *sp);
+/* The root directory's owner and mode: who may run changing commands. */
+int spool_stat_root(struct spool *sp, struct stat *st);
 /* Path of a status directory or file, for messages only (never opened). */
 void spool_path(const struct spool *sp, enum spool_status st, const char *id, char *buf, size_t n);
 
@@ -144,6 +129,8 @@ int spool_publish(struct spool *sp, const char *id, const char *tag);
 int spool_unstage(struct spool *sp, const char *id, const char *tag);
 /* Makes new/ durable after a batch of publishes. */
 int spool_sync_new(struct spool *sp);
+/* Makes removals from a status directory durable. */
+int spool_sync(struct spool *sp, enum spool_status st);
 
 /* Message records in messages/: same id rules, same durability. _create
  * never replaces (EEXIST), which makes it a claim as safe as a receiver's. */
@@ -153,5 +140,11 @@ bool spool_message_exists(struct spool *sp, const char *id);
 int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len);
 int spool_message_scan(struct spool *sp, int (*cb)(const char *id, void *ctx), void *ctx);
 int spool_message_remove(struct spool *sp, const char *id);
+int spool_message_stat(struct spool *sp, const char *id, struct stat *st);
+/* Makes removals from messages/ durable. */
+int spool_sync_messages(struct spool *sp);
+
+/* Inodes held for reuse by commits (tests watch it). */
+int spool_pool_count(struct spool *sp);
 
 #endif

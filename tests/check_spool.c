@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 static char *dir;
-static struct spool sp;
+static struct spool *sp;
 
 /* The spool code's fsync is this one: the test program's definition wins
  * over libc's for the library linked into it. When watching, it notes how
@@ -31,8 +31,8 @@ int fsync(int fd)
 {
 	struct stat st;
 	if (watching && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (sp.pool.n > pooled_at_dirsync)
-			pooled_at_dirsync = sp.pool.n;
+		if (spool_pool_count(sp) > pooled_at_dirsync)
+			pooled_at_dirsync = spool_pool_count(sp);
 		if (dirsync_errno) {
 			errno = dirsync_errno;
 			return -1;
@@ -52,7 +52,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	spool_close(&sp);
+	spool_close(sp);
 	unit_rmtree(dir);
 	free(dir);
 }
@@ -162,19 +162,19 @@ START_TEST(test_enqueue_read)
 	const char *data = "msgspool: 1\n";
 	char *got;
 	size_t len;
-	ck_assert_int_eq(spool_enqueue(&sp, "r1", data, strlen(data)), 0);
-	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "r1", 1000, &got, &len, NULL), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "r1", data, strlen(data)), 0);
+	ck_assert_int_eq(spool_read(sp, SPOOL_NEW, "r1", 1000, &got, &len, NULL), 0);
 	ck_assert_str_eq(got, data);
 	free(got);
 	ck_assert_int_eq(count_dir(SPOOL_NEW), 1);
 	ck_assert_int_eq(count_dir(SPOOL_NEW) + 0, 1);
 	/* The same id again, in any status, is refused and changes nothing. */
-	ck_assert_int_eq(spool_enqueue(&sp, "r1", "x", 1), -1);
+	ck_assert_int_eq(spool_enqueue(sp, "r1", "x", 1), -1);
 	ck_assert_int_eq(errno, EEXIST);
-	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_SENT, "r1"), 0);
-	ck_assert_int_eq(spool_enqueue(&sp, "r1", "x", 1), -1);
+	ck_assert_int_eq(spool_move(sp, SPOOL_NEW, SPOOL_SENT, "r1"), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "r1", "x", 1), -1);
 	ck_assert_int_eq(errno, EEXIST);
-	ck_assert_int_eq(spool_enqueue(&sp, "../x", "x", 1), -1);
+	ck_assert_int_eq(spool_enqueue(sp, "../x", "x", 1), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	/* Nothing is left behind in tmp/. */
 	char cmd[8600];
@@ -187,23 +187,23 @@ START_TEST(test_read_limits)
 {
 	char path[8400], *got;
 	size_t len;
-	ck_assert_int_eq(spool_enqueue(&sp, "big", "0123456789", 10), 0);
-	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "big", 5, &got, &len, NULL), -1);
+	ck_assert_int_eq(spool_enqueue(sp, "big", "0123456789", 10), 0);
+	ck_assert_int_eq(spool_read(sp, SPOOL_NEW, "big", 5, &got, &len, NULL), -1);
 	ck_assert_int_eq(errno, EFBIG);
 	/* A symlink to a secret is never followed. */
 	snprintf(path, sizeof path, "%s/spool/new/link.yaml", dir);
 	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
-	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "link", 100000, &got, &len, NULL), -1);
+	ck_assert_int_eq(spool_read(sp, SPOOL_NEW, "link", 100000, &got, &len, NULL), -1);
 	ck_assert_int_eq(errno, ELOOP);
 	/* A FIFO is refused without blocking. */
 	snprintf(path, sizeof path, "%s/spool/new/fifo.yaml", dir);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
-	ck_assert_int_eq(spool_read(&sp, SPOOL_NEW, "fifo", 100000, &got, &len, NULL), -1);
+	ck_assert_int_eq(spool_read(sp, SPOOL_NEW, "fifo", 100000, &got, &len, NULL), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	struct spool_claim c;
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "fifo", &c), -1);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "fifo", &c), -1);
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "link", &c), -1);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "link", &c), -1);
 	ck_assert_int_eq(errno, ELOOP);
 }
 END_TEST
@@ -213,8 +213,8 @@ START_TEST(test_claim_commit)
 	struct spool_claim c;
 	char *got;
 	size_t len;
-	ck_assert_int_eq(spool_enqueue(&sp, "r2", "old", 3), 0);
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r2", &c), SPOOL_CLAIMED);
+	ck_assert_int_eq(spool_enqueue(sp, "r2", "old", 3), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "r2", &c), SPOOL_CLAIMED);
 	ck_assert_int_eq(count_dir(SPOOL_NEW), 0);
 	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 1);
 	ck_assert_int_eq(spool_claim_read(&c, 100, &got, &len), 0);
@@ -222,15 +222,15 @@ START_TEST(test_claim_commit)
 	free(got);
 	/* A second claimer, here or from active/, finds it busy. */
 	struct spool_claim c2;
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r2", &c2), SPOOL_BUSY);
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_ACTIVE, "r2", &c2), SPOOL_BUSY);
-	ck_assert_int_eq(spool_commit(&sp, &c, "new content", 11, SPOOL_FAILED), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "r2", &c2), SPOOL_BUSY);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_ACTIVE, "r2", &c2), SPOOL_BUSY);
+	ck_assert_int_eq(spool_commit(sp, &c, "new content", 11, SPOOL_FAILED), 0);
 	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
-	ck_assert_int_eq(spool_read(&sp, SPOOL_FAILED, "r2", 100, &got, &len, NULL), 0);
+	ck_assert_int_eq(spool_read(sp, SPOOL_FAILED, "r2", 100, &got, &len, NULL), 0);
 	ck_assert_str_eq(got, "new content");
 	free(got);
 	enum spool_status st;
-	ck_assert_int_eq(spool_locate(&sp, "r2", &st), 0);
+	ck_assert_int_eq(spool_locate(sp, "r2", &st), 0);
 	ck_assert_int_eq(st, SPOOL_FAILED);
 }
 END_TEST
@@ -248,8 +248,8 @@ START_TEST(test_commit_batch)
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < N; i++) {
 			snprintf(id[i], sizeof id[i], "b%d%d", round, i);
-			ck_assert_int_eq(spool_enqueue(&sp, id[i], "a rather longer original content", 33), 0);
-			ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, id[i], &c[i]), SPOOL_CLAIMED);
+			ck_assert_int_eq(spool_enqueue(sp, id[i], "a rather longer original content", 33), 0);
+			ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, id[i], &c[i]), SPOOL_CLAIMED);
 			/* Shorter and longer than what a pooled inode held. */
 			snprintf(body[i], sizeof body[i], "%s %.*s", id[i], i * 10, "0123456789012345678901234567890123456789");
 			jobs[i] = (struct spool_commit){&c[i], body[i], strlen(body[i]), SPOOL_SENT, 0, 0};
@@ -262,7 +262,7 @@ START_TEST(test_commit_batch)
 		fputs("already here", f);
 		fclose(f);
 
-		ck_assert_uint_eq(spool_commit_batch(&sp, jobs, N), 1);
+		ck_assert_uint_eq(spool_commit_batch(sp, jobs, N), 1);
 		for (int i = 0; i < N; i++) {
 			char *got;
 			size_t len;
@@ -270,25 +270,25 @@ START_TEST(test_commit_batch)
 				ck_assert_int_eq(jobs[i].rc, -1);
 				ck_assert_int_eq(jobs[i].err, EEXIST);
 				ck_assert_int_ge(c[i].fd, 0);
-				ck_assert_int_eq(spool_read(&sp, SPOOL_ACTIVE, id[i], 100, &got, &len, NULL), 0);
+				ck_assert_int_eq(spool_read(sp, SPOOL_ACTIVE, id[i], 100, &got, &len, NULL), 0);
 				ck_assert_str_eq(got, body[i]);
 				free(got);
-				ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
+				ck_assert_int_eq(spool_read(sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
 				ck_assert_str_eq(got, "already here");
 				free(got);
-				ck_assert_int_eq(spool_release(&sp, &c[i], SPOOL_FAILED), 0);
+				ck_assert_int_eq(spool_release(sp, &c[i], SPOOL_FAILED), 0);
 				continue;
 			}
 			ck_assert_int_eq(jobs[i].rc, 0);
 			ck_assert_int_eq(c[i].fd, -1);
-			ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
+			ck_assert_int_eq(spool_read(sp, SPOOL_SENT, id[i], 100, &got, &len, NULL), 0);
 			ck_assert_str_eq(got, body[i]);
 			free(got);
 		}
 		ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
 	}
 	/* Every replaced inode pooled, and the second group reused them. */
-	ck_assert_int_eq(sp.pool.n, N);
+	ck_assert_int_eq(spool_pool_count(sp), N);
 	ck_assert_int_eq(count_dir(SPOOL_SENT), 2 * N);
 }
 END_TEST
@@ -298,8 +298,8 @@ END_TEST
  * a reuse would have overwritten that receiver with another's record. */
 static void claim_original(const char *id, struct spool_claim *c)
 {
-	ck_assert_int_eq(spool_enqueue(&sp, id, "original", 8), 0);
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, id, c), SPOOL_CLAIMED);
+	ck_assert_int_eq(spool_enqueue(sp, id, "original", 8), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, id, c), SPOOL_CLAIMED);
 	watching = true;
 }
 
@@ -307,10 +307,10 @@ START_TEST(test_pool_after_dirsync)
 {
 	struct spool_claim c;
 	claim_original("p1", &c);
-	ck_assert_int_eq(spool_commit(&sp, &c, "recorded", 8, SPOOL_SENT), 0);
+	ck_assert_int_eq(spool_commit(sp, &c, "recorded", 8, SPOOL_SENT), 0);
 	watching = false;
 	ck_assert_int_eq(pooled_at_dirsync, 0);
-	ck_assert_int_eq(sp.pool.n, 1);
+	ck_assert_int_eq(spool_pool_count(sp), 1);
 }
 END_TEST
 
@@ -322,15 +322,15 @@ START_TEST(test_pool_dirsync_fails)
 	claim_original("p2", &c);
 	dirsync_errno = EIO;
 	errno = 0;
-	ck_assert_int_eq(spool_commit(&sp, &c, "recorded", 8, SPOOL_SENT), -1);
+	ck_assert_int_eq(spool_commit(sp, &c, "recorded", 8, SPOOL_SENT), -1);
 	ck_assert_int_eq(errno, EIO);
 	watching = false;
 	dirsync_errno = 0;
-	ck_assert_int_eq(sp.pool.n, 0);
+	ck_assert_int_eq(spool_pool_count(sp), 0);
 	ck_assert_int_eq(c.fd, -1);
 	char *got;
 	size_t len;
-	ck_assert_int_eq(spool_read(&sp, SPOOL_SENT, "p2", 100, &got, &len, NULL), 0);
+	ck_assert_int_eq(spool_read(sp, SPOOL_SENT, "p2", 100, &got, &len, NULL), 0);
 	ck_assert_str_eq(got, "recorded");
 	free(got);
 	char cmd[8600];
@@ -342,18 +342,18 @@ END_TEST
 START_TEST(test_claim_locked_by_other_process)
 {
 	struct spool_claim c;
-	ck_assert_int_eq(spool_enqueue(&sp, "r3", "x", 1), 0);
-	ck_assert_int_eq(spool_claim(&sp, SPOOL_NEW, "r3", &c), SPOOL_CLAIMED);
+	ck_assert_int_eq(spool_enqueue(sp, "r3", "x", 1), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "r3", &c), SPOOL_CLAIMED);
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct spool_claim c2;
-		_exit(spool_claim(&sp, SPOOL_ACTIVE, "r3", &c2) == SPOOL_BUSY ? 0 : 1);
+		_exit(spool_claim(sp, SPOOL_ACTIVE, "r3", &c2) == SPOOL_BUSY ? 0 : 1);
 	}
 	int status;
 	waitpid(pid, &status, 0);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "another process could lock a live claim in active/");
-	ck_assert_int_eq(spool_release(&sp, &c, SPOOL_NEW), 0);
+	ck_assert_int_eq(spool_release(sp, &c, SPOOL_NEW), 0);
 }
 END_TEST
 
@@ -365,13 +365,13 @@ START_TEST(test_claim_race)
 	char id[32];
 	for (int i = 0; i < FILES; i++) {
 		snprintf(id, sizeof id, "race%03d", i);
-		ck_assert_int_eq(spool_enqueue(&sp, id, "x", 1), 0);
+		ck_assert_int_eq(spool_enqueue(sp, id, "x", 1), 0);
 	}
 	int fds[PROCS][2];
 	for (int p = 0; p < PROCS; p++) {
 		ck_assert_int_eq(pipe(fds[p]), 0);
 		if (fork() == 0) {
-			struct spool s2;
+			struct spool *s2;
 			char root[4200];
 			snprintf(root, sizeof root, "%s/spool", dir);
 			if (spool_open(&s2, root) < 0)
@@ -383,10 +383,10 @@ START_TEST(test_claim_race)
 				struct spool_claim c;
 				char cid[32], body[32];
 				snprintf(cid, sizeof cid, "race%03d", i);
-				int r = spool_claim(&s2, SPOOL_NEW, cid, &c);
+				int r = spool_claim(s2, SPOOL_NEW, cid, &c);
 				if (r == SPOOL_CLAIMED) {
 					snprintf(body, sizeof body, "%d", (int)getpid());
-					if (spool_commit(&s2, &c, body, strlen(body), SPOOL_SENT) < 0)
+					if (spool_commit(s2, &c, body, strlen(body), SPOOL_SENT) < 0)
 						_exit(3);
 					won++;
 				} else if (r < 0) {
@@ -419,36 +419,36 @@ START_TEST(test_find_prefix)
 {
 	char id[SPOOL_ID_MAX + 1];
 	enum spool_status st;
-	ck_assert_int_eq(spool_enqueue(&sp, "abc123", "x", 1), 0);
-	ck_assert_int_eq(spool_enqueue(&sp, "abc456", "x", 1), 0);
-	ck_assert_int_eq(spool_enqueue(&sp, "abc", "x", 1), 0);
-	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_ERROR, "abc456"), 0);
-	ck_assert_int_eq(spool_find(&sp, "abc4", &st, id, sizeof id), SPOOL_FOUND);
+	ck_assert_int_eq(spool_enqueue(sp, "abc123", "x", 1), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "abc456", "x", 1), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "abc", "x", 1), 0);
+	ck_assert_int_eq(spool_move(sp, SPOOL_NEW, SPOOL_ERROR, "abc456"), 0);
+	ck_assert_int_eq(spool_find(sp, "abc4", &st, id, sizeof id), SPOOL_FOUND);
 	ck_assert_str_eq(id, "abc456");
 	ck_assert_int_eq(st, SPOOL_ERROR);
-	ck_assert_int_eq(spool_find(&sp, "abc", &st, id, sizeof id), SPOOL_FOUND); /* exact wins */
+	ck_assert_int_eq(spool_find(sp, "abc", &st, id, sizeof id), SPOOL_FOUND); /* exact wins */
 	ck_assert_str_eq(id, "abc");
-	ck_assert_int_eq(spool_find(&sp, "ab", &st, id, sizeof id), SPOOL_AMBIGUOUS);
-	ck_assert_int_eq(spool_find(&sp, "zzz", &st, id, sizeof id), SPOOL_NOT_FOUND);
-	ck_assert_int_eq(spool_find(&sp, "../", &st, id, sizeof id), SPOOL_NOT_FOUND);
-	ck_assert_int_eq(spool_find(&sp, "", &st, id, sizeof id), SPOOL_NOT_FOUND);
+	ck_assert_int_eq(spool_find(sp, "ab", &st, id, sizeof id), SPOOL_AMBIGUOUS);
+	ck_assert_int_eq(spool_find(sp, "zzz", &st, id, sizeof id), SPOOL_NOT_FOUND);
+	ck_assert_int_eq(spool_find(sp, "../", &st, id, sizeof id), SPOOL_NOT_FOUND);
+	ck_assert_int_eq(spool_find(sp, "", &st, id, sizeof id), SPOOL_NOT_FOUND);
 }
 END_TEST
 
 START_TEST(test_move_never_overwrites)
 {
-	ck_assert_int_eq(spool_enqueue(&sp, "dup", "one", 3), 0);
-	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_FAILED, "dup"), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "dup", "one", 3), 0);
+	ck_assert_int_eq(spool_move(sp, SPOOL_NEW, SPOOL_FAILED, "dup"), 0);
 	char path[8400];
 	snprintf(path, sizeof path, "%s/spool/new/dup.yaml", dir);
 	FILE *f = fopen(path, "w");
 	fputs("two", f);
 	fclose(f);
-	ck_assert_int_eq(spool_move(&sp, SPOOL_NEW, SPOOL_FAILED, "dup"), -1);
+	ck_assert_int_eq(spool_move(sp, SPOOL_NEW, SPOOL_FAILED, "dup"), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	char *got;
 	size_t len;
-	ck_assert_int_eq(spool_read(&sp, SPOOL_FAILED, "dup", 100, &got, &len, NULL), 0);
+	ck_assert_int_eq(spool_read(sp, SPOOL_FAILED, "dup", 100, &got, &len, NULL), 0);
 	ck_assert_str_eq(got, "one");
 	free(got);
 }
@@ -475,7 +475,7 @@ START_TEST(test_clean_tmp)
 	/* A lock taken in another process, as another sender's would be. */
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(spool_clean_tmp(&sp, 36 * 3600) == 1 ? 0 : 1);
+		_exit(spool_clean_tmp(sp, 36 * 3600) == 1 ? 0 : 1);
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -483,7 +483,7 @@ START_TEST(test_clean_tmp)
 	ck_assert_int_eq(access(held, F_OK), 0);
 	/* Its holder gone, it is removed. */
 	close(hfd);
-	ck_assert_int_eq(spool_clean_tmp(&sp, 36 * 3600), 1);
+	ck_assert_int_eq(spool_clean_tmp(sp, 36 * 3600), 1);
 	ck_assert_int_eq(access(held, F_OK), -1);
 }
 END_TEST
