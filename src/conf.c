@@ -17,7 +17,7 @@
 void conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof *c);
-	c->spool = strdup(LOCALSTATEDIR "/spool/msgspool");
+	c->spool = strdup(CONF_DEFAULT_SPOOL);
 	c->resend_limit = 2;
 	c->from = strdup("msgspool <msgspool@localhost>");
 	c->subject_prefix = strdup("");
@@ -33,13 +33,32 @@ void conf_defaults(struct conf *c)
 	c->smtp.connections = 4;
 	c->smtp.messages_per_connection = 100;
 	c->smtp.pipelining = true;
-	c->maildir.path = strdup(LOCALSTATEDIR "/mail/msgspool-outbox");
+	c->maildir.path = strdup(MSGSPOOL_LOCALSTATEDIR "/mail/msgspool-outbox");
 	c->daemon.user = NULL;
 	c->daemon.retry_failed_after = 0;
 	c->daemon.idle_close = 5;
 	c->daemon.rescan_interval = 60;
 	c->web.listen = strdup("127.0.0.1:8025");
 	c->web.htpasswd = strdup(SYSCONFDIR "/msgspool/web.htpasswd");
+}
+
+const char *conf_locate(const char *explicit_path)
+{
+	if (!explicit_path || !*explicit_path)
+		explicit_path = getenv("MSGSPOOL_CONFIG");
+	if (explicit_path && *explicit_path)
+		return explicit_path;
+	return access(CONF_DEFAULT_PATH, F_OK) == 0 ? CONF_DEFAULT_PATH : NULL;
+}
+
+void conf_print_version(FILE *f, const char *prog, const struct conf *c)
+{
+	fprintf(f, "%s %s\n"
+		   "configuration: %s\n"
+		   "spool:         %s\n"
+		   "built with:    configuration %s, spool %s, programs in %s\n",
+		prog, PACKAGE_VERSION, c->path ? c->path : "none (built-in defaults)", c->spool,
+		CONF_DEFAULT_PATH, CONF_DEFAULT_SPOOL, MSGSPOOL_SBINDIR);
 }
 
 void conf_free(struct conf *c)

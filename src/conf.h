@@ -5,8 +5,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
-#define CONF_DEFAULT_PATH SYSCONFDIR "/msgspool/msgspool.yaml"
+#include "paths.h"
+
+#define CONF_DEFAULT_PATH MSGSPOOL_SYSCONFDIR "/msgspool/msgspool.yaml"
+#define CONF_DEFAULT_SPOOL MSGSPOOL_LOCALSTATEDIR "/spool/msgspool"
 
 enum conf_tls { CONF_TLS_NONE, CONF_TLS_STARTTLS, CONF_TLS_TLS };
 enum conf_transport { CONF_TRANSPORT_SMTP, CONF_TRANSPORT_MAILDIR };
@@ -58,5 +62,12 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errsz);
 /* The same from memory (path only names it in errors). */
 int conf_parse(struct conf *c, const char *data, size_t len, const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
+/* The file to read: explicit (-c, else $MSGSPOOL_CONFIG when set and not
+ * empty), else CONF_DEFAULT_PATH when it exists, else NULL: built-in
+ * defaults, which the caller should warn about. */
+const char *conf_locate(const char *explicit_path);
+/* --version: the program's version, the file and spool in use, and the
+ * paths this build was configured with. */
+void conf_print_version(FILE *f, const char *prog, const struct conf *c);
 
 #endif

@@ -314,13 +314,10 @@ static void main_usage(FILE *f)
 static int load_conf(struct cli *c)
 {
 	char err[512];
-	const char *path = c->conf_path ? c->conf_path : getenv("MSGSPOOL_CONFIG");
-	bool explicit_path = path && *path;
-	if (!explicit_path) {
-		path = CONF_DEFAULT_PATH;
-		if (access(path, F_OK) < 0)
-			path = NULL;
-	}
+	const char *path = conf_locate(c->conf_path);
+	if (!path)
+		cli_err("warning: no configuration file (%s): using built-in defaults (spool %s)",
+			CONF_DEFAULT_PATH, CONF_DEFAULT_SPOOL);
 	conf_defaults(&c->conf);
 	if (path && conf_load(&c->conf, path, err, sizeof err) < 0) {
 		cli_err("%s", err);
@@ -339,6 +336,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, 0, 'c'}, {"spool", required_argument, 0, 's'},
 		{"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 	struct cli c = {.prog = "msgspool"};
+	bool version = false;
 	int o;
 	/* '+' stops at the command so its options are its own. */
 	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
@@ -346,9 +344,16 @@ int main(int argc, char **argv)
 		case 'c': c.conf_path = optarg; break;
 		case 's': c.spool_override = optarg; break;
 		case 'h': main_usage(stdout); return 0;
-		case 'V': printf("msgspool %s\n", PACKAGE_VERSION); return 0;
+		case 'V': version = true; break;
 		default: main_usage(stderr); return EX_USAGE;
 		}
+	}
+	if (version) {
+		int rc = load_conf(&c);
+		if (rc == 0)
+			conf_print_version(stdout, "msgspool", &c.conf);
+		conf_free(&c.conf);
+		return rc;
 	}
 	if (optind >= argc) {
 		main_usage(stderr);

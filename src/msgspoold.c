@@ -485,8 +485,8 @@ int main(int argc, char **argv)
 		{"config", required_argument, 0, 'c'}, {"spool", required_argument, 0, 's'},
 		{"foreground", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-	const char *conf_path = getenv("MSGSPOOL_CONFIG"), *spool_override = NULL;
-	bool foreground = false;
+	const char *conf_path = NULL, *spool_override = NULL;
+	bool foreground = false, version = false;
 	log_pid = getpid();
 	int o;
 	while ((o = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
@@ -495,7 +495,7 @@ int main(int argc, char **argv)
 		case 's': spool_override = optarg; break;
 		case 'f': foreground = true; break;
 		case 'h': usage(stdout); return 0;
-		case 'V': printf("msgspoold %s\n", PACKAGE_VERSION); return 0;
+		case 'V': version = true; break;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}
@@ -503,10 +503,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (conf_path && !*conf_path)
-		conf_path = NULL;
-	if (!conf_path && access(CONF_DEFAULT_PATH, F_OK) == 0)
-		conf_path = CONF_DEFAULT_PATH;
+	conf_path = conf_locate(conf_path);
+	if (!conf_path)
+		fprintf(stderr, "msgspoold: warning: no configuration file (%s): using built-in defaults (spool %s)\n",
+			CONF_DEFAULT_PATH, CONF_DEFAULT_SPOOL);
 
 	static struct daemon d;
 	char err[512] = "";
@@ -515,6 +515,10 @@ int main(int argc, char **argv)
 	if (!d.conf) {
 		fprintf(stderr, "msgspoold: %s\n", err);
 		return EX_CONFIG;
+	}
+	if (version) {
+		conf_print_version(stdout, "msgspoold", d.conf);
+		return 0;
 	}
 	if (!foreground) {
 		log_stderr = false;
