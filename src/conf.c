@@ -39,7 +39,7 @@ void conf_defaults(struct conf *c)
 	c->daemon.idle_close = 5;
 	c->daemon.rescan_interval = 60;
 	c->web.listen = strdup("127.0.0.1:8025");
-	c->web.htpasswd = strdup(SYSCONFDIR "/msgspool/web.htpasswd");
+	c->web.htpasswd = strdup(MSGSPOOL_SYSCONFDIR "/msgspool/web.htpasswd");
 }
 
 const char *conf_locate(const char *explicit_path)
