@@ -1,0 +1,320 @@
+/* spool_commit: the machinery under spool_commit: the group commit (many
+ * claims written, flushed and renamed together, each directory flushed
+ * once) and the pool of inodes reused instead of freed. It must keep
+ * spool.c's rules: a receiver is in one status directory at every instant,
+ * old or new content, and an inode is reused only once no entry that a
+ * crash could bring back names it. Rules: spool-layout/README.md,
+ * BENCHMARKS.md for why inodes are pooled. */
+#include "config.h"
+#include "spool_int.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/* Group commit of a directory: an fsync that starts after a change covers
+ * it, so callers that arrive while one runs share the next. */
+struct dir_sync {
+	pthread_cond_t cv;
+	unsigned long started, done, failed; /* generations; failed: the last that failed */
+	int err;
+	bool running;
+};
+
+struct spool_shared {
+	pthread_mutex_t mu;
+	struct dir_sync dir[SPOOL_NSTATUS];
+};
+
+int spool_commit_init(struct spool *sp)
+{
+	sp->shared = calloc(1, sizeof *sp->shared);
+	if (!sp->shared)
+		return -1;
+	pthread_mutex_init(&sp->shared->mu, NULL);
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
+	return 0;
+}
+
+void spool_commit_fini(struct spool *sp)
+{
+	/* Pooled inodes are spare copies in tmp/: give them back. */
+	for (int i = 0; i < sp->pool.n; i++) {
+		if (sp->tmpfd >= 0)
+			unlinkat(sp->tmpfd, sp->pool.name[i], 0);
+		close(sp->pool.fd[i]);
+	}
+	sp->pool.n = 0;
+	if (sp->shared) {
+		for (int i = 0; i < SPOOL_NSTATUS; i++)
+			pthread_cond_destroy(&sp->shared->dir[i].cv);
+		pthread_mutex_destroy(&sp->shared->mu);
+		free(sp->shared);
+		sp->shared = NULL;
+	}
+}
+
+int spool_pool_count(struct spool *sp)
+{
+	return sp->pool.n;
+}
+
+/* Makes the changes so far to a status directory durable, sharing the
+ * fsync with any thread that needs the same. */
+int spool_sync_dir(struct spool *sp, enum spool_status st)
+{
+	struct dir_sync *ds = &sp->shared->dir[st];
+	pthread_mutex_lock(&sp->shared->mu);
+	/* One running now may have started before our change. */
+	unsigned long need = ds->started + 1;
+	while (ds->done < need) {
+		if (ds->running) {
+			pthread_cond_wait(&ds->cv, &sp->shared->mu);
+			continue;
+		}
+		ds->running = true;
+		unsigned long gen = ++ds->started;
+		pthread_mutex_unlock(&sp->shared->mu);
+		int rc = fsync(sp->dirfd[st]);
+		int e = errno;
+		pthread_mutex_lock(&sp->shared->mu);
+		ds->running = false;
+		ds->done = gen;
+		if (rc < 0) {
+			ds->failed = gen;
+			ds->err = e;
+		}
+		pthread_cond_broadcast(&ds->cv);
+	}
+	/* A failure in a later generation is reported too: conservative. */
+	int rc = ds->failed >= need ? -1 : 0;
+	int e = ds->err;
+	pthread_mutex_unlock(&sp->shared->mu);
+	if (rc < 0)
+		errno = e;
+	return rc;
+}
+
+int spool_sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b)
+{
+	if (spool_sync_dir(sp, a) < 0)
+		return -1;
+	if (a != b && spool_sync_dir(sp, b) < 0)
+		return -1;
+	return 0;
+}
+
+/* Writes the new content of a commit into a pooled inode (overwritten in
+ * place: no blocks freed and allocated again), not flushed yet. Returns
+ * the pooled read-only fd, which holds the inode's flock, or -1 (then
+ * create one). */
+static int pool_write(struct spool *sp, const void *data, size_t len, char *name, size_t namesz)
+{
+	int fd = -1;
+	off_t size = 0;
+	pthread_mutex_lock(&sp->shared->mu);
+	if (sp->pool.n > 0) {
+		sp->pool.n--;
+		fd = sp->pool.fd[sp->pool.n];
+		size = sp->pool.size[sp->pool.n];
+		snprintf(name, namesz, "%s", sp->pool.name[sp->pool.n]);
+	}
+	pthread_mutex_unlock(&sp->shared->mu);
+	if (fd < 0)
+		return -1;
+	/* Claims are read-only: a second descriptor to write (a producer's
+	 * file we may not write is simply let go). */
+	int wfd = openat(sp->tmpfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (wfd < 0 || util_write_all(wfd, data, len) < 0 ||
+	    ((off_t)len < size && ftruncate(wfd, (off_t)len) < 0)) {
+		unlinkat(sp->tmpfd, name, 0);
+		if (wfd >= 0)
+			close(wfd);
+		close(fd);
+		return -1;
+	}
+	close(wfd);
+	return fd;
+}
+
+/* Keeps the inode a commit swapped out of active/ (now tmp/NAME, still
+ * locked by fd) for the next commit; frees it when the pool is full. */
+static void pool_add(struct spool *sp, int fd, const char *name, off_t size)
+{
+	pthread_mutex_lock(&sp->shared->mu);
+	if (sp->pool.n < SPOOL_POOL_MAX) {
+		sp->pool.fd[sp->pool.n] = fd;
+		sp->pool.size[sp->pool.n] = size;
+		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%.47s", name);
+		sp->pool.n++;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&sp->shared->mu);
+	if (fd >= 0) {
+		unlinkat(sp->tmpfd, name, 0);
+		close(fd);
+	}
+}
+
+static void job_fail(struct spool_commit *j, int fd, struct spool *sp, const char *tmpname)
+{
+	j->rc = -1;
+	j->err = errno;
+	if (tmpname)
+		unlinkat(sp->tmpfd, tmpname, 0);
+	if (fd >= 0)
+		close(fd);
+}
+
+enum { BATCH_MAX = 64 };
+
+/* One group's state across its phases. */
+struct batch {
+	struct spool *sp;
+	struct spool_commit *jobs;
+	size_t n;
+	char tmpname[BATCH_MAX][48];
+	int fd[BATCH_MAX];
+	char name[BATCH_MAX][SPOOL_ID_MAX + 16];
+	int old_fd[BATCH_MAX];
+	off_t old_size[BATCH_MAX];
+	bool dirty[SPOOL_NSTATUS], moved[BATCH_MAX];
+	int dir_err[SPOOL_NSTATUS];
+};
+
+/* Writes every file, then starts all their writeback at once, then waits
+ * for each: the disk sees them together instead of one at a time. */
+static void batch_write(struct batch *b)
+{
+	struct spool *sp = b->sp;
+	for (size_t i = 0; i < b->n; i++) {
+		struct spool_commit *j = &b->jobs[i];
+		j->rc = 0;
+		j->err = 0;
+		b->fd[i] = pool_write(sp, j->data, j->len, b->tmpname[i], sizeof b->tmpname[i]);
+		if (b->fd[i] < 0) {
+			spool_unique_name(b->tmpname[i], sizeof b->tmpname[i], "pool", "");
+			b->fd[i] = spool_write_tmp(sp, b->tmpname[i], j->data, j->len, true, false);
+		}
+		if (b->fd[i] < 0)
+			job_fail(j, -1, sp, NULL);
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->jobs[i].rc == 0)
+			sync_file_range(b->fd[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->jobs[i].rc == 0 && fsync(b->fd[i]) < 0)
+			job_fail(&b->jobs[i], b->fd[i], sp, b->tmpname[i]);
+}
+
+/* Swaps each new content into active/ in one step: at every instant a
+ * receiver is in exactly one status directory, old or new content, and
+ * the old inode lands in tmp/ under the pool name, not freed (freeing
+ * and allocating ext4 inodes cost more than the rest of a delivery). */
+static void batch_swap(struct batch *b)
+{
+	struct spool *sp = b->sp;
+	for (size_t i = 0; i < b->n; i++) {
+		struct spool_commit *j = &b->jobs[i];
+		b->old_fd[i] = -1;
+		spool_file_name(j->c->id, b->name[i], sizeof b->name[i]);
+		if (j->rc < 0)
+			continue;
+		bool swapped = renameat2(sp->tmpfd, b->tmpname[i], sp->dirfd[SPOOL_ACTIVE], b->name[i],
+					 RENAME_EXCHANGE) == 0;
+		/* No exchange here (NFS): a plain replace, which frees the old inode. */
+		if (!swapped && ((errno != EINVAL && errno != ENOSYS) ||
+				 renameat(sp->tmpfd, b->tmpname[i], sp->dirfd[SPOOL_ACTIVE], b->name[i]) < 0)) {
+			job_fail(j, b->fd[i], sp, b->tmpname[i]);
+			continue;
+		}
+		/* The old inode is pooled only once active/ is flushed: until
+		 * then a crash could bring back the entry that names it. */
+		if (swapped) {
+			b->old_fd[i] = j->c->fd;
+			b->old_size[i] = j->c->st.st_size;
+			b->dirty[SPOOL_ACTIVE] = true;
+		} else
+			close(j->c->fd);
+		j->c->fd = b->fd[i];
+		j->c->st.st_size = (off_t)j->len; /* what pooling it later needs */
+	}
+}
+
+/* Moves each committed file from active/ into its status. */
+static void batch_move(struct batch *b)
+{
+	struct spool *sp = b->sp;
+	for (size_t i = 0; i < b->n; i++) {
+		struct spool_commit *j = &b->jobs[i];
+		if (j->rc < 0)
+			continue;
+		if (j->to != SPOOL_ACTIVE &&
+		    spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], b->name[i], sp->dirfd[j->to], b->name[i]) < 0) {
+			j->rc = -1;
+			j->err = errno;
+			continue;
+		}
+		b->dirty[j->to] = b->dirty[SPOOL_ACTIVE] = b->moved[i] = true;
+	}
+}
+
+/* One flush per directory for the whole group, then each commit's outcome,
+ * and the swapped-out inodes into the pool; returns how many failed. */
+static size_t batch_finish(struct batch *b)
+{
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		if (b->dirty[s] && spool_sync_dir(b->sp, (enum spool_status)s) < 0)
+			b->dir_err[s] = errno ? errno : EIO;
+	size_t failed = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct spool_commit *j = &b->jobs[i];
+		if (j->rc == 0 && (b->dir_err[j->to] || b->dir_err[SPOOL_ACTIVE])) {
+			j->rc = -1;
+			j->err = b->dir_err[j->to] ? b->dir_err[j->to] : b->dir_err[SPOOL_ACTIVE];
+		}
+		/* Moved, flushed or not, the claim is over (as in spool_release);
+		 * a commit that did not get that far keeps it for the caller. */
+		if (b->moved[i]) {
+			close(j->c->fd);
+			j->c->fd = -1;
+		}
+		failed += j->rc < 0;
+		if (b->old_fd[i] < 0)
+			continue;
+		if (b->dir_err[SPOOL_ACTIVE] == 0)
+			pool_add(b->sp, b->old_fd[i], b->tmpname[i], b->old_size[i]);
+		else
+			close(b->old_fd[i]); /* left in tmp/ for its cleaner: active/ may still name it */
+	}
+	return failed;
+}
+
+size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
+{
+	if (n > BATCH_MAX) {
+		size_t failed = spool_commit_batch(sp, jobs + BATCH_MAX, n - BATCH_MAX);
+		return failed + spool_commit_batch(sp, jobs, BATCH_MAX);
+	}
+	/* On the stack, and only the flags cleared: the names are written
+	 * before they are read, and a commit is on the hot path. */
+	struct batch b;
+	b.sp = sp;
+	b.jobs = jobs;
+	b.n = n;
+	memset(b.dirty, 0, sizeof b.dirty);
+	memset(b.moved, 0, sizeof b.moved);
+	memset(b.dir_err, 0, sizeof b.dir_err);
+	batch_write(&b);
+	batch_swap(&b);
+	util_test_stop("commit-between-renames");
+	batch_move(&b);
+	return batch_finish(&b);
+}

@@ -1,0 +1,62 @@
+/* spool_int: what spool.c, spool_commit.c and spool_records.c share and
+ * nothing else may see: the spool's descriptors and the helpers that work
+ * on them. Everything outside spool*.c uses spool.h. */
+#ifndef MSGSPOOL_SPOOL_INT_H
+#define MSGSPOOL_SPOOL_INT_H
+
+#include "spool.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define SPOOL_POOL_MAX 64
+
+/* Inodes kept for reuse by commits: an ext4 inode allocated and freed per
+ * receiver costs more CPU than the rest of a delivery (see BENCHMARKS.md). */
+struct spool_pool {
+	int fd[SPOOL_POOL_MAX];		/* read-only, holding the inode's flock */
+	off_t size[SPOOL_POOL_MAX];	/* of what it holds: shrinking needs a truncate */
+	char name[SPOOL_POOL_MAX][48];	/* tmp/pool.PID.RANDOM */
+	int n;
+};
+
+struct spool_shared;
+
+struct spool {
+	char *root;
+	int rootfd;
+	int dirfd[SPOOL_NSTATUS];
+	int tmpfd;
+	int msgfd;
+	struct spool_pool pool;
+	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
+};
+
+#define SPOOL_SUFFIX ".yaml"
+#define SPOOL_SUFFIX_LEN 5
+
+/* ID.yaml into buf; empty (a name no call finds) when it does not fit. */
+void spool_file_name(const char *id, char *buf, size_t n);
+/* rename that never replaces: renameat2, or link+unlink where unsupported. */
+int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
+/* Writes a new file tmp/NAME, fsynced when asked; returns its fd (locked
+ * when asked). */
+int spool_write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync);
+/* A name in tmp/ no other process or host picks: PREFIX.PID.RANDOM+SUFFIX. */
+void spool_unique_name(char *name, size_t namesz, const char *prefix, const char *suffix);
+/* Opens a spool file for reading: never follows a link, never blocks on a
+ * FIFO, and refuses anything but a regular file. */
+int spool_open_regular(int dirfd, const char *name, struct stat *stp);
+int spool_read_named(int dirfd, const char *name, size_t max, char **data, size_t *len, struct stat *stp);
+int spool_scan_dir(int dirfd, int (*cb)(const char *id, void *ctx), void *ctx);
+
+/* spool_commit.c: the group commit and the inode pool. */
+int spool_commit_init(struct spool *sp);
+/* Gives the pooled inodes back and frees the shared state. */
+void spool_commit_fini(struct spool *sp);
+/* Makes the changes so far to a status directory durable, sharing the
+ * fsync with any thread that needs the same. */
+int spool_sync_dir(struct spool *sp, enum spool_status st);
+int spool_sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b);
+
+#endif

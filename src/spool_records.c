@@ -1,0 +1,169 @@
+/* spool_records: message records (messages/), the staging of compose
+ * batches in tmp/ and their publishing into new/, and the list cache's
+ * file. Same id rules and durability as receivers; it must never publish
+ * over an existing receiver, and never trust a name a producer chose
+ * without the id rule. Rules: spool-layout/README.md, SECURITY.md. */
+#include "config.h"
+#include "spool_int.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CACHE_NAME ".list-cache"
+
+int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len)
+{
+	return spool_read_named(sp->rootfd, CACHE_NAME, max, data, len, NULL);
+}
+
+/* No fsync: losing the cache in a crash costs one slow listing, no more. */
+int spool_cache_write(struct spool *sp, const void *data, size_t len)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof tmp, CACHE_NAME ".%ld", (long)getpid());
+	int fd = openat(sp->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	int rc = util_write_all(fd, data, len);
+	close(fd);
+	if (rc == 0)
+		rc = renameat(sp->tmpfd, tmp, sp->rootfd, CACHE_NAME);
+	if (rc < 0)
+		unlinkat(sp->tmpfd, tmp, 0);
+	return rc;
+}
+
+static int message_put(struct spool *sp, const char *id, const void *data, size_t len, bool exclusive)
+{
+	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	spool_unique_name(tmpname, sizeof tmpname, name, ".tmp");
+	int fd = spool_write_tmp(sp, tmpname, data, len, false, true);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	int rc = exclusive ? spool_rename_noreplace(sp->tmpfd, tmpname, sp->msgfd, name)
+			   : renameat(sp->tmpfd, tmpname, sp->msgfd, name);
+	if (rc < 0) {
+		int e = errno;
+		unlinkat(sp->tmpfd, tmpname, 0);
+		errno = e;
+		return -1;
+	}
+	return fsync(sp->msgfd);
+}
+
+int spool_message_create(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	return message_put(sp, id, data, len, true);
+}
+
+int spool_message_write(struct spool *sp, const char *id, const void *data, size_t len)
+{
+	return message_put(sp, id, data, len, false);
+}
+
+static void staged_name(const char *id, const char *tag, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s" SPOOL_SUFFIX ".%s.staged", id, tag);
+}
+
+int spool_stage(struct spool *sp, const char *id, const char *tag, const void *data, size_t len)
+{
+	char name[2 * SPOOL_ID_MAX + 32];
+	if (!spool_id_valid(id) || !spool_id_valid(tag)) {
+		errno = EINVAL;
+		return -1;
+	}
+	staged_name(id, tag, name, sizeof name);
+	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if (util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlinkat(sp->tmpfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
+int spool_publish(struct spool *sp, const char *id, const char *tag)
+{
+	char staged[2 * SPOOL_ID_MAX + 32], name[SPOOL_ID_MAX + 16];
+	enum spool_status st;
+	staged_name(id, tag, staged, sizeof staged);
+	spool_file_name(id, name, sizeof name);
+	if (spool_locate(sp, id, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return spool_rename_noreplace(sp->tmpfd, staged, sp->dirfd[SPOOL_NEW], name);
+}
+
+int spool_unstage(struct spool *sp, const char *id, const char *tag)
+{
+	char staged[2 * SPOOL_ID_MAX + 32];
+	staged_name(id, tag, staged, sizeof staged);
+	return unlinkat(sp->tmpfd, staged, 0);
+}
+
+bool spool_message_exists(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	struct stat s;
+	spool_file_name(id, name, sizeof name);
+	return spool_id_valid(id) && fstatat(sp->msgfd, name, &s, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int spool_message_read(struct spool *sp, const char *id, size_t max, char **data, size_t *len)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	return spool_read_named(sp->msgfd, name, max, data, len, NULL);
+}
+
+int spool_message_scan(struct spool *sp, int (*cb)(const char *id, void *ctx), void *ctx)
+{
+	return spool_scan_dir(sp->msgfd, cb, ctx);
+}
+
+int spool_message_remove(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	return unlinkat(sp->msgfd, name, 0);
+}
+
+int spool_message_stat(struct spool *sp, const char *id, struct stat *st)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	return fstatat(sp->msgfd, name, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int spool_sync_messages(struct spool *sp)
+{
+	return fsync(sp->msgfd);
+}
