@@ -74,7 +74,7 @@ msgspool_conf() {
 spool: $1/spool
 transport: smtp
 from: "Devilry <noreply@example.org>"
-smtp: {host: 127.0.0.1, port: $2, timeout: 30, connections: ${CONNECTIONS:-4}, messages_per_connection: 1000}
+smtp: {host: 127.0.0.1, port: $2, timeout: 30, connections: ${CONNECTIONS:-4}, messages_per_connection: 1000, helo: bench.test.example}
 daemon: {user: root, idle_close: 5, rescan_interval: 600}
 ${3:-}
 CONF

@@ -66,7 +66,8 @@ void conf_free(struct conf *c)
 	char **strs[] = {&c->path, &c->spool, &c->from, &c->subject_prefix, &c->message_id_domain,
 			 &c->smtp.host, &c->smtp.ca_file, &c->smtp.username, &c->smtp.password_file,
 			 &c->maildir.path, &c->daemon.user,
-			 &c->web.listen, &c->web.htpasswd, &c->web.tls_cert, &c->web.tls_key};
+			 &c->web.listen, &c->web.htpasswd, &c->web.tls_cert, &c->web.tls_key,
+			 &c->smtp.helo};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -104,6 +105,8 @@ static const struct key keys[] = {
 	{"smtp", "connections", K_INT, O(smtp.connections), 1, 64},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
 	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
+	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
+	{"smtp", "max_message_size", K_SIZE, O(smtp.max_message_size), 0, 1L << 30},
 	{"maildir", "path", K_PATH, O(maildir.path), 0, 0},
 	{"daemon", "user", K_STR, O(daemon.user), 0, 0},
 	{"daemon", "retry_failed_after", K_INT, O(daemon.retry_failed_after), 0, 365L * 86400},

@@ -37,6 +37,8 @@ struct conf {
 		long connections;
 		long messages_per_connection;
 		bool pipelining;	/* use PIPELINING when the server offers it */
+		char *helo;		/* our name in EHLO/HELO; NULL: the host's FQDN */
+		size_t max_message_size;	/* bytes a rendered message may have; 0: no limit */
 	} smtp;
 	struct {
 		char *path;

@@ -527,6 +527,12 @@ int main(int argc, char **argv)
 	int rc = drop_privileges(d.conf);
 	if (rc)
 		return rc;
+	struct transport *probe = transport_open(d.conf, err, sizeof err);
+	if (!probe) { /* a configuration no worker could use: say so now */
+		logmsg(LOG_ERR, "%s", err);
+		return EX_CONFIG;
+	}
+	transport_free(probe);
 	if (spool_open(&d.sp, d.conf->spool) < 0) {
 		logmsg(LOG_ERR, "%s: cannot open spool: %s", d.conf->spool, strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_NOPERM;

@@ -20,10 +20,13 @@
 #include "transport.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <libetpan/libetpan.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +45,71 @@ struct smtp {
 	bool in_data;		/* message body: logged as a size, not the text */
 	bool in_auth;		/* credentials: redacted */
 	size_t data_bytes;
+	char helo[256];		/* our name in EHLO/HELO */
+	bool smtputf8;		/* the server offers SMTPUTF8 (RFC 6531) */
+	bool chunking;		/* the server offers CHUNKING (RFC 3030) */
 };
+
+static int read_reply(mailsmtp *m);
+static int command(mailsmtp *m, const char *cmd);
+
+/* This host's fully qualified name, looked up once per process: the host
+ * name when it has a dot, else its canonical name (DNS or /etc/hosts). */
+static pthread_once_t fqdn_once = PTHREAD_ONCE_INIT;
+static char fqdn[256], short_name[256];
+static void find_fqdn(void)
+{
+	struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
+	if (gethostname(short_name, sizeof short_name - 1) < 0)
+		return;
+	if (strchr(short_name, '.')) {
+		snprintf(fqdn, sizeof fqdn, "%s", short_name);
+		return;
+	}
+	if (getaddrinfo(short_name, NULL, &hints, &ai) == 0) {
+		if (ai->ai_canonname && strchr(ai->ai_canonname, '.'))
+			snprintf(fqdn, sizeof fqdn, "%s", ai->ai_canonname);
+		freeaddrinfo(ai);
+	}
+}
+
+/* A name EHLO may carry (RFC 5321 4.1.1.1): a domain of at least two
+ * labels, or an address literal. */
+static bool helo_valid(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > 253)
+		return false;
+	if (h[0] == '[')
+		return n > 2 && h[n - 1] == ']' && strspn(h + 1, "0123456789abcdefABCDEF:.IPv6") == n - 2;
+	if (!strchr(h, '.') || h[0] == '.' || h[0] == '-' || h[n - 1] == '.' || h[n - 1] == '-' || strstr(h, ".."))
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+			return false;
+	return true;
+}
+
+/* Chooses the EHLO name: smtp.helo, else this host's FQDN; none: refuse. */
+static int choose_helo(struct smtp *s, char *err, size_t errsz)
+{
+	const char *h = s->c->smtp.helo;
+	if (h && !helo_valid(h)) {
+		snprintf(err, errsz, "smtp.helo: '%s' is neither a fully qualified domain name nor an address literal", h);
+		return -1;
+	}
+	if (!h) {
+		pthread_once(&fqdn_once, find_fqdn);
+		if (!fqdn[0] || !helo_valid(fqdn)) {
+			snprintf(err, errsz, "smtp: cannot find this host's fully qualified name (the host name is '%s'); set smtp.helo",
+				 short_name);
+			return -1;
+		}
+		h = fqdn;
+	}
+	snprintf(s->helo, sizeof s->helo, "%s", h);
+	return 0;
+}
 
 static bool is_loopback(const char *host)
 {
@@ -86,6 +153,8 @@ static char *read_password(const char *path, char *err, size_t errsz)
 	return data;
 }
 
+static void smtp_close(void *impl);
+
 static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 {
 	/* A write to a server that has gone must not kill the process. */
@@ -110,6 +179,10 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 			free(s);
 			return NULL;
 		}
+	}
+	if (choose_helo(s, err, errsz) < 0) {
+		smtp_close(s);
+		return NULL;
 	}
 	return s;
 }
@@ -198,8 +271,10 @@ static void smtp_idle(void *impl)
 {
 	struct smtp *s = impl;
 	if (s->s) {
+		/* libetpan's QUIT does not wait for the 221: read it, within the
+		 * timeout, so the server ends the session, not a broken pipe. */
 		s->log = &s->setup;
-		mailsmtp_quit(s->s);
+		command(s->s, "QUIT\r\n");
 		s->log = NULL;
 	}
 	drop_session(s);
@@ -294,18 +369,77 @@ static void bound_reads(struct smtp *s)
 		mailstream_low_set_timeout(low, s->c->smtp.timeout);
 }
 
+/* Writes one command and reads its reply; 0 when the stream failed. */
+static int command(mailsmtp *m, const char *cmd)
+{
+	size_t n = strlen(cmd);
+	m->response_code = 0;
+	if (!m->stream)
+		return 0;
+	mailstream_set_privacy(m->stream, 1);
+	if (mailstream_write(m->stream, cmd, n) != (ssize_t)n || mailstream_flush(m->stream) != 0)
+		return 0;
+	return read_reply(m);
+}
+
+/* The extensions of an EHLO reply (its lines after the first), into the
+ * session's flags where libetpan reads them (STARTTLS, AUTH, SIZE) and ours. */
+static void parse_extensions(struct smtp *s)
+{
+	static const struct { const char *kw; int flag; } esmtp[] = {
+		{"PIPELINING", MAILSMTP_ESMTP_PIPELINING}, {"8BITMIME", MAILSMTP_ESMTP_8BITMIME},
+		{"SIZE", MAILSMTP_ESMTP_SIZE}, {"STARTTLS", MAILSMTP_ESMTP_STARTTLS}, {"DSN", MAILSMTP_ESMTP_DSN}};
+	static const struct { const char *mech; int flag; } auth[] = {
+		{"PLAIN", MAILSMTP_AUTH_PLAIN}, {"LOGIN", MAILSMTP_AUTH_LOGIN}, {"CRAM-MD5", MAILSMTP_AUTH_CRAM_MD5},
+		{"DIGEST-MD5", MAILSMTP_AUTH_DIGEST_MD5}, {"GSSAPI", MAILSMTP_AUTH_GSSAPI}, {"NTLM", MAILSMTP_AUTH_NTLM}};
+	mailsmtp *m = s->s;
+	m->esmtp = MAILSMTP_ESMTP;
+	m->auth = MAILSMTP_AUTH_CHECKED;
+	m->smtp_max_msg_size = 0;
+	s->smtputf8 = s->chunking = false;
+	for (const char *l = strchr(m->response ? m->response : "", '\n'); l && l[1]; l = strchr(l, '\n')) {
+		l++;
+		size_t kl = strcspn(l, " =\n");
+		char kw[32];
+		snprintf(kw, sizeof kw, "%.*s", (int)(kl < sizeof kw ? kl : sizeof kw - 1), l);
+		for (size_t i = 0; i < sizeof esmtp / sizeof *esmtp; i++)
+			if (!strcasecmp(kw, esmtp[i].kw))
+				m->esmtp |= esmtp[i].flag;
+		if (!strcasecmp(kw, "SIZE") && l[kl] == ' ')
+			m->smtp_max_msg_size = strtoul(l + kl + 1, NULL, 10);
+		s->smtputf8 |= !strcasecmp(kw, "SMTPUTF8");
+		s->chunking |= !strcasecmp(kw, "CHUNKING");
+		if (strcasecmp(kw, "AUTH"))
+			continue;
+		for (const char *w = l + kl; *w && *w != '\n';) {
+			w += strspn(w, " =");
+			size_t wl = strcspn(w, " \n");
+			for (size_t i = 0; i < sizeof auth / sizeof *auth; i++)
+				if (wl == strlen(auth[i].mech) && !strncasecmp(w, auth[i].mech, wl))
+					m->auth |= auth[i].flag;
+			w += wl;
+		}
+	}
+}
+
+/* EHLO with our name, or HELO when the server refuses EHLO (not when it is
+ * gone or says 421): written over the stream, because libetpan's own
+ * always sends gethostname(). Returns the reply code, 0 without one. */
 static int ehlo(struct smtp *s)
 {
-	s->s->response_code = 0;
-	int r = mailesmtp_ehlo(s->s);
-	if (r == MAILSMTP_NO_ERROR)
-		return 0;
-	/* HELO only when the server answered EHLO with an error, not when the
-	 * stream failed (libetpan would wait a second time). */
-	if (r == MAILSMTP_ERROR_STREAM || s->s->response_code == 0)
-		return r;
-	s->s->response_code = 0;
-	return mailsmtp_helo(s->s);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "EHLO %s\r\n", s->helo);
+	int code = command(s->s, cmd);
+	if (code == 250) {
+		parse_extensions(s);
+		return code;
+	}
+	if (code == 0 || code == 421)
+		return code;
+	snprintf(cmd, sizeof cmd, "HELO %s\r\n", s->helo);
+	s->s->esmtp = 0;
+	s->s->auth = MAILSMTP_AUTH_CHECKED;
+	return command(s->s, cmd);
 }
 
 /* Fills res for a failure while setting up the session. */
@@ -364,7 +498,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	bound_reads(s);
 	if (c->smtp.tls == CONF_TLS_TLS && c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
 		return session_fail(s, res, "tls", err);
-	if (ehlo(s) != MAILSMTP_NO_ERROR)
+	if (ehlo(s) != 250)
 		return session_fail(s, res, "EHLO", NULL);
 	if (c->smtp.tls == CONF_TLS_STARTTLS) {
 		if (!(s->s->esmtp & MAILSMTP_ESMTP_STARTTLS))
@@ -381,7 +515,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 		if (c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
 			return session_fail(s, res, "tls", err);
 		/* libetpan does not repeat EHLO after STARTTLS; RFC 3207 requires it. */
-		if (ehlo(s) != MAILSMTP_NO_ERROR)
+		if (ehlo(s) != 250)
 			return session_fail(s, res, "EHLO", NULL);
 	}
 	if (c->smtp.username) {

@@ -89,7 +89,7 @@ if mkdir -p "$T/small" && mount -t tmpfs -o size=256k tmpfs "$T/small" 2>/dev/nu
 spool: $T/small/spool
 transport: smtp
 from: "Devilry <noreply@example.org>"
-smtp: {host: 127.0.0.1, port: $PORT, timeout: 3}
+smtp: {host: 127.0.0.1, port: $PORT, timeout: 3, helo: client.test.example}
 daemon: {user: root, idle_close: 1, rescan_interval: 2}
 Y
 	ms -c "$T/small.yaml" init >/dev/null

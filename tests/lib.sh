@@ -96,6 +96,7 @@ smtp:
   host: ${HOST:-127.0.0.1}
   port: $1
   timeout: ${TIMEOUT:-3}
+  helo: ${HELO:-client.test.example}
 ${2:-}
 CONF
 }

@@ -12,7 +12,9 @@ Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
 implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
 FILE (written once listening), --delay S (wait before answering the data),
 --pipelining (PIPELINING offered in the EHLO reply; aiosmtpd reads
-pipelined commands in order either way)."""
+pipelined commands in order either way), --record-quit (OUT/quit.log says
+whether the client waited for the 221).  Each stored message also gets
+OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
 import asyncio
 import os
@@ -74,6 +76,8 @@ class Handler:
             f.write(envelope.original_content or envelope.content)
         with open(base + ".env", "w") as f:
             f.write("%s\n%s\n" % (envelope.mail_from, " ".join(envelope.rcpt_tos)))
+        with open(base + ".helo", "w") as f:
+            f.write("%s\n%s\n" % (session.host_name, " ".join(envelope.mail_options)))
         os.rename(base + ".tmp", base + ".eml")
         return "250 2.0.0 queued as %d" % self.n
 
@@ -82,6 +86,16 @@ class PipeliningHandler(Handler):
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
+
+class QuitRecordingSMTP(SMTP):
+    """Answers QUIT after a pause and records in OUT/quit.log whether the
+    client was still there to read the 221."""
+    async def smtp_QUIT(self, arg):
+        await asyncio.sleep(0.3)
+        with open(os.path.join(self.event_handler.out, "quit.log"), "a") as f:
+            f.write("closed-before-221\n" if self._reader.at_eof() else "waited-for-221\n")
+        await super().smtp_QUIT(arg)
 
 
 class HangingSMTP(SMTP):
@@ -100,6 +114,7 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each reply to the data")
     ap.add_argument("--pipelining", action="store_true")
+    ap.add_argument("--record-quit", action="store_true", help="record whether the client waits for the 221")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay)
@@ -125,7 +140,7 @@ def main():
 
     class C(Controller):
         def factory(self):
-            cls = HangingSMTP if a.hang_greeting else SMTP
+            cls = HangingSMTP if a.hang_greeting else QuitRecordingSMTP if a.record_quit else SMTP
             return cls(self.handler, hostname="test.example.org", **self.SMTP_kwargs)
 
     ctl = C(handler, hostname="127.0.0.1", port=a.port, **kw)
