@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 static const char *const status_dirs[SPOOL_NSTATUS] = {
-	"new", "active", "failed", "error", "sent", "corrupt"};
+	"new", "active", "failed", "error", "sent", "corrupt", "hold"};
 static const char *const status_names[SPOOL_NSTATUS] = {
-	"not_sent", "active", "failed", "error", "sent", "corrupt"};
+	"not_sent", "active", "failed", "error", "sent", "corrupt", "held"};
 
 const char *spool_status_name(enum spool_status st)
 {
@@ -475,7 +475,7 @@ int spool_init(const char *root, gid_t group)
 	/* Producers (the group) write tmp/, new/ and messages/ only; setgid keeps
 	 * the group on their files. */
 	mode_t prod = grp ? 02770 : 0700, own = grp ? 0750 : 0700;
-	const char *names[] = {"tmp", "new", "messages", "active", "failed", "error", "sent", "corrupt"};
+	const char *names[] = {"tmp", "new", "messages", "active", "failed", "error", "sent", "corrupt", "hold"};
 	for (size_t i = 0; rc == 0 && i < sizeof names / sizeof *names; i++)
 		rc = mkdir_mode(rootfd, names[i], i < 3 ? prod : own, group);
 	if (rc == 0)
@@ -487,6 +487,19 @@ int spool_init(const char *root, gid_t group)
 }
 
 static int open_tree(struct spool *sp, const char *root);
+
+/* A spool made before hold/ existed gets it on first use, with active/'s
+ * mode and group; who cannot create it (a producer) is told to run init. */
+static int add_hold(struct spool *sp)
+{
+	struct stat st;
+	if (fstat(sp->dirfd[SPOOL_ACTIVE], &st) < 0)
+		return -1;
+	gid_t g = st.st_gid == getegid() ? (gid_t)-1 : st.st_gid;
+	if (mkdir_mode(sp->rootfd, status_dirs[SPOOL_HOLD], st.st_mode & 07777, g) < 0)
+		return -1;
+	return openat(sp->rootfd, status_dirs[SPOOL_HOLD], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
 
 int spool_open(struct spool **out, const char *root)
 {
@@ -517,6 +530,8 @@ static int open_tree(struct spool *sp, const char *root)
 		return -1;
 	for (int i = 0; i < SPOOL_NSTATUS; i++) {
 		sp->dirfd[i] = openat(sp->rootfd, status_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sp->dirfd[i] < 0 && errno == ENOENT && i == SPOOL_HOLD)
+			sp->dirfd[i] = add_hold(sp);
 		if (sp->dirfd[i] < 0)
 			return -1;
 	}

@@ -12,6 +12,7 @@
 
 enum spool_status {
 	SPOOL_NEW, SPOOL_ACTIVE, SPOOL_FAILED, SPOOL_ERROR, SPOOL_SENT, SPOOL_CORRUPT,
+	SPOOL_HOLD,	/* "held": put aside by an operator; no sender looks here */
 	SPOOL_NSTATUS
 };
 

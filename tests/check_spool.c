@@ -498,6 +498,9 @@ START_TEST(test_status_names)
 	ck_assert_int_eq(spool_status_parse("new", &st), 0);
 	ck_assert_int_eq(spool_status_parse("corrupt", &st), 0);
 	ck_assert_int_eq(st, SPOOL_CORRUPT);
+	ck_assert_int_eq(spool_status_parse("held", &st), 0);
+	ck_assert_int_eq(st, SPOOL_HOLD);
+	ck_assert_str_eq(spool_status_dir(SPOOL_HOLD), "hold");
 	ck_assert_int_eq(spool_status_parse("bogus", &st), -1);
 }
 END_TEST
