@@ -51,5 +51,7 @@ void query_result_free(struct query_result *res);
 /* Loads the receiver of a row (for --json and show). */
 int query_load(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
 	       struct receiver *r, char *err, size_t errsz);
+/* Whether sent_at passes f's `sent` filter (for counts per choice). */
+bool query_sent_match(const struct query_filter *f, time_t sent_at);
 
 #endif
