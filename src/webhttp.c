@@ -1,0 +1,470 @@
+/* webhttp: the request cycle on libmicrohttpd. One internal polling thread
+ * serves every request in turn (libmicrohttpd's "internal thread" mode): the
+ * session table and the spool handle need no locks, and a resend holds the
+ * other requests for its SMTP time, which an admin of a few users accepts.
+ * Must never answer a page without the security headers, read a body over
+ * WEBHTTP_MAX_BODY, or run a POST handler without the CSRF check. The rules
+ * are in man/msgspool-web.8 and SECURITY.md. */
+#include "config.h"
+#include "webhttp.h"
+#include "webhtml.h"
+#include "webpages.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#define COOKIE "msgspool_session"
+
+static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+			  "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+void webhttp_log(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = (int)sizeof line - 2;
+	/* Values from requests may carry control characters: never into the log. */
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[n] = '\n';
+	fprintf(stderr, "msgspool-web: %.*s", n + 1, line);
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	     : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+size_t webhttp_unescape(char *s)
+{
+	char *w = s;
+	for (const char *p = s; *p; p++) {
+		int h, l;
+		if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
+			char c = (char)(h * 16 + l);
+			*w++ = c ? c : '\x01';
+			p += 2;
+		} else {
+			*w++ = *p == '+' ? ' ' : *p;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return webhttp_unescape(s);
+}
+
+int webform_parse(struct webform *f, const char *data, size_t len)
+{
+	memset(f, 0, sizeof *f);
+	const char *p = data, *end = data + len;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		if (stop > p) {
+			char **k = realloc(f->k, (f->n + 1) * sizeof *k), **v;
+			if (k)
+				f->k = k;
+			v = k ? realloc(f->v, (f->n + 1) * sizeof *v) : NULL;
+			if (!v)
+				return -1;
+			f->v = v;
+			const char *ke = eq ? eq : stop;
+			f->k[f->n] = strndup(p, (size_t)(ke - p));
+			f->v[f->n] = eq ? strndup(eq + 1, (size_t)(stop - eq - 1)) : strdup("");
+			webhttp_unescape(f->k[f->n]);
+			webhttp_unescape(f->v[f->n]);
+			f->n++;
+		}
+		p = stop + 1;
+	}
+	return 0;
+}
+
+const char *webform_get(const struct webform *f, const char *key)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->k[i], key))
+			return f->v[i];
+	return NULL;
+}
+
+void webform_free(struct webform *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->k[i]);
+		explicit_bzero(f->v[i], strlen(f->v[i]));
+		free(f->v[i]);
+	}
+	free(f->k);
+	free(f->v);
+	memset(f, 0, sizeof *f);
+}
+
+const char *webhttp_arg(struct web_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *webhttp_header(struct web_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void webhttp_redirect(struct web_req *r, const char *path)
+{
+	r->status = MHD_HTTP_SEE_OTHER;
+	snprintf(r->location, sizeof r->location, "%s", path);
+	r->out.len = 0;
+	util_buf_adds(&r->out, "See other.\n");
+	r->ctype = "text/plain; charset=utf-8";
+}
+
+static bool is_api(const struct web_req *r)
+{
+	return !strncmp(r->path, "/api/", 5);
+}
+
+void webhttp_error(struct web_req *r, unsigned status, const char *msg)
+{
+	r->status = status;
+	r->out.len = 0;
+	if (is_api(r)) {
+		r->ctype = "application/json";
+		util_buf_adds(&r->out, "{\"error\":\"");
+		for (const char *p = msg; *p; p++)
+			if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+				util_buf_putc(&r->out, *p);
+		util_buf_adds(&r->out, "\"}\n");
+		return;
+	}
+	r->ctype = "text/html; charset=utf-8";
+	char title[32];
+	snprintf(title, sizeof title, "Error %u", status);
+	webhtml_head(&r->out, title, r->user, r->sess ? r->sess->csrf : "");
+	util_buf_adds(&r->out, "<p class=\"msg bad\">");
+	webhtml_esc(&r->out, msg);
+	util_buf_adds(&r->out, "</p>");
+	webhtml_foot(&r->out);
+}
+
+void webhttp_set_cookie(struct web_req *r, const char *value)
+{
+	snprintf(r->cookie, sizeof r->cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s", COOKIE,
+		 value ? value : "", r->app->tls ? "; Secure" : "",
+		 value ? "" : "; Max-Age=0");
+}
+
+static enum MHD_Result send_answer(struct web_req *r)
+{
+	size_t len = r->out.len;
+	char *data = util_buf_steal(&r->out);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+								    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", r->ctype ? r->ctype : "text/html; charset=utf-8");
+	MHD_add_response_header(resp, "Content-Security-Policy", csp);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Cache-Control", strncmp(r->path, "/static/", 8) ? "no-store" : "max-age=3600");
+	if (r->app->tls)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	if (r->location[0])
+		MHD_add_response_header(resp, "Location", r->location);
+	if (r->cookie[0])
+		MHD_add_response_header(resp, "Set-Cookie", r->cookie);
+	if (r->total[0])
+		MHD_add_response_header(resp, "X-Total-Count", r->total);
+	if (r->status == MHD_HTTP_UNAUTHORIZED && is_api(r))
+		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"msgspool\", charset=\"UTF-8\"");
+	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, "Allow", r->allow ? r->allow : "GET");
+	enum MHD_Result rc = MHD_queue_response(r->conn, r->status ? r->status : MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* ---- routing ---- */
+
+enum gate { OPEN, PAGE, API };
+
+struct route {
+	const char *method;
+	const char *path;	/* a trailing '*' takes one path segment: the id */
+	enum gate gate;
+	void (*plain)(struct web_req *r);
+	void (*with_id)(struct web_req *r, const char *id);
+};
+
+static void static_css(struct web_req *r)
+{
+	r->ctype = "text/css; charset=utf-8";
+	util_buf_adds(&r->out, webhtml_css);
+}
+
+static void static_js(struct web_req *r)
+{
+	r->ctype = "text/javascript; charset=utf-8";
+	util_buf_adds(&r->out, webhtml_js);
+}
+
+static const struct route routes[] = {
+	{"GET", "/static/style.css", OPEN, static_css, NULL},
+	{"GET", "/static/app.js", OPEN, static_js, NULL},
+	{"GET", "/login", OPEN, webpages_login_form, NULL},
+	{"POST", "/login", OPEN, webpages_login, NULL},
+	{"POST", "/logout", PAGE, webpages_logout, NULL},
+	{"GET", "/", PAGE, webpages_dashboard, NULL},
+	{"GET", "/receivers", PAGE, webpages_list, NULL},
+	{"POST", "/receivers/resend", PAGE, webpages_resend, NULL},
+	{"POST", "/receivers/delete", PAGE, webpages_delete, NULL},
+	{"GET", "/receivers/*", PAGE, NULL, webpages_detail},
+	{"GET", "/api/receivers", API, webapi_list, NULL},
+	{"POST", "/api/resend", API, webapi_resend, NULL},
+	{"GET", "/api/receivers/*", API, NULL, webapi_show},
+};
+#define NROUTES (sizeof routes / sizeof *routes)
+
+/* The route's id segment of path, or NULL when path is not this route. */
+static bool path_matches(const char *pattern, const char *path, const char **id)
+{
+	size_t l = strlen(pattern);
+	*id = NULL;
+	if (pattern[l - 1] != '*')
+		return !strcmp(pattern, path);
+	if (strncmp(pattern, path, l - 1) || !path[l - 1])
+		return false;
+	*id = path + l - 1;
+	return true;
+}
+
+static const char *cookie_session(struct web_req *r)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE);
+}
+
+/* HTTP Basic for the API: the same users, the same lockout. */
+static void basic_login(struct web_req *r, time_t now)
+{
+	char *pass = NULL;
+	char *user = MHD_basic_auth_get_username_password(r->conn, &pass);
+	if (!user)
+		return;
+	static char who[WEBAUTH_USER_MAX + 1];
+	if (webauth_locked(r->app->auth, r->addr, now)) {
+		webhttp_log("%s: Basic login for %s refused: address locked out", r->addr, user);
+	} else if (webpasswd_check(&r->app->pw, user, pass)) {
+		snprintf(who, sizeof who, "%s", user);
+		r->user = who;
+		webauth_succeeded(r->app->auth, r->addr);
+	} else {
+		webauth_failed(r->app->auth, r->addr, now);
+		webhttp_log("%s: Basic login for %s failed: wrong user or password", r->addr, user);
+	}
+	if (pass)
+		explicit_bzero(pass, strlen(pass));
+	MHD_free(pass);
+	MHD_free(user);
+}
+
+/* True when the request may reach its handler; else the answer is set. */
+static bool pass_gates(struct web_req *r, const struct route *rt)
+{
+	time_t now = time(NULL);
+	r->sess = webauth_find(r->app->auth, cookie_session(r), now);
+	if (r->sess && r->sess->user[0])
+		r->user = r->sess->user;
+	if (!r->user && rt->gate == API)
+		basic_login(r, now);
+	if (rt->gate != OPEN && !r->user) {
+		if (rt->gate == API)
+			webhttp_error(r, MHD_HTTP_UNAUTHORIZED, "log in first (session cookie or HTTP Basic)");
+		else
+			webhttp_redirect(r, "/login");
+		return false;
+	}
+	if (strcmp(r->method, "POST"))
+		return true;
+	if (rt->gate == API) {
+		/* A JSON body cannot come from a cross-site form without a preflight. */
+		const char *ct = webhttp_header(r, "Content-Type");
+		if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';')) {
+			webhttp_error(r, MHD_HTTP_FORBIDDEN, "POST to the API needs Content-Type: application/json");
+			return false;
+		}
+		return true;
+	}
+	if (webform_parse(&r->form, r->body.data ? r->body.data : "", r->body.len) < 0 ||
+	    !webauth_csrf_ok(r->sess, webform_get(&r->form, "csrf"))) {
+		webhttp_log("%s: %s %s refused: missing or wrong CSRF token", r->addr, r->method, r->path);
+		webhttp_error(r, MHD_HTTP_FORBIDDEN, "The form's security token is missing or stale. "
+						       "Go back, reload the page and try again.");
+		return false;
+	}
+	return true;
+}
+
+static void dispatch(struct web_req *r)
+{
+	const struct route *found = NULL;
+	const char *id = NULL, *rid;
+	bool path_known = false;
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!path_matches(routes[i].path, r->path, &rid))
+			continue;
+		path_known = true;
+		if (!strcmp(routes[i].method, r->method) || (!strcmp(r->method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+			found = &routes[i];
+			id = rid;
+			break;
+		}
+		r->allow = !strcmp(routes[i].method, "GET") ? "GET, HEAD" : "POST";
+	}
+	if (!found) {
+		webhttp_error(r, path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND,
+			      path_known ? "This address does not take that method." : "No such page.");
+		return;
+	}
+	if (!pass_gates(r, found))
+		return;
+	if (found->plain)
+		found->plain(r);
+	else
+		found->with_id(r, id);
+}
+
+static void client_addr(struct web_req *r)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(r->addr, sizeof r->addr, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->addr, sizeof r->addr);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->addr, sizeof r->addr);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+	(void)version;
+	struct web_req *r = *ctx;
+	if (r && r->answered) {
+		*upload_size = 0; /* the rest of a refused body */
+		return MHD_YES;
+	}
+	if (!r) {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return MHD_NO;
+		r->app = cls;
+		r->conn = conn;
+		r->method = method;
+		r->path = url;
+		client_addr(r);
+		*ctx = r;
+		const char *cl = webhttp_header(r, "Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > WEBHTTP_MAX_BODY)
+			r->too_big = true;
+		else
+			return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Beyond the limit the rest is read and dropped: libmicrohttpd can
+		 * answer only once the body is in (a declared length is refused
+		 * before, above). Memory stays bounded either way. */
+		if (!r->too_big && r->body.len + *upload_size > WEBHTTP_MAX_BODY) {
+			r->too_big = true;
+			util_buf_free(&r->body);
+		}
+		if (!r->too_big)
+			util_buf_add(&r->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big)
+		webhttp_error(r, 413, "The request body is larger than 1 MiB.");
+	else
+		dispatch(r);
+	r->answered = true;
+	return send_answer(r);
+}
+
+static void on_done(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)conn;
+	(void)why;
+	struct web_req *r = *ctx;
+	if (!r)
+		return;
+	util_buf_free(&r->body);
+	util_buf_free(&r->out);
+	webform_free(&r->form);
+	free(r);
+	*ctx = NULL;
+}
+
+int webhttp_start(struct webapp *app, const struct sockaddr *sa, const char *cert, const char *key,
+		  char *err, size_t errsz)
+{
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	if (sa->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (cert)
+		flags |= MHD_USE_TLS;
+	struct MHD_OptionItem tls[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	app->tls = cert != NULL;
+	app->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, app,
+				  MHD_OPTION_SOCK_ADDR, sa,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				  MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+				  MHD_OPTION_ARRAY, cert ? tls : tls + 2,
+				  MHD_OPTION_END);
+	if (!app->d) {
+		snprintf(err, errsz, "cannot listen on %s: address in use, not local, or TLS files unusable",
+			 app->conf.web.listen);
+		return -1;
+	}
+	return 0;
+}
+
+void webhttp_stop(struct webapp *app)
+{
+	if (app->d)
+		MHD_stop_daemon(app->d);
+	app->d = NULL;
+}

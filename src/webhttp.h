@@ -1,0 +1,85 @@
+/* webhttp: msgspool-web's HTTP layer on libmicrohttpd: the request and its
+ * answer, form and query decoding, the security headers every answer
+ * carries, the login gate (session cookie, or HTTP Basic for /api/), CSRF
+ * on every POST, and the routing table. Pages live in webpages.c and
+ * webapi.c; the server's start in web.c. */
+#ifndef MSGSPOOL_WEBHTTP_H
+#define MSGSPOOL_WEBHTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "conf.h"
+#include "spool.h"
+#include "util.h"
+#include "webauth.h"
+#include "webpasswd.h"
+
+#define WEBHTTP_MAX_BODY (1024 * 1024)	/* a larger request body gets 413 */
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+struct webapp {
+	struct conf conf;
+	struct spool *sp;
+	struct webauth *auth;
+	struct webpasswd pw;
+	bool tls;
+	struct MHD_Daemon *d;
+};
+
+/* An application/x-www-form-urlencoded body, decoded. */
+struct webform {
+	char **k, **v;
+	size_t n;
+};
+
+struct web_req {
+	struct webapp *app;
+	struct MHD_Connection *conn;
+	const char *method, *path;
+	char addr[64];		/* the client's address, for lockout and the log */
+	const struct webauth_session *sess;	/* the cookie's session, maybe not logged in */
+	const char *user;	/* the logged-in user (session or Basic), or NULL */
+	struct util_buf body;
+	bool too_big, answered;
+	struct webform form;
+	/* The answer. */
+	unsigned status;
+	const char *ctype;
+	struct util_buf out;
+	char location[1024];
+	char cookie[256];
+	const char *allow;	/* the methods a 405 names */
+	char total[24];		/* X-Total-Count of an API list */
+};
+
+/* Decodes %XX (and + as a space) in place; a %00 becomes U+0001, which no
+ * id, user name or password check accepts, so a NUL cannot cut a value
+ * short. Returns the new length. */
+size_t webhttp_unescape(char *s);
+int webform_parse(struct webform *f, const char *data, size_t len);
+/* The first value of key, or NULL. */
+const char *webform_get(const struct webform *f, const char *key);
+void webform_free(struct webform *f);
+
+/* A query-string argument, or NULL. */
+const char *webhttp_arg(struct web_req *r, const char *key);
+/* A request header, or NULL. */
+const char *webhttp_header(struct web_req *r, const char *name);
+/* 303 See Other to a local path. */
+void webhttp_redirect(struct web_req *r, const char *path);
+/* An HTML error page (or, under /api/, a JSON object) with this status. */
+void webhttp_error(struct web_req *r, unsigned status, const char *msg);
+/* Sets the session cookie (value NULL: clears it). */
+void webhttp_set_cookie(struct web_req *r, const char *value);
+/* Logs a line to stderr (the journal under systemd): "msgspool-web: ...". */
+void webhttp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Starts serving on sa; with cert and key (PEM text) HTTPS only. */
+struct sockaddr;
+int webhttp_start(struct webapp *app, const struct sockaddr *sa, const char *cert, const char *key,
+		  char *err, size_t errsz);
+void webhttp_stop(struct webapp *app);
+
+#endif

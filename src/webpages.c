@@ -1,0 +1,360 @@
+/* webpages: the login, the dashboard, a receiver's detail and the two
+ * actions of the list (resend, delete with its confirmation page). Every
+ * value from the spool is written through webhtml_esc; the html body only
+ * ever goes into a sandboxed iframe's srcdoc (no scripts, no requests:
+ * the page's CSP covers it). The list itself is in weblist.c. */
+#include "config.h"
+#include "webpages.h"
+#include "webhtml.h"
+#include "webspool.h"
+#include "query.h"
+#include "receiver.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- login ---- */
+
+static void login_page(struct web_req *r, const char *user, const char *problem)
+{
+	util_buf_adds(&r->out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			       "<link rel=\"stylesheet\" href=\"/static/style.css\"><title>Log in | msgspool</title>"
+			       "</head><body><header><span class=\"brand\">msgspool</span></header>"
+			       "<form class=\"login\" method=\"post\" action=\"/login\"><h1>Log in</h1>");
+	if (problem) {
+		util_buf_adds(&r->out, "<p class=\"msg bad\">");
+		webhtml_esc(&r->out, problem);
+		util_buf_adds(&r->out, "</p>");
+	}
+	webhtml_csrf(&r->out, r->sess->csrf);
+	util_buf_adds(&r->out, "<label for=\"username\">Username</label>"
+			       "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"");
+	webhtml_esc(&r->out, user ? user : "");
+	util_buf_adds(&r->out, "\"><label for=\"password\">Password</label>"
+			       "<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>"
+			       "<button type=\"submit\">Log in</button></form></body></html>\n");
+}
+
+/* The login form's own session (no user), so its POST can carry a token. */
+static bool login_session(struct web_req *r)
+{
+	if (r->sess && !r->sess->user[0])
+		return true;
+	r->sess = webauth_create(r->app->auth, "", time(NULL));
+	if (!r->sess) {
+		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "no random numbers for a session");
+		return false;
+	}
+	webhttp_set_cookie(r, r->sess->id);
+	return true;
+}
+
+void webpages_login_form(struct web_req *r)
+{
+	if (r->user) {
+		webhttp_redirect(r, "/");
+		return;
+	}
+	if (login_session(r))
+		login_page(r, NULL, NULL);
+}
+
+void webpages_login(struct web_req *r)
+{
+	const char *user = webform_get(&r->form, "username"), *pass = webform_get(&r->form, "password");
+	time_t now = time(NULL);
+	if (webauth_locked(r->app->auth, r->addr, now)) {
+		webhttp_log("%s: login refused: too many wrong passwords from this address", r->addr);
+		r->status = MHD_HTTP_TOO_MANY_REQUESTS;
+		login_page(r, user, "Too many wrong passwords from your address. Wait a minute, then try again.");
+		return;
+	}
+	if (!user || !pass || !webpasswd_check(&r->app->pw, user, pass)) {
+		webauth_failed(r->app->auth, r->addr, now);
+		webhttp_log("%s: login as %s failed: wrong user or password", r->addr, user ? user : "(none)");
+		r->status = MHD_HTTP_UNAUTHORIZED;
+		login_page(r, user, "Please enter a correct username and password.");
+		return;
+	}
+	webauth_succeeded(r->app->auth, r->addr);
+	/* A new id at login: a cookie planted before it is worth nothing after. */
+	webauth_drop(r->app->auth, r->sess->id);
+	r->sess = webauth_create(r->app->auth, user, now);
+	if (!r->sess) {
+		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "no random numbers for a session");
+		return;
+	}
+	webhttp_set_cookie(r, r->sess->id);
+	webhttp_log("%s: %s logged in", r->addr, user);
+	webhttp_redirect(r, "/");
+}
+
+void webpages_logout(struct web_req *r)
+{
+	webhttp_log("%s: %s logged out", r->addr, r->user);
+	webauth_drop(r->app->auth, r->sess->id);
+	r->sess = NULL;
+	webhttp_set_cookie(r, NULL);
+	webhttp_redirect(r, "/login");
+}
+
+/* ---- detail ---- */
+
+static void field(struct util_buf *b, const char *label, const char *value)
+{
+	if (!value)
+		return;
+	util_buf_adds(b, "<dt>");
+	webhtml_esc(b, label);
+	util_buf_adds(b, "</dt><dd>");
+	webhtml_esc(b, value);
+	util_buf_adds(b, "</dd>");
+}
+
+static void field_time(struct util_buf *b, const char *label, time_t t)
+{
+	util_buf_adds(b, "<dt>");
+	util_buf_adds(b, label);
+	util_buf_adds(b, "</dt><dd>");
+	webhtml_time(b, t);
+	util_buf_adds(b, "</dd>");
+}
+
+/* The keys shown as fields; the others are shown as YAML, as `show` does. */
+static const char *const shown[] = {
+	"msgspool", "send_to", "subject", "user", "language", "context_type", "message_type",
+	"message", "from", "reply_to", "created", "sent_at", "sending_failed_count",
+	"sending_success_count", "text", "html", "errors"};
+
+static void other_fields(struct util_buf *b, const struct receiver *rc)
+{
+	struct ydoc_node *rest = ydoc_map();
+	for (size_t k = 0; k < rc->doc->n; k++) {
+		const char *key = ydoc_key(rc->doc, k);
+		bool skip = false;
+		for (size_t j = 0; j < sizeof shown / sizeof *shown; j++)
+			skip |= !strcmp(key, shown[j]);
+		if (!skip)
+			ydoc_set(rest, key, ydoc_clone(ydoc_val(rc->doc, k)));
+	}
+	struct util_buf y = {0};
+	if (rest->n && ydoc_emit(rest, &y) == 0) {
+		util_buf_adds(b, "<h2>Other fields</h2><pre>");
+		webhtml_esc(b, util_buf_cstr(&y));
+		util_buf_adds(b, "</pre>");
+	}
+	util_buf_free(&y);
+	ydoc_free(rest);
+}
+
+static const char *scalar(const struct ydoc_node *map, const char *key)
+{
+	const struct ydoc_node *n = map ? ydoc_get(map, key) : NULL;
+	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
+}
+
+static void errors_html(struct util_buf *b, const struct receiver *rc)
+{
+	size_t n = rc->errors ? rc->errors->n : 0;
+	if (!n)
+		return;
+	util_buf_printf(b, "<h2>Errors (%zu)</h2>", n);
+	for (size_t i = 0; i < n; i++) {
+		const struct ydoc_node *e = rc->errors->items[i];
+		const char *code = scalar(e, "smtp_code"), *tr = scalar(e, "transcript");
+		util_buf_printf(b, "<div class=\"err\"><b>Error %zu of %zu</b><dl class=\"fields\">", i + 1, n);
+		field(b, "at", scalar(e, "at") ? scalar(e, "at") : "?");
+		field(b, "error", scalar(e, "error") ? scalar(e, "error") : "?");
+		field(b, "SMTP code", code ? code : "none (no reply)");
+		util_buf_adds(b, "</dl>");
+		if (tr && *tr) {
+			util_buf_adds(b, "<pre class=\"tr\">");
+			webhtml_esc(b, tr);
+			util_buf_adds(b, "</pre>");
+		}
+		util_buf_adds(b, "</div>");
+	}
+}
+
+static void action_buttons(struct web_req *r, const char *id)
+{
+	util_buf_adds(&r->out, "<form class=\"bar\" method=\"post\" action=\"/receivers/resend\">");
+	webhtml_csrf(&r->out, r->sess->csrf);
+	util_buf_adds(&r->out, "<input type=\"hidden\" name=\"id\" value=\"");
+	webhtml_esc(&r->out, id);
+	util_buf_adds(&r->out, "\"><button type=\"submit\">Resend</button>"
+			       "<button type=\"submit\" class=\"danger\" formaction=\"/receivers/delete\">Delete</button>"
+			       "<a href=\"/receivers\">Back to the list</a></form>");
+}
+
+static void detail_fields(struct web_req *r, const struct receiver *rc, enum spool_status st)
+{
+	struct util_buf *b = &r->out;
+	char num[64];
+	util_buf_adds(b, "<dl class=\"fields\">");
+	field(b, "id", rc->id);
+	util_buf_printf(b, "<dt>status</dt><dd><span class=\"st st-%s\">%s</span></dd>", spool_status_name(st),
+			spool_status_name(st));
+	field(b, "send_to", rc->send_to);
+	field(b, "subject", rc->subject);
+	field(b, "user", rc->user);
+	field(b, "language", rc->language);
+	field(b, "context_type", rc->context_type);
+	field(b, "message_type", rc->message_type);
+	field(b, "message", rc->message);
+	field(b, "from", rc->from);
+	field(b, "reply_to", rc->reply_to);
+	field_time(b, "created", rc->created);
+	field_time(b, "sent_at", rc->sent_at);
+	snprintf(num, sizeof num, "%lld (resend limit %ld)", rc->failed_count, r->app->conf.resend_limit);
+	field(b, "sending_failed_count", num);
+	snprintf(num, sizeof num, "%lld", rc->success_count);
+	field(b, "sending_success_count", num);
+	util_buf_adds(b, "</dl>");
+}
+
+void webpages_detail(struct web_req *r, const char *id)
+{
+	enum spool_status st;
+	if (webspool_locate(r->app->sp, id, &st) < 0) {
+		bool bad = errno == EINVAL;
+		webhttp_error(r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+			      bad ? "That is not a receiver id." : "No receiver with this id.");
+		return;
+	}
+	struct receiver rc;
+	char err[RECEIVER_ERRLEN];
+	webhtml_head(&r->out, "Message receiver", r->user, r->sess->csrf);
+	if (query_load(r->app->sp, r->app->conf.max_receiver_size, st, id, &rc, err, sizeof err) < 0) {
+		util_buf_adds(&r->out, "<p class=\"msg bad\">This file cannot be read: ");
+		webhtml_esc(&r->out, err);
+		util_buf_adds(&r->out, "</p>");
+		webhtml_foot(&r->out);
+		return;
+	}
+	action_buttons(r, id);
+	detail_fields(r, &rc, st);
+	other_fields(&r->out, &rc);
+	if (rc.text) {
+		util_buf_adds(&r->out, "<h2>Text body</h2><pre>");
+		webhtml_esc(&r->out, rc.text);
+		util_buf_adds(&r->out, "</pre>");
+	}
+	if (rc.html) {
+		/* sandbox="" with no allow-*: no scripts, no forms, a unique origin. */
+		util_buf_adds(&r->out, "<h2>HTML body</h2><iframe sandbox=\"\" referrerpolicy=\"no-referrer\" title=\"HTML body\" srcdoc=\"");
+		webhtml_esc(&r->out, rc.html);
+		util_buf_adds(&r->out, "\"></iframe>");
+	}
+	errors_html(&r->out, &rc);
+	receiver_free(&rc);
+	webhtml_foot(&r->out);
+}
+
+/* ---- actions ---- */
+
+/* The form's ids (each `id` field), borrowed from the form. */
+static char **form_ids(const struct webform *f, size_t *n)
+{
+	char **ids = calloc(f->n ? f->n : 1, sizeof *ids);
+	*n = 0;
+	for (size_t i = 0; ids && i < f->n; i++)
+		if (!strcmp(f->k[i], "id"))
+			ids[(*n)++] = f->v[i];
+	return ids;
+}
+
+static void result_line(struct util_buf *b, bool good, const char *text)
+{
+	util_buf_adds(b, good ? "<p class=\"msg\">" : "<p class=\"msg bad\">");
+	util_buf_adds(b, text);
+	util_buf_adds(b, "</p>");
+}
+
+void webpages_resend(struct web_req *r)
+{
+	size_t n;
+	char **ids = form_ids(&r->form, &n), err[512], line[512];
+	struct webspool_counts c;
+	if (!ids || !n) {
+		free(ids);
+		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+		return;
+	}
+	int rc = webspool_resend(r->app->sp, &r->app->conf, r->user, ids, n, &c, err, sizeof err);
+	free(ids);
+	webhtml_head(&r->out, "Send message to selected receivers", r->user, r->sess->csrf);
+	if (rc < 0) {
+		util_buf_adds(&r->out, "<p class=\"msg bad\">");
+		webhtml_esc(&r->out, err);
+		util_buf_adds(&r->out, "</p>");
+	} else {
+		snprintf(line, sizeof line, "%zu sent, %zu failed, %zu moved to error.", c.sent, c.failed, c.error);
+		result_line(&r->out, c.failed + c.error == 0, line);
+		if (c.busy + c.refused + c.other) {
+			snprintf(line, sizeof line, "%zu busy (a sender had them), %zu refused (no such receiver, "
+				 "or in corrupt/), %zu not attempted (the mail server could not be used; see the log).",
+				 c.busy, c.refused, c.other);
+			result_line(&r->out, false, line);
+		}
+	}
+	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
+	webhtml_foot(&r->out);
+}
+
+/* The confirmation page: the ids again, as hidden fields, with confirm=yes. */
+static void delete_confirm(struct web_req *r, char **ids, size_t n)
+{
+	webhtml_head(&r->out, "Are you sure?", r->user, r->sess->csrf);
+	util_buf_printf(&r->out, "<p>Delete %zu message receiver%s? This cannot be undone. Receivers being "
+				 "sent and files in corrupt/ are never deleted.</p><ul>", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < 100; i++) {
+		util_buf_adds(&r->out, "<li>");
+		webhtml_esc(&r->out, ids[i]);
+		util_buf_adds(&r->out, "</li>");
+	}
+	if (n > 100)
+		util_buf_printf(&r->out, "<li>and %zu more</li>", n - 100);
+	util_buf_adds(&r->out, "</ul><form class=\"bar\" method=\"post\" action=\"/receivers/delete\">");
+	webhtml_csrf(&r->out, r->sess->csrf);
+	for (size_t i = 0; i < n; i++) {
+		util_buf_adds(&r->out, "<input type=\"hidden\" name=\"id\" value=\"");
+		webhtml_esc(&r->out, ids[i]);
+		util_buf_adds(&r->out, "\">");
+	}
+	util_buf_adds(&r->out, "<input type=\"hidden\" name=\"confirm\" value=\"yes\">"
+			       "<button type=\"submit\" class=\"danger\">Yes, I'm sure</button>"
+			       "<a href=\"/receivers\">No, take me back</a></form>");
+	webhtml_foot(&r->out);
+}
+
+void webpages_delete(struct web_req *r)
+{
+	size_t n, refused;
+	char **ids = form_ids(&r->form, &n), line[256];
+	const char *confirm = webform_get(&r->form, "confirm");
+	if (!ids || !n) {
+		free(ids);
+		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+		return;
+	}
+	if (!confirm || strcmp(confirm, "yes")) {
+		delete_confirm(r, ids, n);
+		free(ids);
+		return;
+	}
+	size_t done = webspool_delete(r->app->sp, r->user, ids, n, &refused);
+	free(ids);
+	webhtml_head(&r->out, "Delete selected receivers", r->user, r->sess->csrf);
+	snprintf(line, sizeof line, "Deleted %zu message receiver%s.", done, done == 1 ? "" : "s");
+	result_line(&r->out, true, line);
+	if (refused) {
+		snprintf(line, sizeof line, "%zu not deleted (gone, being sent, or in corrupt/; see the log).", refused);
+		result_line(&r->out, false, line);
+	}
+	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
+	webhtml_foot(&r->out);
+}

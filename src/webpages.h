@@ -1,0 +1,35 @@
+/* webpages: the handlers behind msgspool-web's routes (webhttp.c calls
+ * them once the login and CSRF gates are passed). HTML pages are in
+ * webpages.c and weblist.c, the JSON API and the actions in webapi.c. */
+#ifndef MSGSPOOL_WEBPAGES_H
+#define MSGSPOOL_WEBPAGES_H
+
+#include "query.h"
+#include "webhttp.h"
+
+#define WEBLIST_PAGE 100	/* rows a page */
+
+/* The list's query parameters, checked, and the matching rows, sorted. */
+struct weblist {
+	struct query_filter f;
+	const char *status, *sent, *type, *q, *sort;
+	long page;		/* from 1 */
+	struct query_result res;
+};
+/* Parses the parameters and runs the query; on a bad parameter or a spool
+ * error the answer (400 or 500) is set and -1 returned. */
+int weblist_query(struct web_req *r, struct weblist *l);
+
+void webpages_login_form(struct web_req *r);
+void webpages_login(struct web_req *r);
+void webpages_logout(struct web_req *r);
+void webpages_dashboard(struct web_req *r);
+void webpages_list(struct web_req *r);
+void webpages_detail(struct web_req *r, const char *id);
+void webpages_resend(struct web_req *r);
+void webpages_delete(struct web_req *r);
+void webapi_list(struct web_req *r);
+void webapi_show(struct web_req *r, const char *id);
+void webapi_resend(struct web_req *r);
+
+#endif

@@ -1,0 +1,194 @@
+/* webspool: the web admin's actions on the spool. It goes through spool,
+ * query, receiver and deliver only, so the web has no second parser and no
+ * second idea of a status. The audit entry is written under a claim, like
+ * any change to a receiver file, so it is atomic and durable and never
+ * races a sender. */
+#include "config.h"
+#include "webspool.h"
+#include "deliver.h"
+#include "json.h"
+#include "query.h"
+#include "receiver.h"
+#include "transport.h"
+#include "webhttp.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int webspool_locate(struct spool *sp, const char *id, enum spool_status *st)
+{
+	if (!id || !spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return spool_locate(sp, id, st);
+}
+
+void webspool_json(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id)
+{
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	fputs("{\"id\":", f);
+	json_string(f, id);
+	fprintf(f, ",\"status\":\"%s\"", spool_status_name(st));
+	if (query_load(sp, max_size, st, id, &r, err, sizeof err) < 0) {
+		fputs(",\"unreadable\":", f);
+		json_string(f, err);
+		fputc('}', f);
+		return;
+	}
+	for (size_t k = 0; k < r.doc->n; k++) {
+		const char *key = ydoc_key(r.doc, k);
+		if (!strcmp(key, "id") || !strcmp(key, "status"))
+			continue;
+		fputc(',', f);
+		json_string(f, key);
+		fputc(':', f);
+		json_value(f, ydoc_val(r.doc, k));
+	}
+	fputc('}', f);
+	receiver_free(&r);
+}
+
+/* The events list with one more entry, for ydoc_set to put in place. */
+static struct ydoc_node *events_plus(const struct receiver *r, const char *action, const char *user, time_t now)
+{
+	const struct ydoc_node *old = ydoc_get(r->doc, "events");
+	struct ydoc_node *seq = old && old->kind == YDOC_SEQ ? ydoc_clone(old) : ydoc_seq();
+	struct ydoc_node *e = ydoc_map();
+	char at[UTIL_TIME_LEN];
+	util_time_format(now, at);
+	ydoc_set(e, "at", ydoc_string(at));
+	ydoc_set(e, "action", ydoc_string(action));
+	ydoc_set(e, "by", ydoc_string(user));
+	ydoc_set(e, "via", ydoc_string("web"));
+	ydoc_push(seq, e);
+	return seq;
+}
+
+int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
+		   const char *action, const char *user, time_t now, char *err, size_t errsz)
+{
+	struct spool_claim c;
+	char *data = NULL, path[4096];
+	size_t len;
+	spool_path(sp, st, id, path, sizeof path);
+	int rc = spool_claim(sp, st, id, &c);
+	if (rc != SPOOL_CLAIMED) {
+		snprintf(err, errsz, "%s: %s", path, rc == SPOOL_BUSY ? "a sender has it" : strerror(errno));
+		errno = rc == SPOOL_BUSY ? EBUSY : errno;
+		return -1;
+	}
+	struct receiver r;
+	struct util_buf out = {0};
+	rc = -1;
+	if (spool_claim_read(&c, max_size, &data, &len) < 0)
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+	else if (receiver_parse(&r, id, data, len, c.st.st_mtime, path, err, errsz) == 0) {
+		ydoc_set(r.doc, "events", events_plus(&r, action, user, now));
+		if (receiver_save_appended(&r, data, len, &out) < 0)
+			snprintf(err, errsz, "%s: cannot write the event", path);
+		else if (spool_commit(sp, &c, out.data, out.len, st) < 0)
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		else
+			rc = 0;
+		receiver_free(&r);
+	}
+	/* Not recorded: the file goes back unchanged, still where it was. */
+	if (rc < 0 && c.fd >= 0 && spool_release(sp, &c, st) < 0)
+		spool_claim_drop(&c);
+	free(data);
+	util_buf_free(&out);
+	return rc;
+}
+
+static void deliver_log(void *ctx, int prio, const char *fmt, ...)
+{
+	(void)ctx;
+	(void)prio;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	webhttp_log("%s", line);
+}
+
+/* One receiver of a resend: the audit entry, then the send. */
+static enum deliver_result resend_one(struct deliver *d, const char *user, const char *id, size_t max_size,
+				      struct webspool_counts *out)
+{
+	enum spool_status st = SPOOL_NEW;
+	char err[RECEIVER_ERRLEN];
+	int lr = webspool_locate(d->sp, id, &st);
+	if (lr < 0 || st == SPOOL_CORRUPT || st == SPOOL_ACTIVE) {
+		const char *why = lr < 0 ? (errno == EINVAL ? "not a receiver id" : "no such receiver")
+				: st == SPOOL_CORRUPT ? "in corrupt/" : "a sender has it";
+		webhttp_log("%s: resend by %s refused: %s", id, user, why);
+		out->busy += lr == 0 && st == SPOOL_ACTIVE;
+		out->refused += lr < 0 || st == SPOOL_CORRUPT;
+		return DELIVER_SKIPPED;
+	}
+	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), err, sizeof err) < 0) {
+		webhttp_log("%s: resend by %s not done: %s", id, user, err);
+		out->busy += errno == EBUSY;
+		out->other += errno != EBUSY;
+		return DELIVER_SKIPPED;
+	}
+	struct deliver_report rep = {0};
+	enum deliver_result r = deliver_one(d, st, id, -1, &rep);
+	webhttp_log("%s: resent by %s from %s/: %s", id, user, spool_status_dir(st), deliver_result_name(r));
+	out->sent += r == DELIVER_SENT;
+	out->failed += r == DELIVER_FAILED;
+	out->error += r == DELIVER_ERROR;
+	out->busy += r == DELIVER_BUSY;
+	out->other += r != DELIVER_SENT && r != DELIVER_FAILED && r != DELIVER_ERROR && r != DELIVER_BUSY;
+	return r == DELIVER_DEFERRED && rep.session_failed ? DELIVER_DEFERRED : r;
+}
+
+int webspool_resend(struct spool *sp, const struct conf *conf, const char *user, char **ids, size_t n,
+		    struct webspool_counts *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof *out);
+	struct deliver d = {.sp = sp, .conf = conf, .log = deliver_log};
+	d.t = transport_open(conf, err, errsz);
+	if (!d.t)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (resend_one(&d, user, ids[i], conf->max_receiver_size, out) == DELIVER_DEFERRED) {
+			out->other += n - i - 1; /* the server is down: the rest stay as they are */
+			break;
+		}
+	}
+	transport_free(d.t);
+	return 0;
+}
+
+size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n, size_t *refused)
+{
+	size_t done = 0;
+	*refused = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum spool_status st = SPOOL_NEW;
+		int lr = webspool_locate(sp, ids[i], &st);
+		if (lr < 0 || st == SPOOL_ACTIVE || st == SPOOL_CORRUPT) {
+			webhttp_log("%s: delete by %s refused: %s", ids[i], user,
+				    lr < 0 ? (errno == EINVAL ? "not a receiver id" : "no such receiver")
+				    : "in active/ or corrupt/ (never deleted)");
+			(*refused)++;
+			continue;
+		}
+		if (spool_remove(sp, st, ids[i]) < 0) {
+			webhttp_log("%s/%s.yaml: delete by %s failed: %s", spool_status_dir(st), ids[i], user, strerror(errno));
+			(*refused)++;
+			continue;
+		}
+		spool_sync(sp, st);
+		webhttp_log("%s: deleted by %s from %s/", ids[i], user, spool_status_dir(st));
+		done++;
+	}
+	return done;
+}

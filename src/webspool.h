@@ -1,0 +1,42 @@
+/* webspool: what msgspool-web does to the spool, as library calls over the
+ * modules the commands use (query, receiver, deliver, json): a receiver's
+ * JSON as `msgspool show --json` prints it, the resend action (the same
+ * deliver_one call as `msgspool resend`), deletion, and the audit entry
+ * each action leaves in the receiver's file (spool-layout/README.md,
+ * `events`). */
+#ifndef MSGSPOOL_WEBSPOOL_H
+#define MSGSPOOL_WEBSPOOL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+#include "conf.h"
+#include "spool.h"
+
+/* An id from a URL or a form: exactly what the commands accept (letters,
+ * digits, '.', '_', '-'; no leading dot, no ".."), located in the spool.
+ * -1 with errno EINVAL for a bad id, ENOENT when no status has it. */
+int webspool_locate(struct spool *sp, const char *id, enum spool_status *st);
+
+/* The receiver as one JSON object (`list --json`, `show --json`). */
+void webspool_json(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id);
+
+/* Appends {at, action, by} to the receiver's `events` list, durably, and
+ * leaves it where it was. -1 with err set; errno EBUSY when a sender has it. */
+int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
+		   const char *action, const char *user, time_t now, char *err, size_t errsz);
+
+struct webspool_counts {
+	size_t sent, failed, error, busy, refused, other;
+};
+
+/* Resends each id whatever its status, as `msgspool resend` does, after
+ * recording who asked; stops when the mail server cannot be used. Each
+ * outcome is logged with the user. -1 with err when no transport opens. */
+int webspool_resend(struct spool *sp, const struct conf *conf, const char *user, char **ids, size_t n,
+		    struct webspool_counts *out, char *err, size_t errsz);
+/* Deletes each id (never from active/ or corrupt/, as delete-receivers),
+ * logging who did it. Returns how many were deleted. */
+size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n, size_t *refused);
+
+#endif

@@ -1,0 +1,172 @@
+#!/bin/sh
+# web-http: msgspool-web over HTTP with curl: every refusal (no login, wrong
+# password, lockout, bad ids, missing CSRF, wrong method, a body over 1 MiB,
+# an unsafe users file), the headers every answer carries, escaping of
+# hostile content, the actions with their audit entries, the JSON API and
+# HTTPS.
+. "${top_srcdir:-.}/tests/lib.sh"
+. "$SRC/tests/web-lib.sh"
+
+ms init >/dev/null
+web_users
+web_conf
+
+# ---- refusing to start (exit 78, the file named) ----
+mv "$T/web.htpasswd" "$T/keep"
+check_rc "missing htpasswd: exit 78" 78 "$BLD/msgspool-web"
+check_contains "missing htpasswd: named" "$(cat "$T/err")" "$T/web.htpasswd"
+: > "$T/web.htpasswd"
+chmod 0640 "$T/web.htpasswd"
+check_rc "empty htpasswd: exit 78" 78 "$BLD/msgspool-web"
+check_contains "empty htpasswd: said" "$(cat "$T/err")" "empty"
+cp "$T/keep" "$T/web.htpasswd"
+chmod 0644 "$T/web.htpasswd"
+check_rc "world-readable htpasswd: exit 78" 78 "$BLD/msgspool-web"
+check_contains "world-readable htpasswd: said" "$(cat "$T/err")" "readable or writable by others"
+printf 'admin:$apr1$abcdefgh$0123456789012345678901\n' > "$T/web.htpasswd"
+chmod 0640 "$T/web.htpasswd"
+check_rc "MD5 htpasswd: exit 78" 78 "$BLD/msgspool-web"
+cp "$T/keep" "$T/web.htpasswd"
+chmod 0640 "$T/web.htpasswd"
+cp "$MSGSPOOL_CONFIG" "$T/conf.keep"
+echo "  tls_cert: $T/none.crt" >> "$MSGSPOOL_CONFIG"
+check_rc "tls_cert without tls_key: exit 78" 78 "$BLD/msgspool-web"
+cp "$T/conf.keep" "$MSGSPOOL_CONFIG"
+
+# ---- a spool with hostile content ----
+ID1=$(ms enqueue --to a1@example.org --subject '<script>alert(1)</script>"><img src=x onerror=alert(2)>' --text-file - <<EOF2
+body
+EOF2
+)
+ID2=$(enq a2@example.org "Second")
+start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
+
+# ---- no login ----
+check "no login: / redirects" "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$WEB/")" "303 $WEB/login"
+check "no login: /receivers redirects" "$(code "$WEB/receivers")" 303
+check "no login: a detail redirects" "$(code "$WEB/receivers/$ID1")" 303
+check "no login: /api/receivers is 401" "$(code "$WEB/api/receivers")" 401
+curl -s -D "$T/h" -o /dev/null "$WEB/api/receivers/$ID1"
+check_contains "no login: 401 asks for Basic" "$(cat "$T/h")" 'WWW-Authenticate: Basic realm="msgspool"'
+check "no login: POST /api/resend is 401" "$(code -H 'Content-Type: application/json' --data '{"ids":["'$ID1'"]}' "$WEB/api/resend")" 401
+check "no login: nothing resent" "$(status_of "$ID1")" not_sent
+
+# ---- the login page and wrong passwords ----
+tok=$(curl -s -c "$T/bad" -b "$T/bad" "$WEB/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+check "login page carries a 32-hex token" "${#tok}" 32
+check "login without the token: 403" "$(code -b "$T/bad" --data "username=$WEB_USER&password=x" "$WEB/login")" 403
+check "wrong password: 401" "$(code -c "$T/bad" -b "$T/bad" --data "csrf=$tok&username=$WEB_USER&password=wrong" "$WEB/login")" 401
+check "wrong password: still logged out" "$(code -b "$T/bad" "$WEB/receivers")" 303
+check "unknown user: 401" "$(code -c "$T/bad" -b "$T/bad" --data "csrf=$tok&username=nobody&password=$WEB_PASS" "$WEB/login")" 401
+check "Basic with a wrong password: 401" "$(code -u "$WEB_USER:wrong" "$WEB/api/receivers")" 401
+
+# ---- logged in ----
+web_login
+curl -s -D "$T/h" -o /dev/null "$WEB/login" -b "$T/jar"
+check_contains "a logged-in /login goes to the dashboard" "$(cat "$T/h")" "Location: /"
+grep msgspool_session "$T/jar" > /dev/null && ok "session cookie set" || fail "no session cookie"
+tok2=$(curl -s -c "$T/j2" -b "$T/j2" "$WEB/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+curl -s -D "$T/h" -o /dev/null -c "$T/j2" -b "$T/j2" --data "csrf=$tok2&username=$WEB_USER&password=$(printf %s "$WEB_PASS" | sed 's/ /+/g')" "$WEB/login"
+check_contains "session cookie HttpOnly, SameSite=Strict" "$(grep -i set-cookie "$T/h")" "; Path=/; HttpOnly; SameSite=Strict"
+curl -s -D "$T/h" -o "$T/page" -b "$T/jar" "$WEB/receivers"
+check "list: 200" "$(head -1 "$T/h" | tr -d '\r')" "HTTP/1.1 200 OK"
+check_contains "list: CSP" "$(cat "$T/h")" "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'"
+check_contains "list: nosniff" "$(cat "$T/h")" "X-Content-Type-Options: nosniff"
+check_contains "list: a checkbox per row" "$(cat "$T/page")" "<input type=\"checkbox\" name=\"id\" value=\"$ID1\">"
+check_contains "list: hostile subject escaped" "$(cat "$T/page")" '&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;'
+check "list: no injected tag" "$(grep -c '<script>alert\|<img src=x' "$T/page")" 0
+check "detail: no injected tag" "$(curl -s -b "$T/jar" "$WEB/receivers/$ID1" | grep -c '<script>alert\|<img src=x')" 0
+check "the stylesheet needs no login" "$(code "$WEB/static/style.css")" 200
+
+# ---- bad ids (the same rules as the commands) ----
+for bad in '..' '..%2f..%2fmsgspool.yaml' "..%2fnew%2f$ID1" "new%2f$ID1" "$ID1%00" "$ID1%00.yaml" '.hidden' 'a%20b' "$ID1%0a"; do
+	check "bad id $bad: 400" "$(code --path-as-is -b "$T/jar" "$WEB/receivers/$bad")" 400
+	check "bad id $bad (API): 400" "$(code --path-as-is -b "$T/jar" "$WEB/api/receivers/$bad")" 400
+done
+check "path with a slash: no page" "$(code --path-as-is -b "$T/jar" "$WEB/receivers/../receivers/$ID1")" 400
+check "unknown id: 404" "$(code -b "$T/jar" "$WEB/receivers/20000101T000000.000000Z-0000000000000000")" 404
+check "id prefix is not an id: 404" "$(code -b "$T/jar" "$WEB/receivers/$(printf %s "$ID1" | cut -c1-10)")" 404
+check "bad filter: 400" "$(code -b "$T/jar" "$WEB/receivers?status=nope")" 400
+check "bad sort: 400" "$(code -b "$T/jar" "$WEB/receivers?sort=password")" 400
+
+# ---- missing CSRF: 403 and nothing changes ----
+before=$(md5sum "$T/spool/new/$ID1.yaml")
+check "resend without token: 403" "$(code -b "$T/jar" --data "id=$ID1" "$WEB/receivers/resend")" 403
+check "resend with a wrong token: 403" "$(code -b "$T/jar" --data "csrf=00000000000000000000000000000000&id=$ID1" "$WEB/receivers/resend")" 403
+check "delete without token: 403" "$(code -b "$T/jar" --data "id=$ID1&confirm=yes" "$WEB/receivers/delete")" 403
+check "logout without token: 403" "$(code -b "$T/jar" -X POST "$WEB/logout")" 403
+check "API resend as a form: 403" "$(code -b "$T/jar" --data "ids=$ID1" "$WEB/api/resend")" 403
+check "API resend as text/plain: 403" "$(code -b "$T/jar" -H 'Content-Type: text/plain' --data '{"ids":["'$ID1'"]}' "$WEB/api/resend")" 403
+check "after the refusals: file unchanged" "$(md5sum "$T/spool/new/$ID1.yaml")" "$before"
+check "after the refusals: nothing sent" "$(ls "$T/outbox/new" 2>/dev/null | wc -l)" 0
+check "after the refusals: still logged in" "$(code -b "$T/jar" "$WEB/")" 200
+
+# ---- wrong method ----
+check "DELETE /receivers: 405" "$(code -b "$T/jar" -X DELETE "$WEB/receivers")" 405
+check "PUT /login: 405" "$(code -X PUT "$WEB/login")" 405
+check "POST /: 405" "$(code -b "$T/jar" -X POST "$WEB/")" 405
+check "GET /logout: 405" "$(code -b "$T/jar" "$WEB/logout")" 405
+check "GET /api/resend: 405" "$(code -b "$T/jar" "$WEB/api/resend")" 405
+check "unknown page: 404" "$(code -b "$T/jar" "$WEB/admin")" 404
+
+# ---- a body over 1 MiB ----
+head -c 1100000 /dev/zero | tr '\0' 'a' > "$T/big"
+check "body over 1 MiB: 413" "$(code -b "$T/jar" --data-binary @"$T/big" "$WEB/receivers/resend")" 413
+check "body over 1 MiB (chunked): 413" "$(code -b "$T/jar" -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$WEB/login")" 413
+check "after the big body: file unchanged" "$(md5sum "$T/spool/new/$ID1.yaml")" "$before"
+
+# ---- the actions, with their audit entries ----
+csrf=$(web_csrf)
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID1" "$WEB/receivers/resend" > "$T/page"
+check_contains "resend: counts shown" "$(cat "$T/page")" "1 sent, 0 failed, 0 moved to error."
+check "resend: sent" "$(status_of "$ID1")" sent
+ms show --json "$ID1" | py -c '
+import json, sys
+e = json.load(sys.stdin)["events"][-1]
+print(e["action"], e["by"], e["via"], "at" in e)' > "$T/ev"
+check "resend: audit entry in the file" "$(cat "$T/ev")" "resend admin web True"
+check_contains "resend: audit line in the log" "$(cat "$T/web.log")" "$ID1: resent by admin from new/: sent"
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID2" "$WEB/receivers/delete" > "$T/page"
+check_contains "delete: asks first" "$(cat "$T/page")" "Are you sure?"
+check "delete: nothing deleted before the answer" "$(count new)" 1
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID2&confirm=yes" "$WEB/receivers/delete" > "$T/page"
+check_contains "delete: done" "$(cat "$T/page")" "Deleted 1 message receiver."
+check "delete: gone" "$(count new)" 0
+check_contains "delete: audit line in the log" "$(cat "$T/web.log")" "$ID2: deleted by admin from new/"
+
+# ---- the JSON API ----
+check "API show = show --json" "$(curl -s -u "$WEB_USER:$WEB_PASS" "$WEB/api/receivers/$ID1")" "$(ms show --json "$ID1")"
+check "API list = list --json" "$(curl -s -b "$T/jar" "$WEB/api/receivers")" "$(ms list --json)"
+ID3=$(enq a3@example.org Third)
+check "API resend: counts" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["'$ID3'"]}' "$WEB/api/resend")" \
+	'{"sent":1,"failed":0,"error":0,"busy":0,"refused":0,"not_attempted":0}'
+check "API resend: bad body 400" "$(code -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":"x"}' "$WEB/api/resend")" 400
+check "API resend: a bad id is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["../x"]}' "$WEB/api/resend")" \
+	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
+
+# ---- logout ----
+check "logout: 303" "$(code -b "$T/jar" --data "csrf=$csrf" "$WEB/logout")" 303
+check "logout: the old cookie is worth nothing" "$(code -b "$T/jar" "$WEB/")" 303
+
+# ---- lockout (last: it locks 127.0.0.1 for a minute) ----
+tok=$(curl -s -c "$T/lk" -b "$T/lk" "$WEB/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+for i in 1 2 3 4 5; do code -c "$T/lk" -b "$T/lk" --data "csrf=$tok&username=$WEB_USER&password=wrong$i" "$WEB/login" >/dev/null; done
+check "lockout: the sixth try is refused" \
+	"$(code -c "$T/lk" -b "$T/lk" --data-urlencode "csrf=$tok" --data-urlencode "username=$WEB_USER" --data-urlencode "password=$WEB_PASS" "$WEB/login")" 429
+check "lockout: no session" "$(code -b "$T/lk" "$WEB/")" 303
+check "lockout: Basic refused too" "$(code -u "$WEB_USER:$WEB_PASS" "$WEB/api/receivers")" 401
+check_contains "lockout: logged" "$(cat "$T/web.log")" "too many wrong passwords"
+kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
+
+# ---- HTTPS ----
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 2 -keyout "$T/web.key" -out "$T/web.crt" 2>/dev/null
+chmod 0600 "$T/web.key"
+echo "  tls_cert: $T/web.crt" >> "$MSGSPOOL_CONFIG"
+echo "  tls_key: $T/web.key" >> "$MSGSPOOL_CONFIG"
+WEB_BASE="https://127.0.0.1:$WEB_PORT"
+start_web || fail "msgspool-web (TLS) did not start: $(cat "$T/web.log")"
+check "HTTPS: login page" "$(code --cacert "$T/web.crt" "$WEB_BASE/login")" 200
+curl -s -D "$T/h" -o /dev/null --cacert "$T/web.crt" "$WEB_BASE/login"
+check_contains "HTTPS: cookie Secure" "$(grep -i set-cookie "$T/h")" "SameSite=Strict; Secure"
+check "HTTPS: plain HTTP gets nothing" "$(code "http://127.0.0.1:$WEB_PORT/login")" 000
+finish
