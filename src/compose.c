@@ -1,6 +1,11 @@
-/* compose: messages for many users in their own languages. */
+/* compose: rendering: one message for many users, each in their own
+ * language (templates, variables, the text derived from the html), and the
+ * idempotency key's ids. It must never write the spool except through
+ * batch.c's transaction, and never let a variable put a line break into a
+ * header. Rules: msgspool(1) compose, spool-layout/README.md (messages/). */
 #include "config.h"
 #include "compose.h"
+#include "batch.h"
 #include "html2text.h"
 #include "receiver.h"
 
@@ -145,6 +150,31 @@ static int check_message(const struct ydoc_node *m, const char *fname, char *err
 	return 0;
 }
 
+/* The subject, html and text of one receiver from its language's templates;
+ * the text is derived from the html when the message has none. */
+static int render_texts(const struct ydoc_node *l, const struct ydoc_node *rvars, const struct ydoc_node *mvars,
+			const char *who, const char *use, struct util_buf *subj, struct util_buf *html,
+			struct util_buf *text, char *err, size_t errsz)
+{
+	char terr[300];
+	if (compose_template(ydoc_get_str(l, "subject"), rvars, mvars, false, subj, terr, sizeof terr) < 0)
+		return fail(err, errsz, "%s: subject (%s): %s", who, use, terr);
+	if (util_has_crlf(util_buf_cstr(subj)))
+		return fail(err, errsz, "%s: subject (%s): a variable put a line break into the subject", who, use);
+	if (ydoc_get_str(l, "html") &&
+	    compose_template(ydoc_get_str(l, "html"), rvars, mvars, true, html, terr, sizeof terr) < 0)
+		return fail(err, errsz, "%s: html (%s): %s", who, use, terr);
+	if (ydoc_get_str(l, "text")) {
+		if (compose_template(ydoc_get_str(l, "text"), rvars, mvars, false, text, terr, sizeof terr) < 0)
+			return fail(err, errsz, "%s: text (%s): %s", who, use, terr);
+		return 0;
+	}
+	char *derived = html2text(html->data ? html->data : "", html->len);
+	util_buf_adds(text, derived ? derived : "");
+	free(derived);
+	return 0;
+}
+
 /* Renders receiver i into a receiver document. */
 static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, const char *created,
 		      const char *fname, struct receiver *out, char *err, size_t errsz)
@@ -176,28 +206,8 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 	struct util_buf subj = {0}, html = {0}, text = {0};
 	char terr[300];
 	int rc = -1;
-	char *derived = NULL;
-	if (compose_template(ydoc_get_str(l, "subject"), rvars, mvars, false, &subj, terr, sizeof terr) < 0) {
-		fail(err, errsz, "%s: subject (%s): %s", who, use, terr);
+	if (render_texts(l, rvars, mvars, who, use, &subj, &html, &text, err, errsz) < 0)
 		goto done;
-	}
-	if (util_has_crlf(util_buf_cstr(&subj))) {
-		fail(err, errsz, "%s: subject (%s): a variable put a line break into the subject", who, use);
-		goto done;
-	}
-	if (ydoc_get_str(l, "html") && compose_template(ydoc_get_str(l, "html"), rvars, mvars, true, &html, terr, sizeof terr) < 0) {
-		fail(err, errsz, "%s: html (%s): %s", who, use, terr);
-		goto done;
-	}
-	if (ydoc_get_str(l, "text")) {
-		if (compose_template(ydoc_get_str(l, "text"), rvars, mvars, false, &text, terr, sizeof terr) < 0) {
-			fail(err, errsz, "%s: text (%s): %s", who, use, terr);
-			goto done;
-		}
-	} else {
-		derived = html2text(html.data ? html.data : "", html.len);
-		util_buf_adds(&text, derived ? derived : "");
-	}
 	receiver_init(out, "x", to, util_buf_cstr(&subj), 0);
 	ydoc_set(out->doc, "created", ydoc_string(created));
 	receiver_set(out, "text", util_buf_cstr(&text));
@@ -224,7 +234,6 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 	}
 	rc = 0;
 done:
-	free(derived);
 	util_buf_free(&subj);
 	util_buf_free(&html);
 	util_buf_free(&text);
@@ -238,125 +247,6 @@ static void keyed_receiver_id(const char *msgid, const char *who, char *buf, siz
 	compose_key_id(who, h, sizeof h);
 	if (snprintf(buf, n, "%s-%.16s", msgid, h + 2) >= (int)n)
 		buf[0] = '\0';
-}
-
-static struct ydoc_node *record(const struct ydoc_node *m, const char *created, const char *key,
-				const char *tag, struct ydoc_node *ids)
-{
-	struct ydoc_node *rec = ydoc_map();
-	ydoc_set(rec, "msgspool", ydoc_intval(1));
-	ydoc_set(rec, "created", ydoc_string(created));
-	const char *keys[] = {"created_by", "context_type"};
-	for (size_t i = 0; i < 2; i++)
-		if (m && ydoc_get_str(m, keys[i]))
-			ydoc_set(rec, keys[i], ydoc_string(ydoc_get_str(m, keys[i])));
-	ydoc_set(rec, "message_type", ydoc_string("email"));
-	if (m && ydoc_get(m, "metadata"))
-		ydoc_set(rec, "metadata", ydoc_clone(ydoc_get(m, "metadata")));
-	if (key)
-		ydoc_set(rec, "key", ydoc_string(key));
-	ydoc_set(rec, "receivers", ydoc_intval((long long)ids->n));
-	/* While this list is here the batch is committed but maybe not all
-	 * published: recovery finishes it. */
-	ydoc_set(rec, "publishing", ids);
-	ydoc_set(rec, "staged_as", ydoc_string(tag));
-	return rec;
-}
-
-/* Renames every staged receiver of a committed record into new/, then
- * rewrites the record without its publishing list. */
-static int publish(struct spool *sp, const char *msgid, struct ydoc_node *rec)
-{
-	struct ydoc_node *ids = ydoc_get(rec, "publishing");
-	const struct ydoc_node *t = ydoc_get(rec, "staged_as");
-	const char *tag = t && t->kind == YDOC_SCALAR ? t->str : msgid;
-	for (size_t i = 0; ids && i < ids->n; i++) {
-		const char *rid = ids->items[i]->str;
-		if (spool_publish(sp, rid, tag) < 0 && errno != ENOENT) {
-			if (errno != EEXIST)
-				return -1;
-			spool_unstage(sp, rid, tag); /* published before a crash */
-		}
-	}
-	if (spool_sync_new(sp) < 0)
-		return -1;
-	ydoc_del(rec, "publishing");
-	ydoc_del(rec, "staged_as");
-	struct util_buf out = {0};
-	int rc = ydoc_emit(rec, &out) == 0 ? spool_message_write(sp, msgid, out.data, out.len) : -1;
-	util_buf_free(&out);
-	return rc;
-}
-
-static void unstage_all(struct spool *sp, const struct ydoc_node *ids, const char *tag)
-{
-	for (size_t i = 0; i < ids->n; i++)
-		spool_unstage(sp, ids->items[i]->str, tag);
-}
-
-/* Reads an existing record's receiver count, for "already exists". */
-static size_t existing_count(struct spool *sp, const char *msgid)
-{
-	char *data;
-	size_t len, n = 0;
-	struct ydoc_node *doc;
-	struct ydoc_error ye;
-	if (spool_message_read(sp, msgid, 64u << 20, &data, &len) < 0)
-		return 0;
-	if (ydoc_parse(data, len, NULL, &doc, &ye) == 0) {
-		long long v;
-		if (ydoc_to_int(ydoc_get(doc, "receivers"), &v) == 0 && v >= 0)
-			n = (size_t)v;
-		ydoc_free(doc);
-	}
-	free(data);
-	return n;
-}
-
-/* A staging tag of this run alone: racers under one key must never touch
- * each other's staged files. */
-static void new_tag(const char *msgid, char *buf, size_t n)
-{
-	char r[SPOOL_ID_MAX + 1];
-	spool_new_id(r, sizeof r);
-	if (snprintf(buf, n, "%.40s.%s", msgid, strrchr(r, '-') + 1) >= (int)n)
-		buf[0] = '\0';
-}
-
-/* Commits a staged batch: the exclusive record, then publishing. */
-static int commit_batch(struct spool *sp, const struct ydoc_node *m, const char *created, const char *key,
-			const char *tag, struct ydoc_node *ids, struct compose_result *res, char *err, size_t errsz)
-{
-	struct ydoc_node *rec = record(m, created, key, tag, ids);
-	struct util_buf out = {0};
-	util_test_stop("compose-staged");
-	int rc = ydoc_emit(rec, &out);
-	if (rc == 0 && spool_message_create(sp, res->msgid, out.data, out.len) < 0) {
-		int e = errno;
-		unstage_all(sp, ids, tag);
-		if (e == EEXIST && key) {
-			res->existed = true;
-			res->receivers = existing_count(sp, res->msgid);
-			rc = 0;
-		} else {
-			fail(err, errsz, "messages/%s.yaml: cannot write: %s", res->msgid, strerror(e));
-			rc = -1;
-		}
-		util_buf_free(&out);
-		ydoc_free(rec);
-		return rc;
-	}
-	util_buf_free(&out);
-	res->receivers = ids->n;
-	util_test_stop("compose-committed");
-	if (rc == 0 && publish(sp, res->msgid, rec) < 0) {
-		/* Committed: recovery (msgspoold, msgspool send) will finish it. */
-		fail(err, errsz, "messages/%s.yaml: committed, but publishing stopped: %s (msgspool send finishes it)",
-		     res->msgid, strerror(errno));
-		rc = -1;
-	}
-	ydoc_free(rec);
-	return rc;
 }
 
 int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
@@ -382,14 +272,14 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 	if (key && spool_message_exists(sp, res->msgid)) {
 		/* Say so before rendering anything; the create below still decides races. */
 		res->existed = true;
-		res->receivers = existing_count(sp, res->msgid);
+		res->receivers = batch_existing_count(sp, res->msgid);
 		ydoc_free(m);
 		return 0;
 	}
 	const struct ydoc_node *rs = ydoc_get(m, "receivers");
 	struct ydoc_node *ids = ydoc_seq();
 	char tag[SPOOL_ID_MAX + 1];
-	new_tag(res->msgid, tag, sizeof tag);
+	batch_new_tag(res->msgid, tag, sizeof tag);
 	int rc = 0;
 	for (size_t i = 0; i < rs->n && rc == 0; i++) {
 		struct receiver r;
@@ -417,12 +307,13 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 			progress(i + 1, pctx);
 	}
 	if (rc < 0) {
-		unstage_all(sp, ids, tag);
+		batch_unstage_all(sp, ids, tag);
 		ydoc_free(ids);
 		ydoc_free(m);
 		return -1;
 	}
-	rc = commit_batch(sp, m, created, key, tag, ids, res, err, errsz);
+	struct batch b = {sp, res->msgid, m, created, key, tag, ids};
+	rc = batch_commit(&b, &res->existed, &res->receivers, err, errsz);
 	ydoc_free(m);
 	return rc;
 }
@@ -439,7 +330,7 @@ int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *d
 	const struct ydoc_node *c = ydoc_get(doc, "created");
 	snprintf(created, sizeof created, "%s", c && c->kind == YDOC_SCALAR ? c->str : "");
 	char tag[SPOOL_ID_MAX + 1];
-	new_tag(res->msgid, tag, sizeof tag);
+	batch_new_tag(res->msgid, tag, sizeof tag);
 	if (ydoc_emit(doc, &out) < 0 || spool_stage(sp, rid, tag, out.data, out.len) < 0) {
 		util_buf_free(&out);
 		return fail(err, errsz, "%s/tmp: cannot write: %s", spool_root(sp), strerror(errno));
@@ -451,43 +342,14 @@ int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *d
 	const struct ydoc_node *ct = ydoc_get(doc, "context_type");
 	if (ct)
 		ydoc_set(m, "context_type", ydoc_clone(ct));
-	int rc = commit_batch(sp, m, created, key, tag, ids, res, err, errsz);
+	struct batch b = {sp, res->msgid, m, created, key, tag, ids};
+	int rc = batch_commit(&b, &res->existed, &res->receivers, err, errsz);
 	ydoc_free(m);
 	return rc;
 }
 
-struct recover_ctx {
-	struct spool *sp;
-	int finished, failed;
-};
-
-static int recover_cb(const char *msgid, void *vctx)
-{
-	struct recover_ctx *c = vctx;
-	char *data;
-	size_t len;
-	struct ydoc_node *rec;
-	struct ydoc_error ye;
-	if (spool_message_read(c->sp, msgid, 64u << 20, &data, &len) < 0)
-		return 0;
-	int rc = ydoc_parse(data, len, NULL, &rec, &ye);
-	free(data);
-	if (rc < 0)
-		return 0;
-	if (ydoc_get(rec, "publishing")) {
-		if (publish(c->sp, msgid, rec) == 0)
-			c->finished++;
-		else
-			c->failed++;
-	}
-	ydoc_free(rec);
-	return 0;
-}
 
 int compose_recover(struct spool *sp)
 {
-	struct recover_ctx c = {sp, 0, 0};
-	if (spool_message_scan(sp, recover_cb, &c) < 0)
-		return -1;
-	return c.failed ? -1 : c.finished;
+	return batch_recover(sp);
 }

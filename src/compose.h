@@ -1,6 +1,6 @@
 /* compose: one message rendered for many receivers, each in their preferred
- * language: the templates, the message record, all-or-nothing publishing
- * (with roll-forward recovery), and idempotency keys. */
+ * language: the templates and idempotency keys; the record, all-or-nothing
+ * publishing and recovery are batch.c's transaction. */
 #ifndef MSGSPOOL_COMPOSE_H
 #define MSGSPOOL_COMPOSE_H
 
