@@ -266,18 +266,18 @@ static void row_html(struct util_buf *b, const struct query_row *row)
 {
 	util_buf_adds(b, "<tr><td><input type=\"checkbox\" name=\"id\" value=\"");
 	webhtml_esc(b, row->id);
-	util_buf_adds(b, "\"></td><td><a href=\"/receivers/");
+	util_buf_adds(b, "\"></td><td class=\"id\"><a href=\"/receivers/");
 	webhtml_url(b, row->id);
 	util_buf_adds(b, "\">");
 	webhtml_esc(b, row->id);
-	util_buf_adds(b, "</a></td><td>");
+	util_buf_adds(b, "</a></td><td class=\"t\">");
 	webhtml_time(b, row->err ? 0 : row->created);
 	util_buf_adds(b, "</td><td class=\"subj\">");
 	webhtml_esc(b, row->err ? "(unreadable; see the detail)" : row->subject);
 	util_buf_adds(b, "</td><td>");
 	webhtml_esc(b, row->user ? row->user : "-");
 	util_buf_printf(b, "</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
-			   "<td><span class=\"st st-%s\">%s</span></td><td>", row->failed_count,
+			   "<td><span class=\"st st-%s\">%s</span></td><td class=\"t\">", row->failed_count,
 			row->success_count, spool_status_name(row->status), spool_status_name(row->status));
 	webhtml_time(b, row->sent_at);
 	util_buf_adds(b, "</td><td>");
