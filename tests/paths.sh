@@ -21,9 +21,9 @@ print-%:
 	@echo $($*)
 MK
 }
-check "configuration path is sysconfdir's" "$conf" "$(mk print-sysconfdir)/msgspool/msgspool.yaml"
-check "spool path is localstatedir's" "$spool" "$(mk print-localstatedir)/spool/msgspool"
-check "programs path is sbindir" "$sbin" "$(mk print-sbindir)"
+check "configuration path is sysconfdir's" "$conf" "$(mk print-sysconfdir | tail -1)/msgspool/msgspool.yaml"
+check "spool path is localstatedir's" "$spool" "$(mk print-localstatedir | tail -1)/spool/msgspool"
+check "programs path is sbindir" "$sbin" "$(mk print-sbindir | tail -1)"
 
 # The installed man pages and unit say the same (make writes them).
 make -s -C "$BLD" gen/man/msgspool.1 gen/man/msgspoold.8 gen/man/msgspool.yaml.5 gen/examples/msgspoold.service >/dev/null 2>&1
