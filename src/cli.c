@@ -56,7 +56,7 @@ int cli_open_spool(struct cli *c)
 }
 
 /* --help anywhere among a command's arguments (before "--"). */
-bool want_help(int argc, char **argv)
+bool cli_want_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
@@ -67,7 +67,7 @@ bool want_help(int argc, char **argv)
 	return false;
 }
 
-int usage_error(const char *cmd, const char *fmt, ...)
+int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "msgspool %s: ", cmd);
@@ -78,7 +78,7 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EX_USAGE;
 }
 
-void fmt_local(time_t t, char *buf, size_t n)
+void cli_fmt_local(time_t t, char *buf, size_t n)
 {
 	struct tm tm;
 	if (!t) {
@@ -90,7 +90,7 @@ void fmt_local(time_t t, char *buf, size_t n)
 }
 
 
-int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz)
+int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz)
 {
 	int r = cli_open_spool(c);
 	if (r)
@@ -112,7 +112,7 @@ int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, 
 }
 
 
-int parse_date(const char *s, time_t *out)
+int cli_parse_date(const char *s, time_t *out)
 {
 	if (util_time_parse(s, out) == 0)
 		return 0;
@@ -127,32 +127,32 @@ int parse_date(const char *s, time_t *out)
 
 /* Parses the filter options shared by list, resend and cleanup. Returns 1
  * when opt was one of them, 0 when not, -1 on a bad value. */
-int filter_option(const char *cmd, int o, const char *arg, struct query_filter *f)
+int cli_filter_option(const char *cmd, int o, const char *arg, struct query_filter *f)
 {
 	enum spool_status st;
 	switch (o) {
 	case 'S':
 		if (spool_status_parse(arg, &st) < 0)
-			return usage_error(cmd, "unknown status '%s'", arg), -1;
+			return cli_usage_error(cmd, "unknown status '%s'", arg), -1;
 		f->status_mask |= 1u << st;
 		return 1;
 	case 'W':
 		if (query_parse_sent(arg, &f->sent) < 0)
-			return usage_error(cmd, "--sent takes today, 7d, month, year, none or any"), -1;
+			return cli_usage_error(cmd, "--sent takes today, 7d, month, year, none or any"), -1;
 		return 1;
 	case 'Y': f->type = arg; return 1;
 	case 'Q': f->search = arg; return 1;
 	case 'A':
 	case 'B':
-		if (parse_date(arg, o == 'A' ? &f->since : &f->until) < 0)
-			return usage_error(cmd, "'%s' is not a date (YYYY-MM-DD or RFC 3339)", arg), -1;
+		if (cli_parse_date(arg, o == 'A' ? &f->since : &f->until) < 0)
+			return cli_usage_error(cmd, "'%s' is not a date (YYYY-MM-DD or RFC 3339)", arg), -1;
 		return 1;
 	}
 	return 0;
 }
 
 
-int terminal_width(void)
+int cli_terminal_width(void)
 {
 	struct winsize ws;
 	const char *cols = getenv("COLUMNS");

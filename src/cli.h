@@ -22,24 +22,24 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Opens the configured spool; returns a sysexits code, 0 on success. */
 int cli_open_spool(struct cli *c);
 
-bool want_help(int argc, char **argv);
+bool cli_want_help(int argc, char **argv);
 /* Prints "msgspool CMD: message" and a hint; returns EX_USAGE. */
-int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Local time for people, "-" for 0. */
-void fmt_local(time_t t, char *buf, size_t n);
+void cli_fmt_local(time_t t, char *buf, size_t n);
 /* Resolves an id prefix, printing the error; returns a sysexits code. */
-int resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz);
-int parse_date(const char *s, time_t *out);
+int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz);
+int cli_parse_date(const char *s, time_t *out);
 /* Filter options shared by list, resend, delete-receivers and stats: 1 when
  * `o` was one, 0 when not, -1 after printing a usage error. */
 struct query_filter;
-int filter_option(const char *cmd, int o, const char *arg, struct query_filter *f);
-#define FILTER_OPTIONS \
+int cli_filter_option(const char *cmd, int o, const char *arg, struct query_filter *f);
+#define CLI_FILTER_OPTIONS \
 	{"status", required_argument, 0, 'S'}, {"sent", required_argument, 0, 'W'}, \
 	{"type", required_argument, 0, 'Y'}, {"search", required_argument, 0, 'Q'}, \
 	{"since", required_argument, 0, 'A'}, {"until", required_argument, 0, 'B'}
 /* Columns of the terminal on stdout, 0 when not a terminal. */
-int terminal_width(void);
+int cli_terminal_width(void);
 /* A progress line on stderr when it is a terminal; quiet under cron. */
 void cli_progress(size_t n, void *what);
 void cli_progress_done(void);

@@ -115,7 +115,7 @@ static const char *fmt_minute(struct minute_memo *m, time_t t)
 static void list_table(const struct query_result *res, size_t limit)
 {
 	struct minute_memo cm = {0}, sm = {0};
-	int width = terminal_width();
+	int width = cli_terminal_width();
 	size_t n = limit && limit < res->n ? limit : res->n;
 	/* Fixed columns, then subject and user share what the terminal has left. */
 	int idw = 2, subjw = 7, userw = 4;
@@ -206,14 +206,14 @@ static void json_receiver(struct cli *c, const struct query_row *row)
 
 int cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {FILTER_OPTIONS, {"limit", required_argument, 0, 'n'},
+	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"limit", required_argument, 0, 'n'},
 					     {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
 	bool json = false;
 	size_t limit = 0;
 	int o, r;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if ((r = filter_option("list", o, optarg, &f)) < 0)
+		if ((r = cli_filter_option("list", o, optarg, &f)) < 0)
 			return EX_USAGE;
 		if (r)
 			continue;
@@ -223,13 +223,13 @@ int cmd_list(struct cli *c, int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1)
-				return usage_error("list", "--limit takes a number > 0");
+				return cli_usage_error("list", "--limit takes a number > 0");
 			limit = (size_t)v;
 		} else
-			return usage_error("list", "unknown option");
+			return cli_usage_error("list", "unknown option");
 	}
 	if (optind != argc)
-		return usage_error("list", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("list", "unexpected argument: %s", argv[optind]);
 	if ((r = cli_open_spool(c)) != 0)
 		return r;
 	struct query_result res;
@@ -276,8 +276,8 @@ static void show_block(const char *title, const char *body)
 static void show_human(struct cli *c, const struct receiver *r, enum spool_status st)
 {
 	char created[64], sent[64], buf[64];
-	fmt_local(r->created, created, sizeof created);
-	fmt_local(r->sent_at, sent, sizeof sent);
+	cli_fmt_local(r->created, created, sizeof created);
+	cli_fmt_local(r->sent_at, sent, sizeof sent);
 	show_field("id", r->id);
 	show_field("status", spool_status_name(st));
 	show_field("send_to", r->send_to);
@@ -350,14 +350,14 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o != 'j')
-			return usage_error("show", "unknown option");
+			return cli_usage_error("show", "unknown option");
 		json = true;
 	}
 	if (optind + 1 != argc)
-		return usage_error("show", "give exactly one receiver id");
+		return cli_usage_error("show", "give exactly one receiver id");
 	enum spool_status st;
 	char id[SPOOL_ID_MAX + 1], err[RECEIVER_ERRLEN];
-	int rc = resolve(c, argv[optind], &st, id, sizeof id);
+	int rc = cli_resolve(c, argv[optind], &st, id, sizeof id);
 	if (rc)
 		return rc;
 	struct receiver r;
@@ -418,19 +418,19 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 			dry = true;
 			continue;
 		}
-		if ((r = filter_option("delete-receivers", o, optarg, &f)) < 0)
+		if ((r = cli_filter_option("delete-receivers", o, optarg, &f)) < 0)
 			return EX_USAGE;
 		if (!r)
-			return usage_error("delete-receivers", "unknown option");
+			return cli_usage_error("delete-receivers", "unknown option");
 	}
 	if (optind + 1 != argc)
-		return usage_error("delete-receivers", "give the number of days");
+		return cli_usage_error("delete-receivers", "give the number of days");
 	char *end;
 	long days = strtol(argv[optind], &end, 10);
 	if (*end || days < 0 || days > 100000)
-		return usage_error("delete-receivers", "'%s' is not a number of days", argv[optind]);
+		return cli_usage_error("delete-receivers", "'%s' is not a number of days", argv[optind]);
 	if (f.status_mask & SPOOL_UNTOUCHED_MASK)
-		return usage_error("delete-receivers", "receivers in active/ and corrupt/ are never deleted");
+		return cli_usage_error("delete-receivers", "receivers in active/ and corrupt/ are never deleted");
 	if (!f.status_mask)
 		f.status_mask = SPOOL_ALL_MASK & ~SPOOL_UNTOUCHED_MASK;
 	if ((r = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
@@ -523,11 +523,11 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 	int o, rc;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o != 'n')
-			return usage_error("delete-messages-without-receivers", "unknown option");
+			return cli_usage_error("delete-messages-without-receivers", "unknown option");
 		dry = true;
 	}
 	if (optind != argc)
-		return usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
 	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 		return rc;
 	struct msgref msgs = {0};
@@ -659,10 +659,10 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		else if (o == 'm')
 			om = true;
 		else
-			return usage_error("stats", "unknown option");
+			return cli_usage_error("stats", "unknown option");
 	}
 	if (optind != argc || (json && om))
-		return usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
+		return cli_usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
 	if ((rc = cli_open_spool(c)) != 0)
 		return rc;
 	struct query_filter f = {.now = time(NULL), .unsorted = true};

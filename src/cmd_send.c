@@ -153,11 +153,11 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		if (o != 'v')
-			return usage_error("send", "unknown option");
+			return cli_usage_error("send", "unknown option");
 		verbose = true;
 	}
 	if (optind != argc)
-		return usage_error("send", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("send", "unexpected argument: %s", argv[optind]);
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
@@ -219,13 +219,13 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 
 int cmd_resend(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
+	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
 					     {"yes", no_argument, 0, 'y'}, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
 	bool verbose = false, yes = false, filtered = false;
 	int o, r;
 	while ((o = getopt_long(argc, argv, "vy", opts, NULL)) != -1) {
-		if ((r = filter_option("resend", o, optarg, &f)) < 0)
+		if ((r = cli_filter_option("resend", o, optarg, &f)) < 0)
 			return EX_USAGE;
 		if (r) {
 			filtered = true;
@@ -234,13 +234,13 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		} else if (o == 'y') {
 			yes = true;
 		} else {
-			return usage_error("resend", "unknown option");
+			return cli_usage_error("resend", "unknown option");
 		}
 	}
 	if (filtered && optind != argc)
-		return usage_error("resend", "give ids or filters, not both");
+		return cli_usage_error("resend", "give ids or filters, not both");
 	if (!filtered && optind == argc)
-		return usage_error("resend", "give receiver ids, or filters such as --status error");
+		return cli_usage_error("resend", "give receiver ids, or filters such as --status error");
 	size_t n = 0;
 	char (*ids)[SPOOL_ID_MAX + 1] = NULL;
 	enum spool_status *sts = NULL;
@@ -275,7 +275,7 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		ids = calloc(n, sizeof *ids);
 		sts = calloc(n, sizeof *sts);
 		for (size_t i = 0; i < n && rc == 0; i++) {
-			rc = resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
+			rc = cli_resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
 			if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
 				cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
 				rc = EX_DATAERR;
@@ -322,11 +322,11 @@ int cmd_resend_failed(struct cli *c, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		if (o != 'v')
-			return usage_error("resend-failed", "unknown option");
+			return cli_usage_error("resend-failed", "unknown option");
 		verbose = true;
 	}
 	if (optind != argc)
-		return usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;

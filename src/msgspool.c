@@ -37,14 +37,14 @@ static int cmd_init(struct cli *c, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "g:", opts, NULL)) != -1) {
 		if (o != 'g')
-			return usage_error("init", "unknown option");
+			return cli_usage_error("init", "unknown option");
 		struct group *g = getgrnam(optarg);
 		if (!g)
-			return usage_error("init", "no such group: %s", optarg);
+			return cli_usage_error("init", "no such group: %s", optarg);
 		gid = g->gr_gid;
 	}
 	if (optind != argc)
-		return usage_error("init", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("init", "unexpected argument: %s", argv[optind]);
 	if (spool_init(c->conf.spool, gid) < 0) {
 		cli_err("%s: cannot create spool: %s", c->conf.spool, strerror(errno));
 		return EX_CANTCREAT;
@@ -168,19 +168,19 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		case 'f': from = optarg; break;
 		case 'r': reply = optarg; break;
 		case 'k': key = optarg; break;
-		default: return usage_error("enqueue", "unknown option");
+		default: return cli_usage_error("enqueue", "unknown option");
 		}
 	}
 	if (optind < argc && !strcmp(argv[optind], "-") && optind + 1 == argc && !to && !subject)
 		return enqueue_stdin(c, key);
 	if (optind != argc)
-		return usage_error("enqueue", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error("enqueue", "unexpected argument: %s", argv[optind]);
 	if (key && (!*key || strlen(key) > 1000))
-		return usage_error("enqueue", "--key takes 1 to 1000 characters");
+		return cli_usage_error("enqueue", "--key takes 1 to 1000 characters");
 	if (!to || !subject || (!textf && !htmlf))
-		return usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
+		return cli_usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
 	if (textf && htmlf && !strcmp(textf, "-") && !strcmp(htmlf, "-"))
-		return usage_error("enqueue", "only one body can come from standard input");
+		return cli_usage_error("enqueue", "only one body can come from standard input");
 
 	char id[SPOOL_ID_MAX + 1], err[RECEIVER_ERRLEN];
 	char *text = NULL, *html = NULL;
@@ -230,13 +230,13 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o != 'k')
-			return usage_error("compose", "unknown option");
+			return cli_usage_error("compose", "unknown option");
 		key = optarg;
 	}
 	if (optind + 1 != argc)
-		return usage_error("compose", "give one message file, or - for standard input");
+		return cli_usage_error("compose", "give one message file, or - for standard input");
 	if (key && (!*key || strlen(key) > 1000))
-		return usage_error("compose", "--key takes 1 to 1000 characters");
+		return cli_usage_error("compose", "--key takes 1 to 1000 characters");
 	const char *path = argv[optind];
 	char *data, err[COMPOSE_ERRLEN];
 	size_t len;
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	}
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
-	if (want_help(cargc, cargv)) {
+	if (cli_want_help(cargc, cargv)) {
 		fputs(cmd->help, stdout);
 		return 0;
 	}
