@@ -28,7 +28,7 @@ const char list_help[] =
 	"Usage: msgspool list [--status S]... [--sent WHEN] [--type T] [--search Q]\n"
 	"                     [--since DATE] [--until DATE] [--limit N] [--json]\n"
 	"Lists message receivers, newest first.\n"
-	"  --status S    not_sent, active, failed, error, sent or corrupt (repeatable)\n"
+	"  --status S    not_sent, active, failed, error, sent, corrupt or held (repeatable)\n"
 	"  --sent WHEN   today, 7d, month, year, none or any\n"
 	"  --type T      context type\n"
 	"  --search Q    text in id, user, address or subject\n"

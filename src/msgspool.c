@@ -2,6 +2,7 @@
  * function per command; the work is done by the modules below. */
 #include "config.h"
 #include "cli.h"
+#include "cmd_queue.h"
 #include "compose.h"
 #include "deliver.h"
 #include "json.h"
@@ -293,6 +294,9 @@ static const struct command commands[] = {
 	{"delete-messages-without-receivers", cmd_delete_messages, delete_messages_help,
 	 "delete message records no receiver points to"},
 	{"stats", cmd_stats, stats_help, "counts and ages per status, type, domain"},
+	{"hold", cmd_hold, hold_help, "put receivers aside: no sender sends them"},
+	{"release", cmd_release, release_help, "put held receivers back into new/"},
+	{"delete", cmd_delete, delete_help, "delete receivers by id or filter"},
 };
 
 static void main_usage(FILE *f)
