@@ -69,7 +69,12 @@ PY
 }
 
 # msgspool_conf DIR PORT [extra]: configuration for a spool in DIR.
+# CONNECTIONS=default: smtp and daemon keys left at their defaults.
 msgspool_conf() {
+	if [ "${CONNECTIONS:-}" = default ]; then
+		printf 'spool: %s/spool\ntransport: smtp\nfrom: "Devilry <noreply@example.org>"\nsmtp: {host: 127.0.0.1, port: %s}\ndaemon: {user: root}\n%s\n' "$1" "$2" "${3:-}" > "$1/msgspool.yaml"
+		return
+	fi
 	cat > "$1/msgspool.yaml" <<CONF
 spool: $1/spool
 transport: smtp
@@ -110,14 +115,16 @@ PY
 # postfix_instance SINKPORT: a private Postfix (config, queue) relaying
 # everything to 127.0.0.1:SINKPORT, stopped; sets PF.
 . "$TOP/tests/postfix-instance.sh"
+# PF_MAINCF: more main.cf lines; a second argument names the directory.
 postfix_instance() {
-	PF="$B/postfix"
+	PF="$B/${2:-postfix}"
 	postfix_private "$PF" "" "myhostname = bench.localdomain
 mydomain = localdomain
 inet_interfaces = loopback-only
 relayhost = [127.0.0.1]:$1
 smtp_tls_security_level = none
 default_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
-smtp_destination_concurrency_limit = ${PF_CONCURRENCY:-20}"
+smtp_destination_concurrency_limit = ${PF_CONCURRENCY:-20}
+${PF_MAINCF:-}"
 }
 pf_queue_count() { find "$PF/queue/maildrop" "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" -type f 2>/dev/null | wc -l; }

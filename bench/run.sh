@@ -1,9 +1,9 @@
 #!/bin/bash
-# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|all]: msgspool against
+# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|all]: msgspool against
 # what its users would otherwise run, on this machine, in one run. Prints
 # tables; never fails on a figure. N=2000 by default (N=20000 for a longer
 # run); GROWTH_BIG=1000000 for the million-file growth figure.
-cd "$(dirname "$0")" && . ./lib.sh
+cd "$(dirname "$0")" && . ./lib.sh && . ./wan.sh
 N=${N:-2000}
 what=${1:-all}
 command -v smtp-sink >/dev/null || { echo "needs postfix (smtp-sink, smtp-source)"; exit 1; }
@@ -68,50 +68,13 @@ throughput() {
 	printf '%-58s %s ms/receiver  (runs:%s)\n' "msgspool: daemon CPU (user + system), median" "$(median $cpus)" "$cpus"
 	printf '%-58s%s\n' "host steal during the msgspool runs (trust a run less as it grows):" "$steals"
 	# What a Django application's send_mail does: a connection per message.
-	local pyt
-	pyt=$(py - "$SINK" "$N" <<'PY'
-import smtplib, sys, time
-from email.message import EmailMessage
-port, n = int(sys.argv[1]), int(sys.argv[2])
-para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
-t0 = time.monotonic()
-for i in range(n):
-    m = EmailMessage()
-    m["Subject"] = "Frist flyttet for Øving 3 – «viktig» %d" % i
-    m["From"] = "Devilry <noreply@example.org>"
-    m["To"] = "user%d@example.com" % i
-    m.set_content(para * 2)
-    m.add_alternative("<p>%s</p>" % para * 2, subtype="html")
-    with smtplib.SMTP("127.0.0.1", port) as s:
-        s.send_message(m)
-print(time.monotonic() - t0)
-PY
-)
+	local pyt pf
+	pyt=$(smtplib_secs "$N" "$SINK")
 	printf '%-58s %s\n' "Python smtplib, one connection per message (send_mail)" "$(rate "$N" "$pyt")"
 	# A loopback Postfix relaying to the same sink, from its maildrop.
-	postfix_instance "$SINK"
-	py - "$N" <<'PY' > "$B/pf.msgs"
-import sys
-para = "Fristen for Øving 3 er flyttet til fredag klokken 12:00. Husk å levere i tide. " * 8
-print(para)
-PY
-	for i in $(seq "$N"); do
-		printf 'From: noreply@example.org\nTo: user%s@example.com\nSubject: =?UTF-8?Q?Frist_flyttet?= %s\n\n' "$i" "$i" | cat - "$B/pf.msgs" "$B/pf.msgs" "$B/pf.msgs" |
-			sendmail -C "$PF/etc" -f noreply@example.org "user$i@example.com" 2>/dev/null || break
-	done
-	local queued; queued=$(pf_queue_count)
-	t0=$(now)
-	if ! postfix -c "$PF/etc" start >/dev/null 2>&1; then
-		echo "Postfix did not start: $(tail -3 "$PF/maillog")"
-		return
-	fi
-	local limit=$(( $(date +%s) + 600 ))
-	while [ "$(pf_queue_count)" -gt 0 ] && [ "$(date +%s)" -lt $limit ]; do sleep 0.05; done
-	t1=$(now)
-	local pf; pf=$(py -c "print(float('$t1') - float('$t0'))")
-	postfix -c "$PF/etc" stop >/dev/null 2>&1
-	printf '%-58s %s\n' "Postfix 3.7 loopback relay, maildrop -> sink ($queued queued)" "$(rate "$queued" "$pf")"
-	echo "# ratios: msgspool/smtp-source $(py -c "print('%.2f' % ($src/$ms))"), msgspool/Postfix $(py -c "print('%.2f' % ($pf*$N/$queued/$ms))"), msgspool/smtplib $(py -c "print('%.2f' % ($pyt/$ms))")"
+	pf=$(pf_relay_secs "$N" "$SINK")
+	printf '%-58s %s  (%s ms CPU/message)\n' "Postfix 3.7 loopback relay, maildrop -> sink" "$(rate "$N" "$pf")" "$(cat "$B/pf_cpu")"
+	echo "# ratios: msgspool/smtp-source $(py -c "print('%.2f' % ($src/$ms))"), msgspool/Postfix $(py -c "print('%.2f' % ($pf/$ms))"), msgspool/smtplib $(py -c "print('%.2f' % ($pyt/$ms))")"
 }
 
 latency() {
@@ -294,6 +257,6 @@ quick() {
 
 case $what in
 all) throughput; latency; memory; growth; list; compose; floor ;;
-throughput|latency|memory|growth|list|compose|floor|quick) $what ;;
-*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|all]"; exit 64 ;;
+throughput|latency|memory|growth|list|compose|floor|quick|wan) $what ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|all]"; exit 64 ;;
 esac
