@@ -69,10 +69,11 @@ PY
 }
 
 # msgspool_conf DIR PORT [extra]: configuration for a spool in DIR.
-# CONNECTIONS=default: smtp and daemon keys left at their defaults.
+# CONNECTIONS=default: smtp and daemon keys left at their defaults (but
+# smtp.helo, which a host without a fully qualified name needs).
 msgspool_conf() {
 	if [ "${CONNECTIONS:-}" = default ]; then
-		printf 'spool: %s/spool\ntransport: smtp\nfrom: "Devilry <noreply@example.org>"\nsmtp: {host: 127.0.0.1, port: %s}\ndaemon: {user: root}\n%s\n' "$1" "$2" "${3:-}" > "$1/msgspool.yaml"
+		printf 'spool: %s/spool\ntransport: smtp\nfrom: "Devilry <noreply@example.org>"\nsmtp: {host: 127.0.0.1, port: %s, helo: bench.test.example}\ndaemon: {user: root}\n%s\n' "$1" "$2" "${3:-}" > "$1/msgspool.yaml"
 		return
 	fi
 	cat > "$1/msgspool.yaml" <<CONF
@@ -88,14 +89,15 @@ CONF
 # count_files DIR: entries in a directory, cheaply.
 count_files() { py -c 'import os,sys; print(sum(1 for _ in os.scandir(sys.argv[1])))' "$1"; }
 
-# wait_log LOG N [TIMEOUT]: waits until the daemon's log has N lines saying
-# outcome=sent (each written once the record is durable). Reads only what
-# was appended: listing a directory of thousands of files every few
-# milliseconds would take CPU from the daemon being measured.
+# wait_log LOG N [TIMEOUT] [PID]: waits until the daemon's log has N lines
+# saying outcome=sent (each written once the record is durable), or the
+# daemon PID has died. Reads only what was appended: listing a directory of
+# thousands of files every few milliseconds would take CPU from the daemon
+# being measured.
 wait_log() {
-	py - "$1" "$2" "${3:-600}" <<'PY'
-import sys, time
-path, n, lim = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+	py - "$1" "$2" "${3:-600}" "${4:-0}" <<'PY'
+import os, sys, time
+path, n, lim, pid = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 t0, seen, tail = time.monotonic(), 0, b""
 with open(path, "rb") as f:
     while seen < n:
@@ -108,6 +110,8 @@ with open(path, "rb") as f:
             continue
         if time.monotonic() - t0 > lim:
             print("timeout"); sys.exit(1)
+        if pid and not os.path.exists("/proc/%d/stat" % pid):
+            print("the daemon died"); sys.exit(1)
         time.sleep(0.005)
 PY
 }

@@ -32,7 +32,7 @@ msgspool_throughput() {
 	m0=$(cpu_mark)
 	t0=$(now)
 	publish_all "$d/staging" "$d/spool/new"
-	wait_log "$d/log" "$n" >/dev/null
+	wait_log "$d/log" "$n" 600 $dp >&2 || tail -3 "$d/log" >&2
 	t1=$(now)
 	steal_pct "$m0" > "$B/steal"
 	# The daemon's own CPU (user + system), for a figure steadier than wall time.
