@@ -31,6 +31,7 @@ void conf_defaults(struct conf *c)
 	c->smtp.ca_file = NULL;
 	c->smtp.timeout = 30;
 	c->smtp.connections = 4;
+	c->smtp.connections_min = 4;
 	c->smtp.messages_per_connection = 100;
 	c->smtp.pipelining = true;
 	c->maildir.path = strdup(MSGSPOOL_LOCALSTATEDIR "/mail/msgspool-outbox");
@@ -74,7 +75,7 @@ void conf_free(struct conf *c)
 	}
 }
 
-enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE };
+enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE, K_CONNS };
 
 struct key {
 	const char *section;	/* NULL: top level */
@@ -102,7 +103,7 @@ static const struct key keys[] = {
 	{"smtp", "username", K_STR, O(smtp.username), 0, 0},
 	{"smtp", "password_file", K_PATH, O(smtp.password_file), 0, 0},
 	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
-	{"smtp", "connections", K_INT, O(smtp.connections), 1, 64},
+	{"smtp", "connections", K_CONNS, O(smtp.connections), 1, 64},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
 	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
 	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
@@ -128,11 +129,16 @@ static int bad(char *err, size_t errsz, const char *path, int line, const char *
 	return -1;
 }
 
+static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node *v,
+		     const char *path, char *err, size_t errsz);
+
 static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *v,
 		   const char *path, char *err, size_t errsz)
 {
 	char *base = (char *)c;
 	char reason[200];
+	if (k->kind == K_CONNS)
+		return set_conns(c, k, v, path, err, errsz);
 	if (v->kind != YDOC_SCALAR)
 		return bad(err, errsz, path, v->line, k->section, k->name, "must be a single value");
 	switch (k->kind) {
@@ -152,6 +158,7 @@ static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *
 		return 0;
 	}
 	case K_INT:
+	case K_CONNS:
 	case K_SIZE: {
 		long long n;
 		if (ydoc_to_int(v, &n) < 0 || n < k->min || n > k->max) {
@@ -295,4 +302,45 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errsz)
 		c->path = strdup(path);
 	}
 	return rc;
+}
+
+/* smtp.connections: a whole number (that many, always) or {min: N, max: N}
+ * (msgspoold starts with min and adapts up to max). */
+static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node *v,
+		     const char *path, char *err, size_t errsz)
+{
+	static const struct key part[] = {
+		{"smtp", "connections.min", K_INT, O(smtp.connections_min), 1, 64},
+		{"smtp", "connections.max", K_INT, O(smtp.connections), 1, 64},
+	};
+	struct key one = *k;
+	one.kind = K_INT;
+	if (v->kind == YDOC_SCALAR) {
+		if (set_key(c, &one, v, path, err, errsz) < 0)
+			return -1;
+		c->smtp.connections_min = c->smtp.connections;
+		return 0;
+	}
+	if (v->kind != YDOC_MAP)
+		return bad(err, errsz, path, v->line, k->section, k->name, "must be a whole number or {min: N, max: N}");
+	for (size_t i = 0; i < v->n; i++) {
+		const char *name = ydoc_key(v, i);
+		if (strcmp(name, "min") && strcmp(name, "max")) {
+			char full[64];
+			snprintf(full, sizeof full, "%s.%s", k->name, name);
+			return bad(err, errsz, path, v->items[2 * i]->line, k->section, full, "unknown key");
+		}
+	}
+	const struct ydoc_node *lo = ydoc_get(v, "min"), *hi = ydoc_get(v, "max");
+	if (!lo || !hi)
+		return bad(err, errsz, path, v->line, k->section, k->name, "needs both min and max");
+	if (set_key(c, &part[0], lo, path, err, errsz) < 0 || set_key(c, &part[1], hi, path, err, errsz) < 0)
+		return -1;
+	if (c->smtp.connections_min > c->smtp.connections) {
+		char reason[80];
+		snprintf(reason, sizeof reason, "min %ld is above max %ld", c->smtp.connections_min,
+			 c->smtp.connections);
+		return bad(err, errsz, path, v->line, k->section, k->name, reason);
+	}
+	return 0;
 }

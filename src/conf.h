@@ -34,7 +34,8 @@ struct conf {
 		char *username;
 		char *password_file;
 		long timeout;
-		long connections;
+		long connections;	/* the most connections msgspoold opens */
+		long connections_min;	/* it starts with these (== connections: fixed) */
 		long messages_per_connection;
 		bool pipelining;	/* use PIPELINING when the server offers it */
 		char *helo;		/* our name in EHLO/HELO; NULL: the host's FQDN */

@@ -71,6 +71,12 @@ static const struct {
 	{"spool: [a]\n", ":1: spool: must be a single value"},
 	{"- a\n", "must be a YAML mapping"},
 	{"a: [\n", "msgspool.yaml:2:"},
+	{"smtp:\n  connections: {min: 5, max: 2}\n", ":2: smtp.connections: min 5 is above max 2"},
+	{"smtp:\n  connections: {min: 2}\n", ":2: smtp.connections: needs both min and max"},
+	{"smtp:\n  connections: {min: 0, max: 2}\n", ":2: smtp.connections.min: '0' is not a whole number from 1 to 64"},
+	{"smtp:\n  connections: {min: 1, max: 2, step: 1}\n", ":2: smtp.connections.step: unknown key"},
+	{"smtp:\n  connections: [1, 2]\n", ":2: smtp.connections: must be a whole number or {min: N, max: N}"},
+	{"smtp:\n  connections: 65\n", ":2: smtp.connections: '65' is not a whole number from 1 to 64"},
 };
 
 START_TEST(test_bad_values)
@@ -86,6 +92,35 @@ START_TEST(test_bad_values)
 	unit_rmtree(dir);
 	free(dir);
 	free(path);
+}
+END_TEST
+
+/* smtp.connections: a number is a fixed count, a mapping a range the
+ * daemon adapts within. */
+START_TEST(test_connections_forms)
+{
+	static const struct {
+		const char *text;
+		long min, max;
+	} forms[] = {
+		{"smtp:\n  connections: 7\n", 7, 7},
+		{"smtp:\n  connections: {min: 2, max: 20}\n", 2, 20},
+		{"smtp:\n  connections:\n    max: 9\n    min: 3\n", 3, 9},
+		{"smtp:\n  connections: {min: 4, max: 4}\n", 4, 4},
+	};
+	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+		char *dir = unit_tmpdir(), err[512] = "";
+		char *path = write_conf(dir, forms[i].text);
+		struct conf c;
+		conf_defaults(&c);
+		ck_assert_msg(conf_load(&c, path, err, sizeof err) == 0, "[%s]: %s", forms[i].text, err);
+		ck_assert_int_eq(c.smtp.connections_min, forms[i].min);
+		ck_assert_int_eq(c.smtp.connections, forms[i].max);
+		conf_free(&c);
+		unit_rmtree(dir);
+		free(dir);
+		free(path);
+	}
 }
 END_TEST
 
@@ -123,6 +158,7 @@ Suite *suite_conf(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_example_file);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad / sizeof *bad);
+	tcase_add_test(tc, test_connections_forms);
 	tcase_add_test(tc, test_world_writable_refused);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
