@@ -38,6 +38,7 @@ msgspool_throughput() {
 	# The daemon's own CPU (user + system), for a figure steadier than wall time.
 	awk -v n="$n" '{printf "%.3f\n", ($14 + $15) * 10 / n}' /proc/$dp/stat > "$B/cpu_per_msg"
 	awk '/VmHWM/ {printf "%.1f MB\n", $2/1024}' /proc/$dp/status > "$B/hwm"
+	sed -n 's/.* \([0-9][0-9]*\) workers.*/\1/p' "$d/log" | head -1 > "$B/workers"
 	kill -TERM $dp; wait $dp
 	[ "$(count_files "$d/spool/failed")" = 0 ] || echo "# warning: failures in $d" >&2
 	[ "$(count_files "$d/spool/sent")" = $(( n + ${PRELOAD_SENT:-0} )) ] || echo "# warning: sent/ does not hold them all" >&2

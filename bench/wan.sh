@@ -120,16 +120,17 @@ print(time.monotonic() - t0)
 PY
 }
 
-# wan_row NAME N SECS MARK CPU STEAL: one row of the race's table.
+# wan_row NAME N SECS MARK CPU STEAL CONNS: one row of the race's table;
+# CONNS is the most connections the sender may open (the bound's).
 wan_row() {
 	local st; st=$(px_stats "$4")
-	py - "$1" "$2" "$3" "$RTT_MS" "$5" "$6" $st <<'PY'
+	py - "$1" "$2" "$3" "$RTT_MS" "$5" "$6" "$7" $st <<'PY'
 import sys
-name, n, t, rtt, cpu, steal, conns, top, rt, bdat = sys.argv[1:]
+name, n, t, rtt, cpu, steal, may, conns, top, rt, bdat = sys.argv[1:]
 rate = float(n) / float(t)
-bound = int(top) / (float(rtt) / 1000)
-print("| %-44s | %5d | %7.1f/s | %4s (%3s) | %5s | %6.0f/s | %4.2f | %8s | %4s |" % (
-    name, int(n), rate, top, conns, rt + ("b" if int(bdat) else ""), bound, rate / bound if bound else 0, cpu, steal))
+bound = int(may) / (float(rtt) / 1000)
+print("| %-44s | %5d | %7.1f/s | %3s: %3s (%3s) | %5s | %6.0f/s | %4.2f | %8s | %4s |" % (
+    name, int(n), rate, may, top, conns, rt + ("b" if int(bdat) else ""), bound, rate / bound if bound else 0, cpu, steal))
 PY
 	echo "$1 $(py -c "print(float('$2') / float('$3'))") $5" >> "$B/wan.rates"
 }
@@ -141,27 +142,27 @@ wan_race() {
 	: > "$B/wan.rates"
 	echo
 	echo "## wan: $N receivers of ~3 KB through a ${RTT_MS} ms round trip into $2"
-	echo "| sender | msgs | rate | conns most open (opened) | round trips/msg | 1-RTT bound (open conns / RTT) | rate / bound | CPU ms/msg | steal % |"
+	echo "| sender | msgs | rate | conns: may open: most open (opened) | round trips/msg | 1-RTT bound (may open / RTT) | rate / bound | CPU ms/msg | steal % |"
 	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	local conns
 	for conns in default 20; do
 		m=$(px_mark)
 		t=$(SINK=$PROXY CONNECTIONS=$conns msgspool_throughput "$N")
-		wan_row "msgspool, connections: $conns" "$N" "$t" "$m" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")"
+		wan_row "msgspool, connections: $conns" "$N" "$t" "$m" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")" "$(cat "$B/workers")"
 	done
 	m=$(px_mark); m0=$(cpu_mark)
 	t=$(pf_relay_secs "$N" "$PROXY")
-	wan_row "Postfix 3.7 relay (concurrency 20: its default)" "$N" "$t" "$m" "$(cat "$B/pf_cpu")" "$(steal_pct "$m0")"
+	wan_row "Postfix 3.7 relay (concurrency 20: its default)" "$N" "$t" "$m" "$(cat "$B/pf_cpu")" "$(steal_pct "$m0")" 20
 	m=$(px_mark); m0=$(cpu_mark)
 	src=$(now); smtp-source -s 20 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$PROXY
 	t=$(py -c "print($(now) - $src)")
-	wan_row "smtp-source -s 20 -d (no pipelining)" "$N" "$t" "$m" "-" "$(steal_pct "$m0")"
+	wan_row "smtp-source -s 20 -d (no pipelining)" "$N" "$t" "$m" "-" "$(steal_pct "$m0")" 20
 	# A connection per message, one after another: ~6 round trips each, so
 	# fewer messages (the rate is what counts).
 	n_py=$(py -c "print(max(10, min($N, int(3000 / $RTT_MS))))")
 	m=$(px_mark); m0=$(cpu_mark)
 	t=$(smtplib_secs "$n_py" "$PROXY")
-	wan_row "smtplib, a connection per message" "$n_py" "$t" "$m" "-" "$(steal_pct "$m0")"
+	wan_row "smtplib, a connection per message" "$n_py" "$t" "$m" "-" "$(steal_pct "$m0")" 1
 	py - "$B/wan.rates" <<'PY'
 import sys
 r = {}
