@@ -302,3 +302,17 @@ bool query_sent_match(const struct query_filter *f, time_t sent_at)
 {
 	return sent_matches(f, sent_at);
 }
+
+/* Whether a row of an unfiltered run passes f, by query_run's own rules
+ * (for callers that count and filter from one scan, as the web admin). */
+bool query_row_match(const struct query_filter *f, const struct query_row *row)
+{
+	if (f->status_mask && !(f->status_mask & (1u << row->status)))
+		return false;
+	if (row->err)
+		return !(f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
+			 (f->search && !contains(row->id, f->search)));
+	struct listcache_entry e = {.created = row->created, .sent_at = row->sent_at, .subject = row->subject,
+				    .user = row->user, .send_to = row->send_to, .type = row->type};
+	return row_matches(f, row->id, &e);
+}

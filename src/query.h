@@ -53,5 +53,7 @@ int query_load(struct spool *sp, size_t max_size, enum spool_status st, const ch
 	       struct receiver *r, char *err, size_t errsz);
 /* Whether sent_at passes f's `sent` filter (for counts per choice). */
 bool query_sent_match(const struct query_filter *f, time_t sent_at);
+/* Whether a row of an unfiltered run passes f (count and filter in one scan). */
+bool query_row_match(const struct query_filter *f, const struct query_row *row);
 
 #endif

@@ -32,21 +32,21 @@ void webapi_list(struct web_req *r)
 	size_t len = 0;
 	FILE *f = open_memstream(&data, &len);
 	if (!f) {
-		query_result_free(&l.res);
+		weblist_free(&l);
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 		return;
 	}
 	size_t first = (size_t)(l.page - 1) * WEBLIST_PAGE;
 	fputc('[', f);
-	for (size_t i = first; i < l.res.n && i < first + WEBLIST_PAGE; i++) {
+	for (size_t i = first; i < l.nsel && i < first + WEBLIST_PAGE; i++) {
 		if (i > first)
 			fputs(",\n", f);
-		webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, l.res.rows[i].status, l.res.rows[i].id);
+		webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, l.sel[i]->status, l.sel[i]->id);
 	}
 	fputc(']', f);
 	fclose(f);
-	snprintf(r->total, sizeof r->total, "%zu", l.res.n);
-	query_result_free(&l.res);
+	snprintf(r->total, sizeof r->total, "%zu", l.nsel);
+	weblist_free(&l);
 	answer_json(r, data, len);
 }
 

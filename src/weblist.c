@@ -28,10 +28,12 @@ static int cmp_ll(long long a, long long b)
 	return a < b ? -1 : a > b;
 }
 
-/* Compares two rows on column *col (index into sort_cols), newest first on ties. */
+/* Compares two rows (through pointers) on column *col (an index into
+ * sort_cols), -1 for the default; ties and the default: newest first, as
+ * query_run sorts. */
 static int row_cmp(const void *a, const void *b, void *col)
 {
-	const struct query_row *x = a, *y = b;
+	const struct query_row *x = *(const struct query_row *const *)a, *y = *(const struct query_row *const *)b;
 	int c = 0;
 	switch (*(const int *)col) {
 	case 0: c = strcmp(x->id, y->id); break;
@@ -47,20 +49,19 @@ static int row_cmp(const void *a, const void *b, void *col)
 	return c ? c : x->created != y->created ? cmp_ll(y->created, x->created) : strcmp(y->id, x->id);
 }
 
-static void sort_result(struct query_result *res, const char *sort)
+static void sort_rows(struct weblist *l)
 {
-	bool desc = sort[0] == '-';
+	bool desc = l->sort && l->sort[0] == '-';
 	int col = -1;
-	for (size_t i = 0; i < NCOLS; i++)
-		if (!strcmp(sort + desc, sort_cols[i]))
+	for (size_t i = 0; l->sort && i < NCOLS; i++)
+		if (!strcmp(l->sort + desc, sort_cols[i]))
 			col = (int)i;
-	if (col < 0 || res->n < 2)
-		return;
-	qsort_r(res->rows, res->n, sizeof *res->rows, row_cmp, &col);
-	for (size_t i = 0, j = res->n - 1; desc && i < j; i++, j--) {
-		struct query_row t = res->rows[i];
-		res->rows[i] = res->rows[j];
-		res->rows[j] = t;
+	if (l->nsel > 1)
+		qsort_r(l->sel, l->nsel, sizeof *l->sel, row_cmp, &col);
+	for (size_t i = 0, j = l->nsel ? l->nsel - 1 : 0; desc && i < j; i++, j--) {
+		const struct query_row *t = l->sel[i];
+		l->sel[i] = l->sel[j];
+		l->sel[j] = t;
 	}
 }
 
@@ -71,6 +72,24 @@ static bool sort_valid(const char *sort)
 		if (!strcmp(sort + desc, sort_cols[i]))
 			return true;
 	return false;
+}
+
+/* The first second from which a sent choice matches. The rule is
+ * query.c's; every choice but any and none is "sent at or after a moment",
+ * found by bisection, so a count costs a comparison per row, not a local
+ * midnight per row. */
+static time_t sent_from(enum query_sent s, time_t now)
+{
+	struct query_filter f = {.now = now, .sent = s};
+	time_t lo = 1, hi = now + 1;
+	while (lo < hi) {
+		time_t mid = lo + (hi - lo) / 2;
+		if (query_sent_match(&f, mid))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
 }
 
 /* An empty parameter is an absent one (a form's "any" choice). */
@@ -106,14 +125,41 @@ int weblist_query(struct web_req *r, struct weblist *l)
 		l->f.status_mask = 1u << st;
 	l->f.type = l->type;
 	l->f.search = l->q;
-	if (query_run(r->app->sp, r->app->conf.max_receiver_size, &l->f, &l->res) < 0) {
+	struct query_filter every = {.now = l->f.now, .unsorted = true};
+	if (query_run(r->app->sp, r->app->conf.max_receiver_size, &every, &l->res) < 0) {
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "The spool cannot be read; see the log.");
 		webhttp_log("%s: cannot scan the spool: %s", r->app->conf.spool, strerror(errno));
 		return -1;
 	}
-	if (l->sort)
-		sort_result(&l->res, l->sort);
+	l->sel = malloc((l->res.n ? l->res.n : 1) * sizeof *l->sel);
+	if (!l->sel) {
+		query_result_free(&l->res);
+		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return -1;
+	}
+	/* A sent choice as a moment found once: query.c's rule per row takes a
+	 * local midnight (mktime) per row. */
+	struct query_filter f = l->f;
+	time_t from = 0;
+	if (f.sent >= QUERY_SENT_TODAY && f.sent <= QUERY_SENT_YEAR) {
+		from = sent_from(f.sent, f.now);
+		f.sent = QUERY_SENT_ANY;
+	}
+	for (size_t i = 0; i < l->res.n; i++) {
+		const struct query_row *row = &l->res.rows[i];
+		if ((!from || (row->sent_at && row->sent_at >= from)) && query_row_match(&f, row))
+			l->sel[l->nsel++] = row;
+	}
+	sort_rows(l);
 	return 0;
+}
+
+void weblist_free(struct weblist *l)
+{
+	free(l->sel);
+	query_result_free(&l->res);
+	l->sel = NULL;
+	l->nsel = 0;
 }
 
 /* ---- rendering ---- */
@@ -148,24 +194,6 @@ struct counts {
 	} types[MAX_TYPES];
 	size_t ntypes, other_types;
 };
-
-/* The first second from which a sent choice matches. The rule is
- * query.c's; every choice but any and none is "sent at or after a moment",
- * found by bisection, so a count costs a comparison per row, not a local
- * midnight per row. */
-static time_t sent_from(enum query_sent s, time_t now)
-{
-	struct query_filter f = {.now = now, .sent = s};
-	time_t lo = 1, hi = now + 1;
-	while (lo < hi) {
-		time_t mid = lo + (hi - lo) / 2;
-		if (query_sent_match(&f, mid))
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
 
 static void count_type(struct counts *c, const char *type)
 {
@@ -248,7 +276,7 @@ static void search_bar(struct util_buf *b, const struct weblist *l)
 		util_buf_adds(b, "\">");
 	}
 	util_buf_printf(b, "<button type=\"submit\">Search</button><span>%zu result%s</span></form>",
-			l->res.n, l->res.n == 1 ? "" : "s");
+			l->nsel, l->nsel == 1 ? "" : "s");
 }
 
 static void col_head(struct util_buf *b, const struct weblist *l, const char *col, const char *label)
@@ -300,7 +328,7 @@ static void table(struct web_req *r, const struct weblist *l, size_t first, size
 		col_head(b, l, sort_cols[i], labels[i]);
 	util_buf_adds(b, "</tr></thead><tbody>\n");
 	for (size_t i = first; i < last; i++)
-		row_html(b, &l->res.rows[i]);
+		row_html(b, l->sel[i]);
 	util_buf_adds(b, "</tbody></table></form>");
 }
 
@@ -327,20 +355,13 @@ static void pager(struct util_buf *b, const struct weblist *l, size_t pages)
 void webpages_list(struct web_req *r)
 {
 	struct weblist l;
-	struct query_result all;
-	struct query_filter every = {.now = time(NULL), .unsorted = true};
 	struct counts c;
 	if (weblist_query(r, &l) < 0)
 		return;
-	if (query_run(r->app->sp, r->app->conf.max_receiver_size, &every, &all) < 0) {
-		query_result_free(&l.res);
-		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "The spool cannot be read; see the log.");
-		return;
-	}
-	count_rows(&all, every.now, &c);
-	size_t pages = (l.res.n + WEBLIST_PAGE - 1) / WEBLIST_PAGE;
+	count_rows(&l.res, l.f.now, &c);
+	size_t pages = (l.nsel + WEBLIST_PAGE - 1) / WEBLIST_PAGE;
 	size_t first = (size_t)(l.page - 1) * WEBLIST_PAGE;
-	size_t last = first + WEBLIST_PAGE < l.res.n ? first + WEBLIST_PAGE : l.res.n;
+	size_t last = first + WEBLIST_PAGE < l.nsel ? first + WEBLIST_PAGE : l.nsel;
 	webhtml_head(&r->out, "Message receivers", r->user, r->sess->csrf);
 	util_buf_adds(&r->out, "<div class=\"layout\"><div class=\"content\">");
 	search_bar(&r->out, &l);
@@ -350,6 +371,5 @@ void webpages_list(struct web_req *r)
 	sidebar(&r->out, &l, &c);
 	util_buf_adds(&r->out, "</div>");
 	webhtml_foot(&r->out);
-	query_result_free(&all);
-	query_result_free(&l.res);
+	weblist_free(&l);
 }

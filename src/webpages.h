@@ -9,16 +9,20 @@
 
 #define WEBLIST_PAGE 100	/* rows a page */
 
-/* The list's query parameters, checked, and the matching rows, sorted. */
+/* The list's query parameters, checked; every row of the spool (one scan
+ * serves the counts and the page) and the matching ones, sorted. */
 struct weblist {
 	struct query_filter f;
 	const char *status, *sent, *type, *q, *sort;
 	long page;		/* from 1 */
-	struct query_result res;
+	struct query_result res;	/* all rows, in no order */
+	const struct query_row **sel;	/* the matching rows, sorted */
+	size_t nsel;
 };
 /* Parses the parameters and runs the query; on a bad parameter or a spool
  * error the answer (400 or 500) is set and -1 returned. */
 int weblist_query(struct web_req *r, struct weblist *l);
+void weblist_free(struct weblist *l);
 
 void webpages_login_form(struct web_req *r);
 void webpages_login(struct web_req *r);

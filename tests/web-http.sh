@@ -137,6 +137,10 @@ check_contains "delete: audit line in the log" "$(cat "$T/web.log")" "$ID2: dele
 # ---- the JSON API ----
 check "API show = show --json" "$(curl -s -u "$WEB_USER:$WEB_PASS" "$WEB/api/receivers/$ID1")" "$(ms show --json "$ID1")"
 check "API list = list --json" "$(curl -s -b "$T/jar" "$WEB/api/receivers")" "$(ms list --json)"
+check "API list ?sent=today = list --sent today --json" "$(curl -s -b "$T/jar" "$WEB/api/receivers?sent=today")" "$(ms list --sent today --json)"
+check "API list ?status=not_sent&q=A1 = the same list" "$(curl -s -b "$T/jar" "$WEB/api/receivers?status=not_sent&q=A1")" "$(ms list --status not_sent --search A1 --json)"
+check "API list ?sent=none&sort=created = oldest first" "$(curl -s -b "$T/jar" "$WEB/api/receivers?sent=none&sort=created" | py -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))')" \
+	"$(ms list --sent none --json | py -c 'import json,sys; print(" ".join(r["id"] for r in reversed(json.load(sys.stdin))))')"
 ID3=$(enq a3@example.org Third)
 check "API resend: counts" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["'$ID3'"]}' "$WEB/api/resend")" \
 	'{"sent":1,"failed":0,"error":0,"busy":0,"refused":0,"not_attempted":0}'

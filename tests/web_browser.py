@@ -42,6 +42,14 @@ def browser(profile):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
 
 
+def click(d, el):
+    """Clicks something that loads a page and waits for that page."""
+    old = d.current_url
+    el.click()
+    WebDriverWait(d, 30).until(lambda d: d.current_url != old and
+                               d.execute_script("return document.readyState") == "complete")
+
+
 def no_alert(d):
     try:
         d.switch_to.alert.dismiss()
@@ -64,7 +72,7 @@ def login(d, base, user, password):
     check("no login: the browser lands on the login page", d.current_url == base + "/login", d.current_url)
     d.find_element(By.ID, "username").send_keys(user)
     d.find_element(By.ID, "password").send_keys(password)
-    d.find_element(By.CSS_SELECTOR, "form.login button").click()
+    click(d, d.find_element(By.CSS_SELECTOR, "form.login button"))
     check("login: the dashboard", d.find_element(By.TAG_NAME, "h1").text == "Dashboard", d.page_source[:300])
 
 
@@ -72,7 +80,7 @@ def sidebar_click(d, heading, label):
     for h in d.find_elements(By.CSS_SELECTOR, "aside h3"):
         if h.text.lower() == heading.lower():
             ul = h.find_element(By.XPATH, "following-sibling::ul[1]")
-            ul.find_element(By.LINK_TEXT, label).click()
+            click(d, ul.find_element(By.LINK_TEXT, label))
             return
     raise AssertionError("no sidebar choice %s / %s" % (heading, label))
 
@@ -91,8 +99,7 @@ def filters(d, base, ids):
     sidebar_click(d, "By sent datetime", "Any date")
     box = d.find_element(By.CSS_SELECTOR, "input[name=q]")
     box.send_keys("searchme")
-    box.submit()
-    WebDriverWait(d, 10).until(lambda d: "q=searchme" in d.current_url)
+    click(d, d.find_element(By.XPATH, "//button[text()='Search']"))
     check("search: one match", rows(d) == [ids["search"]], str(rows(d)))
 
 
@@ -103,7 +110,7 @@ def resend_two(d, base, ids, shots):
         if cb.get_attribute("value") in two:
             cb.click()
     d.save_screenshot(os.path.join(shots, "list.png"))
-    d.find_element(By.XPATH, "//button[text()='Send message to selected receivers']").click()
+    click(d, d.find_element(By.XPATH, "//button[text()='Send message to selected receivers']"))
     msg = d.find_element(By.CSS_SELECTOR, "p.msg").text
     check("resend: the page says 2 sent", msg == "2 sent, 0 failed, 0 moved to error.", msg)
     d.get(base + "/receivers?status=sent")
@@ -113,7 +120,7 @@ def resend_two(d, base, ids, shots):
 
 def detail_451(d, base, ids, shots):
     d.get(base + "/receivers?status=failed")
-    d.find_element(By.LINK_TEXT, ids["f451"]).click()
+    click(d, d.find_element(By.LINK_TEXT, ids["f451"]))
     tr = " ".join(p.text for p in d.find_elements(By.CSS_SELECTOR, "pre.tr"))
     check("detail: the 451 transcript", "451 4.3.0" in tr and "MAIL FROM" in tr, tr[:300])
     d.save_screenshot(os.path.join(shots, "detail.png"))
@@ -126,7 +133,7 @@ def post_without_token(d, base, ids, spool):
     for cb in d.find_elements(By.CSS_SELECTOR, "input[name=id]"):
         if cb.get_attribute("value") == target:
             cb.click()
-    d.find_element(By.XPATH, "//button[text()='Send message to selected receivers']").click()
+    click(d, d.find_element(By.XPATH, "//button[text()='Send message to selected receivers']"))
     check("POST without the token: 403", d.find_element(By.TAG_NAME, "h1").text == "Error 403",
           d.find_element(By.TAG_NAME, "h1").text)
     check("POST without the token: still failed", os.path.exists(os.path.join(spool, "failed", target + ".yaml")))
@@ -136,7 +143,7 @@ def hostile(d, base, ids):
     d.get(base + "/receivers?q=hostile")
     cell = d.find_element(By.CSS_SELECTOR, "td.subj").text
     check("hostile subject shown as text", "<script>" in cell and "onerror" in cell, cell)
-    d.find_element(By.LINK_TEXT, ids["hostile"]).click()
+    click(d, d.find_element(By.LINK_TEXT, ids["hostile"]))
     time.sleep(0.5)
     check("hostile: the html body is in a sandboxed iframe",
           d.find_element(By.TAG_NAME, "iframe").get_attribute("sandbox") == "")
