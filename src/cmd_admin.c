@@ -399,23 +399,25 @@ int cmd_show(struct cli *c, int argc, char **argv)
 /* ---- delete-receivers ---- */
 
 const char delete_receivers_help[] =
-	"Usage: msgspool delete-receivers [--status S]... [--dry-run] DAYS\n"
+	"Usage: msgspool delete-receivers [--status S]... [--dry-run] [--quiet] DAYS\n"
 	"Deletes receivers created before midnight DAYS days ago, in every status\n"
 	"(Devilry's rule), and prints \"Deleting N message receivers.\". Receivers\n"
 	"being sent (active/) and files in corrupt/ are never deleted.\n"
 	"  --status S   only in these statuses (not_sent, failed, error, sent)\n"
-	"  --dry-run    count only\n";
+	"  --dry-run    count only\n"
+	"  --quiet      print nothing when nothing is to be deleted\n";
 
 int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {{"status", required_argument, 0, 'S'},
-					     {"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
+					     {"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
-	bool dry = false;
+	bool dry = false, quiet = false;
 	int o, r;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'n') {
-			dry = true;
+		if (o == 'n' || o == 'q') {
+			dry |= o == 'n';
+			quiet |= o == 'q';
 			continue;
 		}
 		if ((r = cli_filter_option("delete-receivers", o, optarg, &f)) < 0)
@@ -439,7 +441,8 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	struct query_result res;
 	if ((r = cli_query(c, &f, &res)) != 0)
 		return r;
-	printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", res.n);
+	if (res.n || !quiet)
+		printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", res.n);
 	fflush(stdout);
 	int rc = 0;
 	for (size_t i = 0; !dry && i < res.n; i++) {
@@ -463,10 +466,12 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 /* ---- delete-messages-without-receivers ---- */
 
 const char delete_messages_help[] =
-	"Usage: msgspool delete-messages-without-receivers [--dry-run]\n"
+	"Usage: msgspool delete-messages-without-receivers [--dry-run] [--quiet]\n"
 	"Deletes message records (messages/) that no receiver points to, and prints\n"
 	"\"Deleting N messages with no message receivers.\". Records younger than an\n"
-	"hour are kept: compose may still be writing their receivers.\n";
+	"hour are kept: compose may still be writing their receivers.\n"
+	"  --dry-run    count only\n"
+	"  --quiet      print nothing when nothing is to be deleted\n";
 
 struct msgref {
 	char **ids;
@@ -518,13 +523,15 @@ static int collect_ref(const char *id, void *vctx)
 
 int cmd_delete_messages(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
-	bool dry = false;
+	static const struct option opts[] = {{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'},
+					     {0, 0, 0, 0}};
+	bool dry = false, quiet = false;
 	int o, rc;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o != 'n')
+		if (o != 'n' && o != 'q')
 			return cli_usage_error("delete-messages-without-receivers", "unknown option");
-		dry = true;
+		dry |= o == 'n';
+		quiet |= o == 'q';
 	}
 	if (optind != argc)
 		return cli_usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
@@ -553,8 +560,9 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 			continue;
 		add_ref(&doomed, key);
 	}
-	printf(dry ? "Would delete %zu messages with no message receivers.\n"
-		   : "Deleting %zu messages with no message receivers.\n", doomed.n);
+	if (doomed.n || !quiet)
+		printf(dry ? "Would delete %zu messages with no message receivers.\n"
+			   : "Deleting %zu messages with no message receivers.\n", doomed.n);
 	rc = 0;
 	for (size_t i = 0; !dry && i < doomed.n; i++) {
 		if (spool_message_remove(c->sp, doomed.ids[i]) < 0 && errno != ENOENT) {
