@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cmd_queue.h"
 #include "query.h"
+#include "receiver.h"
 #include "util.h"
 
 #include <errno.h>
@@ -252,6 +253,80 @@ static int queue_command(const struct queue_op *op, struct cli *c, int argc, cha
 		rc = queue_run(c, op, &a, &ts);
 	free(ts.t);
 	return rc;
+}
+
+/* ---- --dry-run for send, resend and resend-failed ---- */
+
+struct dry_ctx {
+	struct cli *c;
+	enum spool_status st;
+	long long max_failed;
+	struct targets ts;
+	size_t cap;
+};
+
+static int dry_collect(const char *id, void *vctx)
+{
+	struct dry_ctx *d = vctx;
+	if (d->ts.n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct target *t = realloc(d->ts.t, cap * sizeof *t);
+		if (!t)
+			return -1;
+		d->ts.t = t;
+		d->cap = cap;
+	}
+	snprintf(d->ts.t[d->ts.n].id, sizeof d->ts.t[d->ts.n].id, "%s", id);
+	d->ts.t[d->ts.n++].st = d->st;
+	return 0;
+}
+
+/* One line for one receiver a sending command would take. */
+static bool dry_line(struct cli *c, const struct target *t, long long max_failed)
+{
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	if (query_load(c->sp, c->conf.max_receiver_size, t->st, t->id, &r, err, sizeof err) < 0) {
+		printf("%s: would be quarantined: %s (dry run)\n", t->id, err);
+		return true;
+	}
+	bool take = max_failed < 0 || r.failed_count <= max_failed;
+	if (take && max_failed < 0)
+		printf("%s: would be sent to %s (dry run)\n", t->id, r.send_to);
+	else if (take)
+		printf("%s: would be resent (failed %lld times) (dry run)\n", t->id, r.failed_count);
+	receiver_free(&r);
+	return take;
+}
+
+int queue_dry_send(struct cli *c, enum spool_status st, long long max_failed, size_t *would, size_t *over)
+{
+	struct dry_ctx d = {.c = c, .st = st, .max_failed = max_failed};
+	int rc = cli_open_spool(c);
+	*would = *over = 0;
+	if (rc)
+		return rc;
+	if (spool_scan(c->sp, st, dry_collect, &d) < 0) {
+		cli_err("%s: cannot scan %s/: %s", c->conf.spool, spool_status_dir(st), strerror(errno));
+		free(d.ts.t);
+		return EX_IOERR;
+	}
+	if (d.ts.n > 1)
+		qsort(d.ts.t, d.ts.n, sizeof *d.ts.t, cmp_target);
+	for (size_t i = 0; i < d.ts.n; i++)
+		(*(dry_line(c, &d.ts.t[i], max_failed) ? would : over))++;
+	free(d.ts.t);
+	return 0;
+}
+
+int queue_dry_resend(size_t n, char (*ids)[SPOOL_ID_MAX + 1], const enum spool_status *sts, bool filtered)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%s: %s (%s) (dry run)\n", ids[i],
+		       sts[i] == SPOOL_ACTIVE ? "busy, would be left alone" : "would be resent", spool_status_name(sts[i]));
+	if (filtered)
+		printf("%zu message receiver%s would be resent.\n", n, n == 1 ? "" : "s");
+	return 0;
 }
 
 const char hold_help[] =

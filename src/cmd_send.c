@@ -1,6 +1,7 @@
 /* cmd_send: the commands that send: send, resend, resend-failed. */
 #include "config.h"
 #include "cli.h"
+#include "cmd_queue.h"
 #include "compose.h"
 #include "deliver.h"
 #include "json.h"
@@ -139,25 +140,38 @@ static int send_status(struct sender *s, enum spool_status st, long long max_fai
 }
 
 const char send_help[] =
-	"Usage: msgspool send [--verbose]\n"
+	"Usage: msgspool send [--verbose] [--dry-run] [--quiet]\n"
 	"One pass: finishes what a crash left in active/, sends every receiver in\n"
 	"new/, prints a summary and exits (for cron, or a host without msgspoold).\n"
 	"When the mail server cannot be used (refused, TLS, AUTH), the receiver in\n"
-	"hand is put back unchanged, the pass stops and the exit code is 75.\n"
-	"  -v, --verbose   a line per attempt on stderr\n";
+	"hand is put back unchanged, the pass stops and the exit code is 75. It\n"
+	"is 75 too when a receiver was not sent (failed, error, quarantined).\n"
+	"  -v, --verbose   a line per attempt on stderr\n"
+	"  -n, --dry-run   say what would be sent, to whom; change nothing\n"
+	"  -q, --quiet     print nothing when there was nothing to send\n";
 
 int cmd_send(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
-	bool verbose = false;
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {"dry-run", no_argument, 0, 'n'},
+					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	bool verbose = false, dry = false, quiet = false;
 	int o;
-	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-		if (o != 'v')
+	while ((o = getopt_long(argc, argv, "vnq", opts, NULL)) != -1) {
+		if (o != 'v' && o != 'n' && o != 'q')
 			return cli_usage_error("send", "unknown option");
-		verbose = true;
+		verbose |= o == 'v';
+		dry |= o == 'n';
+		quiet |= o == 'q';
 	}
 	if (optind != argc)
 		return cli_usage_error("send", "unexpected argument: %s", argv[optind]);
+	if (dry) {
+		size_t would, over;
+		int r = queue_dry_send(c, SPOOL_NEW, -1, &would, &over);
+		if (r == 0 && (would || !quiet))
+			printf("Would send %zu message receivers.\n", would);
+		return r;
+	}
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
@@ -168,12 +182,14 @@ int cmd_send(struct cli *c, int argc, char **argv)
 		rc = rc ? rc : r;
 	}
 	sender_stop(&s);
-	if (s.d.t || s.total) {
+	if ((s.d.t && !quiet) || s.total) {
 		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", s.counts[DELIVER_SENT],
 		       s.counts[DELIVER_FAILED], s.counts[DELIVER_ERROR], s.counts[DELIVER_QUARANTINED]);
 	}
 	if (s.counts[DELIVER_DEFERRED] && !down && rc == 0)
 		rc = EX_TEMPFAIL; /* young files left for another look */
+	if (s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR] + s.counts[DELIVER_QUARANTINED] && rc == 0)
+		rc = EX_TEMPFAIL; /* cron mails the output of a run that failed someone */
 	if (rc == 0 && down) {
 		cli_err("the mail server could not be reached; the rest of new/ is left for the next run");
 		rc = EX_TEMPFAIL;
@@ -182,8 +198,8 @@ int cmd_send(struct cli *c, int argc, char **argv)
 }
 
 const char resend_help[] =
-	"Usage: msgspool resend [--verbose] ID...\n"
-	"       msgspool resend [--yes] [--verbose] FILTER...\n"
+	"Usage: msgspool resend [--verbose] [--dry-run] [--quiet] ID...\n"
+	"       msgspool resend [--yes] [--verbose] [--dry-run] [--quiet] FILTER...\n"
 	"Sends receivers again, whatever their status (the admin's resend action).\n"
 	"Each ID may be a unique prefix. With filters instead of ids, every match\n"
 	"is resent after showing how many and asking (on a terminal; --yes skips\n"
@@ -191,7 +207,10 @@ const char resend_help[] =
 	"  --status S, --sent WHEN, --type T, --search Q, --since D, --until D\n"
 	"               as for list; receivers in active/ and corrupt/ never match\n"
 	"  -y, --yes    do not ask\n"
-	"  -v, --verbose  a line per attempt on stderr\n";
+	"  -v, --verbose  a line per attempt on stderr\n"
+	"  -n, --dry-run  say what would be resent; ask nothing, change nothing\n"
+	"  -q, --quiet  print nothing when no receiver matches\n"
+	"Exits 75 when a receiver was not sent.\n";
 
 /* Sends each (status, id) pair; prints a line per receiver. */
 static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], enum spool_status *sts,
@@ -220,19 +239,22 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 int cmd_resend(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
-					     {"yes", no_argument, 0, 'y'}, {0, 0, 0, 0}};
+					     {"yes", no_argument, 0, 'y'}, {"dry-run", no_argument, 0, 'n'},
+					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
-	bool verbose = false, yes = false, filtered = false;
+	bool verbose = false, yes = false, filtered = false, dry = false, quiet = false;
 	int o, r;
-	while ((o = getopt_long(argc, argv, "vy", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "vynq", opts, NULL)) != -1) {
 		if ((r = cli_filter_option("resend", o, optarg, &f)) < 0)
 			return EX_USAGE;
 		if (r) {
 			filtered = true;
 		} else if (o == 'v') {
 			verbose = true;
-		} else if (o == 'y') {
-			yes = true;
+		} else if (o == 'y' || o == 'n' || o == 'q') {
+			yes |= o == 'y';
+			dry |= o == 'n';
+			quiet |= o == 'q';
 		} else {
 			return cli_usage_error("resend", "unknown option");
 		}
@@ -248,7 +270,7 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 	if (filtered) {
 		unsigned never = (1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT);
 		f.status_mask = (f.status_mask ? f.status_mask : (1u << SPOOL_NSTATUS) - 1) & ~never;
-		if ((rc = cli_check_owner(c)) != 0)
+		if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 			return rc;
 		struct query_result res;
 		if ((rc = cli_query(c, &f, &res)) != 0)
@@ -265,9 +287,9 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		char q[128];
 		snprintf(q, sizeof q, "%zu message receiver%s match%s. Resend %s?", n, n == 1 ? "" : "s",
 			 n == 1 ? "es" : "", n == 1 ? "it" : "them");
-		if (n == 0)
+		if (n == 0 && !quiet)
 			printf("0 message receivers match; nothing to resend.\n");
-		else if (!cli_confirm("resend", q, yes))
+		else if (n && !dry && !cli_confirm("resend", q, yes))
 			rc = isatty(0) ? 1 : EX_USAGE;
 	} else {
 		/* Resolve every id first: a typo sends nothing. */
@@ -281,21 +303,24 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 				rc = EX_DATAERR;
 			}
 		}
-		if (rc == 0)
+		if (rc == 0 && !dry)
 			rc = cli_check_owner(c);
 	}
 	if (rc == 0 && n)
-		rc = resend_all(c, n, ids, sts, verbose);
+		rc = dry ? queue_dry_resend(n, ids, sts, filtered) : resend_all(c, n, ids, sts, verbose);
 	free(ids);
 	free(sts);
 	return rc;
 }
 
 const char resend_failed_help[] =
-	"Usage: msgspool resend-failed [--verbose]\n"
+	"Usage: msgspool resend-failed [--verbose] [--dry-run] [--quiet]\n"
 	"Sends every receiver in failed/ whose failed count is within the resend\n"
 	"limit, then prints how many were resent and how many exceeded the limit.\n"
-	"Receivers in error/ are never resent by this command.\n";
+	"Receivers in error/ are never resent by this command. Exits 75 when a\n"
+	"receiver failed again.\n"
+	"  -n, --dry-run  say what would be resent; change nothing\n"
+	"  -q, --quiet    print nothing when nothing was resent\n";
 
 struct over_ctx {
 	struct cli *c;
@@ -317,16 +342,28 @@ static int count_over(const char *id, void *vctx)
 
 int cmd_resend_failed(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
-	bool verbose = false;
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {"dry-run", no_argument, 0, 'n'},
+					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	bool verbose = false, dry = false, quiet = false;
 	int o;
-	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-		if (o != 'v')
+	while ((o = getopt_long(argc, argv, "vnq", opts, NULL)) != -1) {
+		if (o != 'v' && o != 'n' && o != 'q')
 			return cli_usage_error("resend-failed", "unknown option");
-		verbose = true;
+		verbose |= o == 'v';
+		dry |= o == 'n';
+		quiet |= o == 'q';
 	}
 	if (optind != argc)
 		return cli_usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
+	if (dry) {
+		size_t would, over;
+		int r = queue_dry_send(c, SPOOL_FAILED, c->conf.resend_limit, &would, &over);
+		if (r == 0 && (would || !quiet))
+			printf("%zu messages would be automatically resent.\n"
+			       "%zu messages has exceeded the retry limit (current limit: %ld)\n", would, over,
+			       c->conf.resend_limit);
+		return r;
+	}
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
@@ -338,8 +375,13 @@ int cmd_resend_failed(struct cli *c, int argc, char **argv)
 		spool_scan(c->sp, SPOOL_FAILED, count_over, &oc);
 		size_t resent = s.counts[DELIVER_SENT] + s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR];
 		/* Devilry's own words, kept so scripts that read them go on working. */
-		printf("%zu messages were automatically resent.\n", resent);
-		printf("%zu messages has exceeded the retry limit (current limit: %ld)\n", oc.over, c->conf.resend_limit);
+		if (resent || !quiet) {
+			printf("%zu messages were automatically resent.\n", resent);
+			printf("%zu messages has exceeded the retry limit (current limit: %ld)\n", oc.over,
+			       c->conf.resend_limit);
+		}
+		if (rc == 0 && s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR] + s.counts[DELIVER_QUARANTINED])
+			rc = EX_TEMPFAIL; /* someone failed again */
 	}
 	if (rc == 0 && down) {
 		cli_err("the mail server could not be reached; the rest of failed/ is left for the next run");

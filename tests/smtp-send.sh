@@ -57,7 +57,7 @@ p1=$(enq perm550@example.com)
 d1=$(enq drop@example.com)
 c1=$(enq data554@example.com)
 before=$(mails)
-check_rc "send with failures" 0 ms send
+check_rc "send with failures exits 75 (cron mails it)" 75 ms send
 check "summary" "$(cat "$T/out")" "0 sent, 4 failed, 0 error, 0 quarantined"
 check "nothing more arrived" "$(mails)" "$before"
 for x in $t1 $p1 $d1 $c1; do
@@ -131,7 +131,7 @@ a=$(mk_failed ok@example.com 1); b=$(mk_failed temp451@example.com 2); c=$(mk_fa
 x=$(mk_failed ok@example.com 3); y=$(mk_failed ok@example.com 5)
 e=$(printf 'msgspool: 1\nsend_to: ok@example.com\nsubject: s\ntext: x\nsending_failed_count: 1\n' | ms enqueue -)
 mv "$T/spool/new/$e.yaml" "$T/spool/error/"
-check_rc "resend-failed, several and over the limit" 0 ms resend-failed
+check_rc "resend-failed, several and over the limit (one fails again: 75)" 75 ms resend-failed
 check "several: output" "$(cat "$T/out")" "$(printf '3 messages were automatically resent.\n2 messages has exceeded the retry limit (current limit: 2)')"
 check "a sent" "$(status_of "$a")" sent
 check "c sent" "$(status_of "$c")" sent

@@ -1,0 +1,70 @@
+#!/bin/bash
+# cron: honest output for cron: every command that changes the queue takes
+# --dry-run (says what it would do, changes nothing) and --quiet (prints
+# nothing when nothing was done, Devilry's lines otherwise); send, resend
+# and resend-failed exit 75 when a receiver was not sent. Against a real
+# SMTP server on 127.0.0.1.
+. "${top_srcdir:-.}/tests/lib.sh"
+start_smtpd main || exit 1
+LIMIT=3 smtp_conf "$PORT"
+ms init >/dev/null
+tree() { find "$T/spool" -name '*.yaml' -printf '%P\n' | sort | tr '\n' ' '; }
+
+# --- send ---
+check_rc "send --quiet, nothing to send" 0 ms send --quiet
+check "send --quiet prints nothing when nothing was sent" "$(cat "$T/out" "$T/err")" ""
+check_rc "send, nothing to send" 0 ms send
+check "send says 0 without --quiet" "$(cat "$T/out")" "0 sent, 0 failed, 0 error, 0 quarantined"
+a=$(enq ok1@example.com); b=$(enq temp451@example.com); c=$(enq ok2@example.com)
+before=$(tree)
+check_rc "send --dry-run" 0 ms send --dry-run
+check "send --dry-run lists what it would send" "$(cat "$T/out")" "$(printf '%s: would be sent to %s (dry run)\n' "$a" ok1@example.com "$b" temp451@example.com "$c" ok2@example.com)
+Would send 3 message receivers."
+check "send --dry-run changes nothing" "$(tree)" "$before"
+check "send --dry-run sends nothing" "$(mails)" 0
+check_rc "send with a receiver that fails exits 75" 75 ms send --quiet
+check "send prints its line when something was done" "$(cat "$T/out")" "2 sent, 1 failed, 0 error, 0 quarantined"
+check "the failure is in failed/" "$(status_of "$b")" failed
+
+# --- resend-failed ---
+check_rc "resend-failed --dry-run" 0 ms resend-failed --dry-run
+check "resend-failed --dry-run says what it would do" "$(cat "$T/out")" "$b: would be resent (failed 1 times) (dry run)
+1 messages would be automatically resent.
+0 messages has exceeded the retry limit (current limit: 3)"
+check "resend-failed --dry-run changes nothing" "$(status_of "$b"):$(field "$b" sending_failed_count)" "failed:1"
+check_rc "resend-failed with a receiver failing again exits 75" 75 ms resend-failed --quiet
+check "resend-failed prints Devilry's lines" "$(cat "$T/out")" "1 messages were automatically resent.
+0 messages has exceeded the retry limit (current limit: 3)"
+ms delete --yes "$b" >/dev/null
+check_rc "resend-failed --quiet, nothing to resend" 0 ms resend-failed --quiet
+check "resend-failed --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+
+# --- resend ---
+check_rc "resend --dry-run by id" 0 ms resend --dry-run "$a"
+check "resend --dry-run says what it would do" "$(cat "$T/out")" "$a: would be resent (sent) (dry run)"
+check_rc "resend --dry-run by filter asks nothing" 0 ms resend --dry-run --status sent < /dev/null
+check "resend --dry-run by filter lists" "$(cat "$T/out")" "$(printf '%s: would be resent (sent) (dry run)\n' "$a" "$c")
+2 message receivers would be resent."
+check "resend --dry-run sends nothing" "$(mails):$(field "$a" sending_success_count)" "2:1"
+check_rc "resend --quiet with no match" 0 ms resend --quiet --yes --status error
+check "resend --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+d=$(enq perm550@example.com)
+check_rc "resend of a receiver that fails exits 75" 75 ms resend "$d"
+check "resend says it" "$(cat "$T/out")" "$d: failed"
+
+# --- delete-receivers and delete-messages-without-receivers ---
+check_rc "delete-receivers --quiet, nothing old" 0 ms delete-receivers --quiet 1
+check "delete-receivers --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+check_rc "delete-receivers, nothing old" 0 ms delete-receivers 1
+check "delete-receivers prints Devilry's line" "$(cat "$T/out")" "Deleting 0 message receivers."
+printf 'msgspool: 1\nsend_to: old@example.com\nsubject: Old\ntext: x\ncreated: "%s"\n' "$(date -u -d '3 days ago' +%FT%TZ)" > "$T/spool/sent/old.yaml"
+check_rc "delete-receivers --dry-run --quiet, one to delete" 0 ms delete-receivers --dry-run --quiet 1
+check "delete-receivers --dry-run --quiet says what it would do" "$(cat "$T/out")" "Would delete 1 message receivers."
+check "delete-receivers --dry-run deleted nothing" "$(ls "$T/spool/sent" | grep -c old)" 1
+check_rc "delete-messages-without-receivers --quiet" 0 ms delete-messages-without-receivers --quiet
+check "delete-messages --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+mkdir -p "$T/spool/messages"; echo 'msgspool: 1' > "$T/spool/messages/m1.yaml"; touch -d '2 hours ago' "$T/spool/messages/m1.yaml"
+check_rc "delete-messages-without-receivers --quiet, one to delete" 0 ms delete-messages-without-receivers --quiet
+check "delete-messages prints Devilry's line when it did something" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
+
+finish
