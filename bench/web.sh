@@ -2,7 +2,9 @@
 # web.sh: msgspool-web's latency with a large spool, side by side with the
 # msgspool command: the list page, a filtered page and the dashboard, each
 # with a warm list cache, the median of RUNS requests, and the server's
-# resident memory (VmRSS, and VmHWM, its peak) after them.
+# resident memory (VmRSS, and VmHWM, its peak) after them. `msgspool stats
+# --json` is the floor: one scan of the spool through the list cache, which
+# every page makes too.
 #   bash bench/web.sh [N]        # N receivers, default 100000
 # BIN names the build directory (default: the source tree).
 set -u
@@ -52,6 +54,7 @@ MARK=$(cpu_mark)
 "$BIN/msgspool" list > /dev/null   # the list cache, written once
 curl -s -o /dev/null -b "$B/jar" "$WEB/receivers"
 echo "$N receivers, median of $RUNS, warm list cache"
+printf '%-44s %s\n' "msgspool stats --json (one scan, no rows out)" "$(cli_ms stats --json) ms"
 printf '%-44s %s\n' "msgspool list (all rows, to /dev/null)" "$(cli_ms list) ms"
 printf '%-44s %s\n' "msgspool list --status failed --sent none" "$(cli_ms list --status failed --sent none) ms"
 printf '%-44s %s\n' "web /receivers (page 1 of all)" "$(web_ms /receivers)"
