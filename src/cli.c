@@ -1,23 +1,20 @@
 /* cli: helpers every msgspool command shares: messages, usage errors,
- * id prefixes, filter options and times for people. */
+ * id prefixes, filter options, the owner check, progress lines and times
+ * for people. It must never print a producer's text unescaped and never
+ * let a command that changes the spool run as anyone but its owner or
+ * root. Rules: msgspool(1), sysexits(3) for the exit codes. */
 #include "config.h"
 #include "cli.h"
-#include "deliver.h"
-#include "json.h"
 #include "query.h"
-#include "receiver.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +86,6 @@ void cli_fmt_local(time_t t, char *buf, size_t n)
 	strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
 }
 
-
 int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz)
 {
 	int r = cli_open_spool(c);
@@ -110,7 +106,6 @@ int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *
 	}
 	return 0;
 }
-
 
 int cli_parse_date(const char *s, time_t *out)
 {
@@ -151,7 +146,6 @@ int cli_filter_option(const char *cmd, int o, const char *arg, struct query_filt
 	return 0;
 }
 
-
 int cli_terminal_width(void)
 {
 	struct winsize ws;
@@ -163,7 +157,6 @@ int cli_terminal_width(void)
 	return 0; /* not a terminal: never cut */
 }
 
-/* Prints at most `w` display columns of UTF-8 s, padded to w. */
 
 static bool progress_shown;
 

@@ -1,22 +1,20 @@
-/* cmd_admin: the admin for a shell: list, show, and (below) cleanup and
- * statistics. */
+/* cmd_admin: the admin for a shell: list, show and the cleanup commands
+ * (delete-receivers, delete-messages-without-receivers). It reads and
+ * changes the spool only through spool, query and receiver calls, never
+ * deletes from active/ or corrupt/, and prints a producer's text only
+ * escaped. Rules: msgspool(1), spool-layout/README.md, SECURITY.md. */
 #include "config.h"
 #include "cli.h"
-#include "deliver.h"
 #include "json.h"
 #include "query.h"
 #include "receiver.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -258,7 +256,6 @@ const char show_help[] =
 	"Shows one receiver: every field, both bodies and each error with its SMTP\n"
 	"transcript. ID may be any unique prefix of a receiver id.\n";
 
-/* Resolves an id prefix, printing the error; returns a sysexits code. */
 static void show_field(const char *label, const char *value)
 {
 	if (value)
@@ -394,8 +391,6 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-
-
 /* ---- delete-receivers ---- */
 
 const char delete_receivers_help[] =
@@ -481,14 +476,10 @@ struct msgref {
 static int add_ref(struct msgref *m, const char *id)
 {
 	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		char **p = realloc(m->ids, cap * sizeof *p);
-		if (!p)
-			return -1;
-		m->ids = p;
-		m->cap = cap;
+		m->cap = m->cap ? m->cap * 2 : 256;
+		m->ids = util_xrealloc(m->ids, m->cap * sizeof *m->ids);
 	}
-	m->ids[m->n++] = strdup(id);
+	m->ids[m->n++] = util_xstrdup(id);
 	return 0;
 }
 
@@ -521,6 +512,45 @@ static int collect_ref(const char *id, void *vctx)
 	return 0;
 }
 
+static void msgref_free(struct msgref *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->ids[i]);
+	free(m->ids);
+}
+
+/* Records no receiver in any status points to, older than an hour (a
+ * younger one may be a compose still writing its receivers). */
+static int find_orphans(struct cli *c, struct msgref *doomed)
+{
+	struct msgref msgs = {0};
+	struct refscan rs = {.c = c};
+	if (spool_message_scan(c->sp, collect_msg, &msgs) < 0) {
+		cli_err("%s/messages: cannot scan: %s", c->conf.spool, strerror(errno));
+		msgref_free(&msgs);
+		return EX_IOERR;
+	}
+	for (int s = 0; s < SPOOL_NSTATUS; s++) {
+		rs.st = (enum spool_status)s;
+		spool_scan(c->sp, rs.st, collect_ref, &rs);
+	}
+	if (rs.refs.n > 1)
+		qsort(rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str);
+	time_t now = time(NULL);
+	for (size_t i = 0; i < msgs.n; i++) {
+		const char *key = msgs.ids[i];
+		if (rs.refs.n && bsearch(&key, rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str))
+			continue;
+		struct stat st;
+		if (spool_message_stat(c->sp, key, &st) == 0 && now - st.st_mtime < 3600)
+			continue;
+		add_ref(doomed, key);
+	}
+	msgref_free(&msgs);
+	msgref_free(&rs.refs);
+	return 0;
+}
+
 int cmd_delete_messages(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'},
@@ -537,33 +567,12 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 		return cli_usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
 	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 		return rc;
-	struct msgref msgs = {0};
-	struct refscan rs = {.c = c};
-	if (spool_message_scan(c->sp, collect_msg, &msgs) < 0) {
-		cli_err("%s/messages: cannot scan: %s", c->conf.spool, strerror(errno));
-		return EX_IOERR;
-	}
-	for (int s = 0; s < SPOOL_NSTATUS; s++) {
-		rs.st = (enum spool_status)s;
-		spool_scan(c->sp, rs.st, collect_ref, &rs);
-	}
-	if (rs.refs.n > 1)
-		qsort(rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str);
-	time_t now = time(NULL);
 	struct msgref doomed = {0};
-	for (size_t i = 0; i < msgs.n; i++) {
-		const char *key = msgs.ids[i];
-		if (rs.refs.n && bsearch(&key, rs.refs.ids, rs.refs.n, sizeof *rs.refs.ids, cmp_str))
-			continue;
-		struct stat st;
-		if (spool_message_stat(c->sp, key, &st) == 0 && now - st.st_mtime < 3600)
-			continue;
-		add_ref(&doomed, key);
-	}
+	if ((rc = find_orphans(c, &doomed)) != 0)
+		return rc;
 	if (doomed.n || !quiet)
 		printf(dry ? "Would delete %zu messages with no message receivers.\n"
 			   : "Deleting %zu messages with no message receivers.\n", doomed.n);
-	rc = 0;
 	for (size_t i = 0; !dry && i < doomed.n; i++) {
 		if (spool_message_remove(c->sp, doomed.ids[i]) < 0 && errno != ENOENT) {
 			cli_err("messages/%s.yaml: cannot delete: %s", doomed.ids[i], strerror(errno));
@@ -572,197 +581,6 @@ int cmd_delete_messages(struct cli *c, int argc, char **argv)
 	}
 	if (!dry)
 		spool_sync_messages(c->sp);
-	struct msgref *all[] = {&msgs, &rs.refs, &doomed};
-	for (size_t k = 0; k < 3; k++) {
-		for (size_t i = 0; i < all[k]->n; i++)
-			free(all[k]->ids[i]);
-		free(all[k]->ids);
-	}
+	msgref_free(&doomed);
 	return rc;
-}
-
-/* ---- stats ---- */
-
-const char stats_help[] =
-	"Usage: msgspool stats [--json | --openmetrics]\n"
-	"Receivers and the age of the oldest, per status, per context type, and per\n"
-	"recipient domain for those not yet sent (in age columns, like qshape).\n"
-	"  --json         one JSON object\n"
-	"  --openmetrics  the text format node_exporter's textfile collector reads\n";
-
-/* Age columns in minutes, as Postfix's qshape draws them. */
-static const long age_edges[] = {5, 10, 20, 40, 80, 160, 320, 640, 1280};
-#define NAGES (sizeof age_edges / sizeof *age_edges + 1)
-
-struct bucket {
-	char *name;
-	size_t n;
-	time_t oldest;
-	size_t ages[NAGES];
-};
-
-struct table {
-	struct bucket *b;
-	size_t n, cap;
-};
-
-static struct bucket *bucket(struct table *t, const char *name)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (!strcmp(t->b[i].name, name))
-			return &t->b[i];
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->b = realloc(t->b, t->cap * sizeof *t->b);
-	}
-	struct bucket *b = &t->b[t->n++];
-	memset(b, 0, sizeof *b);
-	b->name = strdup(name);
-	return b;
-}
-
-static void count_in(struct bucket *b, time_t created, time_t now)
-{
-	b->n++;
-	if (created && (!b->oldest || created < b->oldest))
-		b->oldest = created;
-	long mins = created ? (long)(now - created) / 60 : 0;
-	size_t k = 0;
-	while (k < NAGES - 1 && mins >= age_edges[k])
-		k++;
-	b->ages[k]++;
-}
-
-static int by_count(const void *a, const void *b)
-{
-	const struct bucket *x = a, *y = b;
-	return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->name, y->name);
-}
-
-static void free_table(struct table *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->b[i].name);
-	free(t->b);
-}
-
-static void metric_label(const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		putchar(*s == '\n' ? ' ' : *s);
-	}
-}
-
-int cmd_stats(struct cli *c, int argc, char **argv)
-{
-	static const struct option opts[] = {{"json", no_argument, 0, 'j'},
-					     {"openmetrics", no_argument, 0, 'm'}, {0, 0, 0, 0}};
-	bool json = false, om = false;
-	int o, rc;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'j')
-			json = true;
-		else if (o == 'm')
-			om = true;
-		else
-			return cli_usage_error("stats", "unknown option");
-	}
-	if (optind != argc || (json && om))
-		return cli_usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
-	if ((rc = cli_open_spool(c)) != 0)
-		return rc;
-	struct query_filter f = {.now = time(NULL), .unsorted = true};
-	struct query_result res;
-	if ((rc = cli_query(c, &f, &res)) != 0)
-		return rc;
-	struct table status = {0}, types = {0}, domains = {0};
-	for (int s = 0; s < SPOOL_NSTATUS; s++)
-		bucket(&status, spool_status_name((enum spool_status)s));
-	for (size_t i = 0; i < res.n; i++) {
-		const struct query_row *r = &res.rows[i];
-		count_in(bucket(&status, spool_status_name(r->status)), r->created, f.now);
-		if (r->err)
-			continue;
-		count_in(bucket(&types, r->type ? r->type : "-"), r->created, f.now);
-		if (r->status != SPOOL_SENT && r->status != SPOOL_CORRUPT) {
-			const char *at = r->send_to ? strrchr(r->send_to, '@') : NULL;
-			count_in(bucket(&domains, at ? at + 1 : "-"), r->created, f.now);
-		}
-	}
-	if (types.n > 1)
-		qsort(types.b, types.n, sizeof *types.b, by_count);
-	if (domains.n > 1)
-		qsort(domains.b, domains.n, sizeof *domains.b, by_count);
-	struct table *tabs[] = {&status, &types, &domains};
-	const char *names[] = {"status", "type", "domain"};
-	if (json) {
-		printf("{\"generated\":%lld", (long long)f.now);
-		for (size_t t = 0; t < 3; t++) {
-			printf(",\"%s\":{", t == 0 ? "statuses" : t == 1 ? "types" : "domains");
-			for (size_t i = 0; i < tabs[t]->n; i++) {
-				const struct bucket *b = &tabs[t]->b[i];
-				if (i)
-					putchar(',');
-				json_string(stdout, b->name);
-				printf(":{\"count\":%zu,\"oldest_age_seconds\":", b->n);
-				if (b->oldest)
-					printf("%lld", (long long)(f.now - b->oldest));
-				else
-					printf("null");
-				printf("}");
-			}
-			printf("}");
-		}
-		printf("}\n");
-	} else if (om) {
-		printf("# TYPE msgspool_receivers gauge\n# HELP msgspool_receivers Receivers in the spool.\n");
-		for (size_t t = 0; t < 2; t++)
-			for (size_t i = 0; i < tabs[t]->n; i++) {
-				printf("msgspool_receivers{%s=\"", names[t]);
-				metric_label(tabs[t]->b[i].name);
-				printf("\"} %zu\n", tabs[t]->b[i].n);
-			}
-		printf("# TYPE msgspool_oldest_age_seconds gauge\n"
-		       "# HELP msgspool_oldest_age_seconds Age of the oldest receiver in a status.\n");
-		for (size_t i = 0; i < status.n; i++)
-			printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status.b[i].name,
-			       status.b[i].oldest ? (long long)(f.now - status.b[i].oldest) : 0LL);
-		printf("# EOF\n");
-	} else {
-		for (size_t t = 0; t < 3; t++) {
-			if (t == 2) {
-				printf("\nnot yet sent, by recipient domain and age in minutes (qshape):\n%-30s %7s", "DOMAIN", "T");
-				for (size_t k = 0; k < NAGES - 1; k++)
-					printf(" %6ld", age_edges[k]);
-				printf(" %6s\n", "1280+");
-			} else {
-				printf("%s%-30s %7s %s\n", t ? "\n" : "", t == 0 ? "STATUS" : "TYPE", "COUNT", "OLDEST");
-			}
-			for (size_t i = 0; i < tabs[t]->n; i++) {
-				const struct bucket *b = &tabs[t]->b[i];
-				printf("%-30s %7zu", b->name, b->n);
-				if (t == 2) {
-					for (size_t k = 0; k < NAGES; k++)
-						printf(" %6zu", b->ages[k]);
-					putchar('\n');
-					continue;
-				}
-				long long age = b->oldest ? (long long)(f.now - b->oldest) : -1;
-				if (age < 0)
-					printf(" -\n");
-				else if (age < 3600)
-					printf(" %lldm\n", age / 60);
-				else if (age < 172800)
-					printf(" %lldh\n", age / 3600);
-				else
-					printf(" %lldd\n", age / 86400);
-			}
-		}
-	}
-	for (size_t t = 0; t < 3; t++)
-		free_table(tabs[t]);
-	query_result_free(&res);
-	return 0;
 }

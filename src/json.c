@@ -1,8 +1,10 @@
-/* json: JSON output of strings and YAML trees. */
+/* json: JSON output of strings and YAML trees, for --json. It owns the
+ * mapping of YAML types to JSON and must never print anything that is not
+ * exact JSON (control characters as \u escapes, invalid UTF-8 replaced).
+ * Rules: RFC 8259; msgspool(1) for which commands print it. */
 #include "config.h"
 #include "json.h"
 
-#include <string.h>
 
 void json_string(FILE *f, const char *s)
 {

@@ -1,4 +1,7 @@
-/* query: filtered scans over the status directories. */
+/* query: filtered scans over the status directories for list, resend,
+ * cleanup and stats: which receivers match, newest first. It reads only
+ * through spool and receiver (and the list cache), knows no path and no
+ * YAML, and never changes a receiver. Rules: msgspool(1) (the filters). */
 #include "config.h"
 #include "query.h"
 #include "listcache.h"

@@ -355,14 +355,28 @@ char *util_strdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-void *util_xmalloc(size_t n)
+static void *out_of_memory(void *p)
 {
-	void *p = calloc(1, n ? n : 1);
 	if (!p) {
 		fputs("msgspool: out of memory\n", stderr);
 		abort();
 	}
 	return p;
+}
+
+void *util_xmalloc(size_t n)
+{
+	return out_of_memory(calloc(1, n ? n : 1));
+}
+
+void *util_xrealloc(void *p, size_t n)
+{
+	return out_of_memory(realloc(p, n ? n : 1));
+}
+
+char *util_xstrdup(const char *s)
+{
+	return out_of_memory(strdup(s));
 }
 
 void util_test_stop(const char *point)

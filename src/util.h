@@ -87,6 +87,10 @@ char *util_strdup(const char *s);
 /* Test seam for crash tests: exits at once (status 99, like a kill) when
  * $MSGSPOOL_TEST_STOP names this point. Costs one getenv per call. */
 void util_test_stop(const char *point);
+/* Allocators whose failure ends the process with a message: for small,
+ * bounded allocations and in commands, where there is nothing to unwind. */
 void *util_xmalloc(size_t n);
+void *util_xrealloc(void *p, size_t n);
+char *util_xstrdup(const char *s);
 
 #endif

@@ -1,9 +1,12 @@
-/* ydoc: YAML documents as trees, read and written with libyaml. */
+/* ydoc: YAML documents as trees, read and written with libyaml: the only
+ * file that knows libyaml. It must never let a hostile file cost more than
+ * its limits allow (depth, nodes, keys per mapping, linear duplicate-key
+ * check), never accept anchors, aliases or unknown tags, and never write
+ * what would read back as something else. Rules: ydoc.h, SECURITY.md. */
 #include "config.h"
 #include "ydoc.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

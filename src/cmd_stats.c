@@ -1,0 +1,232 @@
+/* cmd_stats: msgspool stats: receivers per status, per context type, and
+ * per recipient domain and age (qshape's picture), for people, --json and
+ * OpenMetrics. It only reads (through query) and never changes the spool;
+ * a producer's text is printed escaped (labels quoted as OpenMetrics
+ * requires). Rules: msgspool(1) stats. */
+#include "config.h"
+#include "cli.h"
+#include "json.h"
+#include "query.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+const char stats_help[] =
+	"Usage: msgspool stats [--json | --openmetrics]\n"
+	"Receivers and the age of the oldest, per status, per context type, and per\n"
+	"recipient domain for those not yet sent (in age columns, like qshape).\n"
+	"  --json         one JSON object\n"
+	"  --openmetrics  the text format node_exporter's textfile collector reads\n";
+
+/* Age columns in minutes, as Postfix's qshape draws them. */
+static const long age_edges[] = {5, 10, 20, 40, 80, 160, 320, 640, 1280};
+#define NAGES (sizeof age_edges / sizeof *age_edges + 1)
+
+struct bucket {
+	char *name;
+	size_t n;
+	time_t oldest;
+	size_t ages[NAGES];
+};
+
+struct table {
+	struct bucket *b;
+	size_t n, cap;
+};
+
+static struct bucket *bucket(struct table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->b[i].name, name))
+			return &t->b[i];
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->b = util_xrealloc(t->b, t->cap * sizeof *t->b);
+	}
+	struct bucket *b = &t->b[t->n++];
+	memset(b, 0, sizeof *b);
+	b->name = util_xstrdup(name);
+	return b;
+}
+
+static void count_in(struct bucket *b, time_t created, time_t now)
+{
+	b->n++;
+	if (created && (!b->oldest || created < b->oldest))
+		b->oldest = created;
+	long mins = created ? (long)(now - created) / 60 : 0;
+	size_t k = 0;
+	while (k < NAGES - 1 && mins >= age_edges[k])
+		k++;
+	b->ages[k]++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct bucket *x = a, *y = b;
+	return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->name, y->name);
+}
+
+static void free_table(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->b[i].name);
+	free(t->b);
+}
+
+static void metric_label(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s == '\n' ? ' ' : *s);
+	}
+}
+
+/* Three tables of one scan: by status, by type, by recipient domain of
+ * what is not yet sent. */
+struct stats {
+	time_t now;
+	struct table t[3];
+};
+
+static const char *const table_names[] = {"status", "type", "domain"};
+
+static void stats_count(struct stats *st, const struct query_result *res)
+{
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		bucket(&st->t[0], spool_status_name((enum spool_status)s));
+	for (size_t i = 0; i < res->n; i++) {
+		const struct query_row *r = &res->rows[i];
+		count_in(bucket(&st->t[0], spool_status_name(r->status)), r->created, st->now);
+		if (r->err)
+			continue;
+		count_in(bucket(&st->t[1], r->type ? r->type : "-"), r->created, st->now);
+		if (r->status != SPOOL_SENT && r->status != SPOOL_CORRUPT) {
+			const char *at = r->send_to ? strrchr(r->send_to, '@') : NULL;
+			count_in(bucket(&st->t[2], at ? at + 1 : "-"), r->created, st->now);
+		}
+	}
+	for (size_t t = 1; t < 3; t++)
+		if (st->t[t].n > 1)
+			qsort(st->t[t].b, st->t[t].n, sizeof *st->t[t].b, by_count);
+}
+
+static void stats_json(const struct stats *st)
+{
+	printf("{\"generated\":%lld", (long long)st->now);
+	for (size_t t = 0; t < 3; t++) {
+		printf(",\"%s\":{", t == 0 ? "statuses" : t == 1 ? "types" : "domains");
+		for (size_t i = 0; i < st->t[t].n; i++) {
+			const struct bucket *b = &st->t[t].b[i];
+			if (i)
+				putchar(',');
+			json_string(stdout, b->name);
+			printf(":{\"count\":%zu,\"oldest_age_seconds\":", b->n);
+			if (b->oldest)
+				printf("%lld", (long long)(st->now - b->oldest));
+			else
+				printf("null");
+			printf("}");
+		}
+		printf("}");
+	}
+	printf("}\n");
+}
+
+static void stats_openmetrics(const struct stats *st)
+{
+	const struct table *status = &st->t[0];
+	printf("# TYPE msgspool_receivers gauge\n# HELP msgspool_receivers Receivers in the spool.\n");
+	for (size_t t = 0; t < 2; t++)
+		for (size_t i = 0; i < st->t[t].n; i++) {
+			printf("msgspool_receivers{%s=\"", table_names[t]);
+			metric_label(st->t[t].b[i].name);
+			printf("\"} %zu\n", st->t[t].b[i].n);
+		}
+	printf("# TYPE msgspool_oldest_age_seconds gauge\n"
+	       "# HELP msgspool_oldest_age_seconds Age of the oldest receiver in a status.\n");
+	for (size_t i = 0; i < status->n; i++)
+		printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status->b[i].name,
+		       status->b[i].oldest ? (long long)(st->now - status->b[i].oldest) : 0LL);
+	printf("# EOF\n");
+}
+
+/* One row of the human tables: the count, then the oldest's age or the
+ * age columns. */
+static void stats_row(const struct bucket *b, bool shape, time_t now)
+{
+	printf("%-30s %7zu", b->name, b->n);
+	if (shape) {
+		for (size_t k = 0; k < NAGES; k++)
+			printf(" %6zu", b->ages[k]);
+		putchar('\n');
+		return;
+	}
+	long long age = b->oldest ? (long long)(now - b->oldest) : -1;
+	if (age < 0)
+		printf(" -\n");
+	else if (age < 3600)
+		printf(" %lldm\n", age / 60);
+	else if (age < 172800)
+		printf(" %lldh\n", age / 3600);
+	else
+		printf(" %lldd\n", age / 86400);
+}
+
+static void stats_human(const struct stats *st)
+{
+	for (size_t t = 0; t < 3; t++) {
+		if (t == 2) {
+			printf("\nnot yet sent, by recipient domain and age in minutes (qshape):\n%-30s %7s", "DOMAIN", "T");
+			for (size_t k = 0; k < NAGES - 1; k++)
+				printf(" %6ld", age_edges[k]);
+			printf(" %6s\n", "1280+");
+		} else {
+			printf("%s%-30s %7s %s\n", t ? "\n" : "", t == 0 ? "STATUS" : "TYPE", "COUNT", "OLDEST");
+		}
+		for (size_t i = 0; i < st->t[t].n; i++)
+			stats_row(&st->t[t].b[i], t == 2, st->now);
+	}
+}
+
+int cmd_stats(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+					     {"openmetrics", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+	bool json = false, om = false;
+	int o, rc;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'j')
+			json = true;
+		else if (o == 'm')
+			om = true;
+		else
+			return cli_usage_error("stats", "unknown option");
+	}
+	if (optind != argc || (json && om))
+		return cli_usage_error("stats", optind != argc ? "unexpected argument" : "choose --json or --openmetrics");
+	if ((rc = cli_open_spool(c)) != 0)
+		return rc;
+	struct query_filter f = {.now = time(NULL), .unsorted = true};
+	struct query_result res;
+	if ((rc = cli_query(c, &f, &res)) != 0)
+		return rc;
+	struct stats st = {.now = f.now};
+	stats_count(&st, &res);
+	if (json)
+		stats_json(&st);
+	else if (om)
+		stats_openmetrics(&st);
+	else
+		stats_human(&st);
+	for (size_t t = 0; t < 3; t++)
+		free_table(&st.t[t]);
+	query_result_free(&res);
+	return 0;
+}
