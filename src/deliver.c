@@ -300,16 +300,16 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain};
 	struct util_buf msg = {0};
 	struct transport_result res = {0};
-	char envfrom[512];
+	struct mime_envelope env;
 	enum deliver_result result;
 	bool later = false;
-	if (mime_render(&r, &mo, time(NULL), &msg, envfrom, sizeof envfrom, err, sizeof err) < 0) {
+	if (mime_render(&r, &mo, time(NULL), &msg, &env, err, sizeof err) < 0) {
 		/* Sending again cannot help a message that cannot be built. */
 		char line[600];
 		snprintf(line, sizeof line, "not sent: %s", err);
 		result = failure(d, &c, &r, &src, line, 0, line, true);
 	} else {
-		enum transport_outcome out = transport_send(d->t, envfrom, r.send_to, msg.data, msg.len, &res);
+		enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &res);
 		rep->code = res.code;
 		rep->session_failed = res.session_failed;
 		const char *transcript = util_buf_cstr(&res.transcript);

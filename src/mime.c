@@ -7,10 +7,11 @@
  * Rules: man/msgspool-receiver.5 (what goes on the wire), RFC 5322, 2045-2047. */
 #include "config.h"
 #include "mime.h"
+#include "addr.h"
+#include "hdr.h"
 #include "html2text.h"
 
 #include <errno.h>
-#include <libetpan/libetpan.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,147 +19,96 @@
 #include <strings.h>
 #include <unistd.h>
 
-static bool needs_encoding(const char *s, bool phrase)
-{
-	if (strstr(s, "=?"))
-		return true;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p >= 0x80 || *p < 0x20 || *p == 0x7f)
-			return true;
-		/* In a display name, specials would need quoting; encoding is simpler. */
-		if (phrase && strchr("()<>[]:;@\\,.\"", *p))
-			return true;
-	}
-	return false;
-}
-
-/* Characters allowed unencoded inside a Q encoded-word in a phrase. */
-static bool q_plain(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
-}
-
 static const char hex_upper[] = "0123456789ABCDEF";
 
-char *mime_encode_header(const char *s, bool phrase)
+/* Custom headers a receiver may set, and whether each is structured
+ * (written as it is, ASCII only) or unstructured text (RFC 2047 where
+ * needed); X- headers are unstructured. */
+static const struct {
+	const char *name;
+	bool structured;
+} safe_headers[] = {
+	{"List-Unsubscribe", true}, {"List-Unsubscribe-Post", true}, {"List-Id", true},
+	{"List-Help", true}, {"List-Archive", true}, {"Auto-Submitted", true}, {"Precedence", true},
+	{"In-Reply-To", true}, {"References", true}, {"Keywords", false}, {"Comments", false},
+	{"Organization", false}, {"Importance", true}, {"X-Auto-Response-Suppress", true}};
+
+/* Index in safe_headers, -1 for an X- header, -2 when not allowed. */
+static int header_kind(const char *name)
 {
-	struct util_buf b = {0};
-	if (!needs_encoding(s, phrase)) {
-		util_buf_adds(&b, s);
-		return util_buf_steal(&b);
-	}
-	/* Encoded-words of at most ~40 encoded characters (so the first fits on
-	 * the header line and libetpan need not fold before it), split only between
-	 * UTF-8 characters, joined by a space (which decoders drop). */
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		util_buf_adds(&b, b.len ? " =?UTF-8?Q?" : "=?UTF-8?Q?");
-		size_t used = 0;
-		while (*p) {
-			size_t clen = 1;
-			while ((p[clen] & 0xc0) == 0x80)
-				clen++;
-			size_t enc = 0;
-			for (size_t i = 0; i < clen; i++)
-				enc += (p[i] == ' ' || q_plain(p[i])) ? 1 : 3;
-			if (used && used + enc > 40)
-				break;
-			for (size_t i = 0; i < clen; i++) {
-				if (p[i] == ' ')
-					util_buf_add(&b, "_", 1);
-				else if (q_plain(p[i]))
-					util_buf_add(&b, &p[i], 1);
-				else {
-					char hx[3] = {'=', hex_upper[p[i] >> 4], hex_upper[p[i] & 15]};
-					util_buf_add(&b, hx, 3);
-				}
-			}
-			used += enc;
-			p += clen;
-		}
-		util_buf_adds(&b, "?=");
-	}
-	return util_buf_steal(&b);
+	for (size_t i = 0; i < sizeof safe_headers / sizeof *safe_headers; i++)
+		if (!strcasecmp(name, safe_headers[i].name))
+			return (int)i;
+	/* X- headers carry no routing meaning; a few well-known ones do harm. */
+	if (!strncasecmp(name, "X-", 2) && strcasecmp(name, "X-Original-To") &&
+	    strcasecmp(name, "X-Envelope-To") && strcasecmp(name, "X-Envelope-From"))
+		return -1;
+	return -2;
 }
 
 bool mime_header_allowed(const char *name)
 {
-	static const char *const ok[] = {
-		"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "List-Help", "List-Archive",
-		"Auto-Submitted", "Precedence", "In-Reply-To", "References", "Keywords", "Comments",
-		"Organization", "Importance", "X-Auto-Response-Suppress"};
-	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-		if (!strcasecmp(name, ok[i]))
-			return true;
-	/* X- headers carry no routing meaning; a few well-known ones do harm. */
-	return !strncasecmp(name, "X-", 2) && strcasecmp(name, "X-Original-To") &&
-	       strcasecmp(name, "X-Envelope-To") && strcasecmp(name, "X-Envelope-From");
+	return header_kind(name) != -2;
 }
 
-/* Splits "Name <addr>" or "addr" into a display name and an address. */
-static int parse_mailbox(const char *s, char **name, char **addr)
+static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
 {
-	*name = *addr = NULL;
-	if (util_has_crlf(s))
-		return -1;
-	const char *lt = strrchr(s, '<');
-	if (!lt) {
-		if (!receiver_address_valid(s))
-			return -1;
-		*addr = strdup(s);
-		return 0;
-	}
-	const char *gt = strchr(lt, '>');
-	if (!gt || gt[1] != '\0')
-		return -1;
-	*addr = strndup(lt + 1, (size_t)(gt - lt - 1));
-	const char *e = lt;
-	while (e > s && e[-1] == ' ')
-		e--;
-	const char *b = s;
-	while (b < e && *b == ' ')
-		b++;
-	if (e - b >= 2 && *b == '"' && e[-1] == '"') {
-		b++;
-		e--;
-	}
-	*name = e > b ? strndup(b, (size_t)(e - b)) : NULL;
-	if (!receiver_address_valid(*addr)) {
-		free(*name);
-		free(*addr);
-		*name = *addr = NULL;
-		return -1;
+	snprintf(err, errsz, fmt, arg);
+	errno = EINVAL;
+	return -1;
+}
+
+/* The custom headers: each allowed, none twice (in any case), a name a
+ * line can hold, structured values ASCII. */
+static int check_headers(const struct receiver *r, char *err, size_t errsz)
+{
+	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
+		const char *name = ydoc_key(r->headers, i);
+		const struct ydoc_node *v = ydoc_val(r->headers, i);
+		int k = header_kind(name);
+		if (k == -2)
+			return fail(err, errsz, "headers: %s is not in the list of headers a receiver may set", name);
+		if (strlen(name) > 76)
+			return fail(err, errsz, "headers: the name %.40s... is longer than a header line allows", name);
+		for (size_t j = 0; j < i; j++)
+			if (!strcasecmp(name, ydoc_key(r->headers, j)))
+				return fail(err, errsz, "headers: %s is given twice (header names ignore case)", name);
+		if (k >= 0 && safe_headers[k].structured && !hdr_is_ascii(v->str))
+			return fail(err, errsz, "headers: %s is a structured header and must be printable ASCII", name);
+		if (k >= 0 && safe_headers[k].structured && strlen(name) + 2 + strcspn(v->str, " \t") > 998)
+			return fail(err, errsz, "headers: the value of %s has a word longer than a line allows", name);
 	}
 	return 0;
 }
 
-static char *format_mailbox(const char *name, const char *addr)
+/* "from: '...' is not a valid mailbox: reason". */
+static int parse_field(const char *key, const char *value, bool name, struct addr *a, char *err, size_t errsz)
 {
-	struct util_buf b = {0};
-	if (name && *name) {
-		char *enc = mime_encode_header(name, true);
-		util_buf_printf(&b, "%s <%s>", enc, addr);
-		free(enc);
-	} else {
-		util_buf_adds(&b, addr);
-	}
-	return util_buf_steal(&b);
+	char why[200];
+	if (addr_parse(value, name, a, why, sizeof why) == 0)
+		return 0;
+	snprintf(err, errsz, "%s: '%s' is not a valid %s: %s", key, value, name ? "mailbox" : "address", why);
+	errno = EINVAL;
+	return -1;
 }
 
-static int add_field(struct mailimf_fields *f, const char *name, char *value)
+/* Parses every address of the receiver and checks its headers; fills the
+ * envelope. */
+static int check_receiver(const struct receiver *r, const struct mime_options *o, struct addr a[3],
+			  struct mime_envelope *env, char *err, size_t errsz)
 {
-	char *n = strdup(name);
-	struct mailimf_field *fld = n && value ? mailimf_field_new_custom(n, value) : NULL;
-	if (!fld || mailimf_fields_add(f, fld) != MAILIMF_NO_ERROR) {
-		if (fld)
-			mailimf_field_free(fld);
-		else {
-			free(n);
-			free(value);
-		}
+	const char *from = r->from ? r->from : o->from;
+	if (parse_field("from", from, true, &a[0], err, errsz) < 0 ||
+	    parse_field("send_to", r->send_to, false, &a[1], err, errsz) < 0 ||
+	    (r->reply_to && parse_field("reply_to", r->reply_to, true, &a[2], err, errsz) < 0))
 		return -1;
-	}
+	if (util_has_crlf(r->subject) || util_has_crlf(o->subject_prefix))
+		return fail(err, errsz, "subject: %s", "line breaks are not allowed");
+	if (check_headers(r, err, errsz) < 0)
+		return -1;
+	snprintf(env->from, sizeof env->from, "%s@%s", a[0].local, a[0].domain);
+	snprintf(env->to, sizeof env->to, "%s@%s", a[1].local, a[1].domain);
+	env->smtputf8 = a[0].utf8_local || a[1].utf8_local || (r->reply_to && a[2].utf8_local);
 	return 0;
 }
 
@@ -228,13 +178,6 @@ static int qp_encode(const char *in, struct util_buf *out)
 	return 0;
 }
 
-/* libetpan's writer hands the header fields to us a piece at a time; it
- * takes 0 as a failed write (as its own in-memory writer returns). */
-static int buf_write(void *b, const char *str, size_t len)
-{
-	return util_buf_add(b, str, len) < 0 ? 0 : (int)len + (len == 0);
-}
-
 /* One text part's headers and its quoted-printable body. */
 static int text_part(struct util_buf *b, const char *subtype, const char *body)
 {
@@ -259,13 +202,6 @@ static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
 	for (int i = 0; i < 16; i++)
 		out[6 + i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
 	out[DELIM_LEN] = '\0';
-}
-
-static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
-{
-	snprintf(err, errsz, fmt, arg);
-	errno = EINVAL;
-	return -1;
 }
 
 /* The parts after the header fields: one text/plain, or a
@@ -294,88 +230,66 @@ static int write_body(struct util_buf *msg, const struct receiver *r, const char
 	return 0;
 }
 
-/* The header fields, written through libetpan (folding, its encoding rules). */
+/* The header fields, written by hdr.c so that readers decode exactly the
+ * producer's strings. */
 static int write_fields(struct util_buf *msg, const struct receiver *r, const struct mime_options *o,
-			time_t now, const char *fname, const char *faddr, const char *mid)
+			time_t now, const struct addr a[3], const char *mid)
 {
-	int rc = -1;
-	struct mailimf_fields *f = mailimf_fields_new_empty();
-	char date[64], *subj = NULL;
+	char date[64];
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	size_t slen = strlen(o->subject_prefix) + strlen(r->subject) + 1;
-	char *full_subject = malloc(slen);
-	if (!full_subject || !f)
-		goto done;
-	snprintf(full_subject, slen, "%s%s", o->subject_prefix, r->subject);
-	subj = mime_encode_header(full_subject, false);
-	free(full_subject);
-	if (add_field(f, "Date", strdup(date)) < 0 || add_field(f, "From", format_mailbox(fname, faddr)) < 0 ||
-	    add_field(f, "To", strdup(r->send_to)) < 0 || add_field(f, "Subject", subj) < 0 ||
-	    add_field(f, "Message-ID", strdup(mid)) < 0)
-		goto done;
-	subj = NULL;
-	if (r->reply_to && add_field(f, "Reply-To", strdup(r->reply_to)) < 0)
-		goto done;
-	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
-		const struct ydoc_node *v = ydoc_val(r->headers, i);
-		if (add_field(f, ydoc_key(r->headers, i), mime_encode_header(v->str, false)) < 0)
-			goto done;
+	struct util_buf subject = {0};
+	char *spec[3] = {addr_spec_of(&a[0]), addr_spec_of(&a[1]), r->reply_to ? addr_spec_of(&a[2]) : NULL};
+	util_buf_printf(&subject, "%s%s", o->subject_prefix, r->subject);
+	int rc = !subject.data || !spec[0] || !spec[1] || (r->reply_to && !spec[2]) ||
+		 hdr_structured(msg, "Date", date) < 0 || hdr_mailbox(msg, "From", a[0].display, spec[0]) < 0 ||
+		 hdr_mailbox(msg, "To", NULL, spec[1]) < 0 || hdr_unstructured(msg, "Subject", subject.data) < 0 ||
+		 hdr_structured(msg, "Message-ID", mid) < 0 ||
+		 (r->reply_to && hdr_mailbox(msg, "Reply-To", a[2].display, spec[2]) < 0) ? -1 : 0;
+	for (size_t i = 0; rc == 0 && r->headers && i < r->headers->n; i++) {
+		const char *name = ydoc_key(r->headers, i), *v = ydoc_val(r->headers, i)->str;
+		int k = header_kind(name);
+		rc = k >= 0 && safe_headers[k].structured ? hdr_structured(msg, name, v) : hdr_unstructured(msg, name, v);
 	}
-	int col = 0;
-	rc = mailimf_fields_write_driver(buf_write, msg, &col, f) == MAILIMF_NO_ERROR ? 0 : -1;
-done:
-	if (f)
-		mailimf_fields_free(f);
-	free(subj);
+	util_buf_free(&subject);
+	for (int i = 0; i < 3; i++)
+		free(spec[i]);
 	return rc;
 }
 
-/* Refuses what cannot be rendered: a bad From, To or subject, a header
- * outside the safe list. */
-static int check_receiver(const struct receiver *r, char *err, size_t errsz)
-{
-	if (!receiver_address_valid(r->send_to) || util_has_crlf(r->subject))
-		return fail(err, errsz, "send_to or subject: %s", "refused");
-	for (size_t i = 0; r->headers && i < r->headers->n; i++) {
-		const char *name = ydoc_key(r->headers, i);
-		if (!mime_header_allowed(name))
-			return fail(err, errsz, "headers: %s is not in the list of headers a receiver may set", name);
-	}
-	return 0;
-}
-
 int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
-		struct util_buf *msg, char *envelope_from, size_t efsz, char *err, size_t errsz)
+		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz)
 {
-	char *fname = NULL, *faddr = NULL, *derived = NULL;
-	const char *from = r->from ? r->from : o->from;
-	if (parse_mailbox(from, &fname, &faddr) < 0)
-		return fail(err, errsz, "from: '%s' is not a valid mailbox", from);
-	if (check_receiver(r, err, errsz) < 0)
-		return free(fname), free(faddr), -1;
-	snprintf(envelope_from, efsz, "%s", faddr);
-
+	struct addr a[3] = {{0}};
+	char *derived = NULL, *mid_domain = NULL, mid[512];
+	int rc = -1;
+	size_t start = msg->len;
+	if (check_receiver(r, o, a, env, err, errsz) < 0)
+		goto done;
+	mid_domain = o->msgid_domain ? addr_domain_ascii(o->msgid_domain) : strdup(a[0].domain);
+	if (!mid_domain) {
+		fail(err, errsz, "message_id_domain: '%s' is not a valid domain", o->msgid_domain);
+		goto done;
+	}
 	const char *text = r->text;
 	if (!text) {
 		derived = html2text(r->html, strlen(r->html));
 		text = derived ? derived : "";
 	}
-	char mid[512];
-	const char *domain = o->msgid_domain ? o->msgid_domain : strrchr(faddr, '@') + 1;
 	/* The same attempt number gives the same Message-ID, so a duplicate from
 	 * a crash between 250 and the record can be recognised downstream. */
-	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, domain);
-	size_t start = msg->len;
-	int rc = write_fields(msg, r, o, now, fname, faddr, mid) < 0 || write_body(msg, r, text, mid) < 0 ? -1 : 0;
-	if (rc < 0)
-		msg->len = start; /* nothing half-built is left for a caller to send */
+	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, mid_domain);
+	rc = write_fields(msg, r, o, now, a, mid) < 0 || write_body(msg, r, text, mid) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
+done:
+	if (rc < 0)
+		msg->len = start; /* nothing half-built is left for a caller to send */
+	for (int i = 0; i < 3; i++)
+		addr_free(&a[i]);
+	free(mid_domain);
 	free(derived);
-	free(fname);
-	free(faddr);
 	return rc;
 }
 

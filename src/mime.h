@@ -1,7 +1,7 @@
-/* mime: a receiver becomes an RFC 5322 message. Headers are built here,
- * RFC 2047-encoded where they hold more than ASCII; the body parts
- * (multipart/alternative, UTF-8, quoted-printable) are built with
- * libetpan's MIME writer. Nothing with a line break reaches a header. */
+/* mime: a receiver becomes an RFC 5322 message: header fields written by
+ * hdr.c (RFC 2047 where needed), addresses parsed by addr.c, the body
+ * parts (text/plain, or multipart/alternative of text and html, UTF-8)
+ * ours. Nothing with a line break reaches a header. */
 #ifndef MSGSPOOL_MIME_H
 #define MSGSPOOL_MIME_H
 
@@ -16,15 +16,19 @@ struct mime_options {
 	const char *msgid_domain;	/* NULL: the From address's domain */
 };
 
-/* The envelope sender and the message, CRLF line endings, 7-bit. On a
- * receiver that cannot be rendered (bad From, a header outside the safe
- * list) fills err and returns -1 with errno EINVAL. */
-int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
-		struct util_buf *msg, char *envelope_from, size_t efsz, char *err, size_t errsz);
+/* The SMTP envelope of a rendered message: addresses with A-label
+ * domains; smtputf8 when a local part is not ASCII (RFC 6531). */
+struct mime_envelope {
+	char from[300], to[300];
+	bool smtputf8;
+};
 
-/* RFC 2047 encoding of an unstructured header value (subject, display
- * name); ASCII without "=?" is returned as it is. Malloc'd. */
-char *mime_encode_header(const char *s, bool phrase);
+/* The message, CRLF line endings, and its envelope. On a receiver that
+ * cannot be rendered (a bad address, a header outside the safe list)
+ * fills err and returns -1 with errno EINVAL. */
+int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
+		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz);
+
 bool mime_header_allowed(const char *name);
 /* True when msg can follow SMTP's DATA as it is: CRLF line ends only, no
  * line starting with a dot (mime_render's output always is); others are

@@ -1,6 +1,7 @@
 /* receiver: load, check, change and save receiver files (format 1). */
 #include "config.h"
 #include "receiver.h"
+#include "addr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -34,18 +35,7 @@ static int bad(char *err, size_t errsz, const char *fname, int line, const char 
 
 bool receiver_address_valid(const char *a)
 {
-	size_t n = strlen(a);
-	const char *at = strrchr(a, '@');
-	if (n < 3 || n > 254 || !at || at == a || !at[1])
-		return false;
-	for (const char *p = a; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c <= ' ' || c == 0x7f || strchr("<>()[],;:\\\"", c))
-			return false;
-	}
-	if (strchr(a, '@') != at || at[1] == '.' || a[n - 1] == '.')
-		return false;
-	return true;
+	return addr_valid(a, false); /* RFC 5322 addr-spec: addr.c */
 }
 
 /* Keys written by producers that hold one line of text. */
@@ -122,7 +112,7 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 	if (r->message_type && strcmp(r->message_type, "email"))
 		return bad(err, errsz, fname, ydoc_get(d, "message_type")->line, "message_type",
 			   "'%s' is not sent by msgspool (only 'email')", r->message_type);
-	if (r->reply_to && !receiver_address_valid(r->reply_to))
+	if (r->reply_to && !addr_valid(r->reply_to, true)) /* a mailbox: may have a display name */
 		return bad(err, errsz, fname, ydoc_get(d, "reply_to")->line, "reply_to",
 			   "'%s' is not a valid address", r->reply_to);
 

@@ -8,8 +8,8 @@
  * written over libetpan's stream (the library sends one command a write);
  * a message that needs no dot-stuffing (every one mime.c renders) is
  * written as it is.
- * Owns: libetpan's SMTP session and GnuTLS (the only module that knows
- * them), the transcript of an attempt.
+ * Owns: libetpan's SMTP session (the only module that knows it, with
+ * smtp_tls.c for the certificate check), the transcript of an attempt.
  * Never: decides from libetpan's error values (they do not tell 450 from
  * 550): outcomes come from the reply code alone; never sends a password in
  * clear to a host that is not loopback, nor an address holding a line break.
@@ -17,14 +17,13 @@
  * outcome means), man/msgspool.conf.5 (smtp.*). */
 #include "config.h"
 #include "mime.h"
+#include "smtp_tls.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <libetpan/libetpan.h>
@@ -298,68 +297,6 @@ static void sni_callback(struct mailstream_ssl_context *ctx, void *data)
 	mailstream_ssl_set_server_name(ctx, data);
 }
 
-/* Verifies the server's chain against the system trust or ca_file and the
- * configured host name. Returns 0, or -1 with the reason in err. */
-static int verify_peer(struct smtp *s, char *err, size_t errsz)
-{
-	const struct conf *c = s->c;
-	carray *chain = mailstream_get_certificate_chain(s->s->stream);
-	gnutls_x509_trust_list_t tl = NULL;
-	gnutls_x509_crt_t *crts = NULL;
-	unsigned n = chain ? carray_count(chain) : 0, got = 0, status = 0;
-	int rc = -1;
-	if (!n) {
-		snprintf(err, errsz, "TLS: the server sent no certificate");
-		goto done;
-	}
-	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
-		goto done;
-	int added = c->smtp.ca_file
-		? gnutls_x509_trust_list_add_trust_file(tl, c->smtp.ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0)
-		: gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
-	if (added <= 0) {
-		snprintf(err, errsz, "TLS: no trusted certificates loaded from %s",
-			 c->smtp.ca_file ? c->smtp.ca_file : "the system trust store");
-		goto done;
-	}
-	crts = calloc(n, sizeof *crts);
-	for (got = 0; crts && got < n; got++) {
-		MMAPString *der = carray_get(chain, got);
-		gnutls_datum_t d = {(unsigned char *)der->str, (unsigned)der->len};
-		if (gnutls_x509_crt_init(&crts[got]) < 0)
-			break;
-		if (gnutls_x509_crt_import(crts[got], &d, GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(crts[got]);
-			break;
-		}
-	}
-	if (got != n) {
-		snprintf(err, errsz, "TLS: cannot read the server's certificate");
-		goto done;
-	}
-	gnutls_typed_vdata_st vd[2] = {
-		{GNUTLS_DT_DNS_HOSTNAME, (unsigned char *)c->smtp.host, 0},
-		{GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0}};
-	if (gnutls_x509_trust_list_verify_crt2(tl, crts, n, vd, 2, 0, &status, NULL) < 0 || status) {
-		gnutls_datum_t out = {0};
-		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
-		snprintf(err, errsz, "TLS: certificate of %s not trusted: %s", c->smtp.host,
-			 out.data ? (char *)out.data : "verification failed");
-		gnutls_free(out.data);
-		goto done;
-	}
-	rc = 0;
-done:
-	for (unsigned i = 0; crts && i < got; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	free(crts);
-	if (tl)
-		gnutls_x509_trust_list_deinit(tl, 1);
-	if (chain)
-		mailstream_certificate_chain_free(chain);
-	return rc;
-}
-
 /* Bounds reads on the current low stream, which libetpan leaves unbounded
  * on plain connections and replaces after STARTTLS. */
 static void bound_reads(struct smtp *s)
@@ -496,7 +433,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 		return session_fail(s, res, "connect", err);
 	}
 	bound_reads(s);
-	if (c->smtp.tls == CONF_TLS_TLS && c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
+	if (c->smtp.tls == CONF_TLS_TLS && c->smtp.verify && smtp_tls_verify(s->s->stream, s->c, err, sizeof err) < 0)
 		return session_fail(s, res, "tls", err);
 	if (ehlo(s) != 250)
 		return session_fail(s, res, "EHLO", NULL);
@@ -512,7 +449,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 			return session_fail(s, res, "STARTTLS", "STARTTLS: TLS handshake failed");
 		}
 		bound_reads(s);
-		if (c->smtp.verify && verify_peer(s, err, sizeof err) < 0)
+		if (c->smtp.verify && smtp_tls_verify(s->s->stream, s->c, err, sizeof err) < 0)
 			return session_fail(s, res, "tls", err);
 		/* libetpan does not repeat EHLO after STARTTLS; RFC 3207 requires it. */
 		if (ehlo(s) != 250)

@@ -16,9 +16,9 @@ elif [ -f build/gcc/config.h ]; then cp build/gcc/config.h "$B/"
 else printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n' > "$B/config.h"
 fi
 CF=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "-I$B" -Isrc
-	$(pkg-config --cflags yaml-0.1 libxml-2.0 gnutls libetpan | tr ' ' '\n' | grep -v specs)
+	$(pkg-config --cflags yaml-0.1 libxml-2.0 gnutls libetpan libidn2 | tr ' ' '\n' | grep -v specs)
 	'-DSYSCONFDIR="/etc"' '-DLOCALSTATEDIR="/var"')
-LIBS="-letpan -lyaml -lxml2 -lgnutls -lpthread"
+LIBS="-letpan -lyaml -lxml2 -lgnutls -lidn2 -lpthread"
 SRCS=$(ls src/*.c | grep -v -e msgspool.c -e msgspoold.c -e cmd_ -e cli.c)
 passed=0 failed=0
 i=0

@@ -3,7 +3,7 @@
 # Run as root on a fresh Debian 12 machine; does nothing when all are there.
 set -e
 PKGS="build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
-libetpan-dev libyaml-dev libxml2-dev libgnutls28-dev check libsasl2-modules
+libetpan-dev libidn2-dev libyaml-dev libxml2-dev libgnutls28-dev check libsasl2-modules
 python3 python3-aiosmtpd postfix valgrind openssl
 libmicrohttpd-dev libcrypt-dev apache2-utils curl chromium chromium-driver python3-selenium"
 missing=""

@@ -41,10 +41,10 @@ static void receiver_target(const char *d, size_t n, bool render)
 		return;
 	struct util_buf out = {0};
 	if (render) {
-		char ef[256];
+		struct mime_envelope ef;
 		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL};
 		/* What renders goes on the wire as it is: it must be wire-ready. */
-		if (mime_render(&r, &o, 1700000000, &out, ef, sizeof ef, err, sizeof err) == 0 &&
+		if (mime_render(&r, &o, 1700000000, &out, &ef, err, sizeof err) == 0 &&
 		    !mime_wire_ready(out.data, out.len))
 			abort();
 	} else if (receiver_save(&r, &out) == 0) {

@@ -1,0 +1,455 @@
+/* hdr: writes header fields the way RFC 5322 and RFC 2047 want them, so
+ * that a reader decodes exactly the string it was given: folding only
+ * before whitespace that is already there, never before the first word,
+ * lines under 78 octets where possible and never over 998; unstructured
+ * text that needs it becomes encoded-words of whole UTF-8 characters (B
+ * when shorter, Q otherwise) that carry their whitespace inside them.
+ * Owns: folding and RFC 2047 encoding of header values.
+ * Never: breaks a word (a word that cannot fit is encoded and split between
+ * characters), drops or adds whitespace the decoder would see, or writes a
+ * line break the caller gave it (callers refuse those first).
+ * Rules: RFC 5322 2.2.3 and 3.2.2 (folding), RFC 2047 (encoded-words in
+ * text and phrases), man/msgspool-receiver.5 (what goes on the wire);
+ * proven by tests/roundtrip.py against Python's email package. */
+#include "config.h"
+#include "hdr.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE 78		/* the line length RFC 5322 asks for */
+#define EW_MAX 75	/* the longest encoded-word RFC 2047 allows */
+
+struct fold {
+	struct util_buf *b;
+	size_t col;	/* octets on the current line */
+	int rc;
+};
+
+static void put(struct fold *f, const char *s, size_t n)
+{
+	if (util_buf_add(f->b, s, n) < 0)
+		f->rc = -1;
+	f->col += n;
+}
+
+static void newline(struct fold *f)
+{
+	put(f, "\r\n", 2);
+	f->col = 0;
+}
+
+static bool wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Puts whitespace that is already in the value and then an item that
+ * cannot be broken, folding before one of the whitespace characters (the
+ * last, or earlier ones too when the run is longer than a line). */
+static void put_ws_item(struct fold *f, const char *ws, size_t wn, const char *item, size_t in)
+{
+	if (wn == 0 || f->col + wn + in <= LINE) {
+		put(f, ws, wn);
+		put(f, item, in);
+		return;
+	}
+	for (size_t i = 0; i + 1 < wn; i++) {
+		if (f->col + 1 > LINE)
+			newline(f);
+		put(f, ws + i, 1);
+	}
+	if (f->col + 1 + in > LINE)
+		newline(f);
+	put(f, ws + wn - 1, 1);
+	put(f, item, in);
+}
+
+/* Characters a Q encoded-word may carry as they are, also in a phrase
+ * (RFC 2047 5(3)). */
+static bool q_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+}
+
+static size_t q_len(const unsigned char *p, size_t n)
+{
+	size_t l = 0;
+	for (size_t i = 0; i < n; i++)
+		l += (p[i] == ' ' || q_plain(p[i])) ? 1 : 3;
+	return l;
+}
+
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+	size_t n = 1;
+	while (n < left && (p[n] & 0xc0) == 0x80)
+		n++;
+	return n;
+}
+
+/* Encodes n octets of whole characters as one encoded-word. */
+static void encode_word(struct util_buf *o, const unsigned char *p, size_t n, bool b64)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	util_buf_adds(o, b64 ? "=?UTF-8?B?" : "=?UTF-8?Q?");
+	for (size_t i = 0; b64 && i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+		char q[4] = {b64c[v >> 18], b64c[(v >> 12) & 63], i + 1 < n ? b64c[(v >> 6) & 63] : '=',
+			     i + 2 < n ? b64c[v & 63] : '='};
+		util_buf_add(o, q, 4);
+	}
+	for (size_t i = 0; !b64 && i < n; i++) {
+		if (p[i] == ' ')
+			util_buf_add(o, "_", 1);
+		else if (q_plain(p[i]))
+			util_buf_add(o, &p[i], 1);
+		else {
+			char h[3] = {'=', hex[p[i] >> 4], hex[p[i] & 15]};
+			util_buf_add(o, h, 3);
+		}
+	}
+	util_buf_adds(o, "?=");
+}
+
+static size_t ew_len(const unsigned char *p, size_t n, bool b64)
+{
+	return 12 + (b64 ? (n + 2) / 3 * 4 : q_len(p, n));
+}
+
+/* How many octets of whole characters from p fit in an encoded-word of at
+ * most room octets; ends after a space when one is in it, so a reader that
+ * shows each encoded-word apart never splits a word. */
+static size_t chunk(const unsigned char *p, size_t left, bool b64, size_t room)
+{
+	size_t n = 0, after_space = 0;
+	while (n < left) {
+		size_t c = utf8_len(p + n, left - n);
+		if (ew_len(p, n + c, b64) > room)
+			break;
+		n += c;
+		if (p[n - 1] == ' ' || p[n - 1] == '\t')
+			after_space = n;
+	}
+	if (n < left && after_space > 0)
+		n = after_space;
+	return n;
+}
+
+/* Writes text as encoded-words, the first after the literal whitespace
+ * ws (which it may fold before), the others after a folding space of our
+ * own, which decoders drop between encoded-words. */
+static void put_encoded(struct fold *f, const char *ws, size_t wn, const unsigned char *p, size_t n)
+{
+	bool b64 = ew_len(p, n, true) < ew_len(p, n, false);
+	bool first = true;
+	struct util_buf w = {0};
+	while (n > 0) {
+		size_t sep = first ? wn : 1;
+		size_t room = f->col + sep < LINE ? LINE - f->col - sep : 0;
+		size_t k = chunk(p, n, b64, room > EW_MAX ? EW_MAX : room);
+		bool fold = k == 0 && (sep > 0 || !first);
+		if (k == 0) /* nothing fits here: a line of its own */
+			k = chunk(p, n, b64, EW_MAX);
+		if (k == 0)
+			k = utf8_len(p, n);
+		w.len = 0;
+		encode_word(&w, p, k, b64);
+		if (first)
+			put_ws_item(f, ws, wn, w.data ? w.data : "", w.len);
+		else {
+			if (fold || f->col + 1 + w.len > LINE)
+				newline(f);
+			put(f, " ", 1);
+			put(f, w.data ? w.data : "", w.len);
+		}
+		if (!w.data)
+			f->rc = -1;
+		p += k;
+		n -= k;
+		first = false;
+	}
+	util_buf_free(&w);
+}
+
+static bool needs_ew(const char *w, size_t n, size_t room)
+{
+	if (n > room)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)w[i];
+		if (c >= 0x7f || c < 0x20)
+			return true;
+		if (i + 1 < n && ((c == '=' && w[i + 1] == '?') || (c == '?' && w[i + 1] == '=')))
+			return true;
+	}
+	return false;
+}
+
+/* The value as words: ws[i] is the whitespace before word i. */
+static size_t next_word(const char *s, size_t *wsn, size_t *wn)
+{
+	size_t i = 0;
+	while (s[i] && wsp(s[i]))
+		i++;
+	*wsn = i;
+	while (s[i] && !wsp(s[i]))
+		i++;
+	*wn = i - *wsn;
+	return i;
+}
+
+/* True when what follows is whitespace only, and some. */
+static bool only_ws(const char *s)
+{
+	return *s && s[strspn(s, " \t")] == '\0';
+}
+
+/* Unstructured text (RFC 5322 3.2.5): plain words as they are, runs of
+ * words that need encoding as one encoded text, leading and trailing
+ * whitespace inside an encoded-word (readers strip it otherwise). */
+static void put_unstructured(struct fold *f, const char *v)
+{
+	const char *p = v;
+	bool start = true;
+	while (*p) {
+		size_t wsn, wn, used = next_word(p, &wsn, &wn);
+		size_t room = !start ? LINE - 1 : f->col < LINE ? LINE - f->col : 0;
+		bool lead = start && wsn > 0, trail = wn > 0 && only_ws(p + used);
+		if (wn > 0 && !lead && !trail && !needs_ew(p + wsn, wn, room)) {
+			put_ws_item(f, p, wsn, p + wsn, wn);
+			p += used;
+			start = false;
+			continue;
+		}
+		/* Take in the following words that need encoding too, with the
+		 * whitespace between them, and whitespace at the very end. */
+		const char *seg = lead ? p : p + wsn, *end = trail ? p + strlen(p) : p + used;
+		while (*end) {
+			size_t w2, n2, u2 = next_word(end, &w2, &n2);
+			if (n2 == 0 || only_ws(end + u2)) {
+				end += strlen(end);
+				break;
+			}
+			if (!needs_ew(end + w2, n2, LINE - 1))
+				break;
+			end += u2;
+		}
+		put_encoded(f, lead ? "" : p, lead ? 0 : wsn, (const unsigned char *)seg, (size_t)(end - seg));
+		p = end;
+		start = false;
+	}
+}
+
+/* A word of a display name that must be an encoded-word: not printable
+ * ASCII, or holding "=?" (which readers decode even inside quotes). */
+static bool phrase_ew(const char *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)w[i] >= 0x7f || (unsigned char)w[i] < 0x20 ||
+		    (i + 1 < n && w[i] == '=' && w[i + 1] == '?'))
+			return true;
+	return false;
+}
+
+/* A quoted-string of ASCII text, folded before its own whitespace when
+ * the line gets long (RFC 5322 3.2.4: FWS inside quotes). */
+static void put_quoted(struct fold *f, const char *s, size_t n)
+{
+	if (f->col + n + 3 > LINE && f->col > 1)
+		newline(f), put(f, " ", 1);
+	put(f, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (wsp(s[i]) && f->col + 2 > LINE && i + 1 < n)
+			newline(f);
+		if (s[i] == '"' || s[i] == '\\')
+			put(f, "\\", 1);
+		put(f, s + i, 1);
+	}
+	put(f, "\"", 1);
+}
+
+/* One word as a single encoded-word (unbroken, even over 75 octets: a
+ * reader shows a space between encoded-words of a phrase), split only when
+ * even a line of 998 could not hold it. */
+static void put_phrase_ew(struct fold *f, const char *w, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)w;
+	bool b64 = ew_len(p, n, true) < ew_len(p, n, false);
+	if (ew_len(p, n, b64) > 900) {
+		put_encoded(f, "", 0, p, n);
+		return;
+	}
+	struct util_buf e = {0};
+	encode_word(&e, p, n, b64);
+	if (f->col + e.len > LINE && f->col > 1)
+		newline(f), put(f, " ", 1);
+	put(f, e.data ? e.data : "", e.len);
+	if (!e.data)
+		f->rc = -1;
+	util_buf_free(&e);
+}
+
+/* Words of atext joined by single spaces: a phrase as it is. */
+static bool plain_phrase(const char *s)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
+	size_t n = strlen(s);
+	if (n == 0 || n > 60 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") || strstr(s, "=?"))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == ' ' || strchr(atext, *p)))
+			return false;
+	return true;
+}
+
+struct phrase {
+	struct fold *f;
+	struct util_buf q;	/* ASCII text waiting to become a quoted-string */
+	bool have_q;
+	size_t tokens;
+};
+
+/* Readers join the tokens of a phrase with one space each. */
+static void token_gap(struct phrase *ph)
+{
+	if (ph->tokens++ == 0)
+		return;
+	if (ph->f->col + 2 > LINE)
+		newline(ph->f);
+	put(ph->f, " ", 1);
+}
+
+static void flush_quoted(struct phrase *ph, bool even_empty)
+{
+	if (!ph->have_q && !even_empty)
+		return;
+	token_gap(ph);
+	put_quoted(ph->f, ph->q.data ? ph->q.data : "", ph->q.len);
+	ph->q.len = 0;
+	ph->have_q = false;
+}
+
+static void add_quoted(struct phrase *ph, const char *s, size_t n)
+{
+	util_buf_add(&ph->q, s, n);
+	ph->have_q = true;
+}
+
+/* A display name (RFC 5322 3.2.5 phrase) as tokens that readers join with
+ * one space each: printable ASCII runs (their whitespace exactly) as
+ * quoted-strings, other words as encoded-words, and a space of the name
+ * next to an encoded-word becomes the one a reader puts back. Whitespace
+ * other than that space between two encoded words cannot be said exactly
+ * (readers collapse it); it is kept in a quoted-string between them. */
+static void put_phrase(struct fold *f, const char *name)
+{
+	struct phrase ph = {.f = f};
+	const char *p = name;
+	if (plain_phrase(name)) {
+		put(f, name, strlen(name));
+		return;
+	}
+	bool prev_ew = false;
+	for (;;) {
+		size_t wsn = strspn(p, " \t"), wn = strcspn(p + wsn, " \t");
+		const char *ws = p, *w = p + wsn;
+		if (prev_ew && wsn > 0 && ws[0] == ' ')
+			ws++, wsn--; /* the gap after the previous encoded-word */
+		if (wn == 0) { /* the end: trailing whitespace */
+			if (wsn > 0 || ws != p)
+				add_quoted(&ph, ws, wsn), flush_quoted(&ph, true);
+			else if (!ph.tokens || ph.have_q)
+				flush_quoted(&ph, !ph.tokens);
+			break;
+		}
+		bool ew = phrase_ew(w, wn);
+		if (!ew) {
+			add_quoted(&ph, ws, wsn);
+			add_quoted(&ph, w, wn);
+		} else {
+			bool gap = wsn > 0 && ws[wsn - 1] == ' ';
+			if (wsn > 0)
+				add_quoted(&ph, ws, gap ? wsn - 1 : wsn);
+			flush_quoted(&ph, gap);
+			token_gap(&ph);
+			put_phrase_ew(f, w, wn);
+		}
+		prev_ew = ew;
+		p = w + wn;
+	}
+	util_buf_free(&ph.q);
+}
+
+static void start_field(struct fold *f, struct util_buf *b, const char *name)
+{
+	f->b = b;
+	f->col = 0;
+	f->rc = 0;
+	put(f, name, strlen(name));
+	put(f, ": ", 2);
+}
+
+static int end_field(struct fold *f)
+{
+	put(f, "\r\n", 2);
+	return f->rc;
+}
+
+int hdr_unstructured(struct util_buf *b, const char *name, const char *value)
+{
+	struct fold f;
+	start_field(&f, b, name);
+	put_unstructured(&f, value);
+	return end_field(&f);
+}
+
+int hdr_structured(struct util_buf *b, const char *name, const char *value)
+{
+	struct fold f;
+	start_field(&f, b, name);
+	const char *p = value;
+	bool start = true;
+	while (*p) {
+		size_t wsn, wn, used = next_word(p, &wsn, &wn);
+		if (start && wsn) { /* never fold before the first word */
+			put(&f, p, wsn + wn);
+		} else {
+			put_ws_item(&f, p, wsn, p + wsn, wn);
+		}
+		start = false;
+		p += used;
+	}
+	return end_field(&f);
+}
+
+int hdr_mailbox(struct util_buf *b, const char *name, const char *display, const char *addr)
+{
+	struct fold f;
+	start_field(&f, b, name);
+	if (display && *display) {
+		put_phrase(&f, display);
+		struct util_buf a = {0};
+		util_buf_printf(&a, "<%s>", addr);
+		put_ws_item(&f, " ", 1, a.data ? a.data : "", a.len);
+		if (!a.data)
+			f.rc = -1;
+		util_buf_free(&a);
+	} else {
+		put(&f, addr, strlen(addr));
+	}
+	return end_field(&f);
+}
+
+bool hdr_is_ascii(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p >= 0x7f || (*p < 0x20 && *p != '\t'))
+			return false;
+	return true;
+}

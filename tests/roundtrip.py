@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""roundtrip: a property test of msgspool's header writer against Python's
+email package (policy default, the reader the tests trust).
+
+  roundtrip.py generate DIR N SEED   writes N random receivers into DIR
+                                      (DIR/cases.json keeps what each holds)
+  roundtrip.py check MAILDIR CASES   parses every delivered message and
+                                      compares each field with its case
+
+Subjects, display names (From, Reply-To) and a custom X- header are drawn
+from pieces that break header writers: runs of spaces and tabs, emoji,
+CJK, right-to-left text, "=?", quotes and backslashes, long words, values
+of 998 octets. Every decoded field must equal the producer's string, with
+no parser defect and no line over 998 octets. Prints the failures."""
+import email
+import email.policy
+import json
+import os
+import random
+import sys
+
+PIECES = [" ", "  ", "   ", "\t", " \t ", "a", "word", "Øving", "æøå", "ÆØÅ", "😀", "👍🏽", "日本語",
+          "件名のテスト", "中文标题", "שלום", "مرحبا", "=?", "?=", "=?utf-8?q?x?=", '"', "\\", '\\"',
+          "(", ")", "<", ">", ",", ";", ":", "@", ".", "_", "=", "?", "'", "x" * 80,
+          "y" * 200, "Devilry", "[Devilry]", "-- ", "From", "é", "ñ"]
+
+
+def rand_text(rng, limit):
+    n = rng.choice([1, 2, 3, 5, 8, 13, 30])
+    s = "".join(rng.choice(PIECES) for _ in range(n))
+    if rng.random() < 0.1:  # a value of the longest length a receiver allows
+        s = (s * (limit // max(1, len(s.encode())) + 1))
+    while len(s.encode()) > limit:
+        s = s[:-1]
+    return s
+
+
+def yq(s):
+    return json.dumps(s, ensure_ascii=False)
+
+
+def quoted(name):
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def generate(d, n, seed):
+    rng = random.Random(seed)
+    cases = {}
+    for i in range(n):
+        subj = rand_text(rng, 998 - len("[Devilry] ".encode()))
+        fname = rand_text(rng, 200)
+        rname = rand_text(rng, 200)
+        xval = rand_text(rng, 990 - len("X-Roundtrip: "))
+        to = "r%d@example.com" % i
+        cases[to] = {"subject": "[Devilry] " + subj, "from": fname, "reply_to": rname, "x": xval}
+        with open(os.path.join(d, "rt%05d.yaml" % i), "w", encoding="utf-8") as f:
+            f.write("msgspool: 1\nsend_to: %s\nsubject: %s\ntext: \"hello\"\n" % (to, yq(subj)))
+            f.write("from: %s\n" % yq(quoted(fname) + " <noreply@example.org>"))
+            f.write("reply_to: %s\n" % yq(quoted(rname) + " <help@example.org>"))
+            f.write("headers:\n  X-Roundtrip: %s\n" % yq(xval))
+    with open(os.path.join(d, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False)
+
+
+def unsayable(name):
+    """A display name with whitespace other than one space right next to a
+    word that must be an encoded-word: RFC 2047 wants whitespace between an
+    encoded-word and its neighbours, and Python's email joins the words of
+    a phrase with one space, so no 7-bit header can carry it exactly."""
+    import re
+    for m in re.finditer(r"[ \t]+", name):
+        run = m.group(0)
+        before = m.start() > 0 and ew_word(name, m.start() - 1)
+        after = m.end() < len(name) and ew_word(name, m.end())
+        # The reader's one space must come out of the run, at its edge.
+        if (before and not run.startswith(" ")) or (after and not run.endswith(" ")):
+            return True
+        if before and after and run != " " and len(run) < 2:
+            return True
+    return False
+
+
+def ew_word(name, i):
+    """Whether the word around position i needs an encoded-word."""
+    import re
+    for m in re.finditer(r"[^ \t]+", name):
+        if m.start() <= i < m.end():
+            w = m.group(0)
+            return any(ord(c) >= 0x7f or ord(c) < 0x20 for c in w) or "=?" in w
+    return False
+
+
+def check(maildir, cases_path):
+    cases = json.load(open(cases_path, encoding="utf-8"))
+    seen, bad, unsaid = 0, 0, [0]
+    for name in sorted(os.listdir(maildir)):
+        raw = open(os.path.join(maildir, name), "rb").read()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        to = str(msg["to"])
+        case = cases.get(to)
+        if case is None:
+            print("FAIL unknown message to %r" % to)
+            bad += 1
+            continue
+        seen += 1
+        got = {"subject": str(msg["subject"]), "from": msg["from"].addresses[0].display_name,
+               "reply_to": msg["reply-to"].addresses[0].display_name, "x": str(msg["x-roundtrip"])}
+        problems = [k for k in case if got[k] != case[k]]
+        for k in ("from", "reply_to"):
+            if k in problems and unsayable(case[k]):
+                problems.remove(k)
+                unsaid[0] += 1
+        defects = [type(d).__name__ for d in msg.defects]
+        for k in ("subject", "from", "reply-to", "x-roundtrip"):
+            defects += [type(d).__name__ for d in msg[k].defects]
+        longest = max(len(l) for l in raw.split(b"\n"))
+        if msg["from"].addresses[0].addr_spec != "noreply@example.org":
+            problems.append("from address %r" % msg["from"].addresses[0].addr_spec)
+        if problems or defects or longest > 999:  # 998 and the CR
+            bad += 1
+            print("FAIL %s: fields %s, defects %s, longest line %d" % (to, problems, defects, longest))
+            for k in problems[:2]:
+                if k in case:
+                    print("   want %s: %r\n   got  %s: %r" % (k, case[k], k, got[k]))
+            head = raw.split(b"\r\n\r\n")[0].split(b"\n\n")[0]
+            print("   header:\n" + head.decode("utf-8", "replace")[:3000])
+    print("%d messages checked, %d of %d cases, %d failed; %d display names that no 7-bit header "
+          "can carry exactly (a tab next to an encoded word) not counted" % (seen, seen, len(cases), bad, unsaid[0]))
+    return 0 if bad == 0 and seen == len(cases) else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "generate":
+        generate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        sys.exit(check(sys.argv[2], sys.argv[3]))
