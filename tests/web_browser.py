@@ -92,6 +92,11 @@ def filters(d, base, ids):
     check("filter status failed: exactly the failed ones", got == set(ids["failed_all"]), str(got))
     check("filter status failed: marked active",
           "failed" in d.find_element(By.CSS_SELECTOR, "aside li.on").text)
+    d.find_element(By.ID, "select-all").click()
+    boxes = d.find_elements(By.CSS_SELECTOR, "input[name=id]")
+    check("select all (the one script, under the CSP)", boxes and all(b.is_selected() for b in boxes))
+    d.find_element(By.ID, "select-all").click()
+    check("select all, undone", not any(b.is_selected() for b in boxes))
     sidebar_click(d, "By status", "All")
     sidebar_click(d, "By sent datetime", "Today")
     got = set(rows(d))
