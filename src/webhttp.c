@@ -41,7 +41,13 @@ void webhttp_log(const char *fmt, ...)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
 	line[n] = '\n';
-	fprintf(stderr, "msgspool-web: %.*s", n + 1, line);
+	/* A time of our own: the log is the audit trail also outside the journal. */
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "%s msgspool-web: %.*s", stamp, n + 1, line);
 }
 
 static int hexval(char c)
