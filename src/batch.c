@@ -42,8 +42,7 @@ static struct ydoc_node *record(const struct ydoc_node *m, const char *created, 
 static int publish(struct spool *sp, const char *msgid, struct ydoc_node *rec)
 {
 	struct ydoc_node *ids = ydoc_get(rec, "publishing");
-	const struct ydoc_node *t = ydoc_get(rec, "staged_as");
-	const char *tag = t && t->kind == YDOC_SCALAR ? t->str : msgid;
+	const char *tag = ydoc_get(rec, "staged_as") ? ydoc_get_str(rec, "staged_as") : msgid;
 	for (size_t i = 0; ids && i < ids->n; i++) {
 		const char *rid = ids->items[i]->str;
 		if (spool_publish(sp, rid, tag) < 0 && errno != ENOENT) {
@@ -140,6 +139,22 @@ struct recover_ctx {
 	int finished, failed;
 };
 
+/* A record a producer may have written: publishing a list of ids, staged_as
+ * (when there) an id too, so no value names a place outside tmp/ and new/. */
+static bool record_valid(const struct ydoc_node *rec)
+{
+	const struct ydoc_node *ids = ydoc_get(rec, "publishing");
+	if (!ids || ids->kind != YDOC_SEQ)
+		return false;
+	for (size_t i = 0; i < ids->n; i++) {
+		const struct ydoc_node *n = ids->items[i];
+		if (n->kind != YDOC_SCALAR || ydoc_is_null(n) || !spool_id_valid(n->str))
+			return false;
+	}
+	const char *tag = ydoc_get_str(rec, "staged_as");
+	return !ydoc_get(rec, "staged_as") || (tag && spool_id_valid(tag));
+}
+
 static int recover_cb(const char *msgid, void *vctx)
 {
 	struct recover_ctx *c = vctx;
@@ -153,7 +168,8 @@ static int recover_cb(const char *msgid, void *vctx)
 	free(data);
 	if (rc < 0)
 		return 0;
-	if (ydoc_get(rec, "publishing")) {
+	/* One that is not a batch of ours is left alone, as it is. */
+	if (ydoc_get(rec, "publishing") && record_valid(rec)) {
 		if (publish(c->sp, msgid, rec) == 0)
 			c->finished++;
 		else

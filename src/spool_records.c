@@ -70,19 +70,23 @@ int spool_message_write(struct spool *sp, const char *id, const void *data, size
 	return message_put(sp, id, data, len, false);
 }
 
-static void staged_name(const char *id, const char *tag, char *buf, size_t n)
+/* ID.yaml.TAG.staged; both parts follow the id rule (a record a producer
+ * wrote names them), so the name is one component inside tmp/. */
+static int staged_name(const char *id, const char *tag, char *buf, size_t n)
 {
+	if (!spool_id_valid(id) || !spool_id_valid(tag)) {
+		errno = EINVAL;
+		return -1;
+	}
 	snprintf(buf, n, "%s" SPOOL_SUFFIX ".%s.staged", id, tag);
+	return 0;
 }
 
 int spool_stage(struct spool *sp, const char *id, const char *tag, const void *data, size_t len)
 {
 	char name[2 * SPOOL_ID_MAX + 32];
-	if (!spool_id_valid(id) || !spool_id_valid(tag)) {
-		errno = EINVAL;
+	if (staged_name(id, tag, name, sizeof name) < 0)
 		return -1;
-	}
-	staged_name(id, tag, name, sizeof name);
 	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
@@ -100,7 +104,8 @@ int spool_publish(struct spool *sp, const char *id, const char *tag)
 {
 	char staged[2 * SPOOL_ID_MAX + 32], name[SPOOL_ID_MAX + 16];
 	enum spool_status st;
-	staged_name(id, tag, staged, sizeof staged);
+	if (staged_name(id, tag, staged, sizeof staged) < 0)
+		return -1;
 	spool_file_name(id, name, sizeof name);
 	if (spool_locate(sp, id, &st) == 0) {
 		errno = EEXIST;
@@ -112,7 +117,8 @@ int spool_publish(struct spool *sp, const char *id, const char *tag)
 int spool_unstage(struct spool *sp, const char *id, const char *tag)
 {
 	char staged[2 * SPOOL_ID_MAX + 32];
-	staged_name(id, tag, staged, sizeof staged);
+	if (staged_name(id, tag, staged, sizeof staged) < 0)
+		return -1;
 	return unlinkat(sp->tmpfd, staged, 0);
 }
 
