@@ -5,6 +5,7 @@
  * header. Rules: msgspool(1) compose, spool-layout/README.md (messages/). */
 #include "config.h"
 #include "compose.h"
+#include "mime.h"
 #include "batch.h"
 #include "html2text.h"
 #include "receiver.h"
@@ -250,7 +251,7 @@ static void keyed_receiver_id(const char *msgid, const char *who, char *buf, siz
 }
 
 int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
-		const char *key, size_t max_size, void (*progress)(size_t done, void *ctx), void *pctx,
+		const char *key, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
 		struct compose_result *res, char *err, size_t errsz)
 {
 	struct ydoc_node *m;
@@ -291,8 +292,12 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 		else
 			spool_new_id(rid, sizeof rid);
 		struct util_buf out = {0};
-		if (receiver_save(&r, &out) < 0 || out.len > max_size) {
-			rc = fail(err, errsz, "%s: receivers[%zu]: the rendered receiver is larger than max_receiver_size", fname, i);
+		char why[400];
+		if (mime_check(&r, conf, why, sizeof why) < 0) {
+			rc = fail(err, errsz, "%s: receivers[%zu]: %s", fname, i, why);
+		} else if (receiver_save(&r, &out) < 0 || out.len > conf->max_receiver_size) {
+			rc = fail(err, errsz, "%s: receivers[%zu]: the rendered receiver is %zu bytes, more than max_receiver_size",
+				  fname, i, out.len);
 		} else if (spool_stage(sp, rid, tag, out.data, out.len) < 0) {
 			rc = fail(err, errsz, "%s/tmp: cannot write: %s", spool_root(sp), strerror(errno));
 		} else {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include "conf.h"
 #include "spool.h"
 #include "util.h"
 #include "ydoc.h"
@@ -29,7 +30,7 @@ struct compose_result {
 /* Renders and writes everything, or nothing. The record in messages/ is
  * the commit point: created exclusively, listing the staged receivers. */
 int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
-		const char *key, size_t max_size, void (*progress)(size_t done, void *ctx), void *pctx,
+		const char *key, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
 		struct compose_result *res, char *err, size_t errsz);
 
 /* One receiver from enqueue --key: the same commit and claim. */

@@ -293,6 +293,24 @@ done:
 	return rc;
 }
 
+int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t errsz)
+{
+	struct mime_options o = {c->from, c->subject_prefix, c->message_id_domain};
+	struct mime_envelope env;
+	struct util_buf msg = {0};
+	if (errsz)
+		err[0] = '\0';
+	int rc = mime_render(r, &o, time(NULL), &msg, &env, err, errsz);
+	if (rc == 0 && c->smtp.max_message_size && msg.len > c->smtp.max_message_size) {
+		snprintf(err, errsz, "the message would be %zu bytes, more than smtp.max_message_size (%zu)",
+			 msg.len, c->smtp.max_message_size);
+		errno = EFBIG;
+		rc = -1;
+	}
+	util_buf_free(&msg);
+	return rc;
+}
+
 bool mime_wire_ready(const char *msg, size_t len)
 {
 	const char *end = msg + len, *p;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <time.h>
+#include "conf.h"
 #include "receiver.h"
 #include "util.h"
 
@@ -29,6 +30,11 @@ struct mime_envelope {
 int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
 		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz);
 
+/* What a producer is told at once rather than finding in error/ later:
+ * renders r as the sender will (configured from, prefix, domain) and
+ * checks the size against smtp.max_message_size (0: no limit). Returns 0,
+ * or -1 with the reason in err. */
+int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t errsz);
 bool mime_header_allowed(const char *name);
 /* True when msg can follow SMTP's DATA as it is: CRLF line ends only, no
  * line starting with a dot (mime_render's output always is); others are

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "cmd_queue.h"
 #include "compose.h"
+#include "mime.h"
 #include "deliver.h"
 #include "json.h"
 #include "query.h"
@@ -94,6 +95,19 @@ static int read_file_arg(const char *path, size_t max, char **out)
 
 static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 {
+	char why[600];
+	struct util_buf saved = {0};
+	/* Refuse now what the sender would refuse later (error/, corrupt/). */
+	if (mime_check(r, &c->conf, why, sizeof why) < 0 || receiver_save(r, &saved) < 0 ||
+	    saved.len > c->conf.max_receiver_size) {
+		if (saved.len > c->conf.max_receiver_size)
+			snprintf(why, sizeof why, "the receiver is %zu bytes, more than max_receiver_size (%zu)",
+				 saved.len, c->conf.max_receiver_size);
+		cli_err("%s: %s", r->id, why);
+		util_buf_free(&saved);
+		return EX_DATAERR;
+	}
+	util_buf_free(&saved);
 	if (key) {
 		struct compose_result res;
 		char rid[SPOOL_ID_MAX + 1], err[COMPOSE_ERRLEN];
@@ -257,7 +271,7 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	struct compose_result res;
-	rc = compose_run(c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, c->conf.max_receiver_size,
+	rc = compose_run(c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, &c->conf,
 			 cli_progress, (void *)"composed", &res, err, sizeof err);
 	cli_progress_done();
 	free(data);
