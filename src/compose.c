@@ -256,7 +256,7 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 {
 	struct ydoc_node *m;
 	struct ydoc_error ye;
-	struct ydoc_limits lim = {32, 10000000};
+	struct ydoc_limits lim = {32, 10000000, YDOC_MAX_KEYS};
 	memset(res, 0, sizeof *res);
 	if (ydoc_parse(data, len, &lim, &m, &ye) < 0)
 		return fail(err, errsz, "%s:%d: %s", fname, ye.line, ye.msg);

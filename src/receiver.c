@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct ydoc_limits receiver_limits = {32, 100000};
+static const struct ydoc_limits receiver_limits = {32, 100000, YDOC_MAX_KEYS};
 
 static int bad(char *err, size_t errsz, const char *fname, int line, const char *key,
 	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));

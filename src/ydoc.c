@@ -270,6 +270,13 @@ bool ydoc_equal(const struct ydoc_node *a, const struct ydoc_node *b)
 
 /* ---- parsing ---- */
 
+static _Thread_local size_t key_compares;
+
+size_t ydoc_key_compares(void)
+{
+	return key_compares;
+}
+
 struct parse_state {
 	yaml_parser_t parser;
 	const struct ydoc_limits *lim;
@@ -320,8 +327,55 @@ static bool core_tag(const yaml_char_t *tag)
 
 static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, struct ydoc_node **out);
 
+/* The keys of one mapping being parsed, as an open-addressing table of
+ * pair indexes: the duplicate check costs about one comparison per key
+ * (it was a scan of the pairs so far, quadratic in a hostile file). */
+struct keyset {
+	size_t *slot;	/* pair index + 1; 0: empty */
+	size_t cap;	/* a power of two, more than twice the keys */
+};
+
+static size_t *keyset_probe(const struct keyset *ks, const struct ydoc_node *map, const struct ydoc_node *key)
+{
+	/* By strcmp, as ydoc_get finds keys (a "\0" in a quoted key ends it). */
+	size_t i = util_fnv1a(UTIL_FNV_INIT, key->str) & (ks->cap - 1);
+	while (ks->slot[i]) {
+		const struct ydoc_node *k = map->items[2 * (ks->slot[i] - 1)];
+		key_compares++;
+		if (!strcmp(k->str, key->str))
+			break;
+		i = (i + 1) & (ks->cap - 1);
+	}
+	return &ks->slot[i];
+}
+
+/* The slot for key: taken (a duplicate) or the free one to fill. */
+static size_t *keyset_find(struct keyset *ks, const struct ydoc_node *map, const struct ydoc_node *key)
+{
+	if ((map->n + 1) * 2 >= ks->cap) {
+		struct keyset bigger = {util_xmalloc((ks->cap ? ks->cap * 2 : 16) * sizeof *ks->slot),
+					ks->cap ? ks->cap * 2 : 16};
+		for (size_t k = 0; k < map->n; k++)
+			*keyset_probe(&bigger, map, map->items[2 * k]) = k + 1;
+		free(ks->slot);
+		*ks = bigger;
+	}
+	return keyset_probe(ks, map, key);
+}
+
+static int parse_pairs(struct parse_state *st, struct ydoc_node *n, size_t depth, struct keyset *ks);
+
 static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t depth)
 {
+	struct keyset ks = {NULL, 0};
+	int rc = parse_pairs(st, n, depth, &ks);
+	free(ks.slot);
+	return rc;
+}
+
+static int parse_pairs(struct parse_state *st, struct ydoc_node *n, size_t depth, struct keyset *ks)
+{
+	size_t max_keys = st->lim->max_keys ? st->lim->max_keys : YDOC_MAX_KEYS;
 	for (;;) {
 		yaml_event_t ev;
 		if (next_event(st, &ev) < 0)
@@ -352,7 +406,12 @@ static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t de
 			ydoc_free(child);
 			return fail(st, line, "empty key%s", NULL);
 		}
-		if (ydoc_get(n, child->str)) {
+		if (n->n >= max_keys) {
+			ydoc_free(child);
+			return fail(st, line, "a mapping with more keys than the limit%s", NULL);
+		}
+		size_t *slot = keyset_find(ks, n, child);
+		if (*slot) {
 			int r = fail(st, line, "duplicate key '%s'", child->str);
 			ydoc_free(child);
 			return r;
@@ -371,7 +430,7 @@ static int parse_children(struct parse_state *st, struct ydoc_node *n, size_t de
 		}
 		add_item(n, child);
 		n->items[2 * n->n + 1] = val;
-		n->n++;
+		*slot = ++n->n;
 	}
 }
 
@@ -435,7 +494,7 @@ static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, st
 	}
 }
 
-static const struct ydoc_limits default_limits = {64, 1000000};
+static const struct ydoc_limits default_limits = {64, 1000000, YDOC_MAX_KEYS};
 
 int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	       struct ydoc_node **out, struct ydoc_error *err)

@@ -29,7 +29,13 @@ struct ydoc_node {
 struct ydoc_limits {
 	size_t max_depth;	/* nesting of sequences and mappings */
 	size_t max_nodes;
+	size_t max_keys;	/* pairs in one mapping; 0: YDOC_MAX_KEYS */
 };
+#define YDOC_MAX_KEYS 10000
+
+/* Key comparisons the duplicate-key check made in this thread so far: the
+ * tests' measure that parsing stays linear in the number of keys. */
+size_t ydoc_key_compares(void);
 
 #define YDOC_ERRLEN 256
 struct ydoc_error {

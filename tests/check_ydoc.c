@@ -56,7 +56,7 @@ END_TEST
 START_TEST(test_depth_limit)
 {
 	char buf[400];
-	struct ydoc_limits lim = {10, 1000};
+	struct ydoc_limits lim = {10, 1000, YDOC_MAX_KEYS};
 	struct ydoc_node *n;
 	struct ydoc_error e;
 	strcpy(buf, "a: ");
@@ -71,7 +71,7 @@ END_TEST
 
 START_TEST(test_node_limit)
 {
-	struct ydoc_limits lim = {10, 5};
+	struct ydoc_limits lim = {10, 5, YDOC_MAX_KEYS};
 	struct ydoc_node *n;
 	struct ydoc_error e;
 	const char *s = "[1, 2, 3, 4, 5, 6, 7]";
@@ -165,6 +165,40 @@ START_TEST(test_literal_blocks)
 		      out.data);
 	ydoc_free(m);
 	util_buf_free(&out);
+}
+END_TEST
+
+/* A producer's file with many keys costs work linear in them (the
+ * duplicate-key check was quadratic: 50,000 keys cost minutes of CPU), and
+ * a mapping over the limit is refused. */
+static char *many_keys(size_t n, size_t *len)
+{
+	struct util_buf b = {0};
+	util_buf_adds(&b, "msgspool: 1\n");
+	for (size_t i = 0; i < n; i++)
+		util_buf_printf(&b, "k%zu: v\n", i);
+	*len = b.len;
+	return util_buf_steal(&b);
+}
+
+START_TEST(test_many_keys_linear)
+{
+	size_t len, n = 9000;
+	char *src = many_keys(n, &len);
+	struct ydoc_node *doc;
+	struct ydoc_error e;
+	size_t before = ydoc_key_compares();
+	ck_assert_int_eq(ydoc_parse(src, len, NULL, &doc, &e), 0);
+	size_t work = ydoc_key_compares() - before;
+	ck_assert_msg(work < 4 * n, "%zu key comparisons for %zu keys", work, n);
+	ydoc_free(doc);
+	free(src);
+	src = many_keys(50000, &len);
+	before = ydoc_key_compares();
+	ck_assert_int_eq(ydoc_parse(src, len, NULL, &doc, &e), -1);
+	ck_assert_msg(strstr(e.msg, "more keys"), "%s", e.msg);
+	ck_assert_msg(ydoc_key_compares() - before < 4 * 50000, "%zu comparisons", ydoc_key_compares() - before);
+	free(src);
 }
 END_TEST
 
@@ -264,6 +298,7 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_set_keeps_order);
 	tcase_add_test(tc, test_clone);
 	tcase_add_test(tc, test_appended_like_emitter);
+	tcase_add_test(tc, test_many_keys_linear);
 	suite_add_tcase(s, tc);
 	return s;
 }

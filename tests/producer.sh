@@ -35,4 +35,13 @@ ms send >/dev/null 2>&1
 check "a tag with a slash is never used" "$(ls "$S/sent")" ""
 rm -rf "$S/new/a" "$S/tmp/a" "$S/messages/trav.yaml" "$S/tmp/X.yaml.t"
 
+# --- 6. a file with 50,000 keys: refused at once, not minutes of CPU ---
+# (check_ydoc counts the comparisons; the timeout here only catches a hang)
+py -c 'import sys; sys.stdout.write("msgspool: 1\nsend_to: k@example.com\nsubject: keys\ntext: x\n" + "".join("k%d: v\n" % i for i in range(50000)))' > "$S/new/keys.yaml"
+timeout 120 "$BLD/msgspool" list > "$T/out" 2>&1
+check "list over a 50,000-key receiver completes" "$?" 0
+check_contains "and shows it as unreadable" "$(cat "$T/out")" "(unreadable; see show)"
+check_contains "show names the limit" "$(ms show keys 2>&1)" "more keys than the limit"
+rm -f "$S/new/keys.yaml"
+
 finish
