@@ -31,18 +31,7 @@ int query_parse_sent(const char *s, enum query_sent *out)
 int query_load(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
 	       struct receiver *r, char *err, size_t errsz)
 {
-	char *data;
-	size_t len;
-	struct stat s;
-	char path[4096];
-	spool_path(sp, st, id, path, sizeof path);
-	if (spool_read(sp, st, id, max_size, &data, &len, &s) < 0) {
-		snprintf(err, errsz, "%s: %s", path, util_file_reason(errno));
-		return -1;
-	}
-	int rc = receiver_parse(r, id, data, len, s.st_mtime, path, err, errsz);
-	free(data);
-	return rc;
+	return receiver_load(r, sp, st, id, max_size, err, errsz);
 }
 
 static bool contains(const char *hay, const char *needle)

@@ -1,4 +1,9 @@
-/* receiver: load, check, change and save receiver files (format 1). */
+/* receiver: the receiver record, format 1: loads a file into a struct
+ * (receiver_load), checks every key, records attempts and saves it back
+ * keeping unknown keys and metadata as they were. It owns the meaning of
+ * the keys; it never decides where a receiver goes (policy.c) nor knows a
+ * path (spool.c). The format is written in spool-layout/README.md and
+ * msgspool-receiver(5). */
 #include "config.h"
 #include "receiver.h"
 #include "addr.h"
@@ -49,22 +54,11 @@ static const char *str_of(const struct ydoc_node *doc, const char *key)
 	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
 }
 
-/* Fills the typed view from the tree, checking every known key. */
-static int check(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
+/* The one-line text keys: strings without line breaks, as headers need. */
+static int check_lines(struct ydoc_node *d, const char *fname, char *err, size_t errsz)
 {
-	struct ydoc_node *d = r->doc;
-	if (d->kind != YDOC_MAP)
-		return bad(err, errsz, fname, d->line, NULL, "a receiver file must be a YAML mapping");
-	long long v;
-	struct ydoc_node *n = ydoc_get(d, "msgspool");
-	if (!n)
-		return bad(err, errsz, fname, d->line, "msgspool", "required key is missing (format version, 1)");
-	if (ydoc_to_int(n, &v) < 0 || v != 1)
-		return bad(err, errsz, fname, n->line, "msgspool", "unsupported format version '%s' (want 1)",
-			   n->kind == YDOC_SCALAR ? n->str : "?");
-
 	for (size_t i = 0; i < sizeof line_keys / sizeof *line_keys; i++) {
-		n = ydoc_get(d, line_keys[i]);
+		struct ydoc_node *n = ydoc_get(d, line_keys[i]);
 		if (!n || (ydoc_is_null(n) && strcmp(line_keys[i], "send_to") && strcmp(line_keys[i], "subject")))
 			continue;
 		/* A user id may be a number; everything else must be text. */
@@ -76,6 +70,13 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 		if (n->len > 998)
 			return bad(err, errsz, fname, n->line, line_keys[i], "longer than 998 bytes");
 	}
+	return 0;
+}
+
+/* Address, subject, bodies and the other strings of the typed view. */
+static int check_content(struct receiver *r, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_node *d = r->doc, *n;
 	r->send_to = str_of(d, "send_to");
 	r->subject = str_of(d, "subject");
 	if (!r->send_to)
@@ -115,7 +116,13 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 	if (r->reply_to && !addr_valid(r->reply_to, true)) /* a mailbox: may have a display name */
 		return bad(err, errsz, fname, ydoc_get(d, "reply_to")->line, "reply_to",
 			   "'%s' is not a valid address", r->reply_to);
+	return 0;
+}
 
+/* Times and counts; a missing `created` is the file's mtime, written in. */
+static int check_times(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_node *d = r->doc, *n;
 	const char *c = str_of(d, "created");
 	if (c) {
 		if (util_time_parse(c, &r->created) < 0)
@@ -141,8 +148,14 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 		if (n && (ydoc_to_int(n, dst[i]) < 0 || *dst[i] < 0 || *dst[i] > 1000000000))
 			return bad(err, errsz, fname, n->line, counts[i], "must be a whole number >= 0");
 	}
+	return 0;
+}
 
-	n = ydoc_get(d, "headers");
+/* The mappings and lists: headers, errors, metadata, last_attempt. */
+static int check_maps(struct receiver *r, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_node *d = r->doc;
+	struct ydoc_node *n = ydoc_get(d, "headers");
 	r->headers = NULL;
 	if (n && !ydoc_is_null(n)) {
 		if (n->kind != YDOC_MAP)
@@ -175,6 +188,25 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 		r->last_outcome = str_of(n, "outcome");
 	}
 	return 0;
+}
+
+/* Fills the typed view from the tree, checking every known key. */
+static int check(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
+{
+	struct ydoc_node *d = r->doc;
+	if (d->kind != YDOC_MAP)
+		return bad(err, errsz, fname, d->line, NULL, "a receiver file must be a YAML mapping");
+	long long v;
+	struct ydoc_node *n = ydoc_get(d, "msgspool");
+	if (!n)
+		return bad(err, errsz, fname, d->line, "msgspool", "required key is missing (format version, 1)");
+	if (ydoc_to_int(n, &v) < 0 || v != 1)
+		return bad(err, errsz, fname, n->line, "msgspool", "unsupported format version '%s' (want 1)",
+			   n->kind == YDOC_SCALAR ? n->str : "?");
+	if (check_lines(d, fname, err, errsz) < 0 || check_content(r, fname, err, errsz) < 0 ||
+	    check_times(r, mtime, fname, err, errsz) < 0)
+		return -1;
+	return check_maps(r, fname, err, errsz);
 }
 
 /* Keys only the senders write: a receiver with none of them gets them
@@ -294,4 +326,51 @@ void receiver_record_failure(struct receiver *r, time_t now, const char *error,
 	ydoc_push(errs, e);
 	r->errors = errs;
 	set_attempt(r, tbuf, outcome, smtp_code);
+}
+
+time_t receiver_last_attempt(const struct receiver *r)
+{
+	const struct ydoc_node *la = ydoc_get(r->doc, "last_attempt");
+	const char *at = la && la->kind == YDOC_MAP ? str_of(la, "at") : NULL;
+	time_t t;
+	return at && util_time_parse(at, &t) == 0 ? t : 0;
+}
+
+int receiver_load(struct receiver *r, struct spool *sp, enum spool_status st, const char *id,
+		  size_t max, char *err, size_t errsz)
+{
+	char *data;
+	size_t len;
+	struct stat s;
+	char path[4096];
+	spool_path(sp, st, id, path, sizeof path);
+	if (spool_read(sp, st, id, max, &data, &len, &s) < 0) {
+		int e = errno;
+		snprintf(err, errsz, "%s: %s", path, util_file_reason(e));
+		errno = e;
+		return -1;
+	}
+	int rc = receiver_parse(r, id, data, len, s.st_mtime, path, err, errsz);
+	int e = errno;
+	free(data);
+	errno = e;
+	return rc;
+}
+
+int receiver_load_claim(struct receiver *r, struct spool_claim *c, size_t max, const char *fname,
+			struct util_buf *src, char *err, size_t errsz)
+{
+	memset(src, 0, sizeof *src);
+	if (spool_claim_read(c, max, &src->data, &src->len) < 0) {
+		int e = errno;
+		snprintf(err, errsz, "%s: %s", fname, util_file_reason(e));
+		errno = e == EINVAL ? EIO : e; /* EINVAL is kept for bad content */
+		return -1;
+	}
+	if (receiver_parse(r, c->id, src->data, src->len, c->st.st_mtime, fname, err, errsz) < 0) {
+		util_buf_free(src);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }

@@ -1,4 +1,4 @@
-/* receiver: the receiver record, format version 1 (spool-layout/FORMAT.md).
+/* receiver: the receiver record, format version 1 (spool-layout/README.md).
  * Loads a receiver file with every check the format asks for, gives typed
  * access to its fields, records attempts, and saves it back keeping unknown
  * keys and metadata as they were. */
@@ -13,7 +13,6 @@
 #include "ydoc.h"
 
 #define RECEIVER_ERRLEN 512
-#define RECEIVER_DEFAULT_MAX_SIZE (10u * 1024 * 1024)
 
 struct receiver {
 	char id[SPOOL_ID_MAX + 1];
@@ -46,6 +45,19 @@ int receiver_save(const struct receiver *r, struct util_buf *out);
  * encoding the bodies again. */
 int receiver_save_appended(const struct receiver *r, const char *src, size_t len,
 			   struct util_buf *out);
+
+/* Loads a receiver file into `r`: read through the spool (no links, no
+ * FIFOs, at most `max` bytes) and checked. Errors name the file and the
+ * reason: "PATH: reason" or "PATH:LINE: key: reason". */
+int receiver_load(struct receiver *r, struct spool *sp, enum spool_status st, const char *id,
+		  size_t max, char *err, size_t errsz);
+/* The same from a claimed file, named `fname` in errors; the bytes read are
+ * kept in `src` (for receiver_save_appended; the caller frees them). errno
+ * EINVAL: the content is bad; EFBIG: over `max`; else it could not be read. */
+int receiver_load_claim(struct receiver *r, struct spool_claim *c, size_t max, const char *fname,
+			struct util_buf *src, char *err, size_t errsz);
+/* When the last attempt was (last_attempt.at), 0 for never or unreadable. */
+time_t receiver_last_attempt(const struct receiver *r);
 
 /* Validity checks shared with compose and the command line. */
 bool receiver_address_valid(const char *addr);
