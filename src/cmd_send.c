@@ -5,6 +5,7 @@
 #include "compose.h"
 #include "deliver.h"
 #include "json.h"
+#include "policy.h"
 #include "query.h"
 #include "receiver.h"
 #include "util.h"
@@ -112,7 +113,7 @@ static int cmp_id(const void *a, const void *b)
 /* Attempts every id of a status in id order (creation order for our ids).
  * Stops at the first session failure: the server is down, and the rest stay
  * where they are instead of each waiting for a timeout. */
-static int send_status(struct sender *s, enum spool_status st, long long max_failed, bool *server_down)
+static int send_status(struct sender *s, enum spool_status st, enum policy_mode mode, bool *server_down)
 {
 	struct idlist l = {0};
 	if (spool_scan(s->c->sp, st, collect_id, &l) < 0) {
@@ -126,7 +127,7 @@ static int send_status(struct sender *s, enum spool_status st, long long max_fai
 	int rc = 0;
 	for (size_t i = 0; i < l.n && !*server_down; i++) {
 		struct deliver_report rep;
-		enum deliver_result r = deliver_one(&s->d, st, l.ids[i], max_failed, &rep);
+		enum deliver_result r = deliver_one(&s->d, st, l.ids[i], mode, &rep);
 		s->counts[r]++;
 		s->done++;
 		progress(s);
@@ -178,7 +179,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	if (rc == 0) {
 		if (deliver_recover(&s.d) < 0 || compose_recover(c->sp) < 0)
 			rc = EX_IOERR;
-		int r = send_status(&s, SPOOL_NEW, -1, &down);
+		int r = send_status(&s, SPOOL_NEW, POLICY_SEND, &down);
 		rc = rc ? rc : r;
 	}
 	sender_stop(&s);
@@ -222,7 +223,7 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct deliver_report rep;
 		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
-				       : deliver_one(&s.d, sts[i], ids[i], -1, &rep);
+				       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);
 		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
 					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
 					  : deliver_result_name(r));
@@ -332,8 +333,8 @@ static int count_over(const char *id, void *vctx)
 	struct over_ctx *o = vctx;
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(o->c->sp, o->c->conf.max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) == 0) {
-		if (r.failed_count > o->c->conf.resend_limit)
+	if (receiver_load(&r, o->c->sp, SPOOL_FAILED, id, o->c->conf.max_receiver_size, err, sizeof err) == 0) {
+		if (policy_decide(&o->c->conf, &r, POLICY_RETRY, time(NULL)).verdict == POLICY_NEVER)
 			o->over++;
 		receiver_free(&r);
 	}
@@ -368,7 +369,7 @@ int cmd_resend_failed(struct cli *c, int argc, char **argv)
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
 	if (rc == 0)
-		rc = send_status(&s, SPOOL_FAILED, c->conf.resend_limit, &down);
+		rc = send_status(&s, SPOOL_FAILED, POLICY_RETRY, &down);
 	sender_stop(&s);
 	if (rc == 0 || rc == EX_IOERR) {
 		struct over_ctx oc = {c, 0};

@@ -219,19 +219,20 @@ static int commit_later(struct deliver *d, struct spool_claim *c, struct receive
 	return 0;
 }
 
-/* Records a failed attempt. Devilry's rule: failed/ while the count stays
- * within the limit, else error/; force_error for what retrying cannot fix. */
+/* Records a failed attempt where the policy puts it; force_error for what
+ * retrying cannot fix. */
 static enum deliver_result failure(struct deliver *d, struct spool_claim *c, struct receiver *r,
 				   const struct util_buf *src, const char *error, int code,
 				   const char *transcript, bool force_error)
 {
-	bool to_error = r->failed_count + 1 > d->conf->resend_limit || force_error;
+	struct policy_decision pd = policy_decide(d->conf, r, POLICY_SEND, time(NULL));
+	bool to_error = pd.on_failure == SPOOL_ERROR || force_error;
 	receiver_record_failure(r, time(NULL), error, code, transcript, to_error ? "error" : "failed");
 	return commit(d, c, r, src, to_error ? SPOOL_ERROR : SPOOL_FAILED, to_error ? DELIVER_ERROR : DELIVER_FAILED);
 }
 
 enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
-				long long max_failed, struct deliver_report *rep)
+				enum policy_mode mode, struct deliver_report *rep)
 {
 	struct spool_claim c;
 	struct timespec t0;
@@ -290,7 +291,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 			return rep->result = DELIVER_DEFERRED;
 		return rep->result = quarantine(d, &c, err);
 	}
-	if (max_failed >= 0 && r.failed_count > max_failed) {
+	if (policy_decide(d->conf, &r, mode, time(NULL)).verdict != POLICY_NOW) {
 		receiver_free(&r);
 		util_buf_free(&src);
 		release(d->sp, &c, from);

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include "conf.h"
+#include "policy.h"
 #include "spool.h"
 #include "transport.h"
 
@@ -21,7 +22,7 @@ enum deliver_result {
 	DELIVER_FAILED,		/* recorded, now in failed/ */
 	DELIVER_ERROR,		/* recorded, now in error/ */
 	DELIVER_BUSY,		/* another process has it */
-	DELIVER_SKIPPED,	/* not eligible (over the limit), left where it was */
+	DELIVER_SKIPPED,	/* not eligible (the policy says not now), left where it was */
 	DELIVER_QUARANTINED,	/* unreadable: moved to corrupt/ */
 	DELIVER_DEFERRED,	/* the server could not be used: put back unchanged, not counted */
 	DELIVER_IOERR,		/* the spool could not be changed; see the log */
@@ -50,10 +51,10 @@ struct deliver_report {
 	long ms;
 };
 
-/* Attempts one receiver found in `from`. With max_failed >= 0 a receiver
- * whose failed count is above it is left alone (resend-failed). */
+/* Attempts one receiver found in `from`, if the policy lets `mode` try it
+ * now (else DELIVER_SKIPPED, left where it was). */
 enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
-				long long max_failed, struct deliver_report *rep);
+				enum policy_mode mode, struct deliver_report *rep);
 
 /* Finishes what a crash left in active/ (DESIGN rule 5): files no live
  * process holds go where their last outcome says, else back to new/.

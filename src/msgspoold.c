@@ -10,7 +10,7 @@
 #include "compose.h"
 #include "conf.h"
 #include "deliver.h"
-#include "query.h"
+#include "policy.h"
 #include "receiver.h"
 #include "spool.h"
 #include "transport.h"
@@ -266,7 +266,7 @@ static void *worker_main(void *arg)
 		if (t) {
 			struct deliver dl = {d->sp, d->conf, t, deliver_logger, NULL, d->committer};
 			r = deliver_one(&dl, job.from, job.id,
-					job.from == SPOOL_FAILED ? d->conf->resend_limit : -1, &rep);
+					job.from == SPOOL_FAILED ? POLICY_RETRY_DUE : POLICY_SEND, &rep);
 			connected = true;
 		}
 		pthread_rwlock_unlock(&d->conf_lock);
@@ -277,7 +277,7 @@ static void *worker_main(void *arg)
 			/* The server is away, or the spool cannot be written (a full
 			 * disk, a read-only mount): everybody waits, doubling up to a
 			 * minute, then this one goes first. */
-			d->backoff = d->backoff ? (d->backoff * 2 > 60 ? 60 : d->backoff * 2) : 1;
+			d->backoff = policy_session_backoff(d->backoff);
 			d->backoff_until = time(NULL) + d->backoff;
 			logmsg(LOG_WARNING, "%s; next try in %ld s",
 			       r == DELIVER_IOERR ? "spool not writable" : "mail server unusable", d->backoff);
@@ -310,24 +310,16 @@ static int scan_new_cb(const char *id, void *vctx)
 	return 0;
 }
 
-/* Failed receivers are due once retry_failed_after * 2^(count-1) seconds
- * have passed since their last attempt, and only within the limit. */
+/* Queues the failed receivers the policy says are due. */
 static int scan_failed_cb(const char *id, void *vctx)
 {
 	struct scan_ctx *c = vctx;
 	struct daemon *d = c->d;
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(d->sp, d->conf->max_receiver_size, SPOOL_FAILED, id, &r, err, sizeof err) < 0)
+	if (receiver_load(&r, d->sp, SPOOL_FAILED, id, d->conf->max_receiver_size, err, sizeof err) < 0)
 		return 0;
-	time_t last = 0;
-	const struct ydoc_node *la = ydoc_get(r.doc, "last_attempt");
-	const struct ydoc_node *at = la ? ydoc_get(la, "at") : NULL;
-	if (!at || at->kind != YDOC_SCALAR || util_time_parse(at->str, &last) < 0)
-		last = 0;
-	long long shift = r.failed_count > 1 ? r.failed_count - 1 : 0;
-	long long delay = d->conf->daemon.retry_failed_after << (shift > 20 ? 20 : shift);
-	if (r.failed_count <= d->conf->resend_limit && c->now >= last + delay) {
+	if (policy_decide(d->conf, &r, POLICY_RETRY_DUE, c->now).verdict == POLICY_NOW) {
 		enqueue(d, SPOOL_FAILED, id);
 		c->n++;
 	}
