@@ -130,7 +130,7 @@ struct daemon {
 	pthread_t *threads;
 	bool backlog;			/* new/ may hold more than the queue */
 	int wakefd;			/* eventfd: workers ask the main loop to rescan */
-	struct deliver_committer *committer; /* records sent receivers in groups */
+	struct committer *committer; /* records sent receivers in groups */
 };
 
 static unsigned hash(const char *s)
@@ -565,7 +565,7 @@ int main(int argc, char **argv)
 	pthread_rwlock_init(&d.conf_lock, &rwa);
 	d.idle_close = d.conf->daemon.idle_close;
 	d.workers = (size_t)d.conf->smtp.connections;
-	d.committer = deliver_committer_start(d.sp, deliver_logger, NULL);
+	d.committer = committer_start(d.sp, deliver_logger, NULL);
 	if (!d.committer)
 		logmsg(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone",
 		       strerror(errno));
@@ -652,7 +652,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&d.mu);
 	for (size_t i = 0; i < d.workers; i++)
 		pthread_join(d.threads[i], NULL);
-	deliver_committer_stop(d.committer); /* after the workers: their last records too */
+	committer_stop(d.committer); /* after the workers: their last records too */
 	logmsg(LOG_NOTICE, "stopped");
 	free(ws);
 	free(d.threads);
