@@ -1,5 +1,8 @@
-/* msgspool: the command line for producers and sysadmins. One small
- * function per command; the work is done by the modules below. */
+/* msgspool: the command line for producers and sysadmins: init, enqueue,
+ * compose and the dispatch to the other commands (cmd_send.c,
+ * cmd_admin.c). One small function per command; it must never do the work
+ * itself (the modules below do) nor write a file but through them. The
+ * commands are described in msgspool(1). */
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
@@ -343,7 +346,7 @@ static int load_conf(struct cli *c)
 	}
 	if (c->spool_override) {
 		free(c->conf.spool);
-		c->conf.spool = strdup(c->spool_override);
+		c->conf.spool = util_strdup(c->spool_override);
 	}
 	return 0;
 }
