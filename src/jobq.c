@@ -1,0 +1,110 @@
+/* jobq: a ring of ids and a hash set of those queued or in flight. It owns
+ * only memory: it never touches the spool nor takes a lock (msgspoold.c
+ * holds its own around every call). Its bounds are in msgspoold(8). */
+#include "config.h"
+#include "jobq.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SET_SIZE 65536	/* buckets; the set holds any number of ids */
+
+struct jobq_entry {
+	struct jobq_entry *next;
+	char id[];
+};
+
+static unsigned bucket(const char *s)
+{
+	return util_fnv1a(UTIL_FNV_INIT, s) % SET_SIZE;
+}
+
+void jobq_init(struct jobq *q, size_t high)
+{
+	memset(q, 0, sizeof *q);
+	q->high = high;
+	q->set = util_xmalloc(SET_SIZE * sizeof *q->set);
+	memset(q->set, 0, SET_SIZE * sizeof *q->set);
+}
+
+void jobq_free(struct jobq *q)
+{
+	for (size_t i = 0; q->set && i < SET_SIZE; i++) {
+		while (q->set[i]) {
+			struct jobq_entry *e = q->set[i];
+			q->set[i] = e->next;
+			free(e);
+		}
+	}
+	free(q->set);
+	free(q->jobs);
+	memset(q, 0, sizeof *q);
+}
+
+static bool set_has(struct jobq *q, const char *id)
+{
+	for (struct jobq_entry *e = q->set[bucket(id)]; e; e = e->next)
+		if (!strcmp(e->id, id))
+			return true;
+	return false;
+}
+
+static void set_add(struct jobq *q, const char *id)
+{
+	size_t l = strlen(id) + 1;
+	struct jobq_entry *e = util_xmalloc(sizeof *e + l);
+	memcpy(e->id, id, l);
+	unsigned h = bucket(id);
+	e->next = q->set[h];
+	q->set[h] = e;
+}
+
+void jobq_done(struct jobq *q, const char *id)
+{
+	for (struct jobq_entry **p = &q->set[bucket(id)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->id, id)) {
+			struct jobq_entry *e = *p;
+			*p = e->next;
+			free(e);
+			return;
+		}
+	}
+}
+
+bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
+{
+	if (set_has(q, id))
+		return true;
+	if (q->n >= q->high) {
+		q->backlog = true;
+		return false;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 1024;
+		struct jobq_job *j = util_xmalloc(cap * sizeof *j);
+		for (size_t i = 0; i < q->n; i++)
+			j[i] = q->jobs[(q->head + i) % q->cap];
+		free(q->jobs);
+		q->jobs = j;
+		q->head = 0;
+		q->cap = cap;
+	}
+	struct jobq_job *j = &q->jobs[(q->head + q->n) % q->cap];
+	snprintf(j->id, sizeof j->id, "%s", id);
+	j->from = from;
+	q->n++;
+	set_add(q, id);
+	return true;
+}
+
+bool jobq_pop(struct jobq *q, struct jobq_job *job)
+{
+	if (q->n == 0)
+		return false;
+	*job = q->jobs[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	return true;
+}

@@ -1,0 +1,36 @@
+/* jobq: the daemon's queue of receiver ids waiting for a worker, with a
+ * set so that no id is queued or in flight twice. Bounded: beyond `high`
+ * ids the rest wait in new/ and `backlog` says so. Not locked: the caller
+ * holds its own lock around every call. */
+#ifndef MSGSPOOL_JOBQ_H
+#define MSGSPOOL_JOBQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "spool.h"
+
+struct jobq_job {
+	char id[SPOOL_ID_MAX + 1];
+	enum spool_status from;
+};
+
+struct jobq_entry;
+
+struct jobq {
+	struct jobq_job *jobs;
+	size_t head, n, cap, high;
+	struct jobq_entry **set;	/* queued or in flight */
+	bool backlog;			/* an id was refused: new/ may hold more */
+};
+
+void jobq_init(struct jobq *q, size_t high);
+void jobq_free(struct jobq *q);
+/* Queues an id unless it is queued or in flight already; false when the
+ * queue is full (then backlog is set). */
+bool jobq_push(struct jobq *q, enum spool_status from, const char *id);
+/* Takes the next job; it stays in the set until jobq_done. False if empty. */
+bool jobq_pop(struct jobq *q, struct jobq_job *job);
+/* The attempt on `id` is over: it may be queued again. */
+void jobq_done(struct jobq *q, const char *id);
+
+#endif
