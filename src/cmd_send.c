@@ -1,4 +1,7 @@
-/* cmd_send: the commands that send: send, resend, resend-failed. */
+/* cmd_send: the commands that send: send, resend, resend-failed. It owns
+ * their options, output and exit codes; it must never decide itself which
+ * receiver may be tried (policy.c) nor touch a file but through deliver and
+ * the spool. The commands are described in msgspool(1). */
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
@@ -237,6 +240,58 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
 }
 
+/* The receivers a filter matches, oldest first (the order they were meant
+ * to go in), after asking (not for a dry run). */
+static int resend_matches(struct cli *c, struct query_filter *f, bool yes, bool dry, bool quiet, size_t *np,
+			  char (**idsp)[SPOOL_ID_MAX + 1], enum spool_status **stsp)
+{
+	f->status_mask = (f->status_mask ? f->status_mask : SPOOL_ALL_MASK) & ~SPOOL_UNTOUCHED_MASK;
+	int rc;
+	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
+		return rc;
+	struct query_result res;
+	if ((rc = cli_query(c, f, &res)) != 0)
+		return rc;
+	size_t n = res.n;
+	char (*ids)[SPOOL_ID_MAX + 1] = util_xmalloc((n ? n : 1) * sizeof *ids);
+	enum spool_status *sts = util_xmalloc((n ? n : 1) * sizeof *sts);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof ids[i], "%s", res.rows[n - 1 - i].id);
+		sts[i] = res.rows[n - 1 - i].status;
+	}
+	query_result_free(&res);
+	*np = n;
+	*idsp = ids;
+	*stsp = sts;
+	char q[128];
+	snprintf(q, sizeof q, "%zu message receiver%s match%s. Resend %s?", n, n == 1 ? "" : "s",
+		 n == 1 ? "es" : "", n == 1 ? "it" : "them");
+	if (n == 0 && !quiet)
+		printf("0 message receivers match; nothing to resend.\n");
+	else if (n && !dry && !cli_confirm("resend", q, yes))
+		return isatty(0) ? 1 : EX_USAGE;
+	return 0;
+}
+
+/* Resolves every id first: a typo sends nothing. */
+static int resend_resolve(struct cli *c, size_t n, char **args, bool dry, char (**idsp)[SPOOL_ID_MAX + 1],
+			  enum spool_status **stsp)
+{
+	char (*ids)[SPOOL_ID_MAX + 1] = util_xmalloc(n * sizeof *ids);
+	enum spool_status *sts = util_xmalloc(n * sizeof *sts);
+	*idsp = ids;
+	*stsp = sts;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = cli_resolve(c, args[i], &sts[i], ids[i], sizeof ids[i]);
+		if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
+			cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
+			rc = EX_DATAERR;
+		}
+	}
+	return rc || dry ? rc : cli_check_owner(c);
+}
+
 int cmd_resend(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
@@ -264,49 +319,11 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 		return cli_usage_error("resend", "give ids or filters, not both");
 	if (!filtered && optind == argc)
 		return cli_usage_error("resend", "give receiver ids, or filters such as --status error");
-	size_t n = 0;
+	size_t n = (size_t)(argc - optind);
 	char (*ids)[SPOOL_ID_MAX + 1] = NULL;
 	enum spool_status *sts = NULL;
-	int rc = 0;
-	if (filtered) {
-		unsigned never = (1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT);
-		f.status_mask = (f.status_mask ? f.status_mask : (1u << SPOOL_NSTATUS) - 1) & ~never;
-		if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
-			return rc;
-		struct query_result res;
-		if ((rc = cli_query(c, &f, &res)) != 0)
-			return rc;
-		/* Oldest first, the order they were meant to go in. */
-		n = res.n;
-		ids = calloc(n ? n : 1, sizeof *ids);
-		sts = calloc(n ? n : 1, sizeof *sts);
-		for (size_t i = 0; i < n; i++) {
-			snprintf(ids[i], sizeof ids[i], "%s", res.rows[n - 1 - i].id);
-			sts[i] = res.rows[n - 1 - i].status;
-		}
-		query_result_free(&res);
-		char q[128];
-		snprintf(q, sizeof q, "%zu message receiver%s match%s. Resend %s?", n, n == 1 ? "" : "s",
-			 n == 1 ? "es" : "", n == 1 ? "it" : "them");
-		if (n == 0 && !quiet)
-			printf("0 message receivers match; nothing to resend.\n");
-		else if (n && !dry && !cli_confirm("resend", q, yes))
-			rc = isatty(0) ? 1 : EX_USAGE;
-	} else {
-		/* Resolve every id first: a typo sends nothing. */
-		n = (size_t)(argc - optind);
-		ids = calloc(n, sizeof *ids);
-		sts = calloc(n, sizeof *sts);
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			rc = cli_resolve(c, argv[optind + (int)i], &sts[i], ids[i], sizeof ids[i]);
-			if (rc == 0 && sts[i] == SPOOL_CORRUPT) {
-				cli_err("%s: in corrupt/: fix the file, then mv it to new/", ids[i]);
-				rc = EX_DATAERR;
-			}
-		}
-		if (rc == 0 && !dry)
-			rc = cli_check_owner(c);
-	}
+	int rc = filtered ? resend_matches(c, &f, yes, dry, quiet, &n, &ids, &sts)
+			  : resend_resolve(c, n, argv + optind, dry, &ids, &sts);
 	if (rc == 0 && n)
 		rc = dry ? queue_dry_resend(n, ids, sts, filtered) : resend_all(c, n, ids, sts, verbose);
 	free(ids);
