@@ -117,8 +117,7 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 	if (rc < 0) {
 		int e = errno;
 		if ((e == ELOOP || e == EINVAL) && spool_move(d->sp, from, SPOOL_CORRUPT, id) == 0) {
-			d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path,
-			       e == ELOOP ? "a symbolic link (never followed)" : "not a regular file");
+			d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path, util_file_reason(e));
 			return DELIVER_QUARANTINED;
 		}
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot claim: %s", path, strerror(e));

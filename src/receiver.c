@@ -48,12 +48,6 @@ static const char *const line_keys[] = {
 	"send_to", "subject", "user", "language", "message", "context_type", "message_type",
 	"from", "reply_to", "created", "sent_at"};
 
-static const char *str_of(const struct ydoc_node *doc, const char *key)
-{
-	const struct ydoc_node *n = ydoc_get(doc, key);
-	return n && n->kind == YDOC_SCALAR && !ydoc_is_null(n) ? n->str : NULL;
-}
-
 /* The one-line text keys: strings without line breaks, as headers need. */
 static int check_lines(struct ydoc_node *d, const char *fname, char *err, size_t errsz)
 {
@@ -77,8 +71,8 @@ static int check_lines(struct ydoc_node *d, const char *fname, char *err, size_t
 static int check_content(struct receiver *r, const char *fname, char *err, size_t errsz)
 {
 	struct ydoc_node *d = r->doc, *n;
-	r->send_to = str_of(d, "send_to");
-	r->subject = str_of(d, "subject");
+	r->send_to = ydoc_get_str(d, "send_to");
+	r->subject = ydoc_get_str(d, "subject");
 	if (!r->send_to)
 		return bad(err, errsz, fname, d->line, "send_to", "required key is missing");
 	if (!receiver_address_valid(r->send_to))
@@ -95,18 +89,18 @@ static int check_content(struct receiver *r, const char *fname, char *err, size_
 		if (n && !ydoc_is_null(n) && (n->kind != YDOC_SCALAR || !ydoc_is_string(n)))
 			return bad(err, errsz, fname, n->line, bodies[i], "must be a string");
 	}
-	r->text = str_of(d, "text");
-	r->html = str_of(d, "html");
+	r->text = ydoc_get_str(d, "text");
+	r->html = ydoc_get_str(d, "html");
 	if (!r->text && !r->html)
 		return bad(err, errsz, fname, d->line, "text", "one of 'text' and 'html' is required");
 
-	r->user = str_of(d, "user");
-	r->language = str_of(d, "language");
-	r->message = str_of(d, "message");
-	r->context_type = str_of(d, "context_type");
-	r->message_type = str_of(d, "message_type");
-	r->from = str_of(d, "from");
-	r->reply_to = str_of(d, "reply_to");
+	r->user = ydoc_get_str(d, "user");
+	r->language = ydoc_get_str(d, "language");
+	r->message = ydoc_get_str(d, "message");
+	r->context_type = ydoc_get_str(d, "context_type");
+	r->message_type = ydoc_get_str(d, "message_type");
+	r->from = ydoc_get_str(d, "from");
+	r->reply_to = ydoc_get_str(d, "reply_to");
 	if (r->message && !spool_id_valid(r->message))
 		return bad(err, errsz, fname, ydoc_get(d, "message")->line, "message",
 			   "'%s' is not a valid message id", r->message);
@@ -123,7 +117,7 @@ static int check_content(struct receiver *r, const char *fname, char *err, size_
 static int check_times(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
 {
 	struct ydoc_node *d = r->doc, *n;
-	const char *c = str_of(d, "created");
+	const char *c = ydoc_get_str(d, "created");
 	if (c) {
 		if (util_time_parse(c, &r->created) < 0)
 			return bad(err, errsz, fname, ydoc_get(d, "created")->line, "created",
@@ -134,7 +128,7 @@ static int check_times(struct receiver *r, time_t mtime, const char *fname, char
 		util_time_format(mtime, tbuf);
 		ydoc_set(d, "created", ydoc_string(tbuf));
 	}
-	const char *s = str_of(d, "sent_at");
+	const char *s = ydoc_get_str(d, "sent_at");
 	r->sent_at = 0;
 	if (s && util_time_parse(s, &r->sent_at) < 0)
 		return bad(err, errsz, fname, ydoc_get(d, "sent_at")->line, "sent_at",
@@ -185,7 +179,7 @@ static int check_maps(struct receiver *r, const char *fname, char *err, size_t e
 	if (n && !ydoc_is_null(n)) {
 		if (n->kind != YDOC_MAP)
 			return bad(err, errsz, fname, n->line, "last_attempt", "must be a mapping");
-		r->last_outcome = str_of(n, "outcome");
+		r->last_outcome = ydoc_get_str(n, "outcome");
 	}
 	return 0;
 }
@@ -292,7 +286,7 @@ static void set_attempt(struct receiver *r, const char *at, const char *outcome,
 	if (code > 0)
 		ydoc_set(la, "smtp_code", ydoc_intval(code));
 	ydoc_set(r->doc, "last_attempt", la);
-	r->last_outcome = str_of(la, "outcome");
+	r->last_outcome = ydoc_get_str(la, "outcome");
 }
 
 void receiver_record_success(struct receiver *r, time_t now)
@@ -331,7 +325,7 @@ void receiver_record_failure(struct receiver *r, time_t now, const char *error,
 time_t receiver_last_attempt(const struct receiver *r)
 {
 	const struct ydoc_node *la = ydoc_get(r->doc, "last_attempt");
-	const char *at = la && la->kind == YDOC_MAP ? str_of(la, "at") : NULL;
+	const char *at = la && la->kind == YDOC_MAP ? ydoc_get_str(la, "at") : NULL;
 	time_t t;
 	return at && util_time_parse(at, &t) == 0 ? t : 0;
 }
