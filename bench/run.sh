@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|all]: msgspool against
+# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|all]: msgspool against
 # what its users would otherwise run, on this machine, in one run. Prints
 # tables; never fails on a figure. N=2000 by default (N=20000 for a longer
 # run); GROWTH_BIG=1000000 for the million-file growth figure.
@@ -39,6 +39,8 @@ msgspool_throughput() {
 	awk -v n="$n" '{printf "%.3f\n", ($14 + $15) * 10 / n}' /proc/$dp/stat > "$B/cpu_per_msg"
 	awk '/VmHWM/ {printf "%.1f MB\n", $2/1024}' /proc/$dp/status > "$B/hwm"
 	sed -n 's/.* \([0-9][0-9]*\) workers.*/\1/p' "$d/log" | head -1 > "$B/workers"
+	# The most connections an adapting daemon allowed during the run.
+	{ sed -n 's/.*connections: [0-9]* -> \([0-9]*\) .*/\1/p; s/.*started:.*connections: \([0-9]*\).*/\1/p' "$d/log"; echo 0; } | sort -n | tail -1 > "$B/conns_top"
 	kill -TERM $dp; wait $dp
 	[ "$(count_files "$d/spool/failed")" = 0 ] || echo "# warning: failures in $d" >&2
 	[ "$(count_files "$d/spool/sent")" = $(( n + ${PRELOAD_SENT:-0} )) ] || echo "# warning: sent/ does not hold them all" >&2
@@ -258,6 +260,7 @@ quick() {
 
 case $what in
 all) throughput; latency; memory; growth; list; compose; floor ;;
-throughput|latency|memory|growth|list|compose|floor|quick|wan) $what ;;
-*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|all]"; exit 64 ;;
+throughput|latency|memory|growth|list|compose|floor|quick|wan|large) $what ;;
+loopback) N=${LOOP_N:-2000} wan_loopback ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|all]"; exit 64 ;;
 esac

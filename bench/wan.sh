@@ -145,14 +145,18 @@ wan_race() {
 	echo "| sender | msgs | rate | conns: may open: most open (opened) | round trips/msg | 1-RTT bound (may open / RTT) | rate / bound | CPU ms/msg | steal % |"
 	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	local conns
-	for conns in default 20; do
+	# CONNS_LIST: the msgspool configurations raced, separated by '|'.
+	IFS='|' read -ra list <<< "${CONNS_LIST:-default|20}"
+	for conns in "${list[@]}"; do
 		m=$(px_mark)
 		t=$(SINK=$PROXY CONNECTIONS=$conns msgspool_throughput "$N")
-		wan_row "msgspool, connections: $conns" "$N" "$t" "$m" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")" "$(cat "$B/workers")"
+		wan_row "msgspool, connections: $conns (grew to $(cat "$B/conns_top"))" "$N" "$t" "$m" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")" "$(cat "$B/workers")"
 	done
 	m=$(px_mark); m0=$(cpu_mark)
 	t=$(pf_relay_secs "$N" "$PROXY")
 	wan_row "Postfix 3.7 relay (concurrency 20: its default)" "$N" "$t" "$m" "$(cat "$B/pf_cpu")" "$(steal_pct "$m0")" 20
+	# WAN_OTHERS=0: msgspool and Postfix only (for iterating).
+	[ "${WAN_OTHERS:-1}" = 0 ] && { wan_ratios; return; }
 	m=$(px_mark); m0=$(cpu_mark)
 	src=$(now); smtp-source -s 20 -d -m "$N" -l 3072 -f noreply@example.org -t user@example.com 127.0.0.1:$PROXY
 	t=$(py -c "print($(now) - $src)")
@@ -163,6 +167,11 @@ wan_race() {
 	m=$(px_mark); m0=$(cpu_mark)
 	t=$(smtplib_secs "$n_py" "$PROXY")
 	wan_row "smtplib, a connection per message" "$n_py" "$t" "$m" "-" "$(steal_pct "$m0")" 1
+	wan_ratios
+}
+
+# wan_ratios: each msgspool row against the Postfix relay's.
+wan_ratios() {
 	py - "$B/wan.rates" <<'PY'
 import sys
 r = {}
@@ -170,13 +179,15 @@ for l in open(sys.argv[1]):
     name, rate, cpu = l.rsplit(" ", 2)
     r[name] = (float(rate), cpu)
 pf = [v for k, v in r.items() if k.startswith("Postfix")][0]
-d = r["msgspool, connections: default"]; m20 = r["msgspool, connections: 20"]
-print("# ratios: msgspool default / Postfix %.2f (target >= 2), connections: 20 / Postfix %.2f" % (d[0] / pf[0], m20[0] / pf[0]))
-try:
-    print("# CPU per message, msgspool's daemon / Postfix's processes: default %.3f, connections: 20 %.3f (aim <= 0.1)" % (
-        float(d[1]) / float(pf[1]), float(m20[1]) / float(pf[1])))
-except ValueError:
-    pass
+for k, v in r.items():
+    if not k.startswith("msgspool"):
+        continue
+    cpu = ""
+    try:
+        cpu = ", CPU per message %.3f of Postfix's processes (aim <= 0.1)" % (float(v[1]) / float(pf[1]))
+    except ValueError:
+        pass
+    print("# %s: %.2f x Postfix's rate (target >= 2 for the default)%s" % (k, v[0] / pf[0], cpu))
 PY
 }
 
@@ -193,7 +204,7 @@ wan_loopback() {
 		printf '%-46s %s\n' "smtp-source, 4 reused sessions" "$(rate "$N" "$(source_secs)")"
 		[ -x "$FLOOR" ] && printf '%-46s %s\n' "floor (4 connections)" "$(floor_run)"
 		printf '%-46s %s  %s ms CPU/receiver, steal %s%%\n' "msgspool, connections: 4" "$(rate "$N" "$(CONNECTIONS=4 msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")"
-		printf '%-46s %s  %s ms CPU/receiver, steal %s%%\n' "msgspool, default configuration" "$(rate "$N" "$(CONNECTIONS=default msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")"
+		printf '%-46s %s  %s ms CPU/receiver, steal %s%%, up to %s connections\n' "msgspool, default configuration" "$(rate "$N" "$(CONNECTIONS=default msgspool_throughput "$N")")" "$(cat "$B/cpu_per_msg")" "$(cat "$B/steal")" "$(cat "$B/conns_top")"
 	done
 }
 
@@ -203,10 +214,71 @@ wan() {
 	echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	start_sink
 	wan_race "$SINK" "smtp-sink"
-	if pf_smtpd_start; then
+	if [ "${WAN_POSTFIX_SMTPD:-1}" != 0 ] && pf_smtpd_start; then
 		wan_race "$PFIN" "a loopback Postfix smtpd (PIPELINING, CHUNKING; queues, then discards)"
 		pf_smtpd_stop
 	fi
 	[ -n "${WAN_LOOPBACK-1}" ] && N=${LOOP_N:-2000} wan_loopback
 	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# make_large DIR N BYTES: N receivers whose html body is a long page of
+# about BYTES (paragraphs of UTF-8 text with links), no text body.
+make_large() {
+	py - "$1" "$2" "$3" <<'PY'
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+para = "<p>Fristen for <b>Øving 3</b> er flyttet til fredag klokken 12:00. Se <a href=\"https://example.org/x\">oppgaven</a>.</p>"
+reps = size // (len(para.encode()) + 1) + 1
+body = "".join("  %s\n" % para for _ in range(reps))
+for i in range(n):
+    with open(os.path.join(d, "L%07d.yaml" % i), "w") as f:
+        f.write("msgspool: 1\nsend_to: user%d@example.com\nsubject: \"Stor melding %d\"\n"
+                "user: user%d\nlanguage: nb\ncontext_type: big\nhtml: |\n" % (i, i, i))
+        f.write(body)
+        f.flush(); os.fsync(f.fileno())
+PY
+}
+
+# large_msgspool N BYTES PORT: msgspool (4 connections) sends N large
+# receivers to PORT; prints seconds, CPU per message in $B/cpu_per_msg.
+large_msgspool() {
+	local n=$1 d="$B/large.$RANDOM"
+	mkdir -p "$d/staging"
+	CONNECTIONS=4 msgspool_conf "$d" "$3" "max_receiver_size: 100000000"
+	"$BIN/msgspool" -c "$d/msgspool.yaml" init >/dev/null
+	make_large "$d/staging" "$n" "$2"
+	"$BIN/msgspoold" -c "$d/msgspool.yaml" --foreground 2>"$d/log" &
+	local dp=$! t0
+	sleep 0.5
+	t0=$(now)
+	publish_all "$d/staging" "$d/spool/new"
+	wait_log "$d/log" "$n" 900 $dp >&2 || tail -3 "$d/log" >&2
+	py -c "print($(now) - $t0)"
+	awk -v n="$n" '{printf "%.1f\n", ($14 + $15) * 10 / n}' /proc/$dp/stat > "$B/cpu_per_msg"
+	kill -TERM $dp; wait $dp
+	rm -rf "$d"
+}
+
+# large: 1 MB and 10 MB messages (a long html body) against smtp-source -l
+# of the same size, on loopback and through the proxy.
+large() {
+	RTT_MS=${RTT_MS:-50}
+	start_sink
+	wan_proxy "$SINK"
+	echo
+	echo "## large messages: msgspool (4 connections) against smtp-source -s 4 -d -l SIZE"
+	local size n where port t
+	for size in 1000000 10000000; do
+		n=$(( size > 1000000 ? 8 : 40 ))
+		for where in loopback "${RTT_MS} ms"; do
+			port=$SINK; [ "$where" = loopback ] || port=$PROXY
+			local t0; t0=$(now)
+			smtp-source -s 4 -d -m "$n" -l "$size" -f noreply@example.org -t user@example.com 127.0.0.1:$port
+			t=$(py -c "print($(now) - $t0)")
+			printf '%-10s %-9s %-34s %s\n' "$size B" "$where" "smtp-source -l $size" "$(rate "$n" "$t")"
+			t=$(large_msgspool "$n" "$size" "$port")
+			printf '%-10s %-9s %-34s %s  %s ms CPU/message\n' "$size B" "$where" "msgspool (html body of $size B)" "$(rate "$n" "$t")" "$(cat "$B/cpu_per_msg")"
+		done
+	done
 }
