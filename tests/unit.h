@@ -10,6 +10,7 @@ Suite *suite_receiver(void);
 Suite *suite_conf(void);
 Suite *suite_mime(void);
 Suite *suite_util(void);
+Suite *suite_conns(void);
 
 /* A fresh directory under $TMPDIR, removed by unit_rmtree. */
 char *unit_tmpdir(void);

@@ -1,0 +1,112 @@
+/* check_conns: the connection count's rules (conns.c) with a clock of the
+ * test's own: start at min, double under a backlog the open ones cannot
+ * send in a second, stay put when they can, fall back and hold after a
+ * refusal while others deliver, back to min when idle. */
+#include "config.h"
+#include "conns.h"
+#include "unit.h"
+
+/* n deliveries of `ms` each, ending at *now, with `backlog` waiting. */
+static enum conns_change deliver(struct conns *c, int n, double ms, size_t backlog, double *now)
+{
+	enum conns_change last = CONNS_SAME, ch;
+	for (int i = 0; i < n; i++) {
+		*now += ms / (c->allowed ? c->allowed : 1);
+		if ((ch = conns_after(c, true, false, ms, backlog, *now)) != CONNS_SAME)
+			last = ch;
+	}
+	return last;
+}
+
+START_TEST(test_grows_under_backlog)
+{
+	struct conns c;
+	double now = 1000;
+	conns_init(&c, 2, 20);
+	ck_assert(conns_may_send(&c, 1) && !conns_may_send(&c, 2));
+	/* 100 ms a message: two send 20 a second, 900 wait. */
+	ck_assert_int_eq(deliver(&c, 1, 100, 900, &now), CONNS_GREW);
+	ck_assert_int_eq(c.allowed, 4);
+	deliver(&c, 40, 100, 900, &now);
+	ck_assert_int_eq(c.allowed, 20);
+	ck_assert_int_eq(deliver(&c, 40, 100, 900, &now), CONNS_SAME);
+	ck_assert_int_eq(c.allowed, 20);
+}
+END_TEST
+
+START_TEST(test_fast_server_stays_low)
+{
+	struct conns c;
+	double now = 1000;
+	conns_init(&c, 2, 40);
+	/* 0.3 ms a message (loopback): two send 6,600 a second, 4,000 wait. */
+	ck_assert_int_eq(deliver(&c, 2000, 0.3, 4000, &now), CONNS_SAME);
+	ck_assert_int_eq(c.allowed, 2);
+}
+END_TEST
+
+START_TEST(test_refusal_falls_back_and_holds)
+{
+	struct conns c;
+	double now = 1000;
+	conns_init(&c, 2, 20);
+	deliver(&c, 10, 100, 900, &now);
+	long before = c.allowed;
+	ck_assert_int_gt(before, 2);
+	ck_assert_int_eq(conns_after(&c, false, true, 50, 900, now), CONNS_LIMIT);
+	ck_assert_int_eq(c.allowed, before - 1);
+	/* No growth while held (5 s), then one at a time. */
+	ck_assert_int_eq(deliver(&c, 20, 100, 900, &now), CONNS_SAME);
+	now += 5000;
+	ck_assert_int_eq(deliver(&c, 20, 100, 900, &now), CONNS_GREW);
+	ck_assert_int_le(c.allowed, before + 1);
+	/* A second refusal holds twice as long. */
+	ck_assert_int_eq(conns_after(&c, false, true, 50, 900, now), CONNS_LIMIT);
+	ck_assert_int_ge(c.hold, 5000);
+}
+END_TEST
+
+START_TEST(test_outage_is_not_a_limit)
+{
+	struct conns c;
+	double now = 1000;
+	conns_init(&c, 2, 20);
+	/* Nothing delivered yet: a refused connection is an outage. */
+	ck_assert_int_eq(conns_after(&c, false, true, 50, 900, now), CONNS_SAME);
+	ck_assert_int_eq(c.allowed, 2);
+	deliver(&c, 5, 100, 900, &now);
+	now += 3000; /* the last delivery is long ago */
+	long before = c.allowed;
+	ck_assert_int_eq(conns_after(&c, false, true, 50, 900, now), CONNS_SAME);
+	ck_assert_int_eq(c.allowed, before);
+}
+END_TEST
+
+START_TEST(test_idle_and_fixed)
+{
+	struct conns c;
+	double now = 1000;
+	conns_init(&c, 2, 20);
+	deliver(&c, 30, 100, 900, &now);
+	ck_assert(conns_idle(&c));
+	ck_assert_int_eq(c.allowed, 2);
+	ck_assert(!conns_idle(&c));
+	conns_init(&c, 4, 4);
+	ck_assert_int_eq(deliver(&c, 100, 100, 900, &now), CONNS_SAME);
+	ck_assert_int_eq(c.allowed, 4);
+	ck_assert(!conns_idle(&c));
+}
+END_TEST
+
+Suite *suite_conns(void)
+{
+	Suite *s = suite_create("conns");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_grows_under_backlog);
+	tcase_add_test(tc, test_fast_server_stays_low);
+	tcase_add_test(tc, test_refusal_falls_back_and_holds);
+	tcase_add_test(tc, test_outage_is_not_a_limit);
+	tcase_add_test(tc, test_idle_and_fixed);
+	suite_add_tcase(s, tc);
+	return s;
+}
