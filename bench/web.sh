@@ -6,6 +6,7 @@
 # --json` is the floor: one scan of the spool through the list cache, which
 # every page makes too.
 #   bash bench/web.sh [N]        # N receivers, default 100000
+#   BENCH_DIR=/var/tmp/wb KEEP=1 bash bench/web.sh   # keep the spool; run again on it
 # BIN names the build directory (default: the source tree).
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,8 +26,11 @@ wait_until() { local i=0; while ! "${@:2}" >/dev/null 2>&1; do i=$((i + 1)); [ $
 "$BIN/msgspool" init >/dev/null
 web_users
 web_conf
-echo "writing $N receivers ..."
-web_fixture "$N"
+# BENCH_DIR=DIR KEEP=1 keeps the spool for another run, which reuses it.
+if [ -z "$(ls "$B/spool/sent" | head -1)" ]; then
+	echo "writing $N receivers ..."
+	web_fixture "$N"
+fi
 BLD=$BIN
 start_web || { echo "msgspool-web did not start: $(cat "$B/web.log")"; exit 1; }
 web_login
