@@ -148,6 +148,13 @@ check "API resend: bad body 400" "$(code -u "$WEB_USER:$WEB_PASS" -H 'Content-Ty
 check "API resend: a bad id is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["../x"]}' "$WEB/api/resend")" \
 	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
 
+printf 'not: [yaml\n' > "$T/spool/corrupt/broken-1.yaml"
+check "API resend: corrupt/ is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["broken-1"]}' "$WEB/api/resend")" \
+	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
+check_contains "detail of an unreadable file: says why" "$(curl -s -b "$T/jar" "$WEB/receivers/broken-1")" "This file cannot be read"
+check "delete: corrupt/ is never deleted" "$(code -b "$T/jar" --data "csrf=$csrf&id=broken-1&confirm=yes" "$WEB/receivers/delete"; ls "$T/spool/corrupt")" "200broken-1.yaml"
+check "API resend by Basic: the audit names the user" "$(ms show --json "$ID3" | py -c 'import json,sys; print(json.load(sys.stdin)["events"][-1]["by"])')" "$WEB_USER"
+
 # ---- logout ----
 check "logout: 303" "$(code -b "$T/jar" --data "csrf=$csrf" "$WEB/logout")" 303
 check "logout: the old cookie is worth nothing" "$(code -b "$T/jar" "$WEB/")" 303
