@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -103,9 +104,45 @@ static enum deliver_result failure(struct deliver *d, struct spool_claim *c, str
 	return commit(d, c, r, src, to_error ? SPOOL_ERROR : SPOOL_FAILED, to_error ? DELIVER_ERROR : DELIVER_FAILED);
 }
 
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" : S_ISFIFO(m) ? "a FIFO"
+	     : S_ISLNK(m) ? "a symbolic link" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a file";
+}
+
+/* An entry that cannot be claimed for what it is (unreadable for us, not
+ * a regular file): quarantined at once with the reason. It is never a
+ * reason for every receiver to back off; when even the move is refused
+ * (a directory someone else owns), rep->stuck tells the caller. */
+static int refuse(struct deliver *d, enum spool_status from, const char *id, const char *path, int e,
+		  struct deliver_report *rep)
+{
+	struct stat st;
+	char why[300];
+	bool known = spool_stat(d->sp, from, id, &st) == 0;
+	if (e == EACCES || e == EPERM)
+		snprintf(why, sizeof why, "cannot be opened (%s; owner uid %ld, mode %04o)", strerror(e),
+			 known ? (long)st.st_uid : -1L, known ? (unsigned)(st.st_mode & 07777) : 0u);
+	else if (e == ELOOP)
+		snprintf(why, sizeof why, "%s", util_file_reason(e));
+	else
+		snprintf(why, sizeof why, "not a regular file (%s)", known ? file_kind(st.st_mode) : "gone");
+	if (spool_move(d->sp, from, SPOOL_CORRUPT, id) == 0) {
+		d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path, why);
+		return DELIVER_QUARANTINED;
+	}
+	d->log(d->log_ctx, LOG_ERR, "%s: %s, and cannot be moved into corrupt/: %s; left where it is, never sent",
+	       path, why, strerror(errno));
+	rep->stuck = known;
+	if (known)
+		rep->stuck_st = st;
+	return DELIVER_SKIPPED;
+}
+
 /* Claims from/ID and checks what a producer may have got wrong with the
  * file itself. 0 with the claim held, else the attempt's result. */
-static int claim(struct deliver *d, enum spool_status from, const char *id, struct spool_claim *c)
+static int claim(struct deliver *d, enum spool_status from, const char *id, struct spool_claim *c,
+		 struct deliver_report *rep)
 {
 	char path[4200];
 	spool_path(d->sp, from, id, path, sizeof path);
@@ -116,10 +153,8 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 		return DELIVER_BUSY;
 	if (rc < 0) {
 		int e = errno;
-		if ((e == ELOOP || e == EINVAL) && spool_move(d->sp, from, SPOOL_CORRUPT, id) == 0) {
-			d->log(d->log_ctx, LOG_WARNING, "%s: quarantined into corrupt/: %s", path, util_file_reason(e));
-			return DELIVER_QUARANTINED;
-		}
+		if (e == ELOOP || e == EINVAL || e == ENXIO || e == EACCES || e == EPERM)
+			return refuse(d, from, id, path, e, rep);
 		d->log(d->log_ctx, LOG_ERR, "%s: cannot claim: %s", path, strerror(e));
 		return DELIVER_IOERR;
 	}
@@ -216,7 +251,7 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	memset(rep, 0, sizeof *rep);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	int rc = claim(d, from, id, &c);
+	int rc = claim(d, from, id, &c, rep);
 	if (rc)
 		return rep->result = (enum deliver_result)rc;
 	struct util_buf src;

@@ -12,6 +12,7 @@
 #define MSGSPOOL_DELIVER_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include "committer.h"
 #include "conf.h"
 #include "policy.h"
@@ -47,6 +48,10 @@ struct deliver_report {
 	bool session_failed;	/* the server could not be reached or refused the session */
 	int code;
 	long ms;
+	/* Neither claimed nor quarantined (it cannot be moved): the entry as
+	 * it was seen, so that a caller can pass it over until it changes. */
+	bool stuck;
+	struct stat stuck_st;
 };
 
 /* Attempts one receiver found in `from`, if the policy lets `mode` try it

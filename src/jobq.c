@@ -29,8 +29,11 @@ void jobq_init(struct jobq *q, size_t high)
 	memset(q->set, 0, SET_SIZE * sizeof *q->set);
 }
 
+static void stuck_free(struct jobq *q);
+
 void jobq_free(struct jobq *q)
 {
+	stuck_free(q);
 	for (size_t i = 0; q->set && i < SET_SIZE; i++) {
 		while (q->set[i]) {
 			struct jobq_entry *e = q->set[i];
@@ -107,4 +110,81 @@ bool jobq_pop(struct jobq *q, struct jobq_job *job)
 	q->head = (q->head + 1) % q->cap;
 	q->n--;
 	return true;
+}
+
+/* ---- entries passed over until they change ---- */
+
+#define STUCK_SIZE 1024
+
+struct jobq_stuck {
+	struct jobq_stuck *next;
+	ino_t ino;
+	struct timespec ctime;
+	char id[];
+};
+
+static void stuck_free(struct jobq *q)
+{
+	for (size_t i = 0; q->stuck && i < STUCK_SIZE; i++) {
+		while (q->stuck[i]) {
+			struct jobq_stuck *e = q->stuck[i];
+			q->stuck[i] = e->next;
+			free(e);
+		}
+	}
+	free(q->stuck);
+	q->stuck = NULL;
+	q->nstuck = 0;
+}
+
+static struct jobq_stuck **stuck_find(const struct jobq *q, const char *id)
+{
+	if (!q->stuck)
+		return NULL;
+	for (struct jobq_stuck **p = &q->stuck[util_fnv1a(UTIL_FNV_INIT, id) % STUCK_SIZE]; *p; p = &(*p)->next)
+		if (!strcmp((*p)->id, id))
+			return p;
+	return NULL;
+}
+
+bool jobq_stuck_has(const struct jobq *q, const char *id)
+{
+	return q->nstuck && stuck_find(q, id);
+}
+
+void jobq_stuck_add(struct jobq *q, const char *id, const struct stat *st)
+{
+	if (!q->stuck) {
+		q->stuck = util_xmalloc(STUCK_SIZE * sizeof *q->stuck);
+		memset(q->stuck, 0, STUCK_SIZE * sizeof *q->stuck);
+	}
+	struct jobq_stuck **p = stuck_find(q, id), *e;
+	if (!p) {
+		size_t l = strlen(id) + 1;
+		e = util_xmalloc(sizeof *e + l);
+		memcpy(e->id, id, l);
+		unsigned h = util_fnv1a(UTIL_FNV_INIT, id) % STUCK_SIZE;
+		e->next = q->stuck[h];
+		q->stuck[h] = e;
+		q->nstuck++;
+	} else {
+		e = *p;
+	}
+	e->ino = st->st_ino;
+	e->ctime = st->st_ctim;
+}
+
+bool jobq_stuck_same(struct jobq *q, const char *id, const struct stat *now)
+{
+	struct jobq_stuck **p = stuck_find(q, id);
+	if (!p)
+		return false;
+	struct jobq_stuck *e = *p;
+	if (now && e->ino == now->st_ino && e->ctime.tv_sec == now->st_ctim.tv_sec &&
+	    e->ctime.tv_nsec == now->st_ctim.tv_nsec)
+		return true;
+	*p = e->next;
+	free(e);
+	q->nstuck--;
+	return false;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include "spool.h"
 
 struct jobq_job {
@@ -15,12 +16,15 @@ struct jobq_job {
 };
 
 struct jobq_entry;
+struct jobq_stuck;
 
 struct jobq {
 	struct jobq_job *jobs;
 	size_t head, n, cap, high;
 	struct jobq_entry **set;	/* queued or in flight */
 	bool backlog;			/* an id was refused: new/ may hold more */
+	struct jobq_stuck **stuck;	/* entries passed over until they change */
+	size_t nstuck;
 };
 
 void jobq_init(struct jobq *q, size_t high);
@@ -32,5 +36,13 @@ bool jobq_push(struct jobq *q, enum spool_status from, const char *id);
 bool jobq_pop(struct jobq *q, struct jobq_job *job);
 /* The attempt on `id` is over: it may be queued again. */
 void jobq_done(struct jobq *q, const char *id);
+
+/* Remembers an entry that could be neither sent nor quarantined, as it
+ * looked, so that it is tried (and logged) again only once it changes. */
+void jobq_stuck_add(struct jobq *q, const char *id, const struct stat *st);
+/* True when `id` is stuck and `now` (its current look) is unchanged;
+ * forgets it when it changed. */
+bool jobq_stuck_same(struct jobq *q, const char *id, const struct stat *now);
+bool jobq_stuck_has(const struct jobq *q, const char *id);
 
 #endif

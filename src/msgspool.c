@@ -357,6 +357,10 @@ int main(int argc, char **argv)
 		{"config", required_argument, 0, 'c'}, {"spool", required_argument, 0, 's'},
 		{"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 	struct cli c = {.prog = "msgspool"};
+	/* What we write into the spool must be readable by the daemon (0640
+	 * as created, the group through the setgid directories), whatever the
+	 * caller's umask: a 0600 receiver would be stuck in new/. */
+	umask(umask(0) & 027);
 	bool version = false;
 	int o;
 	/* '+' stops at the command so its options are its own. */

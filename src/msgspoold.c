@@ -72,6 +72,15 @@ struct daemon {
 static bool enqueue(struct daemon *d, enum spool_status from, const char *id)
 {
 	pthread_mutex_lock(&d->mu);
+	if (from == SPOOL_NEW && jobq_stuck_has(&d->q, id)) {
+		/* Logged once already: passed over until it changes. */
+		struct stat st;
+		bool seen = spool_stat(d->sp, from, id, &st) == 0;
+		if (jobq_stuck_same(&d->q, id, seen ? &st : NULL) || !seen) {
+			pthread_mutex_unlock(&d->mu);
+			return true;
+		}
+	}
 	bool ok = jobq_push(&d->q, from, id);
 	if (ok)
 		pthread_cond_signal(&d->cv);
@@ -156,6 +165,8 @@ static void *worker_main(void *arg)
 		enum deliver_result r = work(w, &job, &rep);
 		pthread_mutex_lock(&d->mu);
 		jobq_done(&d->q, job.id);
+		if (rep.stuck)
+			jobq_stuck_add(&d->q, job.id, &rep.stuck_st);
 		if ((r == DELIVER_DEFERRED && (rep.session_failed || !w->t)) || r == DELIVER_IOERR) {
 			/* The server is away, or the spool cannot be written (a full
 			 * disk, a read-only mount): everybody waits, then this one
