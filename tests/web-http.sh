@@ -32,6 +32,10 @@ cp "$MSGSPOOL_CONFIG" "$T/conf.keep"
 echo "  tls_cert: $T/none.crt" >> "$MSGSPOOL_CONFIG"
 check_rc "tls_cert without tls_key: exit 78" 78 "$BLD/msgspool-web"
 cp "$T/conf.keep" "$MSGSPOOL_CONFIG"
+sed -i 's/^  listen: .*/  listen: localhost/' "$MSGSPOOL_CONFIG"
+check_rc "listen without a port: exit 78" 78 "$BLD/msgspool-web"
+check_contains "listen without a port: said" "$(cat "$T/err")" "web.listen: 'localhost' is not host:port"
+cp "$T/conf.keep" "$MSGSPOOL_CONFIG"
 
 # ---- a spool with hostile content ----
 ID1=$(ms enqueue --to a1@example.org --subject '<script>alert(1)</script>"><img src=x onerror=alert(2)>' --text-file - <<EOF2
@@ -40,6 +44,7 @@ EOF2
 )
 ID2=$(enq a2@example.org "Second")
 start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
+check_rc "a second server on the same address: exit 69" 69 "$BLD/msgspool-web"
 
 # ---- no login ----
 check "no login: / redirects" "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$WEB/")" "303 $WEB/login"
