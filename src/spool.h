@@ -35,6 +35,10 @@ int spool_status_parse(const char *s, enum spool_status *out);
 /* Creates the tree (idempotent); the group, when not -1, may write tmp/,
  * new/ and messages/ (producers), and nothing else. */
 int spool_init(const char *root, gid_t group);
+/* Gives the tree to uid (run as root): the root and every directory (their
+ * group too, unless gid is -1), and every plain file in them that root
+ * owns: what root's commands left behind. Producers' files are theirs. */
+int spool_chown_tree(const char *root, uid_t uid, gid_t gid);
 /* Opens the tree into *out (freed by spool_close, which takes NULL). */
 int spool_open(struct spool **out, const char *root);
 void spool_close(struct spool *sp);
