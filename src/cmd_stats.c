@@ -5,6 +5,7 @@
  * requires). Rules: msgspool(1) stats. */
 #include "config.h"
 #include "cli.h"
+#include "owner.h"
 #include "json.h"
 #include "query.h"
 #include "util.h"
@@ -93,6 +94,7 @@ static void metric_label(const char *s)
 struct stats {
 	time_t now;
 	struct table t[3];
+	size_t stuck, stuck_in[SPOOL_NSTATUS];	/* in new/ or failed/, unreadable to the spool's owner */
 };
 
 static const char *const table_names[] = {"status", "type", "domain"};
@@ -136,7 +138,7 @@ static void stats_json(const struct stats *st)
 		}
 		printf("}");
 	}
-	printf("}\n");
+	printf(",\"stuck\":%zu}\n", st->stuck);
 }
 
 static void stats_openmetrics(const struct stats *st)
@@ -154,6 +156,12 @@ static void stats_openmetrics(const struct stats *st)
 	for (size_t i = 0; i < status->n; i++)
 		printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status->b[i].name,
 		       status->b[i].oldest ? (long long)(st->now - status->b[i].oldest) : 0LL);
+	printf("# TYPE msgspool_stuck_receivers gauge\n# HELP msgspool_stuck_receivers Receivers the spool's "
+	       "owner cannot read, where a sender claims them.\n");
+	const enum spool_status claimed[] = {SPOOL_NEW, SPOOL_FAILED};
+	for (size_t i = 0; i < 2; i++)
+		printf("msgspool_stuck_receivers{status=\"%s\"} %zu\n", spool_status_name(claimed[i]),
+		       st->stuck_in[claimed[i]]);
 	printf("# EOF\n");
 }
 
@@ -193,6 +201,8 @@ static void stats_human(const struct stats *st)
 		for (size_t i = 0; i < st->t[t].n; i++)
 			stats_row(&st->t[t].b[i], t == 2, st->now);
 	}
+	if (st->stuck)
+		printf("\n%zu stuck: in new/ or failed/, unreadable to the spool's owner (named on standard error)\n", st->stuck);
 }
 
 int cmd_stats(struct cli *c, int argc, char **argv)
@@ -218,6 +228,7 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 	if ((rc = cli_query(c, &f, &res)) != 0)
 		return rc;
 	struct stats st = {.now = f.now};
+	st.stuck = owner_count_stuck(c, st.stuck_in);
 	stats_count(&st, &res);
 	if (json)
 		stats_json(&st);

@@ -1,0 +1,147 @@
+/* owner: one owner for the spool, daemon.user. init run as root gives the
+ * tree to it (--owner overrides); every other command started as root
+ * becomes the spool's owner before it touches the spool, so nothing root
+ * writes is left where the daemon cannot claim it; stats counts the
+ * receivers the owner cannot read (stuck) and names each. It never
+ * changes a producer's file and never gives up root partly (all of the
+ * groups, the group and the user, or an error). The rules are in
+ * spool-layout/README.md ("The owner") and msgspool(1). */
+#include "config.h"
+#include "owner.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+/* The owner init gives the spool to: --owner, else daemon.user, else
+ * whoever runs it. Only root may name another user. */
+static int owner_pick(struct cli *c, const char *name, uid_t *uid, gid_t *gid)
+{
+	*uid = geteuid();
+	*gid = getegid();
+	if (!name && geteuid() == 0)
+		name = c->conf.daemon.user;
+	if (!name)
+		return 0;
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		cli_err("%s: no such user (%s)", name, name == c->conf.daemon.user ? "daemon.user" : "--owner");
+		return EX_NOUSER;
+	}
+	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		cli_err("only root can give the spool to %s", name);
+		return EX_NOPERM;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+int owner_init(struct cli *c, const char *owner, gid_t group)
+{
+	uid_t uid;
+	gid_t gid;
+	int rc = owner_pick(c, owner, &uid, &gid);
+	if (rc)
+		return rc;
+	if (spool_init(c->conf.spool, group) < 0) {
+		cli_err("%s: cannot create spool: %s", c->conf.spool, strerror(errno));
+		return EX_CANTCREAT;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (uid == 0 && !owner && !c->conf.daemon.user)
+		cli_warn("%s is root's: msgspoold runs as daemon.user; set it, or give --owner USER", c->conf.spool);
+	if (spool_chown_tree(c->conf.spool, uid, group == (gid_t)-1 ? gid : (gid_t)-1) < 0) {
+		cli_err("%s: cannot give the spool to uid %ld: %s", c->conf.spool, (long)uid, strerror(errno));
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+int owner_become(struct cli *c)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(c->conf.spool, &st) < 0 || st.st_uid == 0)
+		return 0; /* not root, no spool yet (the command says so), or root's own */
+	struct passwd *pw = getpwuid(st.st_uid);
+	gid_t gid = pw ? pw->pw_gid : st.st_gid;
+	int rc = pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL);
+	if (rc == 0)
+		rc = setgid(gid);
+	if (rc == 0)
+		rc = setuid(st.st_uid);
+	if (rc < 0 || setuid(0) == 0) {
+		cli_err("%s: cannot become its owner (uid %ld): %s", c->conf.spool, (long)st.st_uid,
+			rc < 0 ? strerror(errno) : "root regained");
+		return EX_OSERR;
+	}
+	return 0;
+}
+
+/* Who the spool's owner is, for the read check of each file. */
+struct owner_id {
+	uid_t uid;
+	gid_t groups[256];
+	int ngroups;
+};
+
+static bool owner_can_read(const struct owner_id *o, const struct stat *s)
+{
+	if (o->uid == 0 || s->st_uid == o->uid)
+		return o->uid == 0 || (s->st_mode & S_IRUSR);
+	for (int i = 0; i < o->ngroups; i++)
+		if (o->groups[i] == s->st_gid)
+			return s->st_mode & S_IRGRP;
+	return s->st_mode & S_IROTH;
+}
+
+struct stuck_ctx {
+	struct cli *c;
+	enum spool_status st;
+	struct owner_id o;
+	size_t *per;
+};
+
+static int stuck_cb(const char *id, void *vctx)
+{
+	struct stuck_ctx *x = vctx;
+	struct stat s;
+	if (spool_stat(x->c->sp, x->st, id, &s) < 0 || !S_ISREG(s.st_mode) || owner_can_read(&x->o, &s))
+		return 0;
+	struct passwd *pw = getpwuid(s.st_uid);
+	cli_warn("%s/%s.yaml: stuck: owned by %s (uid %ld), mode %04o: the spool's owner cannot read it; "
+		 "run 'msgspool init' as root to give it back", spool_status_dir(x->st), id, pw ? pw->pw_name : "?",
+		 (long)s.st_uid, (unsigned)(s.st_mode & 07777));
+	x->per[x->st]++;
+	return 0;
+}
+
+size_t owner_count_stuck(struct cli *c, size_t per[SPOOL_NSTATUS])
+{
+	struct stuck_ctx x = {.c = c, .per = per};
+	struct stat root;
+	memset(per, 0, SPOOL_NSTATUS * sizeof *per);
+	if (spool_stat_root(c->sp, &root) < 0)
+		return 0;
+	x.o.uid = root.st_uid;
+	struct passwd *pw = getpwuid(root.st_uid);
+	x.o.ngroups = sizeof x.o.groups / sizeof *x.o.groups;
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, x.o.groups, &x.o.ngroups) < 0) {
+		x.o.groups[0] = pw ? pw->pw_gid : root.st_gid;
+		x.o.ngroups = 1;
+	}
+	/* Where a sender claims from: a file there it cannot read waits forever. */
+	const enum spool_status claimed[] = {SPOOL_NEW, SPOOL_FAILED};
+	for (size_t i = 0; i < sizeof claimed / sizeof *claimed; i++) {
+		x.st = claimed[i];
+		spool_scan(c->sp, x.st, stuck_cb, &x);
+	}
+	return per[SPOOL_NEW] + per[SPOOL_FAILED];
+}

@@ -1,0 +1,21 @@
+/* owner: the spool belongs to one user (daemon.user); root's commands act
+ * as that user. */
+#ifndef MSGSPOOL_OWNER_H
+#define MSGSPOOL_OWNER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "cli.h"
+
+/* init: creates the tree and, run as root, gives it to `owner` (NULL:
+ * daemon.user) with `group` for producers. A sysexits code, 0 on success. */
+int owner_init(struct cli *c, const char *owner, gid_t group);
+/* Run as root: becomes the spool's owner (its groups, group and user) for
+ * good; nothing when not root or the spool is root's. A sysexits code. */
+int owner_become(struct cli *c);
+/* Receivers in new/ and failed/ the spool's owner cannot read (each named
+ * on stderr once per call): a sender could never claim them. Returns the
+ * total; per status in `per`. */
+size_t owner_count_stuck(struct cli *c, size_t per[SPOOL_NSTATUS]);
+
+#endif
