@@ -6,6 +6,7 @@
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
+#include "owner.h"
 #include "compose.h"
 #include "mime.h"
 #include "deliver.h"
@@ -31,16 +32,24 @@
 /* ---- init ---- */
 
 static const char init_help[] =
-	"Usage: msgspool init [--group GROUP]\n"
-	"Creates the spool directory tree named by the configuration.\n"
+	"Usage: msgspool init [--owner USER] [--group GROUP]\n"
+	"Creates the spool directory tree named by the configuration. Run as root,\n"
+	"gives it to daemon.user (and, run again, gives back to it what root left).\n"
+	"  --owner USER   the spool's owner instead of daemon.user\n"
 	"  --group GROUP  producers in GROUP may write tmp/, new/ and messages/\n";
 
 static int cmd_init(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"group", required_argument, 0, 'g'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"group", required_argument, 0, 'g'}, {"owner", required_argument, 0, 'o'},
+					     {0, 0, 0, 0}};
 	gid_t gid = (gid_t)-1;
+	const char *owner = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "g:", opts, NULL)) != -1) {
+		if (o == 'o') {
+			owner = optarg;
+			continue;
+		}
 		if (o != 'g')
 			return cli_usage_error("init", "unknown option");
 		struct group *g = getgrnam(optarg);
@@ -50,10 +59,9 @@ static int cmd_init(struct cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("init", "unexpected argument: %s", argv[optind]);
-	if (spool_init(c->conf.spool, gid) < 0) {
-		cli_err("%s: cannot create spool: %s", c->conf.spool, strerror(errno));
-		return EX_CANTCREAT;
-	}
+	int rc = owner_init(c, owner, gid);
+	if (rc)
+		return rc;
 	printf("spool ready: %s\n", c->conf.spool);
 	return 0;
 }
@@ -401,6 +409,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	int rc = load_conf(&c);
+	if (rc == 0 && cmd->fn != cmd_init)
+		rc = owner_become(&c); /* root acts as the spool's owner: nothing it writes is root's */
 	if (rc == 0) {
 		optind = 0; /* glibc: 0 re-initialises getopt, dropping main's '+' mode */
 		rc = cmd->fn(&c, cargc, cargv);

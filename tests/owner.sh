@@ -1,0 +1,60 @@
+#!/bin/bash
+# owner: one owner for the spool. init run as root gives the tree to
+# daemon.user (--owner overrides, --group for producers) and, run again,
+# gives it back what root's commands left; every command run as root
+# works as the spool's owner, so no file it writes is root's; stats counts
+# the receivers the owner cannot read (stuck). Needs root; uses the system's
+# users nobody and daemon.
+. "${top_srcdir:-.}/tests/lib.sh"
+if [ "$(id -u)" != 0 ]; then
+	echo "# owner.sh needs root (it tests what root's commands do)"
+	exit 77
+fi
+chmod 0755 "$T"
+mkdir -p "$T/outbox" && chown nobody "$T/outbox"
+printf 'daemon:\n  user: nobody\n' >> "$MSGSPOOL_CONFIG"
+owners() { find "$T/spool" ! -user nobody -printf '%P:%u\n' | sort | tr '\n' ' '; }
+
+# --- init ---
+check_rc "init as root" 0 ms init
+check "the whole tree is daemon.user's" "$(owners)" ""
+check "the root is 0700" "$(stat -c %a "$T/spool")" 700
+check_rc "init --owner" 0 ms --spool "$T/other" init --owner daemon
+check "--owner overrides daemon.user" "$(stat -c %U "$T/other" "$T/other/new" "$T/other/hold" | sort -u)" "daemon"
+check_rc "init --owner with --group" 0 ms --spool "$T/grp" init --owner daemon --group users
+check "--group: producers' directories" "$(stat -c '%U:%G:%a' "$T/grp/new" "$T/grp/tmp" "$T/grp/messages" | sort -u)" "daemon:users:2770"
+check "--group: the rest" "$(stat -c '%U:%G:%a' "$T/grp/sent" "$T/grp/hold" | sort -u)" "daemon:users:750"
+check_rc "init --owner, no such user" 67 ms --spool "$T/x" init --owner no-such-user-here
+check_contains "says which" "$(cat "$T/err")" "no-such-user-here"
+printf 'spool: %s/y\n' "$T" > "$T/pub.yaml"; chmod 0644 "$T/pub.yaml"
+check_rc "init --owner as another user refused" 77 setpriv --reuid=daemon --regid=daemon --clear-groups "$BLD/msgspool" -c "$T/pub.yaml" init --owner nobody
+
+# --- commands run as root work as the owner ---
+id=$(enq a@example.com)
+check "enqueue as root: the file is the owner's" "$(stat -c %U "$T/spool/new/$id.yaml")" nobody
+check_rc "send as root" 0 ms send
+check "send as root: sent/ file is the owner's" "$(owners)" ""
+check_rc "resend as root" 0 ms resend "$id"
+ms list >/dev/null
+check "resend and list as root leave nothing of root's" "$(owners)" ""
+printf 'msgspool: 1\ndefault_language: en\nlanguages:\n  en: {subject: S, text: Hi}\nreceivers:\n  - {send_to: c1@example.com}\n  - {send_to: c2@example.com}\n' > "$T/msg.yaml"
+chmod 0644 "$T/msg.yaml"
+check_rc "compose as root" 0 ms compose "$T/msg.yaml"
+check "compose as root: records and receivers are the owner's" "$(owners)" ""
+check_rc "delete as root" 0 ms delete --yes "$id"
+
+# --- a file root left before: counted as stuck, given back by init ---
+printf 'msgspool: 1\nsend_to: r@example.com\nsubject: s\ntext: x\n' > "$T/spool/new/rootfile.yaml"
+chmod 0600 "$T/spool/new/rootfile.yaml"
+check "stats counts it as stuck" "$(ms stats --json | py -c 'import json,sys; print(json.load(sys.stdin)["stuck"])')" 1
+check_contains "stats says so" "$(ms stats)" "stuck"
+check_contains "and names it" "$(ms stats 2>&1 >/dev/null)" "new/rootfile.yaml"
+check_rc "init again as root" 0 ms init
+check "init gave it to the owner" "$(owners)" ""
+check "not stuck any more" "$(ms stats --json | py -c 'import json,sys; print(json.load(sys.stdin)["stuck"])')" 0
+
+# --- the daemon with daemon.user starts on a spool init made as root ---
+start_daemon d1 && ok "msgspoold as daemon.user starts" || fail "daemon: $(cat "$T/d1.dlog")"
+wait_until 10 test -f "$T/spool/sent/rootfile.yaml" && ok "and sends what init gave back" || fail "rootfile not sent: $(cat "$T/d1.dlog")"
+
+finish
