@@ -19,24 +19,27 @@
 #include <time.h>
 #include <unistd.h>
 
+void cli_vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[4096];
+	util_vformat_escaped(line, sizeof line, fmt, ap);
+	fprintf(stderr, "%s%s\n", prefix, line);
+}
+
 void cli_err(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("msgspool: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("msgspool: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("msgspool: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("msgspool: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_open_spool(struct cli *c)

@@ -3,6 +3,7 @@
 #ifndef MSGSPOOL_CLI_H
 #define MSGSPOOL_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <time.h>
 #include "conf.h"
@@ -17,6 +18,9 @@ struct cli {
 	bool spool_open;
 };
 
+/* One line on stderr, prefix then the message with control characters
+ * escaped (it may quote what a producer wrote). */
+void cli_vmessage(const char *prefix, const char *fmt, va_list ap);
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Opens the configured spool; returns a sysexits code, 0 on success. */

@@ -34,6 +34,17 @@ const char list_help[] =
 	"  --limit N     show at most N rows\n"
 	"  --json        a JSON array of objects: the file's keys plus id and status\n";
 
+/* s as it may reach a terminal: itself, or with control characters escaped
+ * into tmp (valid until the next call with the same tmp). */
+static const char *printable(const char *s, struct util_buf *tmp)
+{
+	if (!s || util_is_printable(s, strlen(s)))
+		return s;
+	tmp->len = 0;
+	util_buf_add_escaped(tmp, s, strlen(s));
+	return util_buf_cstr(tmp);
+}
+
 static void put_spaces(struct util_buf *b, int n)
 {
 	for (; n > 0; n--)
@@ -113,6 +124,7 @@ static const char *fmt_minute(struct minute_memo *m, time_t t)
 static void list_table(const struct query_result *res, size_t limit)
 {
 	struct minute_memo cm = {0}, sm = {0};
+	struct util_buf tmp = {0};
 	int width = cli_terminal_width();
 	size_t n = limit && limit < res->n ? limit : res->n;
 	/* Fixed columns, then subject and user share what the terminal has left. */
@@ -129,8 +141,8 @@ static void list_table(const struct query_result *res, size_t limit)
 	} else {
 		/* Piped: as wide as the data, so columns still line up for awk. */
 		for (size_t i = 0; i < n; i++) {
-			int sw = utf8_width(res->rows[i].err ? "(unreadable; see show)" : res->rows[i].subject);
-			int uw = utf8_width(res->rows[i].user ? res->rows[i].user : "-");
+			int sw = utf8_width(res->rows[i].err ? "(unreadable; see show)" : printable(res->rows[i].subject, &tmp));
+			int uw = utf8_width(res->rows[i].user ? printable(res->rows[i].user, &tmp) : "-");
 			subjw = sw > subjw ? (sw < 80 ? sw : 80) : subjw;
 			userw = uw > userw ? (uw < 40 ? uw : 40) : userw;
 		}
@@ -148,9 +160,9 @@ static void list_table(const struct query_result *res, size_t limit)
 		util_buf_putc(&line, ' ');
 		put_cell(&line, r->err ? "-" : fmt_minute(&cm, r->created), 16, true);
 		util_buf_putc(&line, ' ');
-		put_cell(&line, r->err ? "(unreadable; see show)" : r->subject, subjw, true);
+		put_cell(&line, r->err ? "(unreadable; see show)" : printable(r->subject, &tmp), subjw, true);
 		util_buf_putc(&line, ' ');
-		put_cell(&line, r->user ? r->user : "-", userw, true);
+		put_cell(&line, r->user ? printable(r->user, &tmp) : "-", userw, true);
 		util_buf_putc(&line, ' ');
 		put_num(&line, r->failed_count, 6);
 		util_buf_putc(&line, ' ');
@@ -160,7 +172,7 @@ static void list_table(const struct query_result *res, size_t limit)
 		util_buf_putc(&line, ' ');
 		put_cell(&line, fmt_minute(&sm, r->sent_at), 16, true);
 		util_buf_putc(&line, ' ');
-		put_cell(&line, r->type ? r->type : "-", 0, false);
+		put_cell(&line, r->type ? printable(r->type, &tmp) : "-", 0, false);
 		util_buf_putc(&line, '\n');
 		if (line.len >= 65536) {
 			fwrite(line.data, 1, line.len, stdout);
@@ -170,6 +182,7 @@ static void list_table(const struct query_result *res, size_t limit)
 	if (line.len)
 		fwrite(line.data, 1, line.len, stdout);
 	util_buf_free(&line);
+	util_buf_free(&tmp);
 	printf("%zu message receiver%s%s\n", res->n, res->n == 1 ? "" : "s",
 	       n < res->n ? " (more not shown; see --limit)" : "");
 }
@@ -258,16 +271,22 @@ const char show_help[] =
 
 static void show_field(const char *label, const char *value)
 {
+	struct util_buf tmp = {0};
 	if (value)
-		printf("%-22s %s\n", label, value);
+		printf("%-22s %s\n", label, printable(value, &tmp));
+	util_buf_free(&tmp);
 }
 
+/* A body or a YAML block: lines and tabs kept, other controls escaped. */
 static void show_block(const char *title, const char *body)
 {
+	struct util_buf b = {0};
+	util_buf_add_escaped_text(&b, body, strlen(body));
 	printf("\n── %s ──\n", title);
-	fputs(body, stdout);
-	if (*body && body[strlen(body) - 1] != '\n')
+	fputs(util_buf_cstr(&b), stdout);
+	if (b.len && b.data[b.len - 1] != '\n')
 		fputc('\n', stdout);
+	util_buf_free(&b);
 }
 
 static void show_human(struct cli *c, const struct receiver *r, enum spool_status st)
@@ -325,17 +344,22 @@ static void show_human(struct cli *c, const struct receiver *r, enum spool_statu
 		char title[128];
 		snprintf(title, sizeof title, "error %zu of %zu", i + 1, nerr);
 		printf("\n── %s ──\n", title);
-		printf("at:    %s\n", at && at->kind == YDOC_SCALAR ? at->str : "?");
-		printf("error: %s\n", msg && msg->kind == YDOC_SCALAR ? msg->str : "?");
+		struct util_buf tmp = {0};
+		printf("at:    %s\n", printable(at && at->kind == YDOC_SCALAR ? at->str : "?", &tmp));
+		printf("error: %s\n", printable(msg && msg->kind == YDOC_SCALAR ? msg->str : "?", &tmp));
+		util_buf_free(&tmp);
 		if (tr && tr->kind == YDOC_SCALAR && tr->len) {
+			struct util_buf t = {0};
+			util_buf_add_escaped_text(&t, tr->str, strlen(tr->str));
 			printf("transcript:\n");
-			const char *p = tr->str;
+			const char *p = util_buf_cstr(&t);
 			while (*p) {
 				const char *nl = strchr(p, '\n');
 				size_t l = nl ? (size_t)(nl - p) : strlen(p);
 				printf("  %.*s\n", (int)l, p);
 				p += l + (nl ? 1 : 0);
 			}
+			util_buf_free(&t);
 		}
 	}
 }

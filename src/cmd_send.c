@@ -45,11 +45,9 @@ static void cli_log(void *ctx, int prio, const char *fmt, ...)
 	va_list ap;
 	if (s->progress)
 		fputs("\r\033[K", stderr);
-	fputs("msgspool: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("msgspool: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int sender_start(struct sender *s, struct cli *c, bool verbose)

@@ -169,7 +169,8 @@ static void stats_openmetrics(const struct stats *st)
  * age columns. */
 static void stats_row(const struct bucket *b, bool shape, time_t now)
 {
-	printf("%-30s %7zu", b->name, b->n);
+	char name[256];
+	printf("%-30s %7zu", util_escape(b->name, name, sizeof name), b->n);
 	if (shape) {
 		for (size_t k = 0; k < NAGES; k++)
 			printf(" %6zu", b->ages[k]);

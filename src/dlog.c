@@ -3,8 +3,10 @@
  * anything but the write itself. What the lines say is msgspoold(8)'s. */
 #include "config.h"
 #include "dlog.h"
+#include "util.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +32,9 @@ void dlog_set_pid(void)
 static void vlogmsg(int prio, const char *fmt, va_list ap)
 {
 	if (!log_stderr) {
-		vsyslog(prio, fmt, ap);
+		char msg[2048];
+		util_vformat_escaped(msg, sizeof msg, fmt, ap); /* a producer's text stays on one line */
+		syslog(prio, "%s", msg);
 		return;
 	}
 	struct timespec ts;
@@ -44,9 +48,8 @@ static void vlogmsg(int prio, const char *fmt, va_list ap)
 	int n = snprintf(line, sizeof line, "%s.%03ld msgspoold[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)log_pid);
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
-	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-	if (m < 0)
-		m = 0;
+	util_vformat_escaped(line + n, sizeof line - (size_t)n - 1, fmt, ap); /* one line, whatever it quotes */
+	int m = (int)strlen(line + n);
 	size_t len = (size_t)n + (size_t)m < sizeof line - 1 ? (size_t)n + (size_t)m : sizeof line - 2;
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);

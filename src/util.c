@@ -295,15 +295,16 @@ bool util_is_printable(const char *s, size_t n)
 	return true;
 }
 
-int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n)
+/* keep_lines: newlines and tabs stay (bodies, transcripts). */
+static int add_escaped(struct util_buf *b, const char *s, size_t n, bool keep_lines)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s, *e = p + n;
 	while (p < e) {
 		const unsigned char *run = p;
 		size_t k;
-		while (p < e && (k = printable_seq(p, e)) != 0)
-			p += k;
+		while (p < e && ((k = printable_seq(p, e)) != 0 || (keep_lines && (*p == '\n' || *p == '\t'))))
+			p += k ? k : 1;
 		if (p > run && util_buf_add(b, run, (size_t)(p - run)) < 0)
 			return -1;
 		if (p == e)
@@ -323,6 +324,28 @@ int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n)
 		p++;
 	}
 	return util_buf_reserve(b, 0);
+}
+
+int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n)
+{
+	return add_escaped(b, s, n, false);
+}
+
+int util_buf_add_escaped_text(struct util_buf *b, const char *s, size_t n)
+{
+	return add_escaped(b, s, n, true);
+}
+
+void util_vformat_escaped(char *dst, size_t dstsz, const char *fmt, va_list ap)
+{
+	char raw[4096];
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
+	if (n < 0)
+		raw[0] = '\0';
+	if (util_is_printable(raw, strlen(raw)))
+		snprintf(dst, dstsz, "%s", raw);
+	else
+		util_escape(raw, dst, dstsz);
 }
 
 char *util_escape(const char *s, char *dst, size_t dstsz)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <time.h>
 
 struct util_buf {
@@ -71,6 +72,11 @@ const char *util_file_reason(int e);
  * \r or \xNN, so that a producer's text cannot drive a terminal or split a
  * log line. A backslash stays as it is: the output is for humans only. */
 int util_buf_add_escaped(struct util_buf *b, const char *s, size_t n);
+/* The same, but newlines and tabs stay: for bodies and transcripts. */
+int util_buf_add_escaped_text(struct util_buf *b, const char *s, size_t n);
+/* vsnprintf, then escaped: one log or message line, whatever its
+ * arguments hold (cut when it does not fit). */
+void util_vformat_escaped(char *dst, size_t dstsz, const char *fmt, va_list ap);
 /* Into a fixed buffer, cut (on a whole escape) when it does not fit;
  * returns dst. */
 char *util_escape(const char *s, char *dst, size_t dstsz);

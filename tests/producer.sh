@@ -7,6 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 
 ms init >/dev/null
+mkdir -p "$T/outbox/tmp" "$T/outbox/new" "$T/outbox/cur"
 S=$T/spool
 receiver() { printf 'msgspool: 1\nsend_to: %s\nsubject: %s\ntext: |\n  Hello.\n' "$1" "${2:-Test}"; }
 
@@ -43,5 +44,55 @@ check "list over a 50,000-key receiver completes" "$?" 0
 check_contains "and shows it as unreadable" "$(cat "$T/out")" "(unreadable; see show)"
 check_contains "show names the limit" "$(ms show keys 2>&1)" "more keys than the limit"
 rm -f "$S/new/keys.yaml"
+
+# --- 7. text that would drive a terminal or split a log line ---
+ESC=$(printf '\033')
+cat > "$S/new/esc.yaml" <<'Y'
+msgspool: 1
+send_to: esc@example.com
+subject: "\e]0;owned\a\e[2J red \e[31mRED"
+user: "\e[8mhidden"
+context_type: "t\e[5m"
+text: "body \e[2J line\n"
+Y
+out=$(ms list 2>&1)
+check "list prints no escape character" "$(printf '%s' "$out" | grep -c "$ESC")" 0
+check_contains "list shows it escaped" "$out" '\x1b[31mRED'
+out=$(ms show esc 2>&1)
+check "show prints no escape character" "$(printf '%s' "$out" | grep -c "$ESC")" 0
+check_contains "show shows the body escaped" "$out" 'body \x1b[2J line'
+out=$(ms stats 2>&1)
+check "stats prints no escape character" "$(printf '%s' "$out" | grep -c "$ESC")" 0
+check "list --json stays exact JSON" "$(ms list --json | py -c 'import json,sys; print(json.load(sys.stdin)[0]["subject"] == "\x1b]0;owned\x07\x1b[2J red \x1b[31mRED")')" True
+rm -f "$S/new/esc.yaml"
+# A header name with a newline: the quarantine's log line stays one line.
+cat > "$S/new/hdr.yaml" <<'Y'
+msgspool: 1
+send_to: hdr@example.com
+subject: header
+text: x
+headers: {"X-A\nInjected: yes": v}
+Y
+touch -d '-1 min' "$S/new/hdr.yaml"	# not a file still being written
+ms send > "$T/out" 2> "$T/err"
+check "send's messages: no raw newline from a header name" "$(grep -c '^Injected' "$T/err")" 0
+check_contains "and the name is there, escaped" "$(cat "$T/err")" 'X-A\nInjected'
+rm -f "$S"/*/hdr.yaml
+# The same through msgspoold's log.
+printf 'daemon:\n  user: root\n' >> "$MSGSPOOL_CONFIG"
+start_daemon d || fail "daemon did not start: $(cat "$T/d.dlog")"
+cat > "$S/tmp/hdr2.yaml" <<'Y'
+msgspool: 1
+send_to: hdr@example.com
+subject: header
+text: x
+headers: {"X-A\nInjected: yes": v}
+Y
+touch -d '-1 min' "$S/tmp/hdr2.yaml"
+mv "$S/tmp/hdr2.yaml" "$S/new/"
+wait_until 20 test -f "$S/corrupt/hdr2.yaml" || fail "not quarantined: $(cat "$T/d.dlog")"
+check "msgspoold's log: no raw newline from a header name" "$(grep -c '^Injected' "$T/d.dlog")" 0
+check_contains "and the name is there, escaped" "$(cat "$T/d.dlog")" 'X-A\nInjected'
+kill "$DPID"; wait "$DPID" 2>/dev/null
 
 finish
