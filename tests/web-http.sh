@@ -172,7 +172,9 @@ check "lockout: the sixth try is refused" \
 check "lockout: no session" "$(code -b "$T/lk" "$WEB/")" 303
 check "lockout: Basic refused too" "$(code -u "$WEB_USER:$WEB_PASS" "$WEB/api/receivers")" 401
 check_contains "lockout: logged" "$(cat "$T/web.log")" "too many wrong passwords"
-kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
+kill "$WEB_PID"; wait "$WEB_PID"
+check "stopped cleanly by SIGTERM (sanitizers: no leak)" "$?" 0
+check "no sanitizer report" "$(grep -c 'Sanitizer\|runtime error' "$T/web.log")" 0
 
 # ---- HTTPS ----
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 2 -keyout "$T/web.key" -out "$T/web.crt" 2>/dev/null
