@@ -10,29 +10,46 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define CACHE_NAME ".list-cache"
 
+/* Trusted only when the spool's owner (or root) wrote it and nobody else
+ * may: a forged `created` would make delete-receivers delete. */
 int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len)
 {
-	return spool_read_named(sp->rootfd, CACHE_NAME, max, data, len, NULL);
+	struct stat st, root;
+	if (spool_read_named(sp->rootfd, CACHE_NAME, max, data, len, &st) < 0)
+		return -1;
+	if (fstat(sp->rootfd, &root) < 0 || (st.st_uid != root.st_uid && st.st_uid != 0) ||
+	    (st.st_mode & 022)) {
+		free(*data);
+		*data = NULL;
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
 }
 
-/* No fsync: losing the cache in a crash costs one slow listing, no more. */
+/* Written in the spool's root, which only its owner may write (never in
+ * tmp/, where a producer could plant a FIFO or a file of its own under the
+ * name), created new, then renamed over the old. No fsync: losing the
+ * cache in a crash costs one slow listing, no more. */
 int spool_cache_write(struct spool *sp, const void *data, size_t len)
 {
 	char tmp[64];
-	snprintf(tmp, sizeof tmp, CACHE_NAME ".%ld", (long)getpid());
-	int fd = openat(sp->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	spool_unique_name(tmp, sizeof tmp, CACHE_NAME, ".new");
+	int fd = openat(sp->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
 	int rc = util_write_all(fd, data, len);
-	close(fd);
+	if (close(fd) < 0)
+		rc = -1;
 	if (rc == 0)
-		rc = renameat(sp->tmpfd, tmp, sp->rootfd, CACHE_NAME);
+		rc = renameat(sp->rootfd, tmp, sp->rootfd, CACHE_NAME);
 	if (rc < 0)
-		unlinkat(sp->tmpfd, tmp, 0);
+		unlinkat(sp->rootfd, tmp, 0);
 	return rc;
 }
 

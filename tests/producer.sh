@@ -36,6 +36,30 @@ ms send >/dev/null 2>&1
 check "a tag with a slash is never used" "$(ls "$S/sent")" ""
 rm -rf "$S/new/a" "$S/tmp/a" "$S/messages/trav.yaml" "$S/tmp/X.yaml.t"
 
+# --- 4. the list cache ---
+# A FIFO where list would write its cache (its pid is the shell's, exec'd).
+receiver c@example.com Cached > "$S/new/cached.yaml"
+for d in tmp .; do
+	timeout 60 sh -c 'mkfifo "$1/$2/.list-cache.$$"; exec "$3/msgspool" list' sh "$S" "$d" "$BLD" > "$T/out" 2>&1
+	check "list is not held up by a FIFO planted in $d/ (hang guard)" "$?" 0
+	rm -f "$S/$d"/.list-cache.*
+done
+# A cache file the spool's owner did not write is not trusted: here it says
+# the receiver was created in 1970, which would make it old enough to delete.
+rm -f "$S/.list-cache"
+py - "$S" <<'PY'
+import os, sys
+s = sys.argv[1]
+st = os.stat(os.path.join(s, "new", "cached.yaml"))
+with open(os.path.join(s, ".list-cache"), "w") as f:
+    f.write("v1\t0\tcached\t%d\t%d\t%d\t%d\t86400\t0\t0\t0\tsForged\t-\tsc@example.com\t-\n"
+            % (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+os.chown(os.path.join(s, ".list-cache"), 65534, -1)
+PY
+check_contains "a forged cache is not believed (list)" "$(ms list)" "Cached"
+check_contains "nor by delete-receivers" "$(ms delete-receivers --dry-run 90)" "Would delete 0 message receivers."
+rm -f "$S/new/cached.yaml" "$S/.list-cache"
+
 # --- 6. a file with 50,000 keys: refused at once, not minutes of CPU ---
 # (check_ydoc counts the comparisons; the timeout here only catches a hang)
 py -c 'import sys; sys.stdout.write("msgspool: 1\nsend_to: k@example.com\nsubject: keys\ntext: x\n" + "".join("k%d: v\n" % i for i in range(50000)))' > "$S/new/keys.yaml"
