@@ -67,4 +67,19 @@ mkdir -p "$T/spool/messages"; echo 'msgspool: 1' > "$T/spool/messages/m1.yaml"; 
 check_rc "delete-messages-without-receivers --quiet, one to delete" 0 ms delete-messages-without-receivers --quiet
 check "delete-messages prints Devilry's line when it did something" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
 
+# --- delete-receivers over many files: progress on a terminal, none when piped ---
+py - "$T/spool/sent" <<'PY'
+import sys
+for i in range(2100):
+    open("%s/many%05d.yaml" % (sys.argv[1], i), "w").write('msgspool: 1\nsend_to: m@example.com\nsubject: s\ntext: x\ncreated: "2020-01-01T00:00:00Z"\n')
+PY
+cp -a "$T/spool" "$T/spool.many"
+script -qc "'$BLD/msgspool' delete-receivers 1" /dev/null > "$T/tty.out" < /dev/null
+check_contains "progress while deleting, on a terminal" "$(cat "$T/tty.out")" "deleting 2048 files"
+check_contains "then Devilry's line" "$(cat "$T/tty.out")" "Deleting 2101 message receivers."
+rm -rf "$T/spool"; mv "$T/spool.many" "$T/spool"
+check_rc "delete-receivers piped" 0 ms delete-receivers 1
+check "no progress when not on a terminal" "$(cat "$T/err")" ""
+check "every old one deleted, today's kept" "$(count sent)" 2
+
 finish
