@@ -104,6 +104,15 @@ static enum deliver_result failure(struct deliver *d, struct spool_claim *c, str
 	return commit(d, c, r, src, to_error ? SPOOL_ERROR : SPOOL_FAILED, to_error ? DELIVER_ERROR : DELIVER_FAILED);
 }
 
+/* Modified in the last 2 s: a producer writing in place may not be done.
+ * A time in the future counts as old, so that it cannot defer a file
+ * forever (claim() says so in the log). */
+static bool young(const struct spool_claim *c)
+{
+	time_t now = time(NULL);
+	return c->st.st_mtime <= now && now - c->st.st_mtime < 2;
+}
+
 static const char *file_kind(mode_t m)
 {
 	return S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" : S_ISFIFO(m) ? "a FIFO"
@@ -161,8 +170,13 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 	/* A second name means someone else holds this inode: a hard link to a
 	 * file we must not send (a link+unlink rename on NFS shows two for a
 	 * moment, so a young file gets another look). */
+	if (c->st.st_mtime > time(NULL) + 5) {
+		char t[UTIL_TIME_LEN];
+		util_time_format(c->st.st_mtime, t);
+		d->log(d->log_ctx, LOG_WARNING, "%s: modified in the future (%s); treated as old", path, t);
+	}
 	if (from == SPOOL_NEW && c->st.st_nlink > 1) {
-		if (time(NULL) - c->st.st_mtime < 2 && spool_release(d->sp, c, from) == 0)
+		if (young(c) && spool_release(d->sp, c, from) == 0)
 			return DELIVER_DEFERRED;
 		return quarantine(d, c, "has other hard links (never sent)");
 	}
@@ -183,8 +197,24 @@ static int load(struct deliver *d, struct spool_claim *c, struct receiver *r, st
 {
 	char path[4200];
 	spool_path(d->sp, c->from, c->id, path, sizeof path);
-	if (receiver_load_claim(r, c, d->conf->max_receiver_size, path, src, err, errsz) == 0)
-		return 0;
+	if (receiver_load_claim(r, c, d->conf->max_receiver_size, path, src, err, errsz) == 0) {
+		/* Read whole only if nobody was still writing it (a file written
+		 * in place, whose first half may parse). */
+		int settled = c->from == SPOOL_NEW ? spool_claim_settled(c, young(c)) : 1;
+		if (settled == 1)
+			return 0;
+		receiver_free(r);
+		util_buf_free(src);
+		snprintf(err, errsz, "%s", settled == 0 ? "still being written; another look later" : strerror(errno));
+		if (spool_release(d->sp, c, c->from) == 0) {
+			d->log(d->log_ctx, LOG_NOTICE, "%s: %s", path, err);
+			return DELIVER_DEFERRED;
+		}
+		d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into new/: %s (left in active/ for recovery)", path,
+		       strerror(errno));
+		spool_claim_drop(c);
+		return DELIVER_IOERR;
+	}
 	if (errno == EFBIG)
 		return quarantine(d, c, "larger than max_receiver_size");
 	if (errno != EINVAL) {
@@ -195,7 +225,7 @@ static int load(struct deliver *d, struct spool_claim *c, struct receiver *r, st
 	/* A producer writing straight into new/ may not be done yet: a young
 	 * unreadable file gets another look (inotify's IN_CLOSE_WRITE or the
 	 * rescan) before it is quarantined. */
-	if (c->from == SPOOL_NEW && time(NULL) - c->st.st_mtime < 2 && spool_release(d->sp, c, c->from) == 0)
+	if (c->from == SPOOL_NEW && young(c) && spool_release(d->sp, c, c->from) == 0)
 		return DELIVER_DEFERRED;
 	return quarantine(d, c, err);
 }

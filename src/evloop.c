@@ -29,6 +29,7 @@ int evloop_open(struct evloop *ev, const char *dir)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGIO, SIG_IGN); /* a read lease broken while spool_claim_settled holds it */
 	ev->sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	ev->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ev->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

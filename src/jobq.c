@@ -43,6 +43,7 @@ void jobq_free(struct jobq *q)
 	}
 	free(q->set);
 	free(q->jobs);
+	free(q->later);
 	memset(q, 0, sizeof *q);
 }
 
@@ -78,7 +79,7 @@ void jobq_done(struct jobq *q, const char *id)
 
 bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
 {
-	if (set_has(q, id))
+	if (set_has(q, id) || (q->nlater && jobq_later_waits(q, id, time(NULL))))
 		return true;
 	if (q->n >= q->high) {
 		q->backlog = true;
@@ -187,4 +188,53 @@ bool jobq_stuck_same(struct jobq *q, const char *id, const struct stat *now)
 	free(e);
 	q->nstuck--;
 	return false;
+}
+
+/* ---- ids that get another look later ---- */
+
+void jobq_later_add(struct jobq *q, const char *id, time_t at)
+{
+	for (size_t i = 0; i < q->nlater; i++) {
+		if (!strcmp(q->later[i].id, id)) {
+			q->later[i].at = at;
+			return;
+		}
+	}
+	if (q->nlater == q->caplater) {
+		size_t cap = q->caplater ? q->caplater * 2 : 16;
+		struct jobq_later *l = util_xmalloc(cap * sizeof *l);
+		if (q->nlater)
+			memcpy(l, q->later, q->nlater * sizeof *l);
+		free(q->later);
+		q->later = l;
+		q->caplater = cap;
+	}
+	snprintf(q->later[q->nlater].id, sizeof q->later[q->nlater].id, "%s", id);
+	q->later[q->nlater++].at = at;
+}
+
+bool jobq_later_waits(const struct jobq *q, const char *id, time_t now)
+{
+	for (size_t i = 0; i < q->nlater; i++)
+		if (!strcmp(q->later[i].id, id))
+			return now < q->later[i].at;
+	return false;
+}
+
+time_t jobq_later_run(struct jobq *q, time_t now)
+{
+	time_t next = 0;
+	for (size_t i = 0; i < q->nlater;) {
+		struct jobq_later *l = &q->later[i];
+		if (l->at > now) {
+			next = next && next < l->at ? next : l->at;
+			i++;
+			continue;
+		}
+		char id[SPOOL_ID_MAX + 1];
+		memcpy(id, l->id, sizeof id);
+		*l = q->later[--q->nlater];
+		jobq_push(q, SPOOL_NEW, id);
+	}
+	return next;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <sys/stat.h>
 #include "spool.h"
 
@@ -17,6 +18,10 @@ struct jobq_job {
 
 struct jobq_entry;
 struct jobq_stuck;
+struct jobq_later {
+	char id[SPOOL_ID_MAX + 1];
+	time_t at;
+};
 
 struct jobq {
 	struct jobq_job *jobs;
@@ -25,6 +30,8 @@ struct jobq {
 	bool backlog;			/* an id was refused: new/ may hold more */
 	struct jobq_stuck **stuck;	/* entries passed over until they change */
 	size_t nstuck;
+	struct jobq_later *later;	/* ids that get another look at a time */
+	size_t nlater, caplater;
 };
 
 void jobq_init(struct jobq *q, size_t high);
@@ -44,5 +51,12 @@ void jobq_stuck_add(struct jobq *q, const char *id, const struct stat *st);
  * forgets it when it changed. */
 bool jobq_stuck_same(struct jobq *q, const char *id, const struct stat *now);
 bool jobq_stuck_has(const struct jobq *q, const char *id);
+
+/* An id of new/ that gets another look at `at` and not before (a file
+ * still being written): jobq_push of it is refused until then. */
+void jobq_later_add(struct jobq *q, const char *id, time_t at);
+bool jobq_later_waits(const struct jobq *q, const char *id, time_t now);
+/* Queues the ids whose time has come; returns the next time, or 0. */
+time_t jobq_later_run(struct jobq *q, time_t now);
 
 #endif

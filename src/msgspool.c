@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +370,7 @@ int main(int argc, char **argv)
 	 * as created, the group through the setgid directories), whatever the
 	 * caller's umask: a 0600 receiver would be stuck in new/. */
 	umask(umask(0) & 027);
+	signal(SIGIO, SIG_IGN); /* a read lease broken while spool_claim_settled holds it */
 	bool version = false;
 	int o;
 	/* '+' stops at the command so its options are its own. */

@@ -64,7 +64,8 @@ struct daemon {
 	size_t workers;
 	pthread_t *threads;
 	struct worker *ws;
-	struct evloop ev;		/* workers ring it to ask for a rescan */
+	struct evloop ev;		/* workers ring it: a rescan, or a new timer */
+	bool want_rescan;		/* under mu: the queue ran low with new/ fuller */
 	struct committer *committer;	/* records sent receivers in groups */
 	time_t next_rescan, next_full, next_retry;
 };
@@ -121,6 +122,7 @@ static bool next_job(struct worker *w, struct jobq_job *job)
 	jobq_pop(&d->q, job);
 	if (d->q.backlog && d->q.n == QUEUE_LOW) {
 		d->q.backlog = false;
+		d->want_rescan = true;
 		evloop_wake(&d->ev);
 	}
 	return true;
@@ -178,6 +180,11 @@ static void *worker_main(void *arg)
 			if (jobq_push(&d->q, job.from, job.id))
 				pthread_cond_signal(&d->cv);
 			w->connected = r == DELIVER_IOERR && w->connected;
+		} else if (r == DELIVER_DEFERRED) {
+			/* Still being written: another look in a second, not at
+			 * once (our own rename back into new/ rings inotify). */
+			jobq_later_add(&d->q, job.id, time(NULL) + 1);
+			evloop_wake(&d->ev);
 		} else if (r == DELIVER_SENT || r == DELIVER_FAILED || r == DELIVER_ERROR) {
 			d->backoff = 0;
 		}
@@ -261,14 +268,25 @@ static void on_overflow(void *ctx)
 
 static void on_wake(void *ctx)
 {
-	rescan(ctx, false);
+	struct daemon *d = ctx;
+	pthread_mutex_lock(&d->mu);
+	bool want = d->want_rescan;
+	d->want_rescan = false;
+	pthread_mutex_unlock(&d->mu);
+	if (want)
+		rescan(d, false);
 }
 
-/* The slow rescan with housekeeping, and the retry scan of failed/. */
+/* The slow rescan with housekeeping, the retry scan of failed/, and the
+ * second looks at files that were still being written. */
 static time_t on_timer(void *ctx, time_t now)
 {
 	struct daemon *d = ctx;
 	long retry = d->conf->daemon.retry_failed_after;
+	pthread_mutex_lock(&d->mu);
+	time_t later = jobq_later_run(&d->q, now);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
 	if (now >= d->next_rescan) {
 		bool full = now >= d->next_full;
 		housekeeping(d, full);
@@ -283,7 +301,8 @@ static time_t on_timer(void *ctx, time_t now)
 		long step = retry / 4;
 		d->next_retry = now + (step < 1 ? 1 : step > 60 ? 60 : step);
 	}
-	return retry > 0 && d->next_retry < d->next_rescan ? d->next_retry : d->next_rescan;
+	time_t next = retry > 0 && d->next_retry < d->next_rescan ? d->next_retry : d->next_rescan;
+	return later && later < next ? later : next;
 }
 
 /* ---- configuration, privileges ---- */

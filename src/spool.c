@@ -711,3 +711,27 @@ int spool_chown_tree(const char *root, uid_t uid, gid_t gid)
 	errno = e;
 	return rc;
 }
+
+/* Whether a claimed file is complete: nobody holds it open for writing (a
+ * read lease can be taken, and is given back at once), and its size and
+ * mtime are still those seen at the claim. Where no lease can be taken
+ * (another user's file without CAP_LEASE, a file system without leases),
+ * a `young` file is looked at again after 50 ms instead. 1 when settled,
+ * 0 when it is being written, -1 with errno on error. The caller ignores
+ * SIGIO: a lease broken in the instant it is held must not kill it. */
+int spool_claim_settled(struct spool_claim *c, bool young)
+{
+	struct stat now;
+	if (fcntl(c->fd, F_SETLEASE, F_RDLCK) == 0) {
+		fcntl(c->fd, F_SETLEASE, F_UNLCK);
+	} else if (errno == EAGAIN) {
+		return 0;
+	} else if (young) {
+		struct timespec pause = {0, 50 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	if (fstat(c->fd, &now) < 0)
+		return -1;
+	return now.st_size == c->st.st_size && now.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec;
+}

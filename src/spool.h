@@ -88,6 +88,9 @@ enum spool_claim_result { SPOOL_CLAIMED = 0, SPOOL_BUSY = 1 };
 int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c);
 /* Reads the claimed file. */
 int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len);
+/* 1 when the claimed file is complete (nobody has it open for writing, the
+ * size and mtime of the claim unchanged), 0 while it is being written. */
+int spool_claim_settled(struct spool_claim *c, bool young);
 /* Writes new content durably over active/ID, then moves it into `to`. */
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to);

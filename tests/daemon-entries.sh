@@ -10,7 +10,7 @@ start_smtpd main || exit 1
 # files in new/ are then what a producer with another uid leaves there.
 P=$(mktemp -d /tmp/msgspool-ent.XXXXXX); chmod 755 "$P"
 PIDS_CLEAN="$P"
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T" "$P"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T" "$P"' EXIT
 S="$P/spool"
 smtp_conf "$PORT" "" "$(printf 'daemon:\n  user: nobody\n  idle_close: 1\n  rescan_interval: 2\n')"
 sed -i "s|^spool: .*|spool: $S|" "$MSGSPOOL_CONFIG"
@@ -56,5 +56,51 @@ kill -TERM $DPID; wait $DPID
 # --- 19.5: enqueue writes a file the daemon can read, whatever the umask ---
 id=$(umask 077; printf 'x\n' | ms enqueue --to u@example.com --subject s --text-file -)
 check "enqueue under umask 077: mode 0640" "$(stat -c %a "$S/new/$id.yaml")" 640
+
+# --- 19.8: a file written in place is sent whole, never its first half ---
+# A writer that keeps the file open and writes its second half seconds
+# later, while rescans (every 2 s) find the first half, which parses.
+inplace() { # NAME PAUSE STEP OWNER: writes NAME in new/ in place, in two halves
+	py - "$S/new/$1.yaml" "$2" "$3" "$4" <<'PY'
+import os, pwd, sys, time
+path, pause, step, owner = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+with open(path, "w") as f:
+    os.fchown(f.fileno(), pwd.getpwnam(owner).pw_uid, -1)
+    f.write("msgspool: 1\nsend_to: inplace@example.com\nsubject: in place\ntext: |\n  first half\n")
+    f.flush()
+    t = time.monotonic()
+    while time.monotonic() - t < pause:   # still writing: a line every `step` s
+        time.sleep(step)
+        if step < pause:
+            f.write("  .\n"); f.flush()
+    f.write("  second half\n")
+PY
+}
+rm -f "$OUT"/*
+start_daemon e2 || fail "e2 did not start"
+# The daemon's own file, silent for 5 s while open: a read lease tells.
+inplace slow 5 10 nobody
+wait_until 10 test -f "$S/sent/slow.yaml" && ok "in place: sent once closed" || fail "in place: not sent: $(ls "$S/new" "$S/active")"
+body=$(cat "$OUT"/*.eml 2>/dev/null)
+check_contains "in place: the whole file was sent" "$body" "second half"
+check "in place: sent once" "$(mails)" 1
+check_contains "in place: the wait is logged" "$(cat "$T/e2.dlog")" "new/slow.yaml: still being written; another look later"
+check "in place: looked at about once a second, not in a loop" "$(( $(grep -c 'slow.yaml: still being written' "$T/e2.dlog") <= 10 ))" 1
+# Another user's file (no lease for the daemon): written every 20 ms for
+# 3 s, it is young, and a second look 50 ms later sees it grow.
+rm -f "$OUT"/*
+inplace busy 3 0.02 root
+wait_until 10 test -f "$S/sent/busy.yaml" && ok "in place, another user's: sent once closed" || fail "busy.yaml not sent"
+check_contains "in place, another user's: the whole file was sent" "$(cat "$OUT"/*.eml 2>/dev/null)" "second half"
+check "in place, another user's: sent once" "$(mails)" 1
+kill -TERM $DPID; wait $DPID
+
+# --- 19.8: an mtime in the future does not defer a file forever ---
+printf 'not: [yaml\n' > "$S/new/future.yaml"; touch -d '2099-01-01' "$S/new/future.yaml"; chown nobody "$S/new/future.yaml"
+start_daemon e3 || fail "e3 did not start"
+wait_until 10 test -f "$S/corrupt/future.yaml" && ok "future mtime: treated as old (quarantined)" ||
+	fail "future.yaml not quarantined: $(ls "$S/new")"
+check_contains "future mtime: logged" "$(cat "$T/e3.dlog")" "new/future.yaml: modified in the future (2099-01-01"
+kill -TERM $DPID; wait $DPID
 
 finish
