@@ -264,7 +264,7 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 		}
 	} else {
 		result = failure(d, c, r, src, res.error, res.code, util_buf_cstr(&res.transcript),
-				 out == TRANSPORT_PERM && d->conf->permanent_to_error);
+				 out == TRANSPORT_PERM && (d->conf->permanent_to_error || res.to_error));
 	}
 	if (res.error[0])
 		snprintf(err, errsz, "%s", res.error);

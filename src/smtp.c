@@ -16,16 +16,15 @@
  * Rules: RFC 5321, 2920 (pipelining), 3207 (STARTTLS), transport.h (what an
  * outcome means), man/msgspool.conf.5 (smtp.*). */
 #include "config.h"
+#include "hdr.h"
 #include "mime.h"
+#include "smtp_proto.h"
 #include "smtp_tls.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <pthread.h>
 #include <libetpan/libetpan.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,67 +46,14 @@ struct smtp {
 	char helo[256];		/* our name in EHLO/HELO */
 	bool smtputf8;		/* the server offers SMTPUTF8 (RFC 6531) */
 	bool chunking;		/* the server offers CHUNKING (RFC 3030) */
+	bool lost_first;	/* the connection died before any reply to MAIL */
 };
 
-static int read_reply(mailsmtp *m);
-static int command(mailsmtp *m, const char *cmd);
-
-/* This host's fully qualified name, looked up once per process: the host
- * name when it has a dot, else its canonical name (DNS or /etc/hosts). */
-static pthread_once_t fqdn_once = PTHREAD_ONCE_INIT;
-static char fqdn[256], short_name[256];
-static void find_fqdn(void)
-{
-	struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
-	if (gethostname(short_name, sizeof short_name - 1) < 0)
-		return;
-	if (strchr(short_name, '.')) {
-		snprintf(fqdn, sizeof fqdn, "%s", short_name);
-		return;
-	}
-	if (getaddrinfo(short_name, NULL, &hints, &ai) == 0) {
-		if (ai->ai_canonname && strchr(ai->ai_canonname, '.'))
-			snprintf(fqdn, sizeof fqdn, "%s", ai->ai_canonname);
-		freeaddrinfo(ai);
-	}
-}
-
-/* A name EHLO may carry (RFC 5321 4.1.1.1): a domain of at least two
- * labels, or an address literal. */
-static bool helo_valid(const char *h)
-{
-	size_t n = strlen(h);
-	if (n == 0 || n > 253)
-		return false;
-	if (h[0] == '[')
-		return n > 2 && h[n - 1] == ']' && strspn(h + 1, "0123456789abcdefABCDEF:.IPv6") == n - 2;
-	if (!strchr(h, '.') || h[0] == '.' || h[0] == '-' || h[n - 1] == '.' || h[n - 1] == '-' || strstr(h, ".."))
-		return false;
-	for (const char *p = h; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
-			return false;
-	return true;
-}
 
 /* Chooses the EHLO name: smtp.helo, else this host's FQDN; none: refuse. */
 static int choose_helo(struct smtp *s, char *err, size_t errsz)
 {
-	const char *h = s->c->smtp.helo;
-	if (h && !helo_valid(h)) {
-		snprintf(err, errsz, "smtp.helo: '%s' is neither a fully qualified domain name nor an address literal", h);
-		return -1;
-	}
-	if (!h) {
-		pthread_once(&fqdn_once, find_fqdn);
-		if (!fqdn[0] || !helo_valid(fqdn)) {
-			snprintf(err, errsz, "smtp: cannot find this host's fully qualified name (the host name is '%s'); set smtp.helo",
-				 short_name);
-			return -1;
-		}
-		h = fqdn;
-	}
-	snprintf(s->helo, sizeof s->helo, "%s", h);
-	return 0;
+	return smtp_proto_helo_name(s->c->smtp.helo, s->helo, sizeof s->helo, err, errsz);
 }
 
 static bool is_loopback(const char *host)
@@ -273,7 +219,7 @@ static void smtp_idle(void *impl)
 		/* libetpan's QUIT does not wait for the 221: read it, within the
 		 * timeout, so the server ends the session, not a broken pipe. */
 		s->log = &s->setup;
-		command(s->s, "QUIT\r\n");
+		smtp_proto_command(s->s, "QUIT\r\n");
 		s->log = NULL;
 	}
 	drop_session(s);
@@ -306,59 +252,6 @@ static void bound_reads(struct smtp *s)
 		mailstream_low_set_timeout(low, s->c->smtp.timeout);
 }
 
-/* Writes one command and reads its reply; 0 when the stream failed. */
-static int command(mailsmtp *m, const char *cmd)
-{
-	size_t n = strlen(cmd);
-	m->response_code = 0;
-	if (!m->stream)
-		return 0;
-	mailstream_set_privacy(m->stream, 1);
-	if (mailstream_write(m->stream, cmd, n) != (ssize_t)n || mailstream_flush(m->stream) != 0)
-		return 0;
-	return read_reply(m);
-}
-
-/* The extensions of an EHLO reply (its lines after the first), into the
- * session's flags where libetpan reads them (STARTTLS, AUTH, SIZE) and ours. */
-static void parse_extensions(struct smtp *s)
-{
-	static const struct { const char *kw; int flag; } esmtp[] = {
-		{"PIPELINING", MAILSMTP_ESMTP_PIPELINING}, {"8BITMIME", MAILSMTP_ESMTP_8BITMIME},
-		{"SIZE", MAILSMTP_ESMTP_SIZE}, {"STARTTLS", MAILSMTP_ESMTP_STARTTLS}, {"DSN", MAILSMTP_ESMTP_DSN}};
-	static const struct { const char *mech; int flag; } auth[] = {
-		{"PLAIN", MAILSMTP_AUTH_PLAIN}, {"LOGIN", MAILSMTP_AUTH_LOGIN}, {"CRAM-MD5", MAILSMTP_AUTH_CRAM_MD5},
-		{"DIGEST-MD5", MAILSMTP_AUTH_DIGEST_MD5}, {"GSSAPI", MAILSMTP_AUTH_GSSAPI}, {"NTLM", MAILSMTP_AUTH_NTLM}};
-	mailsmtp *m = s->s;
-	m->esmtp = MAILSMTP_ESMTP;
-	m->auth = MAILSMTP_AUTH_CHECKED;
-	m->smtp_max_msg_size = 0;
-	s->smtputf8 = s->chunking = false;
-	for (const char *l = strchr(m->response ? m->response : "", '\n'); l && l[1]; l = strchr(l, '\n')) {
-		l++;
-		size_t kl = strcspn(l, " =\n");
-		char kw[32];
-		snprintf(kw, sizeof kw, "%.*s", (int)(kl < sizeof kw ? kl : sizeof kw - 1), l);
-		for (size_t i = 0; i < sizeof esmtp / sizeof *esmtp; i++)
-			if (!strcasecmp(kw, esmtp[i].kw))
-				m->esmtp |= esmtp[i].flag;
-		if (!strcasecmp(kw, "SIZE") && l[kl] == ' ')
-			m->smtp_max_msg_size = strtoul(l + kl + 1, NULL, 10);
-		s->smtputf8 |= !strcasecmp(kw, "SMTPUTF8");
-		s->chunking |= !strcasecmp(kw, "CHUNKING");
-		if (strcasecmp(kw, "AUTH"))
-			continue;
-		for (const char *w = l + kl; *w && *w != '\n';) {
-			w += strspn(w, " =");
-			size_t wl = strcspn(w, " \n");
-			for (size_t i = 0; i < sizeof auth / sizeof *auth; i++)
-				if (wl == strlen(auth[i].mech) && !strncasecmp(w, auth[i].mech, wl))
-					m->auth |= auth[i].flag;
-			w += wl;
-		}
-	}
-}
-
 /* EHLO with our name, or HELO when the server refuses EHLO (not when it is
  * gone or says 421): written over the stream, because libetpan's own
  * always sends gethostname(). Returns the reply code, 0 without one. */
@@ -366,9 +259,9 @@ static int ehlo(struct smtp *s)
 {
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "EHLO %s\r\n", s->helo);
-	int code = command(s->s, cmd);
+	int code = smtp_proto_command(s->s, cmd);
 	if (code == 250) {
-		parse_extensions(s);
+		smtp_proto_extensions(s->s, &s->smtputf8, &s->chunking);
 		return code;
 	}
 	if (code == 0 || code == 421)
@@ -376,7 +269,7 @@ static int ehlo(struct smtp *s)
 	snprintf(cmd, sizeof cmd, "HELO %s\r\n", s->helo);
 	s->s->esmtp = 0;
 	s->s->auth = MAILSMTP_AUTH_CHECKED;
-	return command(s->s, cmd);
+	return smtp_proto_command(s->s, cmd);
 }
 
 /* Fills res for a failure while setting up the session. */
@@ -483,79 +376,85 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 					bool can_reset)
 {
 	int code = s->s->response_code;
+	const char *said = s->s->response ? s->s->response : "";
 	res->code = code;
 	if (code)
 		reply_line(s->s, res->error, sizeof res->error, "");
+	else if (*said)
+		snprintf(res->error, sizeof res->error, "%s: the server's reply is not SMTP: %.300s", step, said);
 	else
 		snprintf(res->error, sizeof res->error, "%s: no reply (connection lost or timed out after %ld s)",
 			 step, s->c->smtp.timeout);
+	s->lost_first = !code && !*said && !strcmp(step, "MAIL FROM");
+	/* A refusal of our session (a HELO name a policy rejects, AUTH wanted)
+	 * that the server gives at MAIL or RCPT says nothing about this message. */
+	res->session_failed = code == 530 || strstr(said, "Helo command rejected") != NULL;
 	util_buf_printf(&res->transcript, "*** %s failed: %s\n", step, res->error);
 	s->log = NULL;
 	if (can_reset && (code / 100 == 4 || code / 100 == 5)) {
 		/* The session is still good: reset the transaction and go on. */
-		s->s->response_code = 0;
 		s->log = &res->transcript;
-		if (code == 421 || mailsmtp_reset(s->s) != MAILSMTP_NO_ERROR)
+		if (code == 421 || smtp_proto_command(s->s, "RSET\r\n") != 250)
 			drop_session(s);
 		s->log = NULL;
-		return code / 100 == 5 ? TRANSPORT_PERM : TRANSPORT_TEMP;
+		return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
 	}
 	drop_session(s);
-	return code / 100 == 5 ? TRANSPORT_PERM : TRANSPORT_TEMP;
+	return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
 }
 
-/* One reply, all its lines, into the session's response and code as
- * libetpan's own reader leaves them; 0 when the stream failed or the
- * server did not speak SMTP. */
-static int read_reply(mailsmtp *m)
+/* "MAIL FROM:<a>" with the parameters the message needs and the server
+ * offers: SIZE (RFC 1870), SMTPUTF8 (RFC 6531) with BODY=8BITMIME. */
+static int mail_command(const struct smtp *s, const char *from, const char *rcpt, size_t len, char *cmd, size_t n)
 {
-	mmap_string_assign(m->response_buffer, "");
-	int code;
-	bool more;
-	do {
-		const char *line = mailstream_read_line_remove_eol(m->stream, m->line_buffer);
-		bool digits = line && line[0] >= '2' && line[0] <= '5' && line[1] >= '0' && line[1] <= '9' &&
-			      line[2] >= '0' && line[2] <= '9' && (!line[3] || line[3] == ' ' || line[3] == '-');
-		if (!digits) {
-			code = 0;
-			break;
-		}
-		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-		more = line[3] == '-';
-		mmap_string_append(m->response_buffer, line[3] ? line + 4 : "");
-		mmap_string_append_c(m->response_buffer, '\n');
-	} while (more);
-	m->response = m->response_buffer->str;
-	m->response_code = code;
-	return code;
+	bool utf8 = !hdr_is_ascii(from) || !hdr_is_ascii(rcpt);
+	int w = snprintf(cmd, n, "MAIL FROM:<%s>", from);
+	if (s->s->esmtp & MAILSMTP_ESMTP_SIZE)
+		w += snprintf(cmd + w, n - (size_t)w, " SIZE=%zu", len);
+	if (utf8)
+		w += snprintf(cmd + w, n - (size_t)w, " SMTPUTF8%s",
+			      (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME) ? " BODY=8BITMIME" : "");
+	return w;
+}
+
+/* A message this server cannot take, said before MAIL: error/ at once. */
+static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, size_t len,
+			 struct transport_result *res)
+{
+	const char *need = !hdr_is_ascii(from) ? from : !hdr_is_ascii(rcpt) ? rcpt : NULL;
+	if (need && !s->smtputf8)
+		snprintf(res->error, sizeof res->error, "the server does not offer SMTPUTF8, needed for <%s>", need);
+	else if ((s->s->esmtp & MAILSMTP_ESMTP_SIZE) && s->s->smtp_max_msg_size && len > s->s->smtp_max_msg_size)
+		snprintf(res->error, sizeof res->error,
+			 "refused before DATA: the message is %zu bytes, more than the server's limit of %zu (SIZE)",
+			 len, s->s->smtp_max_msg_size);
+	else
+		return false;
+	res->to_error = true;
+	util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
+	return true;
 }
 
 /* RFC 2920 PIPELINING: MAIL, RCPT and DATA in one write and their replies
  * read in order, one round trip instead of three. The first refusal is the
- * outcome, whatever followed it. */
-static enum transport_outcome envelope_pipelined(struct smtp *s, const char *from, const char *rcpt,
+ * outcome, whatever followed it, also when the server then closes. */
+static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mail, const char *rcpt,
 						 struct transport_result *res)
 {
 	static const char *const step[] = {"MAIL FROM", "RCPT TO", "DATA"};
 	mailsmtp *m = s->s;
-	char cmd[1100];
-	int n = snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", from, rcpt);
-	if (n < 0 || (size_t)n >= sizeof cmd) {
-		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
-		return TRANSPORT_PERM;
-	}
+	char cmd[1400];
+	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nDATA\r\n", mail, rcpt);
 	mailstream_set_privacy(m->stream, 1);
 	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n && mailstream_flush(m->stream) == 0;
 	int failed = -1, code = 0;
 	char *saved = NULL;
 	for (int i = 0; i < 3; i++) {
-		int c = wrote ? read_reply(m) : 0;
-		if (c == 0) {
-			/* Lost: what was refused before no longer matters. */
-			free(saved);
-			m->response_code = 0;
+		int c = wrote ? smtp_proto_reply(m) : 0;
+		if (c == 0 && failed < 0) /* lost, or not SMTP: that is the outcome */
 			return step_fail(s, res, step[i], false);
-		}
+		if (c == 0)
+			break;
 		bool ok = i == 0 ? c == 250 : i == 1 ? c == 250 || c == 251 : c == 354;
 		if (!ok && failed < 0) {
 			failed = i;
@@ -568,8 +467,8 @@ static enum transport_outcome envelope_pipelined(struct smtp *s, const char *fro
 	/* A server that took DATA after refusing the envelope waits for a
 	 * message: anything more would be read as its text, so close. Without
 	 * a final dot what it has is discarded. */
-	bool in_data = m->response_code == 354;
-	if (in_data) {
+	bool usable = m->response_code != 0 && m->response_code != 354;
+	if (!usable && m->stream) {
 		mailstream_close(m->stream); /* without QUIT, which would be text too */
 		m->stream = NULL;
 	}
@@ -577,21 +476,23 @@ static enum transport_outcome envelope_pipelined(struct smtp *s, const char *fro
 	free(saved);
 	m->response = m->response_buffer->str;
 	m->response_code = code;
-	return step_fail(s, res, step[failed], !in_data);
+	return step_fail(s, res, step[failed], usable);
 }
 
 /* MAIL, RCPT and DATA one at a time, for servers without PIPELINING. */
-static enum transport_outcome envelope_stepwise(struct smtp *s, const char *from, const char *rcpt,
+static enum transport_outcome envelope_stepwise(struct smtp *s, const char *mail, const char *rcpt,
 						struct transport_result *res)
 {
-	s->s->response_code = 0;
-	if (mailsmtp_mail(s->s, from) != MAILSMTP_NO_ERROR)
+	char cmd[1400];
+	snprintf(cmd, sizeof cmd, "%s\r\n", mail);
+	int c = smtp_proto_command(s->s, cmd);
+	if (c != 250)
 		return step_fail(s, res, "MAIL FROM", true);
-	s->s->response_code = 0;
-	if (mailsmtp_rcpt(s->s, rcpt) != MAILSMTP_NO_ERROR)
+	snprintf(cmd, sizeof cmd, "RCPT TO:<%s>\r\n", rcpt);
+	c = smtp_proto_command(s->s, cmd);
+	if (c != 250 && c != 251)
 		return step_fail(s, res, "RCPT TO", true);
-	s->s->response_code = 0;
-	if (mailsmtp_data(s->s) != MAILSMTP_NO_ERROR)
+	if (smtp_proto_command(s->s, "DATA\r\n") != 354)
 		return step_fail(s, res, "DATA", true);
 	return TRANSPORT_SENT;
 }
@@ -608,20 +509,17 @@ static int send_message(mailsmtp *m, const char *msg, size_t len)
 	if (mailstream_write(m->stream, msg, len) != (ssize_t)len ||
 	    mailstream_write(m->stream, dot, strlen(dot)) != (ssize_t)strlen(dot) || mailstream_flush(m->stream) != 0)
 		return -1;
-	return read_reply(m) == 250 ? 0 : -1;
+	return smtp_proto_reply(m) == 250 ? 0 : -1;
 }
 
-static enum transport_outcome smtp_send(void *impl, const char *from, const char *rcpt,
+/* One try on the open session (connecting first when there is none). */
+static enum transport_outcome send_once(struct smtp *s, const char *from, const char *rcpt,
 					const char *msg, size_t len, struct transport_result *res)
 {
-	struct smtp *s = impl;
-	if (util_has_crlf(from) || util_has_crlf(rcpt)) {
-		snprintf(res->error, sizeof res->error, "refused: a line break in an address");
-		return TRANSPORT_PERM;
-	}
 	if (s->s && s->sent_on_session >= s->c->smtp.messages_per_connection)
 		smtp_idle(s);
 	bool fresh = !s->s;
+	s->lost_first = false;
 	if (fresh && connect_session(s, res) != TRANSPORT_SENT)
 		return TRANSPORT_TEMP;
 	if (fresh)
@@ -629,12 +527,21 @@ static enum transport_outcome smtp_send(void *impl, const char *from, const char
 	else
 		util_buf_printf(&res->transcript, "*** on a connection already open (%ld messages sent on it)\n",
 				s->sent_on_session);
+	if (refuse_early(s, from, rcpt, len, res))
+		return TRANSPORT_PERM;
+	char mail[700];
+	if (mail_command(s, from, rcpt, len, mail, sizeof mail) >= (int)sizeof mail - 1) {
+		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
+		return TRANSPORT_PERM;
+	}
 	s->log = &res->transcript;
 	s->sent_on_session++;
 	enum transport_outcome o = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining
-		? envelope_pipelined(s, from, rcpt, res) : envelope_stepwise(s, from, rcpt, res);
-	if (o != TRANSPORT_SENT)
+		? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
+	if (o != TRANSPORT_SENT) {
+		s->lost_first &= !fresh;
 		return o;
+	}
 	s->in_data = true;
 	s->data_bytes = 0;
 	s->s->response_code = 0;
@@ -647,6 +554,26 @@ static enum transport_outcome smtp_send(void *impl, const char *from, const char
 	reply_line(s->s, res->error, sizeof res->error, "");
 	s->log = NULL;
 	return TRANSPORT_SENT;
+}
+
+static enum transport_outcome smtp_send(void *impl, const char *from, const char *rcpt,
+					const char *msg, size_t len, struct transport_result *res)
+{
+	struct smtp *s = impl;
+	if (util_has_crlf(from) || util_has_crlf(rcpt)) {
+		snprintf(res->error, sizeof res->error, "refused: a line break in an address");
+		return TRANSPORT_PERM;
+	}
+	enum transport_outcome o = send_once(s, from, rcpt, msg, len, res);
+	if (o == TRANSPORT_SENT || !s->lost_first)
+		return o;
+	/* A pooled connection the server had closed while idle: not this
+	 * message's fault; once more on a new connection, uncounted. */
+	util_buf_printf(&res->transcript, "*** the open connection was gone; sending again on a new one\n");
+	res->code = 0;
+	res->error[0] = '\0';
+	res->session_failed = false;
+	return send_once(s, from, rcpt, msg, len, res);
 }
 
 static void smtp_describe(const void *impl, char *buf, size_t n)

@@ -58,6 +58,7 @@ enum transport_outcome transport_send(struct transport *t, const char *envelope_
 	res->code = 0;
 	res->error[0] = '\0';
 	res->session_failed = false;
+	res->to_error = false;
 	res->outcome = t->ops->send(t->impl, envelope_from, rcpt, msg, len, res);
 	return res->outcome;
 }

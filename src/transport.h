@@ -20,6 +20,7 @@ struct transport_result {
 	enum transport_outcome outcome;
 	int code;		/* the reply code, 0 when there was no reply */
 	bool session_failed;	/* the connection, TLS or AUTH failed: not this message's fault */
+	bool to_error;		/* this server can never take it (SMTPUTF8, SIZE): error/ at once */
 	char error[512];	/* one line: "451 4.3.0 try later", "connect: ..." */
 	struct util_buf transcript;
 };

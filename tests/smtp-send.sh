@@ -168,7 +168,9 @@ check "all sent now" "$(count sent)" 3
 
 # --- a render failure goes to error/ at once, nothing sent ---
 printf 'msgspool: 1\nsend_to: ok@example.com\nsubject: s\ntext: x\nheaders:\n  Bcc: someone@example.com\n' > "$T/bcc.yaml"
-h=$(ms enqueue - < "$T/bcc.yaml")
+check_rc "unsafe header: enqueue refuses it" 65 sh -c "'$BLD/msgspool' enqueue - < '$T/bcc.yaml'"
+# A producer writing straight into new/ gets error/ instead.
+cp "$T/bcc.yaml" "$T/spool/new/bcc1.yaml"; h=bcc1
 before=$(mails)
 ms send >/dev/null 2>&1
 check "unsafe header: error" "$(status_of "$h")" error

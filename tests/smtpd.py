@@ -13,7 +13,9 @@ implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
 FILE (written once listening), --delay S (wait before answering the data),
 --pipelining (PIPELINING offered in the EHLO reply; aiosmtpd reads
 pipelined commands in order either way), --record-quit (OUT/quit.log says
-whether the client waited for the 221).  Each stored message also gets
+whether the client waited for the 221), --smtputf8, --size N (SIZE
+offered and enforced), --close-after N (a connection closed silently after
+N messages); dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
 import asyncio
@@ -27,7 +29,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, out, delay=0.0):
+    def __init__(self, out, delay=0.0, close_after=0):
+        self.close_after = close_after
         self.out = out
         self.n = 0
         self.delay = delay
@@ -49,6 +52,8 @@ class Handler:
         if local.startswith("perm550"):
             return "550 5.1.1 no such user here"
         if local.startswith("bye421"):
+            # The reply goes out, then the connection is closed at once.
+            await server.push("421 4.3.2 shutting down")
             server.transport.close()
             return "421 4.3.2 shutting down"
         if local.startswith("hang"):
@@ -68,6 +73,8 @@ class Handler:
             await asyncio.sleep(3600)
         if rcpt.startswith("data554"):
             return "554 5.6.0 message content rejected"
+        if rcpt.startswith("dataglitch"):
+            return "hello, this is not SMTP either"
         if self.delay:
             await asyncio.sleep(self.delay)
         self.n += 1
@@ -79,6 +86,10 @@ class Handler:
         with open(base + ".helo", "w") as f:
             f.write("%s\n%s\n" % (session.host_name, " ".join(envelope.mail_options)))
         os.rename(base + ".tmp", base + ".eml")
+        session.done = getattr(session, "done", 0) + 1
+        if self.close_after and session.done >= self.close_after:
+            # Closed without a word, as a server ending an idle connection.
+            asyncio.get_event_loop().call_later(0.2, server.transport.close)
         return "250 2.0.0 queued as %d" % self.n
 
 
@@ -115,10 +126,15 @@ def main():
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each reply to the data")
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--record-quit", action="store_true", help="record whether the client waits for the 221")
+    ap.add_argument("--smtputf8", action="store_true", help="offer SMTPUTF8 (RFC 6531)")
+    ap.add_argument("--size", type=int, default=0, help="SIZE limit offered and enforced (bytes)")
+    ap.add_argument("--close-after", type=int, default=0, help="close a connection silently after N messages")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay)
-    kw = {}
+    handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay, a.close_after)
+    kw = {"enable_SMTPUTF8": a.smtputf8}
+    if a.size:
+        kw["data_size_limit"] = a.size
     cert = a.starttls or a.tls
     if cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
