@@ -128,9 +128,20 @@ static int pool_write(struct spool *sp, const void *data, size_t len, char *name
 	pthread_mutex_unlock(&sp->shared->mu);
 	if (fd < 0)
 		return -1;
-	/* Claims are read-only: a second descriptor to write (a producer's
-	 * file we may not write is simply let go). */
-	int wfd = openat(sp->tmpfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* The name must still be our inode (the exchange into active/ goes by
+	 * name; tmp/'s sticky bit keeps producers from replacing it), and the
+	 * inode is written through a descriptor of ours, never reopened by
+	 * name: claims are read-only, so /proc reopens the one we hold. */
+	struct stat held, named;
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	int wfd = -1;
+	if (fstat(fd, &held) < 0 || fstatat(sp->tmpfd, name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
+		close(fd); /* not ours any more: leave the name alone */
+		return -1;
+	}
+	wfd = open(self, O_WRONLY | O_CLOEXEC);
 	if (wfd < 0 || util_write_all(wfd, data, len) < 0 ||
 	    ((off_t)len < size && ftruncate(wfd, (off_t)len) < 0)) {
 		unlinkat(sp->tmpfd, name, 0);
@@ -144,11 +155,16 @@ static int pool_write(struct spool *sp, const void *data, size_t len, char *name
 }
 
 /* Keeps the inode a commit swapped out of active/ (now tmp/NAME, still
- * locked by fd) for the next commit; frees it when the pool is full. */
+ * locked by fd) for the next commit; frees it when the pool is full or it
+ * is not a plain file of ours with this one name (a producer's file could
+ * be written by its owner later, whatever it then holds). */
 static void pool_add(struct spool *sp, int fd, const char *name, off_t size)
 {
+	struct stat st;
+	bool ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1 &&
+		    !(st.st_mode & 002);
 	pthread_mutex_lock(&sp->shared->mu);
-	if (sp->pool.n < SPOOL_POOL_MAX) {
+	if (ours && sp->pool.n < SPOOL_POOL_MAX) {
 		sp->pool.fd[sp->pool.n] = fd;
 		sp->pool.size[sp->pool.n] = size;
 		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%.47s", name);

@@ -314,6 +314,46 @@ START_TEST(test_pool_after_dirsync)
 }
 END_TEST
 
+/* A producer's inode (not the spool owner's) is never reused: it could
+ * write into it later, and another receiver's record would be its file. */
+START_TEST(test_pool_not_producers_inode)
+{
+	struct spool_claim c;
+	char path[4300];
+	ck_assert_int_eq(spool_enqueue(sp, "p3", "original", 8), 0);
+	spool_path(sp, SPOOL_NEW, "p3", path, sizeof path);
+	ck_assert_int_eq(chown(path, 65534, (gid_t)-1), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "p3", &c), SPOOL_CLAIMED);
+	ck_assert_int_eq(spool_commit(sp, &c, "recorded", 8, SPOOL_SENT), 0);
+	ck_assert_int_eq(spool_pool_count(sp), 0);
+}
+END_TEST
+
+/* A pooled inode is written through the descriptor the spool holds, never
+ * reopened by name: a FIFO put in its place must not block the commit. */
+START_TEST(test_pool_not_reopened_by_name)
+{
+	struct spool_claim c;
+	claim_original("p4", &c);
+	ck_assert_int_eq(spool_commit(sp, &c, "recorded", 8, SPOOL_SENT), 0);
+	watching = false;
+	ck_assert_int_eq(spool_pool_count(sp), 1);
+	char tmpdir[4300], cmd[4400];
+	spool_path(sp, SPOOL_NEW, NULL, tmpdir, sizeof tmpdir);
+	strcpy(tmpdir + strlen(tmpdir) - 3, "tmp");
+	snprintf(cmd, sizeof cmd, "cd '%s' && for f in pool.*; do rm \"$f\" && mkfifo \"$f\"; done", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(spool_enqueue(sp, "p5", "original", 8), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "p5", &c), SPOOL_CLAIMED);
+	ck_assert_int_eq(spool_commit(sp, &c, "second", 6, SPOOL_SENT), 0);
+	char *got;
+	size_t len;
+	ck_assert_int_eq(spool_read(sp, SPOOL_SENT, "p5", 100, &got, &len, NULL), 0);
+	ck_assert_str_eq(got, "second");
+	free(got);
+}
+END_TEST
+
 /* A directory flush that fails: the commit reports it, and the swapped-out
  * inode is not reused (it stays in tmp/ for the cleaner). */
 START_TEST(test_pool_dirsync_fails)
@@ -527,6 +567,8 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_find_prefix);
 	tcase_add_test(tc, test_move_never_overwrites);
 	tcase_add_test(tc, test_clean_tmp);
+	tcase_add_test(tc, test_pool_not_producers_inode);
+	tcase_add_test(tc, test_pool_not_reopened_by_name);
 	tcase_add_test(tc, test_status_names);
 	suite_add_tcase(s, tc);
 	return s;
