@@ -80,6 +80,16 @@ int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct
 		errno = e;
 		return (e == ENOENT || e == EEXIST) ? SPOOL_BUSY : -1;
 	}
+	/* Without a journal this rename is two directory writes, and anyone's
+	 * flush of the source (a producer's, for new/) may make the removal
+	 * durable at once: the entry in active/ must be durable before the
+	 * send, or a power cut loses the receiver. */
+	if (from != SPOOL_ACTIVE && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+		int e = errno;
+		close(fd); /* left in active/, unlocked: recovery's */
+		errno = e;
+		return -1;
+	}
 	c->fd = fd;
 	return SPOOL_CLAIMED;
 }
@@ -105,14 +115,33 @@ int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size
 	return -1;
 }
 
+/* A power cut between the two flushes of a rename (no journal) can leave
+ * one inode under two names; recovery (a claim from active/) then drops
+ * the name in active/ and keeps the other. */
+static bool named_elsewhere(struct spool *sp, const struct spool_claim *c, const char *name)
+{
+	struct stat s;
+	for (int i = 0; i < SPOOL_NSTATUS; i++)
+		if (i != SPOOL_ACTIVE && fstatat(sp->dirfd[i], name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    same_file(&s, &c->st))
+			return true;
+	return false;
+}
+
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 {
 	char name[SPOOL_ID_MAX + 16];
 	spool_file_name(c->id, name, sizeof name);
-	if (to != SPOOL_ACTIVE &&
-	    spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0)
+	if (c->from == SPOOL_ACTIVE && to != SPOOL_ACTIVE && named_elsewhere(sp, c, name)) {
+		if (unlinkat(sp->dirfd[SPOOL_ACTIVE], name, 0) < 0)
+			return -1;
+	} else if (to != SPOOL_ACTIVE &&
+		   spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0)
 		return -1;
 	int rc = spool_sync_dirs(sp, to, SPOOL_ACTIVE);
+	/* The claim's source last (see batch_finish): named twice, never nowhere. */
+	if (rc == 0 && c->from != SPOOL_ACTIVE && c->from != to)
+		rc = spool_sync_dir(sp, c->from);
 	int e = errno;
 	close(c->fd);
 	c->fd = -1;

@@ -201,6 +201,7 @@ struct batch {
 	int old_fd[BATCH_MAX];
 	off_t old_size[BATCH_MAX];
 	bool dirty[SPOOL_NSTATUS], moved[BATCH_MAX];
+	bool source[SPOOL_NSTATUS]; /* where the claims came from: flushed last */
 	int dir_err[SPOOL_NSTATUS];
 };
 
@@ -250,6 +251,10 @@ static void batch_swap(struct batch *b)
 			job_fail(j, b->fd[i], sp, b->tmpname[i]);
 			continue;
 		}
+		/* The claim's rename out of new/ (or failed/) is not durable yet:
+		 * without a journal, that directory still names the old inode. */
+		if (j->c->from != SPOOL_ACTIVE)
+			b->source[j->c->from] = true;
 		/* The old inode is pooled only once active/ is flushed: until
 		 * then a crash could bring back the entry that names it. */
 		if (swapped) {
@@ -285,15 +290,27 @@ static void batch_move(struct batch *b)
  * and the swapped-out inodes into the pool; returns how many failed. */
 static size_t batch_finish(struct batch *b)
 {
-	for (int s = 0; s < SPOOL_NSTATUS; s++)
-		if (b->dirty[s] && spool_sync_dir(b->sp, (enum spool_status)s) < 0)
-			b->dir_err[s] = errno ? errno : EIO;
+	/* Targets first, then active/, then the claims' sources: a rename
+	 * between directories is two directory writes where there is no
+	 * journal, and a cut between these flushes must leave a receiver
+	 * named twice (one inode: recovery drops the name in active/), never
+	 * nowhere. */
+	for (int pass = 0; pass < 3; pass++)
+		for (int s = 0; s < SPOOL_NSTATUS; s++) {
+			bool now = pass == 0   ? b->dirty[s] && !b->source[s] && s != SPOOL_ACTIVE
+				   : pass == 1 ? b->dirty[s] && s == SPOOL_ACTIVE
+					       : b->source[s];
+			if (now && spool_sync_dir(b->sp, (enum spool_status)s) < 0)
+				b->dir_err[s] = errno ? errno : EIO;
+		}
 	size_t failed = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct spool_commit *j = &b->jobs[i];
-		if (j->rc == 0 && (b->dir_err[j->to] || b->dir_err[SPOOL_ACTIVE])) {
+		int from_err = b->dir_err[j->c->from];
+		int e = b->dir_err[j->to] ? b->dir_err[j->to] : b->dir_err[SPOOL_ACTIVE];
+		if (j->rc == 0 && (e || from_err)) {
 			j->rc = -1;
-			j->err = b->dir_err[j->to] ? b->dir_err[j->to] : b->dir_err[SPOOL_ACTIVE];
+			j->err = e ? e : from_err;
 		}
 		/* Moved, flushed or not, the claim is over (as in spool_release);
 		 * a commit that did not get that far keeps it for the caller. */
@@ -304,7 +321,10 @@ static size_t batch_finish(struct batch *b)
 		failed += j->rc < 0;
 		if (b->old_fd[i] < 0)
 			continue;
-		if (b->dir_err[SPOOL_ACTIVE] == 0)
+		/* Until the source is flushed too, a crash could bring back its
+		 * entry naming this inode, and a reused inode would then hold
+		 * another receiver's record under that name. */
+		if (b->dir_err[SPOOL_ACTIVE] == 0 && from_err == 0)
 			pool_add(b->sp, b->old_fd[i], b->tmpname[i], b->old_size[i]);
 		else
 			close(b->old_fd[i]); /* left in tmp/ for its cleaner: active/ may still name it */
@@ -325,10 +345,16 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 	b.jobs = jobs;
 	b.n = n;
 	memset(b.dirty, 0, sizeof b.dirty);
+	memset(b.source, 0, sizeof b.source);
 	memset(b.moved, 0, sizeof b.moved);
 	memset(b.dir_err, 0, sizeof b.dir_err);
 	batch_write(&b);
 	batch_swap(&b);
+	/* The new content durable in active/ before it moves on: a cut between
+	 * the later flushes then leaves the same inode under two names, which
+	 * recovery resolves, never an old copy beside the new one. */
+	if (b.dirty[SPOOL_ACTIVE] && spool_sync_dir(sp, SPOOL_ACTIVE) < 0)
+		b.dir_err[SPOOL_ACTIVE] = errno ? errno : EIO;
 	util_test_stop("commit-between-renames");
 	batch_move(&b);
 	return batch_finish(&b);

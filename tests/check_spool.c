@@ -27,9 +27,15 @@ static bool watching;
 static int dirsync_errno;
 static int pooled_at_dirsync = -1;
 
+/* When nsynced >= 0, the inodes of the directories flushed, in order. */
+static ino_t synced[16];
+static int nsynced = -1;
+
 int fsync(int fd)
 {
 	struct stat st;
+	if (nsynced >= 0 && nsynced < 16 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		synced[nsynced++] = st.st_ino;
 	if (watching && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (spool_pool_count(sp) > pooled_at_dirsync)
 			pooled_at_dirsync = spool_pool_count(sp);
@@ -545,6 +551,70 @@ START_TEST(test_status_names)
 }
 END_TEST
 
+/* The status directories flushed since nsynced was set to 0, by name. */
+static const char *synced_dirs(char *buf, size_t n)
+{
+	buf[0] = '\0';
+	for (int i = 0; i < nsynced; i++) {
+		const char *name = "?";
+		for (int s = 0; s < SPOOL_NSTATUS; s++) {
+			char path[8600];
+			struct stat st;
+			snprintf(path, sizeof path, "%s/spool/%s", dir, spool_status_dir((enum spool_status)s));
+			if (stat(path, &st) == 0 && st.st_ino == synced[i])
+				name = spool_status_dir((enum spool_status)s);
+		}
+		snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", i ? " " : "", name);
+	}
+	return buf;
+}
+
+/* Without a journal a rename between directories is two directory writes,
+ * and a producer's flush of new/ may make a claim's removal durable at any
+ * time: the claim flushes active/ before the send; a commit flushes active/
+ * after the swap, then the target, active/, and the claim's source last,
+ * so that a power cut between two flushes leaves two names, never none. */
+START_TEST(test_flush_order)
+{
+	struct spool_claim c;
+	char got[256];
+	ck_assert_int_eq(spool_enqueue(sp, "o1", "x", 1), 0);
+	nsynced = 0;
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "o1", &c), SPOOL_CLAIMED);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "active");
+	nsynced = 0;
+	ck_assert_int_eq(spool_commit(sp, &c, "y", 1, SPOOL_SENT), 0);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "active sent active new");
+	nsynced = -1;
+}
+END_TEST
+
+/* Recovery of what a cut between two flushes left: one inode named in
+ * active/ and in another status directory. The name in active/ goes,
+ * whatever the recovery's own target; the other stays. */
+START_TEST(test_recover_twin)
+{
+	const char *twin[] = {"t1", "t2"};
+	const enum spool_status other[] = {SPOOL_NEW, SPOOL_SENT};
+	for (int i = 0; i < 2; i++) {
+		char a[8600], b[8600];
+		ck_assert_int_eq(spool_enqueue(sp, twin[i], "x", 1), 0);
+		if (other[i] != SPOOL_NEW)
+			ck_assert_int_eq(spool_move(sp, SPOOL_NEW, other[i], twin[i]), 0);
+		snprintf(a, sizeof a, "%s/spool/%s/%s.yaml", dir, spool_status_dir(other[i]), twin[i]);
+		snprintf(b, sizeof b, "%s/spool/active/%s.yaml", dir, twin[i]);
+		ck_assert_int_eq(link(a, b), 0);
+		struct spool_claim c;
+		ck_assert_int_eq(spool_claim(sp, SPOOL_ACTIVE, twin[i], &c), SPOOL_CLAIMED);
+		ck_assert_int_eq(spool_release(sp, &c, SPOOL_NEW), 0);
+		ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+		ck_assert_int_eq(spool_exists(sp, other[i], twin[i]), true);
+	}
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 1);
+	ck_assert_int_eq(count_dir(SPOOL_SENT), 1);
+}
+END_TEST
+
 Suite *suite_spool(void)
 {
 	Suite *s = suite_create("spool");
@@ -570,6 +640,8 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_pool_not_producers_inode);
 	tcase_add_test(tc, test_pool_not_reopened_by_name);
 	tcase_add_test(tc, test_status_names);
+	tcase_add_test(tc, test_flush_order);
+	tcase_add_test(tc, test_recover_twin);
 	suite_add_tcase(s, tc);
 	return s;
 }
