@@ -612,7 +612,7 @@ int spool_sync_new(struct spool *sp)
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
 {
-	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+	if (spool_renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;

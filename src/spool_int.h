@@ -39,6 +39,8 @@ struct spool {
 void spool_file_name(const char *id, char *buf, size_t n);
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
+/* renameat2, with the flags an environment switch turns off failing EINVAL. */
+int spool_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned flags);
 /* Writes a new file tmp/NAME, fsynced when asked; returns its fd (locked
  * when asked). */
 int spool_write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync);

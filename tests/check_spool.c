@@ -615,6 +615,33 @@ START_TEST(test_recover_twin)
 }
 END_TEST
 
+/* RENAME_EXCHANGE switched off (as on NFS): a commit replaces the claim's
+ * file instead, the same outcome with no inode pooled. RENAME_NOREPLACE
+ * switched off: moves go by link and unlink, and still never replace. */
+START_TEST(test_rename_switches)
+{
+	struct spool_claim c;
+	char cmd[8700];
+	setenv("MSGSPOOL_NO_RENAME_EXCHANGE", "1", 1);
+	setenv("MSGSPOOL_NO_RENAME_NOREPLACE", "1", 1);
+	claim_original("s1", &c);
+	watching = false;
+	ck_assert_int_eq(spool_commit(sp, &c, "new", 3, SPOOL_SENT), 0);
+	ck_assert_int_eq(spool_pool_count(sp), 0);
+	snprintf(cmd, sizeof cmd, "grep -qx new '%s/spool/sent/s1.yaml'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE) + count_dir(SPOOL_NEW), 0);
+	snprintf(cmd, sizeof cmd, "cp '%s/spool/sent/s1.yaml' '%s/spool/new/s1.yaml'", dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	errno = 0;
+	ck_assert_int_eq(spool_move(sp, SPOOL_NEW, SPOOL_SENT, "s1"), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(count_dir(SPOOL_NEW) + count_dir(SPOOL_SENT), 2);
+	unsetenv("MSGSPOOL_NO_RENAME_EXCHANGE");
+	unsetenv("MSGSPOOL_NO_RENAME_NOREPLACE");
+}
+END_TEST
+
 Suite *suite_spool(void)
 {
 	Suite *s = suite_create("spool");
@@ -642,6 +669,7 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_status_names);
 	tcase_add_test(tc, test_flush_order);
 	tcase_add_test(tc, test_recover_twin);
+	tcase_add_test(tc, test_rename_switches);
 	suite_add_tcase(s, tc);
 	return s;
 }
