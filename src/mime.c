@@ -178,20 +178,89 @@ static int qp_encode(const char *in, struct util_buf *out)
 	return 0;
 }
 
-/* One text part's headers and its quoted-printable body. */
+/* The body as it is with CRLF line ends: for 7bit, and before base64
+ * (RFC 2045 6.8: text is encoded in its canonical form). */
+static int crlf_copy(const char *in, struct util_buf *out)
+{
+	for (const char *p = in; *p;) {
+		size_t run = strcspn(p, "\r\n");
+		if (util_buf_add(out, p, run) < 0)
+			return -1;
+		p += run;
+		if (!*p)
+			break;
+		p += (p[0] == '\r' && p[1] == '\n') ? 2 : 1;
+		if (util_buf_add(out, "\r\n", 2) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Base64 (RFC 2045 6.8) in lines of 76 characters. */
+static int b64_encode(const char *in, struct util_buf *out)
+{
+	static const char c64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct util_buf t = {0};
+	if (crlf_copy(in, &t) < 0)
+		return util_buf_free(&t), -1;
+	const unsigned char *p = (const unsigned char *)(t.data ? t.data : "");
+	size_t n = t.len, col = 0;
+	int rc = util_buf_reserve(out, n / 3 * 4 + n / 57 * 2 + 8);
+	for (size_t i = 0; rc == 0 && i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+		char q[4] = {c64[v >> 18], c64[(v >> 12) & 63], i + 1 < n ? c64[(v >> 6) & 63] : '=', i + 2 < n ? c64[v & 63] : '='};
+		rc = util_buf_add(out, q, 4);
+		if ((col += 4) == 76 && i + 3 < n)
+			rc |= util_buf_add(out, "\r\n", 2), col = 0;
+	}
+	util_buf_free(&t);
+	return rc < 0 || util_buf_add(out, "\r\n", 2) < 0 ? -1 : 0;
+}
+
+/* The smallest correct transfer encoding (RFC 2045 6): 7bit for ASCII in
+ * short lines that no SMTP or MIME reader could mistake (no line starting
+ * with "." or "From ", no "=_" that a boundary could match), else
+ * quoted-printable or base64, whichever is shorter (most bytes ASCII: QP;
+ * most not, say Japanese: base64). */
+static const char *choose_encoding(const char *body)
+{
+	size_t n = 0, qp = 0, line = 0;
+	bool seven = !strstr(body, "=_");
+	for (const unsigned char *p = (const unsigned char *)body; *p; p++, n++) {
+		bool plain = (*p >= 32 && *p < 127) || *p == '\t';
+		qp += plain && *p != '=' ? 1 : 3;
+		if (*p == '\n' || *p == '\r') {
+			line = 0;
+			continue;
+		}
+		if (line == 0 && (*p == '.' || !strncmp((const char *)p, "From ", 5)))
+			seven = false;
+		seven &= plain && ++line <= 78;
+	}
+	if (seven)
+		return "7bit";
+	return (n + 2) / 3 * 4 < qp ? "base64" : "quoted-printable";
+}
+
+/* One text part's headers and its body in the encoding chosen for it. */
 static int text_part(struct util_buf *b, const char *subtype, const char *body)
 {
+	const char *enc = choose_encoding(body);
 	if (util_buf_adds(b, "Content-Type: text/") < 0 || util_buf_adds(b, subtype) < 0 ||
-	    util_buf_adds(b, "; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n") < 0)
+	    util_buf_adds(b, "; charset=\"utf-8\"\r\nContent-Transfer-Encoding: ") < 0 ||
+	    util_buf_adds(b, enc) < 0 || util_buf_adds(b, "\r\n\r\n") < 0)
 		return -1;
-	return qp_encode(body, b);
+	if (enc[0] == '7')
+		return crlf_copy(body, b);
+	return enc[0] == 'b' ? b64_encode(body, b) : qp_encode(body, b);
 }
 
 /* "\r\n--=_" and 16 hex digits of the Message-ID, as the delimiter line
  * written between parts: "=_" never occurs in a quoted-printable body, so
  * no part can hold a line equal to it (libetpan's own boundary costs a
  * gethostname and a getpid per message and is only likely unique), and
- * the same message gets the same boundary. */
+ * the same message gets the same boundary. A 7bit part holds no "=_" and
+ * base64 has no "-". */
 #define DELIM_LEN 22
 static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
 {
