@@ -693,8 +693,9 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 /* ---- the owner ---- */
 
 /* Gives one directory, and the files root left in it, to uid. Only plain
- * files with one link: a producer's hard link to a file elsewhere must
- * not hand that file over. */
+ * files with one link, checked and changed through one descriptor: a
+ * producer's hard link to a file elsewhere, or a name swapped meanwhile,
+ * must not hand that file over. */
 static int chown_dir(int dfd, uid_t uid, gid_t gid)
 {
 	if (fchown(dfd, uid, gid) < 0)
@@ -711,11 +712,14 @@ static int chown_dir(int dfd, uid_t uid, gid_t gid)
 	int rc = 0;
 	while ((de = readdir(d)) != NULL) {
 		struct stat s;
-		if (fstatat(dfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(s.st_mode) || s.st_uid != 0 ||
-		    s.st_nlink != 1)
+		if (fstatat(dfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(s.st_mode) || s.st_uid != 0)
 			continue;
-		if (fchownat(dfd, de->d_name, uid, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
+		int ffd = spool_open_regular(dfd, de->d_name, &s);
+		if (ffd < 0)
+			continue;
+		if (s.st_uid == 0 && s.st_nlink == 1 && fchown(ffd, uid, (gid_t)-1) < 0)
 			rc = -1;
+		close(ffd);
 	}
 	closedir(d);
 	return rc;

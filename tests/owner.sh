@@ -52,6 +52,11 @@ check_contains "and names it" "$(ms stats 2>&1 >/dev/null)" "new/rootfile.yaml"
 check_rc "init again as root" 0 ms init
 check "init gave it to the owner" "$(owners)" ""
 check "not stuck any more" "$(ms stats --json | py -c 'import json,sys; print(json.load(sys.stdin)["stuck"])')" 0
+printf 'secret\n' > "$T/secret"; chmod 0600 "$T/secret"
+ln "$T/secret" "$T/spool/new/link.yaml"; ln -s "$T/secret" "$T/spool/new/sym.yaml"
+check_rc "init again, with a hard link and a symlink to root's file in new/" 0 ms init
+check "root's file elsewhere stays root's" "$(stat -c %U "$T/secret")" root
+rm -f "$T/spool/new/link.yaml" "$T/spool/new/sym.yaml"
 
 # --- the daemon with daemon.user starts on a spool init made as root ---
 start_daemon d1 && ok "msgspoold as daemon.user starts" || fail "daemon: $(cat "$T/d1.dlog")"
