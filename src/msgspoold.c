@@ -526,6 +526,10 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "%s: cannot open spool: %s", d.conf->spool, strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_NOPERM;
 	}
+	char unsafe[64];
+	spool_unsafe_dirs(d.sp, unsafe, sizeof unsafe); /* a producer could move the daemon's files there */
+	if (*unsafe)
+		dlog(LOG_WARNING, "%s: %s writable by others without the sticky bit (run msgspool init again)", d.conf->spool, unsafe);
 	if (!foreground && daemonize() < 0) {
 		dlog(LOG_ERR, "cannot become a daemon: %s", strerror(errno));
 		return EX_OSERR;

@@ -503,7 +503,7 @@ int spool_init(const char *root, gid_t group)
 		rc = -1;
 	/* Producers (the group) write tmp/, new/ and messages/ only; setgid keeps
 	 * the group on their files. */
-	mode_t prod = grp ? 02770 : 0700, own = grp ? 0750 : 0700;
+	mode_t prod = grp ? 03770 : 01700, own = grp ? 0750 : 0700;
 	const char *names[] = {"tmp", "new", "messages", "active", "failed", "error", "sent", "corrupt", "hold"};
 	for (size_t i = 0; rc == 0 && i < sizeof names / sizeof *names; i++)
 		rc = mkdir_mode(rootfd, names[i], i < 3 ? prod : own, group);
@@ -592,6 +592,19 @@ const char *spool_root(const struct spool *sp)
 	return sp->root;
 }
 
+void spool_unsafe_dirs(struct spool *sp, char *buf, size_t n)
+{
+	static const char *const names[] = {"tmp/", "new/", "messages/"};
+	int fds[] = {sp->tmpfd, sp->dirfd[SPOOL_NEW], sp->msgfd};
+	size_t len = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < 3; i++) {
+		struct stat st;
+		if (fstat(fds[i], &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX) && len < n)
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? " " : "", names[i]);
+	}
+}
+
 int spool_stat_root(struct spool *sp, struct stat *st)
 {
 	return fstat(sp->rootfd, st);
@@ -668,8 +681,11 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 		struct stat s;
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
+		/* A pool file nobody holds locked is a crashed sender's leftover:
+		 * reclaimed after a minute (a new one is locked at once). */
+		time_t age = !strncmp(de->d_name, "pool.", 5) && max_age > 60 ? 60 : max_age;
 		if (fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(s.st_mode) ||
-		    now - s.st_mtime <= max_age)
+		    now - s.st_mtime <= age)
 			continue;
 		/* A live sender's pooled inode keeps the mtime of the content it
 		 * once held, which may be old: its lock says it is in use. */

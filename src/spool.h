@@ -33,7 +33,8 @@ const char *spool_status_dir(enum spool_status st);
 int spool_status_parse(const char *s, enum spool_status *out);
 
 /* Creates the tree (idempotent); the group, when not -1, may write tmp/,
- * new/ and messages/ (producers), and nothing else. */
+ * new/ and messages/ (producers), and nothing else; those three have the
+ * sticky bit, so nobody renames or removes another's file there. */
 int spool_init(const char *root, gid_t group);
 /* Gives the tree to uid (run as root): the root and every directory (their
  * group too, unless gid is -1), and every plain file in them that root
@@ -44,6 +45,10 @@ int spool_open(struct spool **out, const char *root);
 void spool_close(struct spool *sp);
 /* The root as given to spool_open, for messages. */
 const char *spool_root(const struct spool *sp);
+/* The producers' directories (tmp/, new/, messages/) that others may write
+ * but that lack the sticky bit (then a producer could rename or remove the
+ * daemon's files there), as "tmp/ new/"; "" when none. */
+void spool_unsafe_dirs(struct spool *sp, char *buf, size_t n);
 /* The root directory's owner and mode: who may run changing commands. */
 int spool_stat_root(struct spool *sp, struct stat *st);
 /* Path of a status directory or file, for messages only (never opened). */

@@ -104,7 +104,9 @@ int spool_stage(struct spool *sp, const char *id, const char *tag, const void *d
 	char name[2 * SPOOL_ID_MAX + 32];
 	if (staged_name(id, tag, name, sizeof name) < 0)
 		return -1;
-	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* A new file only: the tag is this run's, so the name never exists
+	 * unless someone planted it (a FIFO, or a file it could rewrite). */
+	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
 	if (util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {

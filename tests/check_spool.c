@@ -148,14 +148,18 @@ START_TEST(test_init_modes)
 	struct stat st;
 	snprintf(path, sizeof path, "%s/spool/new", dir);
 	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(st.st_mode & 07777, 0700);
-	/* With a group, producers may write tmp/ and new/ but not sent/. */
+	ck_assert_int_eq(st.st_mode & 07777, 01700);
+	/* With a group, producers may write tmp/ and new/ but not sent/, and
+	 * (sticky) never rename or remove what is not theirs. */
 	char root2[4200];
 	snprintf(root2, sizeof root2, "%s/spool2", dir);
 	ck_assert_int_eq(spool_init(root2, getgid()), 0);
 	snprintf(path, sizeof path, "%s/new", root2);
 	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(st.st_mode & 07777, 02770);
+	ck_assert_int_eq(st.st_mode & 07777, 03770);
+	snprintf(path, sizeof path, "%s/tmp", root2);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 03770);
 	snprintf(path, sizeof path, "%s/sent", root2);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0750);
@@ -500,6 +504,33 @@ START_TEST(test_move_never_overwrites)
 }
 END_TEST
 
+/* A pool file a crashed sender left (no lock, content a minute old or
+ * more) is reclaimed at once, not after tmp/'s 36 hours. */
+START_TEST(test_clean_tmp_pool_leftovers)
+{
+	char path[8400], young[8400];
+	snprintf(path, sizeof path, "%s/spool/tmp/pool.1.aabbccddeeff", dir);
+	snprintf(young, sizeof young, "%s/spool/tmp/pool.1.a0b0c0d0e0f0", dir);
+	fclose(fopen(path, "w"));
+	fclose(fopen(young, "w"));
+	struct timespec old[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+	ck_assert_int_eq(spool_clean_tmp(sp, 36 * 3600), 1);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(access(young, F_OK), 0); /* may be being created */
+}
+END_TEST
+
+/* Staging never opens a name that exists (a FIFO or a producer's file). */
+START_TEST(test_stage_exclusive)
+{
+	ck_assert_int_eq(spool_stage(sp, "s1", "t1", "x", 1), 0);
+	errno = 0;
+	ck_assert_int_eq(spool_stage(sp, "s1", "t1", "y", 1), -1);
+	ck_assert_int_eq(errno, EEXIST);
+}
+END_TEST
+
 START_TEST(test_clean_tmp)
 {
 	char path[8400];
@@ -664,6 +695,8 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_find_prefix);
 	tcase_add_test(tc, test_move_never_overwrites);
 	tcase_add_test(tc, test_clean_tmp);
+	tcase_add_test(tc, test_clean_tmp_pool_leftovers);
+	tcase_add_test(tc, test_stage_exclusive);
 	tcase_add_test(tc, test_pool_not_producers_inode);
 	tcase_add_test(tc, test_pool_not_reopened_by_name);
 	tcase_add_test(tc, test_status_names);

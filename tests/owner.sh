@@ -22,7 +22,7 @@ check "the root is 0700" "$(stat -c %a "$T/spool")" 700
 check_rc "init --owner" 0 ms --spool "$T/other" init --owner daemon
 check "--owner overrides daemon.user" "$(stat -c %U "$T/other" "$T/other/new" "$T/other/hold" | sort -u)" "daemon"
 check_rc "init --owner with --group" 0 ms --spool "$T/grp" init --owner daemon --group users
-check "--group: producers' directories" "$(stat -c '%U:%G:%a' "$T/grp/new" "$T/grp/tmp" "$T/grp/messages" | sort -u)" "daemon:users:2770"
+check "--group: producers' directories" "$(stat -c '%U:%G:%a' "$T/grp/new" "$T/grp/tmp" "$T/grp/messages" | sort -u)" "daemon:users:3770"
 check "--group: the rest" "$(stat -c '%U:%G:%a' "$T/grp/sent" "$T/grp/hold" | sort -u)" "daemon:users:750"
 check_rc "init --owner, no such user" 67 ms --spool "$T/x" init --owner no-such-user-here
 check_contains "says which" "$(cat "$T/err")" "no-such-user-here"

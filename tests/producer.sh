@@ -60,6 +60,10 @@ check_contains "a forged cache is not believed (list)" "$(ms list)" "Cached"
 check_contains "nor by delete-receivers" "$(ms delete-receivers --dry-run 90)" "Would delete 0 message receivers."
 rm -f "$S/new/cached.yaml" "$S/.list-cache"
 
+# --- 3. the producers' directories: sticky, checked at start ---
+ms --spool "$T/grp" init --group users >/dev/null
+check "init --group: tmp/, new/, messages/ sticky" "$(stat -c '%a' "$T/grp/tmp" "$T/grp/new" "$T/grp/messages" | sort -u)" 3770
+
 # --- 6. a file with 50,000 keys: refused at once, not minutes of CPU ---
 # (check_ydoc counts the comparisons; the timeout here only catches a hang)
 py -c 'import sys; sys.stdout.write("msgspool: 1\nsend_to: k@example.com\nsubject: keys\ntext: x\n" + "".join("k%d: v\n" % i for i in range(50000)))' > "$S/new/keys.yaml"
@@ -115,8 +119,15 @@ Y
 touch -d '-1 min' "$S/tmp/hdr2.yaml"
 mv "$S/tmp/hdr2.yaml" "$S/new/"
 wait_until 20 test -f "$S/corrupt/hdr2.yaml" || fail "not quarantined: $(cat "$T/d.dlog")"
+wait_until 10 grep -q 'X-A' "$T/d.dlog"
 check "msgspoold's log: no raw newline from a header name" "$(grep -c '^Injected' "$T/d.dlog")" 0
 check_contains "and the name is there, escaped" "$(cat "$T/d.dlog")" 'X-A\nInjected'
+kill "$DPID"; wait "$DPID" 2>/dev/null
+# A spool whose producers' directories lost the sticky bit: said at start.
+chmod 2770 "$S/tmp"
+start_daemon d2 || fail "daemon did not start: $(cat "$T/d2.dlog")"
+chmod 3770 "$S/tmp"
+check_contains "msgspoold warns of tmp/ without the sticky bit" "$(cat "$T/d2.dlog")" "tmp/ writable by others without the sticky bit"
 kill "$DPID"; wait "$DPID" 2>/dev/null
 
 finish
