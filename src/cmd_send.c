@@ -207,7 +207,8 @@ const char resend_help[] =
 	"is resent after showing how many and asking (on a terminal; --yes skips\n"
 	"the question, and is required when not on a terminal).\n"
 	"  --status S, --sent WHEN, --type T, --search Q, --since D, --until D\n"
-	"               as for list; receivers in active/ and corrupt/ never match\n"
+	"               as for list; receivers in active/ and corrupt/ never match,\n"
+	"               held ones only with --status held\n"
 	"  -y, --yes    do not ask\n"
 	"  -v, --verbose  a line per attempt on stderr\n"
 	"  -n, --dry-run  say what would be resent; ask nothing, change nothing\n"
@@ -243,7 +244,8 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 static int resend_matches(struct cli *c, struct query_filter *f, bool yes, bool dry, bool quiet, size_t *np,
 			  char (**idsp)[SPOOL_ID_MAX + 1], enum spool_status **stsp)
 {
-	f->status_mask = (f->status_mask ? f->status_mask : SPOOL_ALL_MASK) & ~SPOOL_UNTOUCHED_MASK;
+	/* Held receivers were put aside on purpose: only --status held takes them. */
+	f->status_mask = (f->status_mask ? f->status_mask : SPOOL_ALL_MASK & ~(1u << SPOOL_HOLD)) & ~SPOOL_UNTOUCHED_MASK;
 	int rc;
 	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 		return rc;

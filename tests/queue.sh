@@ -93,6 +93,13 @@ check "completes options after a dash" "$(comp msgspool hold --d)" "--dry-run "
 check "completes context types" "$(comp msgspool delete --type dead)" "deadline_moved "
 check "completes ids with --spool" "$(MSGSPOOL_CONFIG=/nonexistent comp msgspool --spool "$T/spool" show n)" "n1 n2 n3 n4 "
 
+# --- resend by filter leaves held receivers alone unless asked for them ---
+mk not_sent rh1; ms hold rh1 >/dev/null
+check_rc "resend by filter without --status" 0 ms resend --yes --search rh1
+check "it matched nothing held" "$(cat "$T/out")|$(here hold)" "0 message receivers match; nothing to resend.|f1 n1 rh1"
+check_rc "resend --status held" 0 ms resend --yes --status held --search rh1
+check "asked for, a held one is resent" "$(cat "$T/out")|$(status_of rh1)" "rh1: sent|sent"
+
 # --- delete by id or filter ---
 rm -f "$T"/spool/*/*.yaml
 mk not_sent d-new; mk failed d-old 1 deadline_moved 30; mk failed d-young 1 deadline_moved 0.0001
