@@ -17,6 +17,10 @@ struct conns {
 	long hold;		/* ms the last refusal held growth, doubling */
 	double last_ok;		/* ms of the last delivery on any connection */
 	bool refused;		/* the server refused one since the last idle time */
+	double warm_ms;		/* attempts on connections already open since the */
+	long warm_n;		/* last change: their total time and number */
+	double mean_before;	/* their mean before the last growth, 0: none */
+	long ceiling;		/* the last growth did not pay: no more than this until idle */
 };
 
 /* What conns_after decided. */
@@ -31,9 +35,9 @@ void conns_init(struct conns *c, long min, long max);
 bool conns_may_send(const struct conns *c, size_t worker);
 /* After an attempt of `ms` milliseconds that ended at `now` (ms): delivered
  * (a reply about the receiver came: 2xx, 4xx or 5xx) or the session was
- * refused or lost (connect refused, 421, dropped). `backlog` is how many
- * receivers wait. */
-enum conns_change conns_after(struct conns *c, bool delivered, bool session_failed, double ms,
+ * refused or lost (connect refused, 421, dropped); `fresh` if it opened its
+ * connection first. `backlog` is how many receivers wait. */
+enum conns_change conns_after(struct conns *c, bool delivered, bool session_failed, bool fresh, double ms,
 			      size_t backlog, double now);
 /* Nothing waited for daemon.idle_close seconds: back to min. True if the
  * count changed. */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "compose.h"
 #include "conf.h"
+#include "conns.h"
 #include "deliver.h"
 #include "dlog.h"
 #include "evloop.h"
@@ -67,6 +68,8 @@ struct daemon {
 	struct evloop ev;		/* workers ring it: a rescan, or a new timer */
 	bool want_rescan;		/* under mu: the queue ran low with new/ fuller */
 	struct committer *committer;	/* records sent receivers in groups */
+	struct conns cc;		/* how many may be connected now (conns.c), under mu */
+	pthread_cond_t spare;		/* workers conns.c does not allow wait here */
 	time_t next_rescan, next_full, next_retry;
 };
 
@@ -100,21 +103,34 @@ struct worker {
 };
 
 /* Waits under mu for a job; false when stopping. Closes an idle
- * connection after idle_close seconds. */
+ * connection after idle_close seconds, and at once one that conns.c no
+ * longer allows. */
 static bool next_job(struct worker *w, struct jobq_job *job)
 {
 	struct daemon *d = w->d;
-	while (!d->stopping && (d->q.n == 0 || time(NULL) < d->backoff_until)) {
+	bool may;
+	while (!d->stopping && (!(may = conns_may_send(&d->cc, w->n)) || d->q.n == 0 || time(NULL) < d->backoff_until)) {
+		if (!may && w->connected) {
+			pthread_mutex_unlock(&d->mu);
+			transport_idle(w->t);
+			w->connected = false;
+			pthread_mutex_lock(&d->mu);
+			continue;
+		}
+		if (!may && d->q.n)
+			pthread_cond_signal(&d->cv); /* a wake-up meant for a worker allowed to send */
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
-		long wait = d->q.n ? (long)(d->backoff_until - time(NULL)) : (w->connected ? d->idle_close : 3600);
+		long wait = !may ? 3600 : d->q.n ? (long)(d->backoff_until - time(NULL)) : (w->connected ? d->idle_close : 3600);
 		until.tv_sec += wait > 0 ? wait : 1;
-		int rc = pthread_cond_timedwait(&d->cv, &d->mu, &until);
+		int rc = pthread_cond_timedwait(may ? &d->cv : &d->spare, &d->mu, &until);
 		if (rc == ETIMEDOUT && w->connected && d->q.n == 0) {
 			pthread_mutex_unlock(&d->mu);
 			transport_idle(w->t);
 			w->connected = false;
 			pthread_mutex_lock(&d->mu);
+			if (d->q.n == 0 && conns_idle(&d->cc))
+				dlog(LOG_NOTICE, "connections: back to %ld (idle)", d->cc.allowed);
 		}
 	}
 	if (d->stopping)
@@ -155,6 +171,26 @@ static enum deliver_result work(struct worker *w, const struct jobq_job *job, st
 	return r;
 }
 
+/* Tells conns.c how an attempt that began at t0 went (under mu); logs a
+ * change of the connection count and wakes the workers it allows. */
+static enum conns_change count_connections(struct daemon *d, enum deliver_result r, bool lost, bool fresh,
+					   double t0)
+{
+	long before = d->cc.allowed;
+	double now = conns_now_ms();
+	bool delivered = r == DELIVER_SENT || r == DELIVER_FAILED || (r == DELIVER_DEFERRED && !lost);
+	enum conns_change ch = conns_after(&d->cc, delivered, lost, fresh, now - t0, d->q.n, now);
+	if (ch == CONNS_GREW) {
+		pthread_cond_broadcast(&d->spare);
+		dlog(LOG_NOTICE, "connections: %ld -> %ld (%zu waiting, more than the open ones send in a second)",
+		     before, d->cc.allowed, d->q.n);
+	} else if (ch == CONNS_LIMIT) {
+		dlog(LOG_NOTICE, "connections: %ld -> %ld (the server refused one more; growing again in %ld s)",
+		     before, d->cc.allowed, d->cc.hold / 1000);
+	}
+	return ch;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -164,12 +200,20 @@ static void *worker_main(void *arg)
 	while (next_job(w, &job)) {
 		pthread_mutex_unlock(&d->mu);
 		struct deliver_report rep;
+		bool fresh = !w->connected;
+		double t0 = conns_now_ms();
 		enum deliver_result r = work(w, &job, &rep);
 		pthread_mutex_lock(&d->mu);
 		jobq_done(&d->q, job.id);
 		if (rep.stuck)
 			jobq_stuck_add(&d->q, job.id, &rep.stuck_st);
-		if ((r == DELIVER_DEFERRED && (rep.session_failed || !w->t)) || r == DELIVER_IOERR) {
+		bool lost = r == DELIVER_DEFERRED && (rep.session_failed || !w->t);
+		if (count_connections(d, r, lost, fresh, t0) == CONNS_LIMIT) {
+			/* The others work: only this connection stops. */
+			if (jobq_push(&d->q, job.from, job.id))
+				pthread_cond_signal(&d->cv);
+			w->connected = false;
+		} else if (lost || r == DELIVER_IOERR) {
 			/* The server is away, or the spool cannot be written (a full
 			 * disk, a read-only mount): everybody waits, then this one
 			 * goes first. */
@@ -452,6 +496,7 @@ static void start_work(struct daemon *d)
 	housekeeping(d, true);
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
+	pthread_cond_init(&d->spare, NULL);
 	/* Writer first: a SIGHUP must not wait behind a busy queue forever. */
 	pthread_rwlockattr_t rwa;
 	pthread_rwlockattr_init(&rwa);
@@ -460,6 +505,9 @@ static void start_work(struct daemon *d)
 	jobq_init(&d->q, QUEUE_HIGH);
 	d->idle_close = d->conf->daemon.idle_close;
 	d->workers = (size_t)d->conf->smtp.connections;
+	/* A Maildir has no server to spare: all of them, always. */
+	conns_init(&d->cc, d->conf->transport == CONF_TRANSPORT_SMTP ? d->conf->smtp.connections_min : (long)d->workers,
+		   (long)d->workers);
 	d->committer = committer_start(d->sp, dlog_fn, NULL);
 	if (!d->committer)
 		dlog(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone", strerror(errno));
@@ -471,8 +519,8 @@ static void start_work(struct daemon *d)
 		ws[i].n = i;
 		pthread_create(&d->threads[i], NULL, worker_main, &ws[i]);
 	}
-	dlog(LOG_NOTICE, "started: spool %s, %zu workers, transport %s", d->conf->spool, d->workers,
-	     d->conf->transport == CONF_TRANSPORT_SMTP ? "smtp" : "maildir");
+	dlog(LOG_NOTICE, "started: spool %s, %zu workers, transport %s, connections: %ld", d->conf->spool,
+	     d->workers, d->conf->transport == CONF_TRANSPORT_SMTP ? "smtp" : "maildir", d->cc.allowed);
 	rescan(d, true);
 	time_t now = time(NULL);
 	d->next_rescan = now + d->conf->daemon.rescan_interval;
@@ -487,6 +535,7 @@ static void stop_work(struct daemon *d)
 	pthread_mutex_lock(&d->mu);
 	d->stopping = true;
 	pthread_cond_broadcast(&d->cv);
+	pthread_cond_broadcast(&d->spare);
 	pthread_mutex_unlock(&d->mu);
 	for (size_t i = 0; i < d->workers; i++)
 		pthread_join(d->threads[i], NULL);

@@ -188,7 +188,8 @@ kill -TERM $DPID; wait $DPID
 # --- kill -9 in a burst, restart: every receiver in sent/ exactly once ---
 rm -f "$T"/spool/*/*.yaml
 start_smtpd crash --delay 0.02 || exit 1
-daemon_conf "$PORT"
+# Four connections, fixed: the bound on duplicates below is one per connection.
+smtp_conf "$PORT" "  connections: 4" "$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 5\n')"
 produce 500 crash
 start_daemon d5 || fail "d5 did not start"
 wait_until 30 count_at_least sent 100 || true

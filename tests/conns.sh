@@ -1,0 +1,58 @@
+#!/bin/bash
+# conns: msgspoold's connection count adapts within smtp.connections
+# {min, max}: it starts at min, grows while a backlog waits behind a slow
+# server (seen by the server's side: sessions open at once), comes back to
+# min when idle; a single number keeps a fixed count.
+. "${top_srcdir:-.}/tests/lib.sh"
+
+start_smtpd slow --delay 0.2 --pipelining || exit 1
+conns_conf() { # CONNECTIONS
+	smtp_conf "$PORT" "  connections: $1" "$(printf 'daemon:\n  user: root\n  idle_close: 2\n  rescan_interval: 60\n')"
+}
+# sessions: established TCP connections to the server's port right now.
+sessions() { ss -Htn state established "( dport = :$PORT )" | wc -l; }
+no_sessions() { [ "$(sessions)" = 0 ]; }
+sent_is() { [ "$(count sent)" = "$1" ]; }
+# most_sessions SECONDS: the most sessions seen at once, sampled for SECONDS
+# or until the spool's new/ and active/ are empty.
+most_sessions() {
+	local top=0 n i
+	for i in $(seq $(( $1 * 20 ))); do
+		n=$(sessions)
+		[ "$n" -gt "$top" ] && top=$n
+		[ "$(count new)" = 0 ] && [ "$(count active)" = 0 ] && break
+		sleep 0.05
+	done
+	echo "$top"
+}
+
+conns_conf "{min: 1, max: 6}"
+ms init >/dev/null
+start_daemon d1 || { fail "daemon did not start: $(cat "$T/d1.dlog")"; finish; exit 1; }
+check_contains "starts at min" "$(grep started: "$T/d1.dlog")" "connections: 1"
+produce 80 grow
+top=$(most_sessions 60)
+wait_until 30 sent_is 80 || fail "not all sent: $(count sent) in sent/"
+check "all 80 sent, each once" "$(count sent)/$(mails)" "80/80"
+check "none failed" "$(count failed)" 0
+[ "$top" -gt 1 ] && ok "the server saw more than one session at once ($top)" || fail "the server saw at most $top session"
+[ "$top" -le 6 ] && ok "never more than max ($top <= 6)" || fail "$top sessions at once, max is 6"
+grown=$(sed -n 's/.*connections: [0-9]* -> \([0-9]*\) (.* waiting.*/\1/p' "$T/d1.dlog" | sort -n | tail -1)
+[ "${grown:-0}" -gt 1 ] && ok "growth logged (to $grown)" || fail "no growth logged: $(grep connections "$T/d1.dlog")"
+wait_until 10 grep -q "connections: back to 1 (idle)" "$T/d1.dlog" && ok "back to min when idle" || fail "no shrink logged: $(tail -3 "$T/d1.dlog")"
+wait_until 10 no_sessions && ok "idle connections closed" || fail "$(sessions) sessions still open"
+kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+
+# A whole number: that many, never more, never fewer while busy.
+rm -f "$OUT"/*
+conns_conf 2
+start_daemon d2 || { fail "daemon did not start: $(cat "$T/d2.dlog")"; finish; exit 1; }
+check_contains "fixed count at start" "$(grep started: "$T/d2.dlog")" "connections: 2"
+produce 40 fixed
+top=$(most_sessions 60)
+wait_until 30 sent_is 120 || fail "not all sent"
+check "fixed: all 40 sent" "$(mails)" 40
+check "fixed: 2 sessions at most" "$top" 2
+check "fixed: never changed" "$(grep -c 'connections: [0-9]* -> ' "$T/d2.dlog")" 0
+kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+finish
