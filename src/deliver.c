@@ -191,43 +191,45 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 	return 0;
 }
 
-/* Reads and parses the claimed file. 0 when it may go on, else the result. */
+/* Puts a file that is still being written back into new/ for another look. */
+static int not_yet(struct deliver *d, struct spool_claim *c, const char *path, const char *why)
+{
+	if (spool_release(d->sp, c, c->from) == 0) {
+		d->log(d->log_ctx, LOG_NOTICE, "%s: %s; another look later", path, why);
+		return DELIVER_DEFERRED;
+	}
+	d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into new/: %s (left in active/ for recovery)", path,
+	       strerror(errno));
+	spool_claim_drop(c);
+	return DELIVER_IOERR;
+}
+
+/* Reads and parses the claimed file. 0 when it may go on, else the result.
+ * A file of new/ counts only when nobody is still writing it (a file
+ * written in place, whose first half may parse); one that nobody writes
+ * and does not parse is quarantined at once, however young. */
 static int load(struct deliver *d, struct spool_claim *c, struct receiver *r, struct util_buf *src,
 		char *err, size_t errsz)
 {
 	char path[4200];
 	spool_path(d->sp, c->from, c->id, path, sizeof path);
-	if (receiver_load_claim(r, c, d->conf->max_receiver_size, path, src, err, errsz) == 0) {
-		/* Read whole only if nobody was still writing it (a file written
-		 * in place, whose first half may parse). */
-		int settled = c->from == SPOOL_NEW ? spool_claim_settled(c, young(c)) : 1;
-		if (settled == 1)
-			return 0;
-		receiver_free(r);
-		util_buf_free(src);
-		snprintf(err, errsz, "%s", settled == 0 ? "still being written; another look later" : strerror(errno));
-		if (spool_release(d->sp, c, c->from) == 0) {
-			d->log(d->log_ctx, LOG_NOTICE, "%s: %s", path, err);
-			return DELIVER_DEFERRED;
-		}
-		d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into new/: %s (left in active/ for recovery)", path,
-		       strerror(errno));
-		spool_claim_drop(c);
-		return DELIVER_IOERR;
-	}
-	if (errno == EFBIG)
+	int rc = receiver_load_claim(r, c, d->conf->max_receiver_size, path, src, err, errsz);
+	int e = errno;
+	if (rc < 0 && e == EFBIG)
 		return quarantine(d, c, "larger than max_receiver_size");
-	if (errno != EINVAL) {
-		d->log(d->log_ctx, LOG_ERR, "%s: cannot read: %s", path, strerror(errno));
+	if (rc < 0 && e != EINVAL) {
+		d->log(d->log_ctx, LOG_ERR, "%s: cannot read: %s", path, strerror(e));
 		release(d->sp, c, c->from);
 		return DELIVER_IOERR;
 	}
-	/* A producer writing straight into new/ may not be done yet: a young
-	 * unreadable file gets another look (inotify's IN_CLOSE_WRITE or the
-	 * rescan) before it is quarantined. */
-	if (c->from == SPOOL_NEW && young(c) && spool_release(d->sp, c, c->from) == 0)
-		return DELIVER_DEFERRED;
-	return quarantine(d, c, err);
+	int settled = c->from == SPOOL_NEW ? spool_claim_settled(c, young(c)) : 1;
+	if (settled == 1)
+		return rc == 0 ? 0 : quarantine(d, c, err);
+	if (rc == 0) {
+		receiver_free(r);
+		util_buf_free(src);
+	}
+	return not_yet(d, c, path, settled == 0 ? "still being written" : strerror(errno));
 }
 
 /* Renders, sends and records one loaded receiver. */

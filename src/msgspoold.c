@@ -240,6 +240,25 @@ static void *worker_main(void *arg)
 
 /* ---- scanning ---- */
 
+/* Logs once each entry of new/ that is not a receiver name (x.yml,
+ * x.yaml.tmp, a space): it is never sent, and must not go unmentioned. */
+static int stray(const char *name, void *ctx)
+{
+	struct daemon *d = ctx;
+	char key[300], shown[300];
+	struct stat once = {0};
+	snprintf(key, sizeof key, "/%s", name); /* never an id: ids have no '/' */
+	pthread_mutex_lock(&d->mu);
+	bool seen = jobq_stuck_same(&d->q, key, &once);
+	if (!seen)
+		jobq_stuck_add(&d->q, key, &once);
+	pthread_mutex_unlock(&d->mu);
+	if (!seen)
+		dlog(LOG_WARNING, "%s/new/%s: not a receiver name (ID.yaml; an id has letters, digits, '.', '_', '-'); "
+		     "never sent", spool_root(d->sp), util_escape(name, shown, sizeof shown));
+	return 0;
+}
+
 static int scan_new_cb(const char *id, void *vctx)
 {
 	/* Full: stop here, the workers will ask again. */
@@ -267,6 +286,8 @@ static void rescan(struct daemon *d, bool failed_too)
 	pthread_mutex_unlock(&d->mu);
 	if (spool_scan(d->sp, SPOOL_NEW, scan_new_cb, d) < 0)
 		dlog(LOG_ERR, "%s/new: cannot scan: %s", spool_root(d->sp), strerror(errno));
+	if (failed_too)
+		spool_scan_strays(d->sp, SPOOL_NEW, stray, d);
 	if (failed_too && d->conf->daemon.retry_failed_after > 0 &&
 	    spool_scan(d->sp, SPOOL_FAILED, scan_failed_cb, d) < 0 && errno)
 		dlog(LOG_ERR, "%s/failed: cannot scan: %s", spool_root(d->sp), strerror(errno));
@@ -302,6 +323,8 @@ static void on_name(void *ctx, const char *name)
 	char id[SPOOL_ID_MAX + 1];
 	if (spool_name_to_id(name, id, sizeof id))
 		enqueue(ctx, SPOOL_NEW, id);
+	else
+		stray(name, ctx);
 }
 
 static void on_overflow(void *ctx)

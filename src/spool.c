@@ -784,3 +784,24 @@ int spool_claim_settled(struct spool_claim *c, bool young)
 	return now.st_size == c->st.st_size && now.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
 	       now.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec;
 }
+
+int spool_scan_strays(struct spool *sp, enum spool_status st, int (*cb)(const char *name, void *ctx), void *ctx)
+{
+	/* A descriptor of its own: the directory's offset is not shared. */
+	int fd = openat(sp->dirfd[st], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	if (fd < 0 || !(d = fdopendir(fd)))
+		return fd < 0 ? -1 : (close(fd), -1);
+	struct dirent *de;
+	char id[SPOOL_ID_MAX + 1];
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		if ((n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]))) || spool_name_to_id(n, id, sizeof id))
+			continue;
+		if ((rc = cb(n, ctx)) != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}

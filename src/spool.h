@@ -70,6 +70,9 @@ int spool_read(struct spool *sp, enum spool_status st, const char *id, size_t ma
 /* Calls cb for every receiver name in a status directory, in no order. */
 int spool_scan(struct spool *sp, enum spool_status st,
 	       int (*cb)(const char *id, void *ctx), void *ctx);
+/* Calls cb for every entry of a status directory that is not a receiver
+ * name (the entries spool_scan passes over), "." and ".." aside. */
+int spool_scan_strays(struct spool *sp, enum spool_status st, int (*cb)(const char *name, void *ctx), void *ctx);
 bool spool_exists(struct spool *sp, enum spool_status st, const char *id);
 /* Finds the status of an exact id; ENOENT when in no status directory. */
 int spool_locate(struct spool *sp, const char *id, enum spool_status *st);

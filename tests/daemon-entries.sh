@@ -86,6 +86,12 @@ check_contains "in place: the whole file was sent" "$body" "second half"
 inplace_mails() { grep -l '^To: inplace@example.com' "$OUT"/*.eml 2>/dev/null | wc -l | tr -d ' '; }
 check "in place: sent once" "$(inplace_mails)" 1
 check_contains "in place: the wait is logged" "$(cat "$T/e2.dlog")" "new/slow.yaml: still being written; another look later"
+# 16.4: the second look comes from a timer, within 3 s, not from a rescan.
+gaps=$(grep 'slow.yaml: still being written' "$T/e2.dlog" | py -c '
+import sys, datetime as D
+t = [D.datetime.strptime(l[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp() for l in sys.stdin]
+print(len(t), max([b - a for a, b in zip(t, t[1:])] or [99]) <= 3)')
+check "in place: looked at again by a timer, within 3 s each time" "$gaps" "$(echo "$gaps" | cut -d" " -f1) True"
 check "in place: looked at about once a second, not in a loop" "$(( $(grep -c 'slow.yaml: still being written' "$T/e2.dlog") <= 10 ))" 1
 # Another user's file (no lease for the daemon): written every 20 ms for
 # 3 s, it is young, and a second look 50 ms later sees it grow.
@@ -95,6 +101,29 @@ wait_until 10 test -f "$S/sent/busy.yaml" && ok "in place, another user's: sent 
 check_contains "in place, another user's: the whole file was sent" "$(cat "$OUT"/*.eml 2>/dev/null)" "second half"
 check "in place, another user's: sent once" "$(inplace_mails)" 1
 kill -TERM $DPID; wait $DPID
+
+# --- 16.4: no silent corners in new/ ---
+for n in x.yml x.yaml.tmp "with space.yaml"; do
+	printf 'msgspool: 1\nsend_to: stray@example.com\nsubject: s\ntext: x\n' > "$S/new/$n"; chown nobody "$S/new/$n"
+done
+rm -f "$OUT"/*
+start_daemon e4 || fail "e4 did not start"
+printf 'msgspool: 1\nsend_to: stray@example.com\nsubject: s\ntext: x\n' > "$S/tmp/late.yml"; chown nobody "$S/tmp/late.yml"
+mv "$S/tmp/late.yml" "$S/new/"
+# A malformed receiver renamed into new/ (complete: nobody writes it) is
+# quarantined at its first look, young as it is.
+printf 'not: [yaml\n' > "$S/tmp/bad-now.yaml"; chown nobody "$S/tmp/bad-now.yaml"
+mv "$S/tmp/bad-now.yaml" "$S/new/"
+wait_until 10 test -f "$S/corrupt/bad-now.yaml" && ok "malformed renamed into new/: quarantined" || fail "bad-now.yaml not quarantined"
+check "malformed renamed into new/: at the first look, no second" "$(grep -c 'bad-now.yaml: .*another look' "$T/e4.dlog")" 0
+sleep 5 # two more rescans
+for n in x.yml x.yaml.tmp "with space.yaml" late.yml; do
+	check "stray '$n': logged once" "$(grep -c "new/$n: not a receiver name" "$T/e4.dlog")" 1
+	check "stray '$n': left where it is" "$(test -f "$S/new/$n" && echo yes)" yes
+done
+check "strays: none sent" "$(mails)" 0
+kill -TERM $DPID; wait $DPID
+rm -f "$S"/new/*
 
 # --- 19.8: an mtime in the future does not defer a file forever ---
 printf 'not: [yaml\n' > "$S/new/future.yaml"; touch -d '2099-01-01' "$S/new/future.yaml"; chown nobody "$S/new/future.yaml"

@@ -178,9 +178,10 @@ check_contains "unsafe header: reason" "$(err "$h" error)" "Bcc is not in the li
 check "unsafe header: nothing sent" "$(mails)" "$before"
 
 # --- quarantine during send: bad files never stop the queue ---
-echo "not: [yaml" > "$T/spool/new/young.yaml"
+exec 3> "$T/spool/new/young.yaml"; echo "not: [yaml" >&3   # still open: being written
 ms send >/dev/null 2>&1
-check "a young unreadable file gets another look" "$(ls "$T/spool/new")" "young.yaml"
+check "an unreadable file still being written gets another look" "$(ls "$T/spool/new")" "young.yaml"
+exec 3>&-
 rm "$T/spool/new/young.yaml"
 echo "not: [yaml" > "$T/spool/new/broken.yaml"
 touch -d '1 minute ago' "$T/spool/new/broken.yaml"
