@@ -208,16 +208,26 @@ int cli_check_owner(struct cli *c)
 	return 0;
 }
 
+static int scan_done(struct cli *c, int rc)
+{
+	cli_progress_done();
+	if (rc < 0) {
+		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
+		return EX_IOERR;
+	}
+	return 0;
+}
+
 int cli_query(struct cli *c, struct query_filter *f, struct query_result *res)
 {
 	f->progress = cli_progress;
 	f->progress_ctx = (void *)"scanning";
-	int rc = query_run(c->sp, c->conf.max_receiver_size, f, res);
-	cli_progress_done();
-	if (rc < 0) {
-		cli_err("%s: cannot scan spool: %s", c->conf.spool, strerror(errno));
-		query_result_free(res);
-		return EX_IOERR;
-	}
-	return 0;
+	return scan_done(c, query_run(c->sp, c->conf.max_receiver_size, f, res));
+}
+
+int cli_query_each(struct cli *c, struct query_filter *f, int (*cb)(const struct query_row *, void *), void *ctx)
+{
+	f->progress = cli_progress;
+	f->progress_ctx = (void *)"scanning";
+	return scan_done(c, query_each(c->sp, c->conf.max_receiver_size, f, cb, ctx, NULL));
 }

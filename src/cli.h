@@ -52,6 +52,9 @@ bool cli_confirm(const char *cmd, const char *question, bool yes);
 /* Runs a query with a progress line; a sysexits code, 0 on success. */
 struct query_result;
 int cli_query(struct cli *c, struct query_filter *f, struct query_result *res);
+/* The same scan, each row handed to cb and none kept (stats). */
+struct query_row;
+int cli_query_each(struct cli *c, struct query_filter *f, int (*cb)(const struct query_row *, void *), void *ctx);
 /* Commands that move or delete files run as the spool's owner (or root). */
 int cli_check_owner(struct cli *c);
 

@@ -99,24 +99,19 @@ struct stats {
 
 static const char *const table_names[] = {"status", "type", "domain"};
 
-static void stats_count(struct stats *st, const struct query_result *res)
+/* cli_query_each's callback: one row counted in each table. */
+static int stats_count(const struct query_row *r, void *vst)
 {
-	for (int s = 0; s < SPOOL_NSTATUS; s++)
-		bucket(&st->t[0], spool_status_name((enum spool_status)s));
-	for (size_t i = 0; i < res->n; i++) {
-		const struct query_row *r = &res->rows[i];
-		count_in(bucket(&st->t[0], spool_status_name(r->status)), r->created, st->now);
-		if (r->err)
-			continue;
-		count_in(bucket(&st->t[1], r->type ? r->type : "-"), r->created, st->now);
-		if (r->status != SPOOL_SENT && r->status != SPOOL_CORRUPT) {
-			const char *at = r->send_to ? strrchr(r->send_to, '@') : NULL;
-			count_in(bucket(&st->t[2], at ? at + 1 : "-"), r->created, st->now);
-		}
+	struct stats *st = vst;
+	count_in(bucket(&st->t[0], spool_status_name(r->status)), r->created, st->now);
+	if (r->err)
+		return 0;
+	count_in(bucket(&st->t[1], r->type ? r->type : "-"), r->created, st->now);
+	if (r->status != SPOOL_SENT && r->status != SPOOL_CORRUPT) {
+		const char *at = r->send_to ? strrchr(r->send_to, '@') : NULL;
+		count_in(bucket(&st->t[2], at ? at + 1 : "-"), r->created, st->now);
 	}
-	for (size_t t = 1; t < 3; t++)
-		if (st->t[t].n > 1)
-			qsort(st->t[t].b, st->t[t].n, sizeof *st->t[t].b, by_count);
+	return 0;
 }
 
 static void stats_json(const struct stats *st)
@@ -225,12 +220,15 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 	if ((rc = cli_open_spool(c)) != 0)
 		return rc;
 	struct query_filter f = {.now = time(NULL), .unsorted = true};
-	struct query_result res;
-	if ((rc = cli_query(c, &f, &res)) != 0)
-		return rc;
 	struct stats st = {.now = f.now};
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		bucket(&st.t[0], spool_status_name((enum spool_status)s));
+	if ((rc = cli_query_each(c, &f, stats_count, &st)) != 0)
+		return rc;
+	for (size_t t = 1; t < 3; t++)
+		if (st.t[t].n > 1)
+			qsort(st.t[t].b, st.t[t].n, sizeof *st.t[t].b, by_count);
 	st.stuck = owner_count_stuck(c, st.stuck_in);
-	stats_count(&st, &res);
 	if (json)
 		stats_json(&st);
 	else if (om)
@@ -239,6 +237,5 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		stats_human(&st);
 	for (size_t t = 0; t < 3; t++)
 		free_table(&st.t[t]);
-	query_result_free(&res);
 	return 0;
 }

@@ -1,24 +1,34 @@
 /* listcache: reading, checking and writing the list cache's file. It must
  * never let a cached column stand for a file that changed (every entry is
- * checked against the file's stat) and never trust a cache file it did not
- * write; it knows no path (spool_cache_read/write). Format and rules:
- * spool-layout/README.md, SECURITY.md. */
+ * checked against the file's stat), never trust a cache file it did not
+ * write (spool_cache_open), never load the file whole (a scan maps it and
+ * holds one entry; its pages are dropped as the scan goes), and knows no
+ * path. Format and rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
 #include "listcache.h"
-#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#define MAX_CACHE ((size_t)1 << 30)	/* offsets fit 32 bits */
+#define DROP_EVERY 4096			/* lines between drops of the mapping's pages */
+#define OUT_FLUSH 65536
+#define NFIELDS 15
 
-#define CACHE_BUCKETS (1 << 18) /* a short chain even at 250,000 receivers */
+/* A line split in place: fields by start and length, no copy. */
+struct line {
+	const char *f[NFIELDS];
+	size_t n[NFIELDS];
+	size_t end;	/* offset after the line's newline */
+};
 
-
-static unsigned hash(unsigned st, const char *id)
+static unsigned hash(unsigned st, const char *id, size_t n)
 {
-	return util_fnv1a(UTIL_FNV_INIT ^ st, id) % CACHE_BUCKETS;
+	return util_fnv1a_n(UTIL_FNV_INIT ^ st, id, n);
 }
 
 static long long ns(const struct timespec *t)
@@ -32,81 +42,220 @@ bool listcache_fresh(const struct listcache_entry *e, const struct stat *s)
 	       e->mtime_ns == ns(&s->st_mtim) && e->ctime_ns == ns(&s->st_ctim);
 }
 
-static struct listcache_entry *find(struct listcache *c, unsigned st, const char *id)
+/* Resident pages of the mapping count as the process's memory: dropped
+ * every few thousand lines (they stay in the page cache). */
+static void touch(struct listcache *c)
 {
-	for (struct listcache_entry *e = c->b[hash(st, id)]; e; e = e->next)
-		if (e->status == st && !strcmp(e->id, id))
-			return e;
-	return NULL;
+	if (++c->touched >= DROP_EVERY) {
+		madvise((void *)c->map, c->len, MADV_DONTNEED);
+		c->touched = 0;
+	}
 }
 
-/* find for the scan: the entry at the cursor first. */
-struct listcache_entry *listcache_next(struct listcache *c, unsigned st, const char *id)
+/* A decimal field: no locale, no errno (the cache is ours; a bad number
+ * only makes an entry that will not match). Stops at the tab. */
+static long long get_num(const char *s)
 {
-	struct listcache_entry *e = c->cursor < c->nloaded ? &c->loaded[c->cursor] : NULL;
-	if (!e || e->status != st || strcmp(e->id, id) != 0) {
-		e = find(c, st, id);
-		if (!e || e < c->loaded || e >= c->loaded + c->nloaded)
-			return e;
+	bool neg = *s == '-';
+	unsigned long long v = 0;
+	for (s += neg; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (unsigned long long)(*s - '0');
+	return neg ? -(long long)v : (long long)v;
+}
+
+/* Splits the line at off; false when it is not one of ours (the line is
+ * skipped: l->end is set whatever). */
+static bool split(const struct listcache *c, size_t off, struct line *l)
+{
+	const char *p = c->map + off, *stop = c->map + c->len;
+	const char *nl = memchr(p, '\n', (size_t)(stop - p));
+	const char *eol = nl ? nl : stop;
+	l->end = nl ? (size_t)(nl - c->map) + 1 : c->len;
+	int k = 0;
+	while (k < NFIELDS) {
+		const char *tab = memchr(p, '\t', (size_t)(eol - p));
+		l->f[k] = p;
+		l->n[k++] = (size_t)((tab ? tab : eol) - p);
+		if (!tab)
+			break;
+		p = tab + 1;
+	}
+	if (k != NFIELDS || l->n[0] != 2 || memcmp(l->f[0], "v1", 2) ||
+	    l->n[1] != 1 || l->f[1][0] < '0' || l->f[1][0] >= '0' + SPOOL_NSTATUS || l->n[2] > SPOOL_ID_MAX)
+		return false;
+	char id[SPOOL_ID_MAX + 1];
+	memcpy(id, l->f[2], l->n[2]);
+	id[l->n[2]] = '\0';
+	return spool_id_valid(id);
+}
+
+static unsigned line_status(const struct line *l)
+{
+	return (unsigned)(l->f[1][0] - '0');
+}
+
+static bool line_is(const struct line *l, unsigned st, const char *id, size_t idlen)
+{
+	return line_status(l) == st && l->n[2] == idlen && !memcmp(l->f[2], id, idlen);
+}
+
+/* Strings are written "s<escaped>" or "-" for none; unescaped into strs,
+ * returning the offset there, or -1 for none. */
+static long get_str(struct util_buf *strs, const char *f, size_t n)
+{
+	if (!n || f[0] != 's')
+		return -1;
+	long at = (long)strs->len;
+	for (size_t i = 1; i < n; i++) {
+		char ch = f[i];
+		if (ch == '\\' && i + 1 < n) {
+			ch = f[++i];
+			ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch;
+		}
+		util_buf_putc(strs, ch);
+	}
+	util_buf_putc(strs, '\0');
+	return at;
+}
+
+/* Fills c->cur from a split line at off. */
+static const struct listcache_entry *entry_of(struct listcache *c, size_t off, const struct line *l)
+{
+	struct listcache_entry *e = &c->cur;
+	long long *num[] = {NULL, NULL, NULL, (long long *)&e->ino, &e->size, &e->mtime_ns, &e->ctime_ns,
+			    &e->created, &e->sent_at, &e->failed, &e->success};
+	for (int i = 3; i < 11; i++)
+		*num[i] = get_num(l->f[i]);
+	c->strs.len = 0;
+	long at[4];
+	for (int i = 0; i < 4; i++)
+		at[i] = get_str(&c->strs, l->f[11 + i], l->n[11 + i]);
+	const char **s[] = {&e->subject, &e->user, &e->send_to, &e->type};
+	for (int i = 0; i < 4; i++)
+		*s[i] = at[i] < 0 || !c->strs.data ? NULL : c->strs.data + at[i];
+	e->status = line_status(l);
+	e->off = off;
+	e->end = l->end;
+	return e;
+}
+
+/* The index of every line by (status, id), made once, on the first entry
+ * not at the cursor; it also counts the lines of the scanned statuses. */
+static int build_index(struct listcache *c)
+{
+	size_t lines = 0;
+	for (const char *p = c->map; (p = memchr(p, '\n', (size_t)(c->map + c->len - p))); p++)
+		lines++;
+	size_t cap = 1024;
+	while (cap < 2 * (lines + 1))
+		cap *= 2;
+	c->index = calloc(cap, sizeof *c->index);
+	if (!c->index)
+		return -1;
+	c->index_mask = cap - 1;
+	struct line l;
+	for (size_t off = 0; off < c->len; off = l.end, touch(c)) {
+		if (!split(c, off, &l))
+			continue;
+		unsigned st = line_status(&l);
+		c->in_scan += (c->scan_mask >> st) & 1;
+		size_t h = hash(st, l.f[2], l.n[2]) & c->index_mask;
+		while (c->index[h])
+			h = (h + 1) & c->index_mask;
+		c->index[h] = (uint32_t)off + 1;
+	}
+	return 0;
+}
+
+static bool find(struct listcache *c, unsigned st, const char *id, size_t idlen, struct line *l, size_t *off)
+{
+	for (size_t h = hash(st, id, idlen) & c->index_mask; c->index[h]; h = (h + 1) & c->index_mask) {
+		*off = c->index[h] - 1;
+		if (split(c, *off, l) && line_is(l, st, id, idlen))
+			return true;
+	}
+	return false;
+}
+
+/* find for the scan: the line at the cursor first, then by the index. */
+const struct listcache_entry *listcache_next(struct listcache *c, unsigned st, const char *id)
+{
+	struct line l;
+	size_t idlen = strlen(id), off;
+	if (!c->map)
+		return NULL;
+	touch(c);
+	while (c->cursor < c->len && !split(c, c->cursor, &l))
+		c->cursor = l.end;
+	if (c->cursor < c->len && line_is(&l, st, id, idlen)) {
+		off = c->cursor;
+	} else {
+		if (!c->index && build_index(c) < 0)
+			return NULL; /* without memory: parsed anew, which is right too */
+		if (!find(c, st, id, idlen, &l, &off))
+			return NULL;
 		c->out_of_order++;
 	}
-	c->cursor = (size_t)(e - c->loaded) + 1;
-	return e;
+	c->cursor = l.end;
+	return entry_of(c, off, &l);
 }
 
-static void strings_free(struct listcache_entry *e)
+static int flush(struct listcache *c, size_t above)
 {
-	if (!e->borrowed) {
-		free(e->subject);
-		free(e->user);
-		free(e->send_to);
-		free(e->type);
+	if (c->bad || c->out.len <= above)
+		return 0;
+	if (util_write_all(c->outfd, c->out.data, c->out.len) < 0)
+		c->bad = true;
+	c->out.len = 0;
+	return c->bad ? -1 : 0;
+}
+
+/* A line of the old file, copied as it is. */
+static void copy_line(struct listcache *c, size_t off, size_t end)
+{
+	util_buf_add(&c->out, c->map + off, end - off);
+	if (c->map[end - 1] != '\n')
+		util_buf_putc(&c->out, '\n');
+	flush(c, OUT_FLUSH);
+}
+
+/* Something changed: the new file is begun with the lines met so far. */
+static void begin_write(struct listcache *c)
+{
+	if (c->writing)
+		return;
+	c->writing = true;
+	c->outfd = spool_cache_create(c->sp, c->outname);
+	c->bad = c->outfd < 0; /* not the owner: no cache, no harm */
+	for (size_t i = 0; !c->bad && i < c->nmet; i++) {
+		struct line l;
+		split(c, c->met[i], &l);
+		copy_line(c, c->met[i], l.end);
+		touch(c);
 	}
-	e->subject = e->user = e->send_to = e->type = NULL;
-	e->borrowed = false;
+	free(c->met);
+	c->met = NULL;
+	c->nmet = c->met_cap = 0;
 }
 
-static void link_entry(struct listcache *c, struct listcache_entry *e)
+int listcache_met(struct listcache *c, const struct listcache_entry *e)
 {
-	unsigned h = hash(e->status, e->id);
-	e->next = c->b[h];
-	c->b[h] = e;
-}
-
-/* An entry the scan parsed: the old one, emptied, or a new one. */
-static struct listcache_entry *put(struct listcache *c, unsigned st, const char *id)
-{
-	struct listcache_entry *e = find(c, st, id);
-	if (e) {
-		strings_free(e);
-		return e;
+	if (!e->end)
+		return 0; /* written by listcache_put */
+	c->hits++;
+	if (c->writing) {
+		copy_line(c, e->off, e->end);
+		return 0;
 	}
-	size_t l = strlen(id) + 1;
-	e = calloc(1, sizeof *e + l);
-	if (!e)
-		return NULL;
-	e->id = (char *)(e + 1);
-	memcpy(e->id, id, l);
-	e->status = st;
-	e->alone = c->alone;
-	c->alone = e;
-	link_entry(c, e);
-	return e;
-}
-
-/* Remembers the scan's order, which the saved file follows. */
-int listcache_met(struct listcache *c, struct listcache_entry *e)
-{
-	if (c->norder == c->order_cap) {
-		size_t cap = c->order_cap ? c->order_cap * 2 : 1024;
-		struct listcache_entry **p = realloc(c->order, cap * sizeof *p);
+	if (c->nmet == c->met_cap) {
+		size_t cap = c->met_cap ? c->met_cap * 2 : 1024;
+		uint32_t *p = realloc(c->met, cap * sizeof *p);
 		if (!p)
 			return -1;
-		c->order = p;
-		c->order_cap = cap;
+		c->met = p;
+		c->met_cap = cap;
 	}
-	c->order[c->norder++] = e;
-	e->seen = true;
+	c->met[c->nmet++] = (uint32_t)e->off;
 	return 0;
 }
 
@@ -130,176 +279,83 @@ static void put_str(struct util_buf *b, const char *s)
 	}
 }
 
-/* Unescapes a string field in place. */
-static char *get_str(char *field)
+const struct listcache_entry *listcache_put(struct listcache *c, unsigned st, const char *id,
+					    const struct stat *s, const struct receiver *r)
 {
-	if (field[0] != 's')
-		return NULL;
-	char *out = field, *p = field + 1;
-	while (*p) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			*out++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p;
-			p++;
-		} else {
-			*out++ = *p++;
-		}
-	}
-	*out = '\0';
-	return field;
-}
-
-/* A decimal field: no locale, no errno (the cache is ours; a bad number
- * only makes an entry that will not match). */
-static long long get_num(const char *s)
-{
-	bool neg = *s == '-';
-	unsigned long long v = 0;
-	for (s += neg; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (unsigned long long)(*s - '0');
-	return neg ? -(long long)v : (long long)v;
-}
-
-/* Reads SPOOL/.list-cache; entries keep pointing into the file's buffer
- * (no copy per field: this load is most of a listing's work) and are
- * allocated together. Our own file has one line per id; were there two,
- * the one found is still used only while the file's stat matches it. */
-int listcache_load(struct listcache *c, struct spool *sp)
-{
-	size_t len, lines = 0;
-	memset(c, 0, sizeof *c);
-	c->b = calloc(CACHE_BUCKETS, sizeof *c->b);
-	if (!c->b) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (spool_cache_read(sp, 1u << 30, &c->data, &len) < 0) {
-		c->data = NULL;
-		return 0;
-	}
-	char *end = c->data + len;
-	for (char *p = c->data; (p = memchr(p, '\n', (size_t)(end - p))); p++)
-		lines++;
-	c->loaded = calloc(lines + 1, sizeof *c->loaded);
-	if (!c->loaded)
-		return 0;
-	char *line = c->data;
-	while (line < end) {
-		char *nl = memchr(line, '\n', (size_t)(end - line));
-		if (!nl)
-			nl = end;
-		*nl = '\0';
-		char *f[15];
-		int n = 0;
-		for (char *t = line; n < 15;) {
-			f[n++] = t;
-			char *tab = strchr(t, '\t');
-			if (!tab)
-				break;
-			*tab = '\0';
-			t = tab + 1;
-		}
-		line = nl + 1;
-		if (n != 15 || strcmp(f[0], "v1"))
-			continue;
-		unsigned st = (unsigned)get_num(f[1]);
-		if (st >= SPOOL_NSTATUS || !spool_id_valid(f[2]))
-			continue;
-		struct listcache_entry *e = &c->loaded[c->nloaded++];
-		e->status = st;
-		e->id = f[2];
-		e->ino = (unsigned long long)get_num(f[3]);
-		e->size = get_num(f[4]);
-		e->mtime_ns = get_num(f[5]);
-		e->ctime_ns = get_num(f[6]);
-		e->created = get_num(f[7]);
-		e->sent_at = get_num(f[8]);
-		e->failed = get_num(f[9]);
-		e->success = get_num(f[10]);
-		e->subject = get_str(f[11]);
-		e->user = get_str(f[12]);
-		e->send_to = get_str(f[13]);
-		e->type = get_str(f[14]);
-		e->borrowed = true;
-		link_entry(c, e);
-	}
-	return 0;
-}
-
-static void put_line(struct util_buf *b, const struct listcache_entry *e)
-{
-	util_buf_printf(b, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, e->id, e->ino,
+	struct listcache_entry *e = &c->cur;
+	*e = (struct listcache_entry){.status = st, .ino = (unsigned long long)s->st_ino, .size = (long long)s->st_size,
+				      .mtime_ns = ns(&s->st_mtim), .ctime_ns = ns(&s->st_ctim), .created = r->created,
+				      .sent_at = r->sent_at, .failed = r->failed_count, .success = r->success_count,
+				      .subject = r->subject, .user = r->user, .send_to = r->send_to,
+				      .type = r->context_type};
+	begin_write(c);
+	if (c->bad)
+		return e;
+	util_buf_printf(&c->out, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, id, e->ino,
 			e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed, e->success);
-	put_str(b, e->subject);
-	put_str(b, e->user);
-	put_str(b, e->send_to);
-	put_str(b, e->type);
-	util_buf_putc(b, '\n');
-}
-
-/* Writes back what is still true, in the scan's order: the entries it met,
- * then those of statuses not scanned this time. */
-void listcache_save(struct listcache *c, struct spool *sp, unsigned scanned_mask)
-{
-	/* Unchanged (the common case): nothing to write. A file whose order
-	 * no longer follows the directories' is rewritten too. */
-	c->dirty = c->dirty || c->out_of_order > c->nloaded / 16;
-	for (size_t i = 0; !c->dirty && i < c->nloaded; i++)
-		c->dirty = (scanned_mask & (1u << c->loaded[i].status)) && !c->loaded[i].seen;
-	if (!c->dirty || !c->b)
-		return;
-	struct util_buf b = {0};
-	for (size_t i = 0; i < c->norder; i++)
-		put_line(&b, c->order[i]);
-	for (size_t i = 0; i < c->nloaded; i++)
-		if (!(scanned_mask & (1u << c->loaded[i].status)))
-			put_line(&b, &c->loaded[i]);
-	spool_cache_write(sp, b.data ? b.data : "", b.len); /* not the owner: no cache, no harm */
-	util_buf_free(&b);
-}
-
-void listcache_free(struct listcache *c)
-{
-	for (size_t i = 0; i < c->nloaded; i++)
-		strings_free(&c->loaded[i]);
-	while (c->alone) {
-		struct listcache_entry *e = c->alone;
-		c->alone = e->alone;
-		strings_free(e);
-		free(e);
-	}
-	free(c->loaded);
-	free(c->order);
-	free(c->b);
-	free(c->data);
-}
-
-
-struct listcache_entry *listcache_put(struct listcache *c, unsigned st, const char *id, const struct stat *s,
-				      const struct receiver *r)
-{
-	struct listcache_entry *e = put(c, st, id);
-	if (!e)
+	put_str(&c->out, e->subject);
+	put_str(&c->out, e->user);
+	put_str(&c->out, e->send_to);
+	put_str(&c->out, e->type);
+	if (util_buf_putc(&c->out, '\n') < 0)
 		return NULL;
-	e->ino = (unsigned long long)s->st_ino;
-	e->size = (long long)s->st_size;
-	e->mtime_ns = ns(&s->st_mtim);
-	e->ctime_ns = ns(&s->st_ctim);
-	e->created = r->created;
-	e->sent_at = r->sent_at;
-	e->failed = r->failed_count;
-	e->success = r->success_count;
-	e->subject = util_strdup(r->subject);
-	e->user = util_strdup(r->user);
-	e->send_to = util_strdup(r->send_to);
-	e->type = util_strdup(r->context_type);
-	c->dirty = true;
+	flush(c, OUT_FLUSH);
 	return e;
 }
 
-char *listcache_arena(struct listcache *c)
+int listcache_open(struct listcache *c, struct spool *sp, unsigned scan_mask)
 {
-	char *p = c->data;
-	c->data = NULL;
-	return p;
+	struct stat st;
+	memset(c, 0, sizeof *c);
+	c->sp = sp;
+	c->scan_mask = scan_mask;
+	c->outfd = -1;
+	int fd = spool_cache_open(sp, &st);
+	if (fd < 0)
+		return 0;
+	if (st.st_size > 0 && (size_t)st.st_size < MAX_CACHE) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			c->map = m;
+			c->len = (size_t)st.st_size;
+			madvise(m, c->len, MADV_SEQUENTIAL);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+/* Whether the file still holds a line of a scanned status the scan did not
+ * meet (a receiver gone), or the scan met too many lines out of order. */
+static bool stale(struct listcache *c)
+{
+	if (c->index)
+		return c->hits != c->in_scan || c->out_of_order > c->in_scan / 16;
+	struct line l;
+	for (size_t off = c->cursor; off < c->len; off = l.end, touch(c))
+		if (split(c, off, &l) && ((c->scan_mask >> line_status(&l)) & 1))
+			return true;
+	return false;
+}
+
+void listcache_close(struct listcache *c, bool complete)
+{
+	if (complete && !c->writing && c->map && stale(c))
+		begin_write(c);
+	if (c->writing && complete) {
+		struct line l;
+		for (size_t off = 0; !c->bad && off < c->len; off = l.end, touch(c))
+			if (split(c, off, &l) && !((c->scan_mask >> line_status(&l)) & 1))
+				copy_line(c, off, l.end);
+		flush(c, 0);
+	}
+	if (c->writing && c->outfd >= 0)
+		spool_cache_commit(c->sp, c->outfd, c->outname, complete && !c->bad);
+	if (c->map)
+		munmap((void *)c->map, c->len);
+	free(c->index);
+	free(c->met);
+	util_buf_free(&c->out);
+	util_buf_free(&c->strs);
+	memset(c, 0, sizeof *c);
 }

@@ -69,86 +69,72 @@ struct scan_ctx {
 	struct spool *sp;
 	size_t max_size;
 	const struct query_filter *f;
-	struct query_result *res;
+	query_cb cb;
+	void *ctx;
+	size_t scanned;
 	enum spool_status st;
 	struct listcache cache;
 };
 
-/* A new row for id in status st, the rest zero; id is copied unless the
- * row will borrow its strings from the loaded cache. */
-static struct query_row *add_row(struct query_result *res, const char *id, bool borrow, enum spool_status st)
+static bool row_matches(const struct query_filter *f, const struct query_row *r)
 {
-	if (res->n == res->cap) {
-		size_t cap = res->cap ? res->cap * 2 : 64;
-		struct query_row *p = realloc(res->rows, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		res->rows = p;
-		res->cap = cap;
-	}
-	struct query_row *row = &res->rows[res->n++];
-	memset(row, 0, sizeof *row);
-	row->id = borrow ? (char *)id : strdup(id); /* borrowed: the cache arena, ours */
-	if (!row->id) {
-		res->n--;
-		return NULL;
-	}
-	row->borrowed = borrow;
-	row->status = st;
-	return row;
-}
-
-static bool row_matches(const struct query_filter *f, const char *id, const struct listcache_entry *e)
-{
-	return (!f->type || (e->type && !strcmp(e->type, f->type))) && sent_matches(f, (time_t)e->sent_at) &&
-	       (!f->since || e->created >= f->since) && (!f->until || e->created < f->until) &&
-	       (!f->search || contains(id, f->search) || contains(e->user, f->search) ||
-		contains(e->send_to, f->search) || contains(e->subject, f->search));
+	return (!f->type || (r->type && !strcmp(r->type, f->type))) && sent_matches(f, r->sent_at) &&
+	       (!f->since || r->created >= f->since) && (!f->until || r->created < f->until) &&
+	       (!f->search || contains(r->id, f->search) || contains(r->user, f->search) ||
+		contains(r->send_to, f->search) || contains(r->subject, f->search));
 }
 
 /* A row for a file that cannot be read or parsed, when the filter is one
  * it cannot fail. */
-static int add_unreadable(struct scan_ctx *c, const char *id, const char *err)
+static bool unreadable_matches(const struct query_filter *f, const char *id)
 {
-	const struct query_filter *f = c->f;
-	if (f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
-	    (f->search && !contains(id, f->search)))
-		return 0;
-	struct query_row *row = add_row(c->res, id, false, c->st);
-	if (!row)
-		return -1;
-	row->err = strdup(err);
-	return 0;
+	return !(f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
+		 (f->search && !contains(id, f->search)));
 }
 
-/* Reads and parses a file the cache does not know as it is now into *out;
- * 1 with err set when it cannot (err empty: it moved away meanwhile), -1
- * without memory. */
-static int read_fresh(struct scan_ctx *c, const char *id, struct listcache_entry **out, char *err, size_t errsz)
+/* Hands an entry to the callback when it passes the filter. */
+static int emit(struct scan_ctx *c, const char *id, const struct listcache_entry *e)
 {
-	char *data;
+	struct query_row row = {.id = (char *)id, .status = c->st, .created = (time_t)e->created,
+				.sent_at = (time_t)e->sent_at, .failed_count = e->failed, .success_count = e->success,
+				.subject = (char *)e->subject, .user = (char *)e->user, .send_to = (char *)e->send_to,
+				.type = (char *)e->type};
+	return row_matches(c->f, &row) ? c->cb(&row, c->ctx) : 0;
+}
+
+static int emit_unreadable(struct scan_ctx *c, const char *id, const char *err)
+{
+	struct query_row row = {.id = (char *)id, .status = c->st, .err = (char *)err};
+	return unreadable_matches(c->f, id) ? c->cb(&row, c->ctx) : 0;
+}
+
+/* Reads and parses a file the cache does not know as it is now, records
+ * it and hands it on while its strings live. */
+static int read_fresh(struct scan_ctx *c, const char *id)
+{
+	char *data, err[RECEIVER_ERRLEN];
 	size_t len;
 	char path[4096];
 	struct stat s;
 	struct receiver r;
-	err[0] = '\0';
 	spool_path(c->sp, c->st, id, path, sizeof path);
 	if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
-		if (errno != ENOENT && snprintf(err, errsz, "%s: %s", path, util_file_reason(errno)) >= (int)errsz)
-			err[errsz - 1] = '\0'; /* a long path: cut */
-		return 1;
+		if (errno == ENOENT)
+			return 0; /* moved meanwhile */
+		if (snprintf(err, sizeof err, "%s: %s", path, util_file_reason(errno)) >= (int)sizeof err)
+			err[sizeof err - 1] = '\0'; /* a long path: cut */
+		return emit_unreadable(c, id, err);
 	}
-	int rc = receiver_parse(&r, id, data, len, s.st_mtime, path, err, errsz);
+	int rc = receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err);
 	free(data);
 	if (rc < 0)
-		return 1;
-	*out = listcache_put(&c->cache, c->st, id, &s, &r);
+		return emit_unreadable(c, id, err);
+	const struct listcache_entry *e = listcache_put(&c->cache, c->st, id, &s, &r);
+	rc = e ? emit(c, id, e) : -1;
 	receiver_free(&r);
-	if (!*out) {
+	if (!e)
 		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int scan_cb(const char *id, void *vctx)
@@ -156,36 +142,101 @@ static int scan_cb(const char *id, void *vctx)
 	struct scan_ctx *c = vctx;
 	const struct query_filter *f = c->f;
 	struct stat s;
-	char err[RECEIVER_ERRLEN];
-	c->res->scanned++;
-	if (f->progress && c->res->scanned % 1024 == 0)
-		f->progress(c->res->scanned, f->progress_ctx);
-	struct listcache_entry *e = listcache_next(&c->cache, c->st, id);
-	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !listcache_fresh(e, &s)) {
-		/* Not cached, or changed since: read it. */
-		int rc = read_fresh(c, id, &e, err, sizeof err);
-		if (rc)
-			return rc < 0 ? -1 : err[0] ? add_unreadable(c, id, err) : 0; /* "": moved */
-	}
+	c->scanned++;
+	if (f->progress && c->scanned % 1024 == 0)
+		f->progress(c->scanned, f->progress_ctx);
+	const struct listcache_entry *e = listcache_next(&c->cache, c->st, id);
+	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !listcache_fresh(e, &s))
+		return read_fresh(c, id); /* not cached, or changed since */
 	if (listcache_met(&c->cache, e) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
-	if (!row_matches(f, id, e))
-		return 0;
-	struct query_row *row = add_row(c->res, e->borrowed ? e->id : id, e->borrowed, c->st);
-	if (!row)
+	return emit(c, id, e);
+}
+
+int query_each(struct spool *sp, size_t max_size, const struct query_filter *f, query_cb cb, void *ctx,
+	       size_t *scanned)
+{
+	struct scan_ctx c = {.sp = sp, .max_size = max_size, .f = f, .cb = cb, .ctx = ctx};
+	unsigned mask = f->status_mask ? f->status_mask & ((1u << SPOOL_NSTATUS) - 1) : (1u << SPOOL_NSTATUS) - 1;
+	if (listcache_open(&c.cache, sp, mask) < 0)
 		return -1;
-	row->created = (time_t)e->created;
-	row->sent_at = (time_t)e->sent_at;
-	row->failed_count = e->failed;
-	row->success_count = e->success;
-	/* Strings read from the cache file stay there (the result keeps it);
-	 * those parsed just now belong to the cache entry, which goes. */
-	row->subject = e->borrowed ? e->subject : util_strdup(e->subject);
-	row->user = e->borrowed ? e->user : util_strdup(e->user);
-	row->send_to = e->borrowed ? e->send_to : util_strdup(e->send_to);
-	row->type = e->borrowed ? e->type : util_strdup(e->type);
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < SPOOL_NSTATUS; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		c.st = (enum spool_status)i;
+		rc = spool_scan(sp, c.st, scan_cb, &c);
+	}
+	int e = errno;
+	listcache_close(&c.cache, rc == 0);
+	if (scanned)
+		*scanned = c.scanned;
+	errno = e;
+	return rc;
+}
+
+/* The rows' strings, in blocks that never move. */
+#define CHUNK 65536
+struct query_chunk {
+	struct query_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+static char *keep_str(struct query_result *res, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	struct query_chunk *k = res->arena;
+	if (!k || k->cap - k->used < n) {
+		size_t cap = n > CHUNK ? n : CHUNK;
+		k = malloc(sizeof *k + cap);
+		if (!k)
+			return NULL;
+		*k = (struct query_chunk){.next = res->arena, .cap = cap};
+		res->arena = k;
+	}
+	char *p = memcpy(k->data + k->used, s, n);
+	k->used += n;
+	return p;
+}
+
+int query_rows_room(struct query_row **rows, size_t *cap, size_t n)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	struct query_row *p = realloc(*rows, c * sizeof *p);
+	if (!p)
+		return -1;
+	*rows = p;
+	*cap = c;
+	return 0;
+}
+
+/* query_run's callback: a copy of each row. */
+static int collect(const struct query_row *row, void *vres)
+{
+	struct query_result *res = vres;
+	if (query_rows_room(&res->rows, &res->cap, res->n) < 0)
+		return -1;
+	struct query_row *r = &res->rows[res->n];
+	*r = *row;
+	r->id = keep_str(res, row->id);
+	r->subject = keep_str(res, row->subject);
+	r->user = keep_str(res, row->user);
+	r->send_to = keep_str(res, row->send_to);
+	r->type = keep_str(res, row->type);
+	r->err = keep_str(res, row->err);
+	if (!r->id || (row->subject && !r->subject) || (row->user && !r->user) || (row->send_to && !r->send_to) ||
+	    (row->type && !r->type) || (row->err && !r->err)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	res->n++;
 	return 0;
 }
 
@@ -242,26 +293,12 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 	      struct query_result *res)
 {
 	memset(res, 0, sizeof *res);
-	struct scan_ctx c = {.sp = sp, .max_size = max_size, .f = f, .res = res};
-	unsigned scanned = 0;
-	if (listcache_load(&c.cache, sp) < 0)
+	if (query_each(sp, max_size, f, collect, res, &res->scanned) < 0) {
+		int e = errno;
+		query_result_free(res);
+		errno = e;
 		return -1;
-	int rc = 0;
-	for (int i = 0; rc == 0 && i < SPOOL_NSTATUS; i++) {
-		if (f->status_mask && !(f->status_mask & (1u << i)))
-			continue;
-		c.st = (enum spool_status)i;
-		if ((rc = spool_scan(sp, c.st, scan_cb, &c)) == 0)
-			scanned |= 1u << i;
 	}
-	if (rc == 0)
-		listcache_save(&c.cache, sp, scanned);
-	int e = errno;
-	res->arena = listcache_arena(&c.cache);
-	listcache_free(&c.cache);
-	errno = e;
-	if (rc < 0)
-		return -1;
 	if (res->n > 1 && !f->unsorted && sort_rows(res) < 0) {
 		query_result_free(res);
 		errno = ENOMEM;
@@ -272,19 +309,12 @@ int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 
 void query_result_free(struct query_result *res)
 {
-	for (size_t i = 0; i < res->n; i++) {
-		struct query_row *r = &res->rows[i];
-		if (!r->borrowed) {
-			free(r->id);
-			free(r->subject);
-			free(r->user);
-			free(r->send_to);
-			free(r->type);
-		}
-		free(r->err);
+	while (res->arena) {
+		struct query_chunk *k = res->arena;
+		res->arena = k->next;
+		free(k);
 	}
 	free(res->rows);
-	free(res->arena);
 	memset(res, 0, sizeof *res);
 }
 
@@ -301,10 +331,5 @@ bool query_row_match(const struct query_filter *f, const struct query_row *row)
 {
 	if (f->status_mask && !(f->status_mask & (1u << row->status)))
 		return false;
-	if (row->err)
-		return !(f->type || f->sent != QUERY_SENT_ANY || f->since || f->until ||
-			 (f->search && !contains(row->id, f->search)));
-	struct listcache_entry e = {.created = row->created, .sent_at = row->sent_at, .subject = row->subject,
-				    .user = row->user, .send_to = row->send_to, .type = row->type};
-	return row_matches(f, row->id, &e);
+	return row->err ? unreadable_matches(f, row->id) : row_matches(f, row);
 }

@@ -33,21 +33,31 @@ struct query_row {
 	time_t created, sent_at;
 	long long failed_count, success_count;
 	char *subject, *user, *send_to, *type, *err;
-	bool borrowed;	/* id, subject, user, send_to and type live in the result's arena */
 };
 
+struct query_chunk;
 struct query_result {
 	struct query_row *rows;
 	size_t n, cap;
 	size_t scanned;
-	char *arena;	/* the loaded list cache: rows with `borrowed` point into it */
+	struct query_chunk *arena;	/* the rows' strings */
 };
 
+/* Called with each matching row; its strings live until it returns. A
+ * non-zero return stops the scan and is query_each's. */
+typedef int (*query_cb)(const struct query_row *row, void *ctx);
+
 int query_parse_sent(const char *s, enum query_sent *out);
-/* Collects matching rows, newest first. */
+/* Hands every matching row to cb, in the scan's order, keeping none: the
+ * memory of a scan does not grow with the spool. *scanned: files met. */
+int query_each(struct spool *sp, size_t max_size, const struct query_filter *f, query_cb cb, void *ctx,
+	       size_t *scanned);
+/* Collects matching rows, newest first (unless f->unsorted). */
 int query_run(struct spool *sp, size_t max_size, const struct query_filter *f,
 	      struct query_result *res);
 void query_result_free(struct query_result *res);
+/* Room for row n in a growing array of rows; -1 without memory. */
+int query_rows_room(struct query_row **rows, size_t *cap, size_t n);
 /* Loads the receiver of a row (for --json and show). */
 int query_load(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
 	       struct receiver *r, char *err, size_t errsz);

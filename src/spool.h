@@ -128,9 +128,13 @@ int spool_remove(struct spool *sp, enum spool_status st, const char *id);
 int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct stat *s);
 
 /* The list cache (SPOOL/.list-cache): columns already parsed, for list and
- * stats. Only a cache: every entry is checked against the file's stat. */
-int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len);
-int spool_cache_write(struct spool *sp, const void *data, size_t len);
+ * stats. Only a cache: every entry is checked against the file's stat. It
+ * is opened only when the spool's owner (or root) owns it and nobody else
+ * may write it; it is written new (spool_cache_create) and renamed. */
+#define SPOOL_CACHE_TMP 64
+int spool_cache_open(struct spool *sp, struct stat *st);
+int spool_cache_create(struct spool *sp, char *name);
+int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep);
 
 /* Removes tmp/ files older than max_age seconds; returns how many. */
 int spool_clean_tmp(struct spool *sp, time_t max_age);

@@ -16,40 +16,45 @@
 #define CACHE_NAME ".list-cache"
 
 /* Trusted only when the spool's owner (or root) wrote it and nobody else
- * may: a forged `created` would make delete-receivers delete. */
-int spool_cache_read(struct spool *sp, size_t max, char **data, size_t *len)
+ * may: a forged `created` would make delete-receivers delete. Opened, never
+ * read whole: the caller maps or streams it. */
+int spool_cache_open(struct spool *sp, struct stat *st)
 {
-	struct stat st, root;
-	if (spool_read_named(sp->rootfd, CACHE_NAME, max, data, len, &st) < 0)
+	struct stat root;
+	int fd = spool_open_regular(sp->rootfd, CACHE_NAME, st);
+	if (fd < 0)
 		return -1;
-	if (fstat(sp->rootfd, &root) < 0 || (st.st_uid != root.st_uid && st.st_uid != 0) ||
-	    (st.st_mode & 022)) {
-		free(*data);
-		*data = NULL;
+	if (fstat(sp->rootfd, &root) < 0 || (st->st_uid != root.st_uid && st->st_uid != 0) ||
+	    (st->st_mode & 022)) {
+		close(fd);
 		errno = EPERM;
 		return -1;
 	}
-	return 0;
+	return fd;
 }
 
 /* Written in the spool's root, which only its owner may write (never in
  * tmp/, where a producer could plant a FIFO or a file of its own under the
- * name), created new, then renamed over the old. No fsync: losing the
- * cache in a crash costs one slow listing, no more. */
-int spool_cache_write(struct spool *sp, const void *data, size_t len)
+ * name), created new under `name` (SPOOL_CACHE_TMP bytes), then renamed
+ * over the old by spool_cache_commit. */
+int spool_cache_create(struct spool *sp, char *name)
 {
-	char tmp[64];
-	spool_unique_name(tmp, sizeof tmp, CACHE_NAME, ".new");
-	int fd = openat(sp->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	int rc = util_write_all(fd, data, len);
+	spool_unique_name(name, SPOOL_CACHE_TMP, CACHE_NAME, ".new");
+	return openat(sp->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+}
+
+/* Closes a cache made by spool_cache_create and puts it in place when
+ * `keep`, else removes it. No fsync: losing the cache in a crash costs one
+ * slow listing, no more. */
+int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
+{
+	int rc = keep ? 0 : -1;
 	if (close(fd) < 0)
 		rc = -1;
 	if (rc == 0)
-		rc = renameat(sp->rootfd, tmp, sp->rootfd, CACHE_NAME);
+		rc = renameat(sp->rootfd, name, sp->rootfd, CACHE_NAME);
 	if (rc < 0)
-		unlinkat(sp->rootfd, tmp, 0);
+		unlinkat(sp->rootfd, name, 0);
 	return rc;
 }
 

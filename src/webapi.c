@@ -36,12 +36,11 @@ void webapi_list(struct web_req *r)
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 		return;
 	}
-	size_t first = (size_t)(l.page - 1) * WEBLIST_PAGE;
 	fputc('[', f);
-	for (size_t i = first; i < l.nsel && i < first + WEBLIST_PAGE; i++) {
-		if (i > first)
+	for (size_t i = 0; i < l.nrows; i++) {
+		if (i)
 			fputs(",\n", f);
-		webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, l.sel[i]->status, l.sel[i]->id);
+		webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, l.rows[i].status, l.rows[i].id);
 	}
 	fputc(']', f);
 	fclose(f);

@@ -22,25 +22,30 @@ struct dash {
 	time_t start;	/* the first hour's first second */
 };
 
-static void tally(struct web_req *r, const struct query_result *all, time_t now, struct dash *d)
+struct tally {
+	struct web_req *r;
+	time_t now;
+	struct dash *d;
+};
+
+/* query_each's callback: one row counted. */
+static int tally(const struct query_row *row, void *vt)
 {
-	memset(d, 0, sizeof *d);
-	d->start = now - now % 3600 - (HOURS - 1) * 3600;
-	for (size_t i = 0; i < all->n; i++) {
-		const struct query_row *row = &all->rows[i];
-		d->total++;
-		d->status[row->status]++;
-		bool waiting = row->status == SPOOL_NEW || row->status == SPOOL_FAILED;
-		if (waiting && !row->err && row->created && (!d->oldest_waiting || row->created < d->oldest_waiting))
-			d->oldest_waiting = row->created;
-		if (row->sent_at >= d->start && row->sent_at <= now)
-			d->sent[(row->sent_at - d->start) / 3600]++;
-		struct stat st;
-		if ((row->status == SPOOL_FAILED || row->status == SPOOL_ERROR) && !row->err &&
-		    spool_stat(r->app->sp, row->status, row->id, &st) == 0 &&
-		    st.st_mtime >= d->start && st.st_mtime <= now)
-			d->failed[(st.st_mtime - d->start) / 3600]++;
-	}
+	struct tally *t = vt;
+	struct dash *d = t->d;
+	d->total++;
+	d->status[row->status]++;
+	bool waiting = row->status == SPOOL_NEW || row->status == SPOOL_FAILED;
+	if (waiting && !row->err && row->created && (!d->oldest_waiting || row->created < d->oldest_waiting))
+		d->oldest_waiting = row->created;
+	if (row->sent_at >= d->start && row->sent_at <= t->now)
+		d->sent[(row->sent_at - d->start) / 3600]++;
+	struct stat st;
+	if ((row->status == SPOOL_FAILED || row->status == SPOOL_ERROR) && !row->err &&
+	    spool_stat(t->r->app->sp, row->status, row->id, &st) == 0 && st.st_mtime >= d->start &&
+	    st.st_mtime <= t->now)
+		d->failed[(st.st_mtime - d->start) / 3600]++;
+	return 0;
 }
 
 static void card(struct util_buf *b, const char *label, size_t n, const char *status)
@@ -107,15 +112,14 @@ static void chart(struct util_buf *b, const struct dash *d)
 
 void webpages_dashboard(struct web_req *r)
 {
-	struct query_result all;
 	struct query_filter every = {.now = time(NULL), .unsorted = true};
-	struct dash d;
-	if (query_run(r->app->sp, r->app->conf.max_receiver_size, &every, &all) < 0) {
+	struct dash d = {0};
+	struct tally t = {.r = r, .now = every.now, .d = &d};
+	d.start = every.now - every.now % 3600 - (HOURS - 1) * 3600;
+	if (query_each(r->app->sp, r->app->conf.max_receiver_size, &every, tally, &t, NULL) < 0) {
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "The spool cannot be read; see the log.");
 		return;
 	}
-	tally(r, &all, every.now, &d);
-	query_result_free(&all);
 	struct util_buf *b = &r->out;
 	webhtml_head(b, "Dashboard", r->user, r->sess->csrf);
 	util_buf_adds(b, "<div class=\"cards\">");

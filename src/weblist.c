@@ -2,12 +2,16 @@
  * parameters (status, sent, type, q, sort, page, checked exactly as the
  * commands' options), the sidebar with a count per choice, the table with
  * a checkbox per row, the paging links and the action buttons. Rows and
- * counts come from query_run (the list cache), never from the files. */
+ * counts come from one query_each (the list cache), never from the files;
+ * only the rows up to the page's end are kept, never the whole spool. */
 #include "config.h"
 #include "webpages.h"
 #include "webhtml.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +20,6 @@
 static const char *const sort_cols[] = {"id", "created", "subject", "user", "failed", "success",
 					"status", "sent", "type"};
 #define NCOLS (sizeof sort_cols / sizeof *sort_cols)
-#define MAX_TYPES 50	/* the sidebar's type choices; producers choose types */
 
 static const char *str0(const char *s)
 {
@@ -28,14 +31,12 @@ static int cmp_ll(long long a, long long b)
 	return a < b ? -1 : a > b;
 }
 
-/* Compares two rows (through pointers) on column *col (an index into
- * sort_cols), -1 for the default; ties and the default: newest first, as
- * query_run sorts. */
-static int row_cmp(const void *a, const void *b, void *col)
+/* Compares two rows on column col (an index into sort_cols), -1 for the
+ * default; ties and the default: newest first, as query_run sorts. */
+static int row_cmp(const struct query_row *x, const struct query_row *y, int col)
 {
-	const struct query_row *x = *(const struct query_row *const *)a, *y = *(const struct query_row *const *)b;
 	int c = 0;
-	switch (*(const int *)col) {
+	switch (col) {
 	case 0: c = strcmp(x->id, y->id); break;
 	case 1: c = cmp_ll(x->created, y->created); break;
 	case 2: c = strcmp(str0(x->subject), str0(y->subject)); break;
@@ -47,22 +48,6 @@ static int row_cmp(const void *a, const void *b, void *col)
 	case 8: c = strcmp(str0(x->type), str0(y->type)); break;
 	}
 	return c ? c : x->created != y->created ? cmp_ll(y->created, x->created) : strcmp(y->id, x->id);
-}
-
-static void sort_rows(struct weblist *l)
-{
-	bool desc = l->sort && l->sort[0] == '-';
-	int col = -1;
-	for (size_t i = 0; l->sort && i < NCOLS; i++)
-		if (!strcmp(l->sort + desc, sort_cols[i]))
-			col = (int)i;
-	if (l->nsel > 1)
-		qsort_r(l->sel, l->nsel, sizeof *l->sel, row_cmp, &col);
-	for (size_t i = 0, j = l->nsel ? l->nsel - 1 : 0; desc && i < j; i++, j--) {
-		const struct query_row *t = l->sel[i];
-		l->sel[i] = l->sel[j];
-		l->sel[j] = t;
-	}
 }
 
 static bool sort_valid(const char *sort)
@@ -99,10 +84,140 @@ static const char *arg(struct web_req *r, const char *key)
 	return v && *v ? v : NULL;
 }
 
-int weblist_query(struct web_req *r, struct weblist *l)
+/* The scan's state: the rows up to the page's end kept in a heap whose
+ * root is the last of them, so a row that comes later in the order costs
+ * one comparison and is not kept. */
+struct pick {
+	struct weblist *l;
+	struct query_filter f;	/* l->f with a sent choice as the moment `from` */
+	time_t from, sent_from[6];
+	int col;
+	bool desc;
+	size_t want;		/* rows up to the page's end */
+	size_t cap;
+	bool nomem;
+};
+
+static int order(const struct pick *p, const struct query_row *x, const struct query_row *y)
 {
-	memset(l, 0, sizeof *l);
-	l->f.now = time(NULL);
+	int c = row_cmp(x, y, p->col);
+	return p->desc ? -c : c;
+}
+
+static int order_r(const void *a, const void *b, void *p)
+{
+	return order(p, a, b);
+}
+
+/* A copy of a row whose strings are in one block at id. */
+static int row_copy(struct query_row *dst, const struct query_row *src)
+{
+	const char *s[] = {src->id, src->subject, src->user, src->send_to, src->type, src->err};
+	size_t n = 0;
+	for (int i = 0; i < 6; i++)
+		n += s[i] ? strlen(s[i]) + 1 : 0;
+	char *block = malloc(n), *at = block;
+	if (!block)
+		return -1;
+	*dst = *src;
+	char **d[] = {&dst->id, &dst->subject, &dst->user, &dst->send_to, &dst->type, &dst->err};
+	for (int i = 0; i < 6; i++) {
+		*d[i] = s[i] ? strcpy(at, s[i]) : NULL;
+		at += s[i] ? strlen(s[i]) + 1 : 0;
+	}
+	return 0;
+}
+
+static void sift_down(struct pick *p, size_t i)
+{
+	struct query_row *h = p->l->rows;
+	size_t n = p->l->nrows;
+	for (;;) {
+		size_t m = i, a = 2 * i + 1, b = a + 1;
+		if (a < n && order(p, &h[a], &h[m]) > 0)
+			m = a;
+		if (b < n && order(p, &h[b], &h[m]) > 0)
+			m = b;
+		if (m == i)
+			return;
+		struct query_row t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Keeps row when it is among the first `want` in the order. */
+static int keep(struct pick *p, const struct query_row *row)
+{
+	struct weblist *l = p->l;
+	if (l->nrows == p->want) {
+		if (!p->want || order(p, row, &l->rows[0]) >= 0)
+			return 0;
+		free(l->rows[0].id);
+		if (row_copy(&l->rows[0], row) < 0)
+			return -1;
+		sift_down(p, 0);
+		return 0;
+	}
+	if (query_rows_room(&l->rows, &p->cap, l->nrows) < 0)
+		return -1;
+	size_t i = l->nrows;
+	if (row_copy(&l->rows[i], row) < 0)
+		return -1;
+	l->nrows++;
+	for (; i && order(p, &l->rows[i], &l->rows[(i - 1) / 2]) > 0; i = (i - 1) / 2) {
+		struct query_row t = l->rows[i];
+		l->rows[i] = l->rows[(i - 1) / 2];
+		l->rows[(i - 1) / 2] = t;
+	}
+	return 0;
+}
+
+static void count_type(struct weblist_counts *c, const char *type)
+{
+	size_t k = 0;
+	while (k < c->ntypes && strcmp(c->types[k].name, type))
+		k++;
+	if (k == c->ntypes && k < WEBLIST_TYPES && (c->types[k].name = strdup(type)))
+		c->ntypes++;
+	if (k < c->ntypes)
+		c->types[k].n++;
+	else
+		c->other_types++;
+}
+
+static void count_row(struct pick *p, const struct query_row *row)
+{
+	struct weblist_counts *c = &p->l->counts;
+	c->total++;
+	c->status[row->status]++;
+	c->sent[QUERY_SENT_NONE] += !row->sent_at;
+	for (int s = QUERY_SENT_TODAY; row->sent_at && s <= QUERY_SENT_YEAR; s++)
+		c->sent[s] += row->sent_at >= p->sent_from[s];
+	if (row->type)
+		count_type(c, row->type);
+}
+
+/* query_each's callback: every row counted, the matching ones picked. */
+static int pick_row(const struct query_row *row, void *vp)
+{
+	struct pick *p = vp;
+	count_row(p, row);
+	if ((p->from && (!row->sent_at || row->sent_at < p->from)) || !query_row_match(&p->f, row))
+		return 0;
+	p->l->nsel++;
+	if (keep(p, row) < 0) {
+		p->nomem = true;
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and checks the parameters into l; the first one wrong, or NULL. */
+static const char *parse(struct web_req *r, struct weblist *l)
+{
 	l->status = arg(r, "status");
 	l->sent = arg(r, "sent");
 	l->type = arg(r, "type");
@@ -117,49 +232,83 @@ int weblist_query(struct web_req *r, struct weblist *l)
 			: l->sort && !sort_valid(l->sort) ? "sort: not a column"
 			: (page && *end) || l->page < 1 || l->page > 100000000 ? "page: not a page number"
 			: l->q && strlen(l->q) > 200 ? "q: longer than 200 bytes" : NULL;
+	if (!bad && l->status)
+		l->f.status_mask = 1u << st;
+	l->f.type = l->type;
+	l->f.search = l->q;
+	return bad;
+}
+
+static void pick_init(struct pick *p, struct weblist *l)
+{
+	memset(p, 0, sizeof *p);
+	p->l = l;
+	p->f = l->f;
+	p->desc = l->sort && l->sort[0] == '-';
+	p->col = -1;
+	for (size_t i = 0; l->sort && i < NCOLS; i++)
+		if (!strcmp(l->sort + p->desc, sort_cols[i]))
+			p->col = (int)i;
+	p->want = (size_t)l->page * WEBLIST_PAGE;
+	for (int s = QUERY_SENT_TODAY; s <= QUERY_SENT_YEAR; s++)
+		p->sent_from[s] = sent_from((enum query_sent)s, l->f.now);
+	/* A sent choice as a moment found once: query.c's rule per row takes a
+	 * local midnight (mktime) per row. */
+	if (p->f.sent >= QUERY_SENT_TODAY && p->f.sent <= QUERY_SENT_YEAR) {
+		p->from = p->sent_from[p->f.sent];
+		p->f.sent = QUERY_SENT_ANY;
+	}
+}
+
+int weblist_query(struct web_req *r, struct weblist *l)
+{
+	memset(l, 0, sizeof *l);
+	l->f.now = time(NULL);
+	const char *bad = parse(r, l);
 	if (bad) {
 		webhttp_error(r, MHD_HTTP_BAD_REQUEST, bad);
 		return -1;
 	}
-	if (l->status)
-		l->f.status_mask = 1u << st;
-	l->f.type = l->type;
-	l->f.search = l->q;
+	struct pick p;
+	pick_init(&p, l);
 	struct query_filter every = {.now = l->f.now, .unsorted = true};
-	if (query_run(r->app->sp, r->app->conf.max_receiver_size, &every, &l->res) < 0) {
+	if (query_each(r->app->sp, r->app->conf.max_receiver_size, &every, pick_row, &p, NULL) < 0) {
+		int e = errno;
+		weblist_free(l);
+		if (p.nomem) {
+			webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+			return -1;
+		}
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "The spool cannot be read; see the log.");
-		webhttp_log("%s: cannot scan the spool: %s", r->app->conf.spool, strerror(errno));
+		webhttp_log("%s: cannot scan the spool: %s", r->app->conf.spool, strerror(e));
 		return -1;
 	}
-	l->sel = malloc((l->res.n ? l->res.n : 1) * sizeof *l->sel);
-	if (!l->sel) {
-		query_result_free(&l->res);
-		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-		return -1;
-	}
-	/* A sent choice as a moment found once: query.c's rule per row takes a
-	 * local midnight (mktime) per row. */
-	struct query_filter f = l->f;
-	time_t from = 0;
-	if (f.sent >= QUERY_SENT_TODAY && f.sent <= QUERY_SENT_YEAR) {
-		from = sent_from(f.sent, f.now);
-		f.sent = QUERY_SENT_ANY;
-	}
-	for (size_t i = 0; i < l->res.n; i++) {
-		const struct query_row *row = &l->res.rows[i];
-		if ((!from || (row->sent_at && row->sent_at >= from)) && query_row_match(&f, row))
-			l->sel[l->nsel++] = row;
-	}
-	sort_rows(l);
+	l->counts.sent[QUERY_SENT_ANY] = l->counts.total;
+	if (l->nrows > 1)
+		qsort_r(l->rows, l->nrows, sizeof *l->rows, order_r, &p);
+	/* Only the page's rows stay. */
+	size_t first = (size_t)(l->page - 1) * WEBLIST_PAGE;
+	size_t skip = first < l->nrows ? first : l->nrows;
+	for (size_t i = 0; i < skip; i++)
+		free(l->rows[i].id);
+	memmove(l->rows, l->rows + skip, (l->nrows - skip) * sizeof *l->rows);
+	l->nrows -= skip;
+#ifdef __GLIBC__
+	if (skip > 10 * WEBLIST_PAGE)
+		malloc_trim(0); /* a deep page's rows, freed in small blocks: back to the system */
+#endif
 	return 0;
 }
 
 void weblist_free(struct weblist *l)
 {
-	free(l->sel);
-	query_result_free(&l->res);
-	l->sel = NULL;
-	l->nsel = 0;
+	for (size_t i = 0; i < l->nrows; i++)
+		free(l->rows[i].id);
+	for (size_t k = 0; k < l->counts.ntypes; k++)
+		free(l->counts.types[k].name);
+	free(l->rows);
+	l->rows = NULL;
+	l->nrows = l->nsel = l->counts.ntypes = 0;
 }
 
 /* ---- rendering ---- */
@@ -186,47 +335,6 @@ static void list_url(struct util_buf *b, const struct weblist *l, const char *ke
 	}
 }
 
-struct counts {
-	size_t total, status[SPOOL_NSTATUS], sent[6];
-	struct {
-		const char *name;
-		size_t n;
-	} types[MAX_TYPES];
-	size_t ntypes, other_types;
-};
-
-static void count_type(struct counts *c, const char *type)
-{
-	size_t k = 0;
-	while (k < c->ntypes && strcmp(c->types[k].name, type))
-		k++;
-	if (k == c->ntypes && k < MAX_TYPES)
-		c->types[c->ntypes++].name = type;
-	if (k < c->ntypes)
-		c->types[k].n++;
-	else
-		c->other_types++;
-}
-
-static void count_rows(const struct query_result *all, time_t now, struct counts *c)
-{
-	memset(c, 0, sizeof *c);
-	time_t from[6] = {0};
-	for (int s = QUERY_SENT_TODAY; s <= QUERY_SENT_YEAR; s++)
-		from[s] = sent_from((enum query_sent)s, now);
-	for (size_t i = 0; i < all->n; i++) {
-		const struct query_row *row = &all->rows[i];
-		c->total++;
-		c->status[row->status]++;
-		c->sent[QUERY_SENT_NONE] += !row->sent_at;
-		for (int s = QUERY_SENT_TODAY; row->sent_at && s <= QUERY_SENT_YEAR; s++)
-			c->sent[s] += row->sent_at >= from[s];
-		if (row->type)
-			count_type(c, row->type);
-	}
-	c->sent[QUERY_SENT_ANY] = c->total;
-}
-
 static void choice(struct util_buf *b, const struct weblist *l, const char *key, const char *value,
 		   const char *label, size_t n, bool on)
 {
@@ -237,7 +345,7 @@ static void choice(struct util_buf *b, const struct weblist *l, const char *key,
 	util_buf_printf(b, "</a> <span class=\"n\">%zu</span></li>", n);
 }
 
-static void sidebar(struct util_buf *b, const struct weblist *l, const struct counts *c)
+static void sidebar(struct util_buf *b, const struct weblist *l, const struct weblist_counts *c)
 {
 	static const char *const sent_v[] = {"any", "today", "7d", "month", "year", "none"};
 	static const char *const sent_l[] = {"Any date", "Today", "Past 7 days", "This month", "This year", "No date"};
@@ -313,7 +421,7 @@ static void row_html(struct util_buf *b, const struct query_row *row)
 	util_buf_adds(b, "</td></tr>\n");
 }
 
-static void table(struct web_req *r, const struct weblist *l, size_t first, size_t last)
+static void table(struct web_req *r, const struct weblist *l)
 {
 	struct util_buf *b = &r->out;
 	util_buf_adds(b, "<form method=\"post\" action=\"/receivers/resend\">");
@@ -327,8 +435,8 @@ static void table(struct web_req *r, const struct weblist *l, size_t first, size
 	for (size_t i = 0; i < NCOLS; i++)
 		col_head(b, l, sort_cols[i], labels[i]);
 	util_buf_adds(b, "</tr></thead><tbody>\n");
-	for (size_t i = first; i < last; i++)
-		row_html(b, l->sel[i]);
+	for (size_t i = 0; i < l->nrows; i++)
+		row_html(b, &l->rows[i]);
 	util_buf_adds(b, "</tbody></table></form>");
 }
 
@@ -355,20 +463,16 @@ static void pager(struct util_buf *b, const struct weblist *l, size_t pages)
 void webpages_list(struct web_req *r)
 {
 	struct weblist l;
-	struct counts c;
 	if (weblist_query(r, &l) < 0)
 		return;
-	count_rows(&l.res, l.f.now, &c);
 	size_t pages = (l.nsel + WEBLIST_PAGE - 1) / WEBLIST_PAGE;
-	size_t first = (size_t)(l.page - 1) * WEBLIST_PAGE;
-	size_t last = first + WEBLIST_PAGE < l.nsel ? first + WEBLIST_PAGE : l.nsel;
 	webhtml_head(&r->out, "Message receivers", r->user, r->sess->csrf);
 	util_buf_adds(&r->out, "<div class=\"layout\"><div class=\"content\">");
 	search_bar(&r->out, &l);
-	table(r, &l, first < last ? first : 0, first < last ? last : 0);
+	table(r, &l);
 	pager(&r->out, &l, pages);
 	util_buf_adds(&r->out, "</div>");
-	sidebar(&r->out, &l, &c);
+	sidebar(&r->out, &l, &l.counts);
 	util_buf_adds(&r->out, "</div>");
 	webhtml_foot(&r->out);
 	weblist_free(&l);

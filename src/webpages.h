@@ -9,15 +9,28 @@
 
 #define WEBLIST_PAGE 100	/* rows a page */
 
-/* The list's query parameters, checked; every row of the spool (one scan
- * serves the counts and the page) and the matching ones, sorted. */
+#define WEBLIST_TYPES 50	/* the sidebar's type choices; producers choose types */
+
+/* Counts per sidebar choice, over every receiver. */
+struct weblist_counts {
+	size_t total, status[SPOOL_NSTATUS], sent[6];
+	struct {
+		char *name;
+		size_t n;
+	} types[WEBLIST_TYPES];
+	size_t ntypes, other_types;
+};
+
+/* The list's query parameters, checked; one scan of the spool serves the
+ * counts and the page, and keeps only the rows up to the page's end. */
 struct weblist {
 	struct query_filter f;
 	const char *status, *sent, *type, *q, *sort;
 	long page;		/* from 1 */
-	struct query_result res;	/* all rows, in no order */
-	const struct query_row **sel;	/* the matching rows, sorted */
-	size_t nsel;
+	struct weblist_counts counts;
+	struct query_row *rows;	/* the page's rows, sorted; each row's strings in one block at id */
+	size_t nrows;
+	size_t nsel;		/* rows matching the filter, on every page */
 };
 /* Parses the parameters and runs the query; on a bad parameter or a spool
  * error the answer (400 or 500) is set and -1 returned. */
