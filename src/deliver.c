@@ -249,6 +249,8 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 		snprintf(line, sizeof line, "not sent: %s", err);
 		return failure(d, c, r, src, line, 0, line, true);
 	}
+	if (!ydoc_get(r->doc, "message_id")) /* kept for retries and duplicates */
+		receiver_set(r, "message_id", env.message_id);
 	enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &res);
 	util_buf_free(&msg);
 	rep->code = res.code;

@@ -11,6 +11,7 @@
 #include "hdr.h"
 #include "html2text.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -262,11 +263,16 @@ static int text_part(struct util_buf *b, const char *subtype, const char *body)
  * the same message gets the same boundary. A 7bit part holds no "=_" and
  * base64 has no "-". */
 #define DELIM_LEN 22
+static uint64_t fnv64(uint64_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 0x100000001b3u;
+	return (h ^ 0xff) * 0x100000001b3u; /* a separator, so "ab","c" differs from "a","bc" */
+}
+
 static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
 {
-	uint64_t h = 0xcbf29ce484222325u;
-	for (const unsigned char *p = (const unsigned char *)mid; *p; p++)
-		h = (h ^ *p) * 0x100000001b3u;
+	uint64_t h = fnv64(0xcbf29ce484222325u, mid);
 	memcpy(out, "\r\n--=_", 6);
 	for (int i = 0; i < 16; i++)
 		out[6 + i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
@@ -327,11 +333,55 @@ static int write_fields(struct util_buf *msg, const struct receiver *r, const st
 	return rc;
 }
 
+/* A msg-id (RFC 5322 3.6.4) as we write them: "<" dot-atom-text "@"
+ * dot-atom-text ">". */
+static bool msgid_valid(const char *m)
+{
+	size_t n = strlen(m);
+	const char *at = strchr(m, '@');
+	if (n < 5 || n > 250 || m[0] != '<' || m[n - 1] != '>' || !at || strchr(at + 1, '@'))
+		return false;
+	for (const char *p = m + 1; p < m + n - 1; p++) {
+		bool edge = p == m + 1 || p == at - 1 || p == at + 1 || p == m + n - 2;
+		if (p != at && !(isalnum((unsigned char)*p) || strchr("!#$%&'*+-/=?^_`{|}~", *p) || (*p == '.' && !edge && p[1] != '.')))
+			return false;
+	}
+	return true;
+}
+
+/* The Message-ID: the one recorded in the receiver at its first attempt,
+ * else <time.bits.attempt@domain>: the receiver's creation time, 96 bits
+ * drawn from its identity (id, created, to, subject: the same for a retry
+ * and for a duplicate after a crash between the server's 250 and the
+ * record; a reused id gets other bits from its other creation time), and
+ * the attempt that made it. */
+static void message_id(const struct receiver *r, const char *domain, char *out, size_t n)
+{
+	const char *rec = ydoc_get_str(r->doc, "message_id");
+	if (rec && msgid_valid(rec) && strlen(rec) < n) {
+		snprintf(out, n, "%s", rec);
+		return;
+	}
+	char t[32], c[32];
+	struct tm tm;
+	gmtime_r(&r->created, &tm);
+	strftime(t, sizeof t, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(c, sizeof c, "%lld", (long long)r->created);
+	const char *parts[] = {r->id, c, r->send_to, r->subject};
+	uint64_t h1 = 0xcbf29ce484222325u, h2 = 0x84222325cbf29ce4u;
+	for (size_t i = 0; i < 4; i++) {
+		h1 = fnv64(h1, parts[i]);
+		h2 = fnv64(h2, parts[3 - i]);
+	}
+	snprintf(out, n, "<%s.%016llx%08llx.%lld@%s>", t, (unsigned long long)h1,
+		 (unsigned long long)(h2 >> 32), r->failed_count + r->success_count + 1, domain);
+}
+
 int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
 		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz)
 {
 	struct addr a[3] = {{0}};
-	char *derived = NULL, *mid_domain = NULL, mid[512];
+	char *derived = NULL, *mid_domain = NULL, mid[300];
 	int rc = -1;
 	size_t start = msg->len;
 	if (check_receiver(r, o, a, env, err, errsz) < 0)
@@ -346,9 +396,12 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 		derived = html2text(r->html, strlen(r->html));
 		text = derived ? derived : "";
 	}
-	/* The same attempt number gives the same Message-ID, so a duplicate from
-	 * a crash between 250 and the record can be recognised downstream. */
-	snprintf(mid, sizeof mid, "<%s.%lld@%s>", r->id, r->failed_count + r->success_count + 1, mid_domain);
+	message_id(r, mid_domain, mid, sizeof mid);
+	if (!msgid_valid(mid)) {
+		fail(err, errsz, "message_id_domain: '%s' cannot be the right side of a Message-ID", mid_domain);
+		goto done;
+	}
+	snprintf(env->message_id, sizeof env->message_id, "%s", mid);
 	rc = write_fields(msg, r, o, now, a, mid) < 0 || write_body(msg, r, text, mid) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");

@@ -21,6 +21,7 @@ struct mime_options {
  * domains; smtputf8 when a local part is not ASCII (RFC 6531). */
 struct mime_envelope {
 	char from[300], to[300];
+	char message_id[300];	/* to be recorded in the receiver (key message_id) */
 	bool smtputf8;
 };
 

@@ -153,7 +153,15 @@ START_TEST(test_render_qp)
 	ck_assert_msg(strstr(out.data, "x=\r\n=46rom x\r\n"), "From after a soft break not encoded:\n%s", out.data);
 	util_buf_free(&out);
 	ck_assert_int_eq(render(y, &out, err, sizeof err), 0);
-	ck_assert_msg(strstr(out.data, "Message-ID: <rid.1@example.org>\r\n"), "message-id:\n%s", out.data);
+	/* <time.96 bits.attempt@domain>, the same for the same receiver. */
+	const char *m = strstr(out.data, "Message-ID: <19700101T000000Z.");
+	ck_assert_msg(m && strspn(m + 30, "0123456789abcdef") == 24 && !strncmp(m + 54, ".1@example.org>\r\n", 17),
+		      "message-id:\n%s", out.data);
+	char first[80];
+	snprintf(first, sizeof first, "%.70s", m);
+	util_buf_free(&out);
+	ck_assert_int_eq(render(y, &out, err, sizeof err), 0);
+	ck_assert_msg(strstr(out.data, first), "not the same Message-ID again:\n%s", out.data);
 	ck_assert_msg(strstr(out.data, "From: \"Devilry\" =?UTF-8?B?w5g=?= <noreply@example.org>\r\n"), "from:\n%s", out.data);
 	ck_assert_msg(strstr(out.data, "Content-Type: text/plain; charset=\"utf-8\""), "single part:\n%s", out.data);
 	util_buf_free(&out);
@@ -204,6 +212,30 @@ START_TEST(test_render_wire_ready)
 }
 END_TEST
 
+/* A recorded Message-ID is used again; an id ending in "." still gives a
+ * valid one (the id is no longer part of it). */
+START_TEST(test_message_id)
+{
+	struct util_buf out = {0};
+	char err[512] = "";
+	ck_assert_int_eq(render("msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\nsending_failed_count: 2\n"
+				"message_id: \"<20231114T221320Z.0123456789abcdef01234567.1@example.org>\"\n",
+				&out, err, sizeof err), 0);
+	ck_assert_msg(strstr(out.data, "Message-ID: <20231114T221320Z.0123456789abcdef01234567.1@example.org>\r\n"),
+		      "recorded id not used:\n%s", out.data);
+	util_buf_free(&out);
+	struct receiver r;
+	struct mime_envelope env;
+	const char *y = "msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\n";
+	ck_assert_int_eq(receiver_parse(&r, "ends.with.dot.", y, strlen(y), 0, "t", err, sizeof err), 0);
+	struct mime_options o = {"a@example.org", "", NULL};
+	ck_assert_int_eq(mime_render(&r, &o, 0, &out, &env, err, sizeof err), 0);
+	ck_assert_msg(!strstr(env.message_id, "..") && strstr(env.message_id, ".1@example.org>"), "%s", env.message_id);
+	receiver_free(&r);
+	util_buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_render_refuses)
 {
 	struct util_buf out = {0};
@@ -227,6 +259,7 @@ Suite *suite_mime(void)
 	tcase_add_test(tc, test_encode_long);
 	tcase_add_test(tc, test_header_allowed);
 	tcase_add_test(tc, test_render_qp);
+	tcase_add_test(tc, test_message_id);
 	tcase_add_test(tc, test_render_wire_ready);
 	tcase_add_test(tc, test_render_refuses);
 	suite_add_tcase(s, tc);

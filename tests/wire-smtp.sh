@@ -49,6 +49,18 @@ check_contains "pipelined: not SMTP, said" "$(err "$g" error)" "the server's rep
 check "pipelined: 421 recorded with its code" "$(err "$q" smtp_code) $(err "$q" error)" "421 421 4.3.2 shutting down"
 check_contains "after the data: not SMTP, said" "$(err "$d" error)" "the server's reply is not SMTP: hello, this is not SMTP either"
 
+# --- Message-ID: made at the first attempt, recorded, the same at every retry ---
+start_smtpd mid || exit 1
+LIMIT=5 smtp_conf "$PORT"
+t=$(enq temp451@example.com)
+ms send >/dev/null 2>&1
+m1=$(field "$t" message_id)
+[[ "$m1" =~ ^\<[0-9]{8}T[0-9]{6}Z\.[0-9a-f]{24}\.1@example\.org\>$ ]] && ok "Message-ID recorded at the first attempt ($m1)" || fail "Message-ID recorded: [$m1]"
+ms resend-failed >/dev/null 2>&1
+check "failed twice" "$(field "$t" sending_failed_count)" 2
+check "the same Message-ID at the retry" "$(field "$t" message_id)" "$m1"
+check_contains "and on the wire" "$(err "$t" transcript)" "failed"
+
 # --- a pooled connection closed while idle: sent again, uncounted ---
 start_smtpd closer --close-after 1 || exit 1
 smtp_conf "$PORT" "  connections: 1" "daemon: {user: root, idle_close: 600, rescan_interval: 1}"
