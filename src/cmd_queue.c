@@ -7,6 +7,7 @@
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
+#include "compose.h"
 #include "query.h"
 #include "receiver.h"
 #include "util.h"
@@ -326,6 +327,24 @@ int queue_dry_resend(size_t n, char (*ids)[SPOOL_ID_MAX + 1], const enum spool_s
 		       sts[i] == SPOOL_ACTIVE ? "busy, would be left alone" : "would be resent", spool_status_name(sts[i]));
 	if (filtered)
 		printf("%zu message receiver%s would be resent.\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+int queue_dry_enqueue(struct cli *c, const char *id, const char *key, bool quiet)
+{
+	char msgid[SPOOL_ID_MAX + 1];
+	if (!key) {
+		printf("%s (dry run: nothing written)\n", id);
+		return 0;
+	}
+	int rc = cli_open_spool(c);
+	if (rc)
+		return rc;
+	compose_key_id(key, msgid, sizeof msgid);
+	if (!spool_message_exists(c->sp, msgid))
+		printf("%s (dry run: nothing written)\n", msgid);
+	else if (!quiet)
+		cli_warn("key '%s' was used before: receiver %s exists; nothing would be written", key, msgid);
 	return 0;
 }
 

@@ -16,5 +16,9 @@ int queue_dry_send(struct cli *c, enum spool_status st, long long max_failed, si
 /* --dry-run for resend: a line per receiver it would resend, and a count
  * when they were chosen by filter. Returns 0. */
 int queue_dry_resend(size_t n, char (*ids)[SPOOL_ID_MAX + 1], const enum spool_status *sts, bool filtered);
+/* --dry-run for enqueue: prints the id it would write ("ID (dry run:
+ * nothing written)"), or says the key was used before (nothing with
+ * quiet). Returns 0, or a sysexits code. */
+int queue_dry_enqueue(struct cli *c, const char *id, const char *key, bool quiet);
 
 #endif

@@ -251,7 +251,7 @@ static void keyed_receiver_id(const char *msgid, const char *who, char *buf, siz
 }
 
 int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
-		const char *key, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
+		const char *key, bool dry, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
 		struct compose_result *res, char *err, size_t errsz)
 {
 	struct ydoc_node *m;
@@ -298,7 +298,7 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 		} else if (receiver_save(&r, &out) < 0 || out.len > conf->max_receiver_size) {
 			rc = fail(err, errsz, "%s: receivers[%zu]: the rendered receiver is %zu bytes, more than max_receiver_size",
 				  fname, i, out.len);
-		} else if (spool_stage(sp, rid, tag, out.data, out.len) < 0) {
+		} else if (!dry && spool_stage(sp, rid, tag, out.data, out.len) < 0) {
 			rc = fail(err, errsz, "%s/tmp: cannot write: %s", spool_root(sp), strerror(errno));
 		} else {
 			for (size_t k = 0; k < ids->n && key; k++)
@@ -311,11 +311,13 @@ int compose_run(struct spool *sp, const char *data, size_t len, const char *fnam
 		if (progress && (i + 1) % 256 == 0)
 			progress(i + 1, pctx);
 	}
-	if (rc < 0) {
-		batch_unstage_all(sp, ids, tag);
+	if (rc < 0 || dry) {
+		if (!dry)
+			batch_unstage_all(sp, ids, tag);
+		res->receivers = ids->n;
 		ydoc_free(ids);
 		ydoc_free(m);
-		return -1;
+		return rc < 0 ? -1 : 0;
 	}
 	struct batch b = {sp, res->msgid, m, created, key, tag, ids};
 	rc = batch_commit(&b, &res->existed, &res->receivers, err, errsz);

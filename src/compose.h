@@ -28,9 +28,10 @@ struct compose_result {
 };
 
 /* Renders and writes everything, or nothing. The record in messages/ is
- * the commit point: created exclusively, listing the staged receivers. */
+ * the commit point: created exclusively, listing the staged receivers.
+ * With dry, renders and checks everything and writes nothing. */
 int compose_run(struct spool *sp, const char *data, size_t len, const char *fname,
-		const char *key, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
+		const char *key, bool dry, const struct conf *conf, void (*progress)(size_t done, void *ctx), void *pctx,
 		struct compose_result *res, char *err, size_t errsz);
 
 /* One receiver from enqueue --key: the same commit and claim. */

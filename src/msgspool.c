@@ -84,7 +84,12 @@ static const char enqueue_help[] =
 	"  --reply-to ADDR   Reply-To address\n"
 	"  --key KEY         idempotency key: the same key never makes a second\n"
 	"                    receiver, even when two producers race; a repeat prints\n"
-	"                    the existing id and exits 0\n";
+	"                    the existing id and exits 0\n"
+	"  -n, --dry-run     check everything, print the id it would have; write nothing\n"
+	"  -q, --quiet       print nothing when the key was used before\n";
+
+/* --dry-run and --quiet of enqueue and compose (for cron and scripts). */
+static bool opt_dry, opt_quiet;
 
 static int read_file_arg(const char *path, size_t max, char **out)
 {
@@ -120,6 +125,8 @@ static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 		return EX_DATAERR;
 	}
 	util_buf_free(&saved);
+	if (opt_dry)
+		return queue_dry_enqueue(c, r->id, key, opt_quiet);
 	if (key) {
 		struct compose_result res;
 		char rid[SPOOL_ID_MAX + 1], err[COMPOSE_ERRLEN];
@@ -130,6 +137,8 @@ static int enqueue_write(struct cli *c, struct receiver *r, const char *key)
 			cli_err("%s", err);
 			return EX_IOERR;
 		}
+		if (res.existed && opt_quiet)
+			return 0;
 		if (res.existed)
 			cli_warn("key '%s' was used before: receiver %s exists; nothing written", key, rid);
 		printf("%s\n", rid);
@@ -179,7 +188,8 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		{"text-file", required_argument, 0, 'T'}, {"html-file", required_argument, 0, 'H'},
 		{"user", required_argument, 0, 'u'}, {"language", required_argument, 0, 'l'},
 		{"type", required_argument, 0, 'y'}, {"from", required_argument, 0, 'f'},
-		{"reply-to", required_argument, 0, 'r'}, {"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+		{"reply-to", required_argument, 0, 'r'}, {"key", required_argument, 0, 'k'},
+		{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
 	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
 	const char *user = NULL, *lang = NULL, *type = NULL, *from = NULL, *reply = NULL;
 	int o;
@@ -195,6 +205,8 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		case 'f': from = optarg; break;
 		case 'r': reply = optarg; break;
 		case 'k': key = optarg; break;
+		case 'n': opt_dry = true; break;
+		case 'q': opt_quiet = true; break;
 		default: return cli_usage_error("enqueue", "unknown option");
 		}
 	}
@@ -242,23 +254,29 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 /* ---- compose ---- */
 
 static const char compose_help[] =
-	"Usage: msgspool compose [--key KEY] FILE|-\n"
+	"Usage: msgspool compose [--key KEY] [--dry-run] [--quiet] FILE|-\n"
 	"Renders one message for many receivers, each in their preferred language\n"
 	"(or default_language), and writes the message record and every receiver:\n"
 	"all or nothing. Prints the message id and the number of receivers.\n"
 	"  --key KEY   idempotency key: a second run with the same key writes\n"
 	"              nothing, says what exists, and exits 0\n"
+	"  -n, --dry-run  render and check every receiver; write nothing\n"
+	"  -q, --quiet    print nothing when the key was used before\n"
 	"The format is in msgspool-receiver(5) and spool-layout/README.md.\n";
 
 static int cmd_compose(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, {"dry-run", no_argument, 0, 'n'},
+					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
 	const char *key = NULL;
 	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o != 'k')
+	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1) {
+		if (o != 'k' && o != 'n' && o != 'q')
 			return cli_usage_error("compose", "unknown option");
-		key = optarg;
+		if (o == 'k')
+			key = optarg;
+		opt_dry |= o == 'n';
+		opt_quiet |= o == 'q';
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("compose", "give one message file, or - for standard input");
@@ -283,7 +301,7 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	struct compose_result res;
-	rc = compose_run(c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, &c->conf,
+	rc = compose_run(c->sp, data, len, strcmp(path, "-") ? path : "<stdin>", key, opt_dry, &c->conf,
 			 cli_progress, (void *)"composed", &res, err, sizeof err);
 	cli_progress_done();
 	free(data);
@@ -291,10 +309,12 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 		cli_err("%s", err);
 		return errno == EINVAL ? EX_DATAERR : EX_IOERR;
 	}
+	if (res.existed && opt_quiet)
+		return 0;
 	if (res.existed)
 		cli_warn("key '%s' was used before: message %s with %zu receivers exists; nothing written", key,
 			 res.msgid, res.receivers);
-	printf("%s %zu receivers\n", res.msgid, res.receivers);
+	printf("%s %zu receivers%s\n", res.msgid, res.receivers, opt_dry && !res.existed ? " (dry run: nothing written)" : "");
 	return 0;
 }
 

@@ -67,6 +67,29 @@ mkdir -p "$T/spool/messages"; echo 'msgspool: 1' > "$T/spool/messages/m1.yaml"; 
 check_rc "delete-messages-without-receivers --quiet, one to delete" 0 ms delete-messages-without-receivers --quiet
 check "delete-messages prints Devilry's line when it did something" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
 
+# --- enqueue and compose: --dry-run writes nothing, --quiet is silent on a repeat ---
+before=$(tree)
+check_rc "enqueue --dry-run" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --dry-run --to dry@example.com --subject S --text-file -"
+check_contains "enqueue --dry-run prints the id" "$(cat "$T/out")" "(dry run: nothing written)"
+check "enqueue --dry-run wrote nothing" "$(tree)" "$before"
+check_rc "enqueue --dry-run still checks" 64 ms enqueue --dry-run --to dry@example.com --subject S
+check_rc "enqueue --key --quiet" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --quiet --key k1 --to q@example.com --subject S --text-file -"
+kid=$(cat "$T/out")
+check_rc "enqueue --key --quiet, again" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --quiet --key k1 --to q@example.com --subject S --text-file -"
+check "a repeat with --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+check_rc "enqueue --key --dry-run of a used key" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --dry-run --key k1 --to q@example.com --subject S --text-file -"
+check_contains "says the key was used" "$(cat "$T/err")" "nothing would be written"
+printf 'msgspool: 1\ndefault_language: en\nlanguages:\n  en: {subject: S, text: Hi}\nreceivers:\n  - {send_to: c1@example.com}\n  - {send_to: c2@example.com}\n' > "$T/msg.yaml"
+before=$(tree)
+check_rc "compose --dry-run" 0 ms compose --dry-run "$T/msg.yaml"
+check_contains "compose --dry-run counts" "$(cat "$T/out")" " 2 receivers (dry run: nothing written)"
+check "compose --dry-run wrote nothing" "$(tree)|$(ls "$T/spool/tmp" | grep -v '^pool\.')" "$before|"
+printf 'msgspool: 1\ndefault_language: en\nlanguages:\n  en: {subject: S}\nreceivers:\n  - {send_to: c1@example.com}\n' > "$T/bad.yaml"
+check_rc "compose --dry-run still finds errors" 65 ms compose --dry-run "$T/bad.yaml"
+check_rc "compose --key --quiet" 0 ms compose --quiet --key m1 "$T/msg.yaml"
+check_rc "compose --key --quiet, again" 0 ms compose --quiet --key m1 "$T/msg.yaml"
+check "a repeat compose with --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
+
 # --- delete-receivers over many files: progress on a terminal, none when piped ---
 py - "$T/spool/sent" <<'PY'
 import sys
