@@ -74,6 +74,11 @@ void conf_free(struct conf *c)
 		free(*strs[i]);
 		*strs[i] = NULL;
 	}
+	if (c->smtp.password) {
+		explicit_bzero(c->smtp.password, strlen(c->smtp.password));
+		free(c->smtp.password);
+		c->smtp.password = NULL;
+	}
 }
 
 enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE, K_CONNS };
@@ -344,4 +349,35 @@ static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node
 		return bad(err, errsz, path, v->line, k->section, k->name, reason);
 	}
 	return 0;
+}
+
+char *conf_read_password(const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+	char *data;
+	size_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: cannot read the SMTP password: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH))) {
+		snprintf(err, errsz, "%s: the password file must be a regular file not readable by others (chmod 0600 or 0640)", path);
+		close(fd);
+		return NULL;
+	}
+	int rc = util_read_fd(fd, 4096, &data, &len);
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	if (!len || util_has_crlf(data)) {
+		snprintf(err, errsz, "%s: the password must be one non-empty line", path);
+		free(data);
+		return NULL;
+	}
+	return data;
 }

@@ -33,6 +33,7 @@ struct conf {
 		char *ca_file;
 		char *username;
 		char *password_file;
+		char *password;		/* read from password_file by the daemon before it drops privileges */
 		long timeout;
 		long connections;	/* the most connections msgspoold opens */
 		long connections_min;	/* it starts with these (== connections: fixed) */
@@ -65,6 +66,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errsz);
 /* The same from memory (path only names it in errors). */
 int conf_parse(struct conf *c, const char *data, size_t len, const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
+/* Reads the SMTP password from its file: a regular file not readable by
+ * others, one non-empty line. NULL with the reason in err. */
+char *conf_read_password(const char *path, char *err, size_t errsz);
 /* The file to read: explicit (-c, else $MSGSPOOL_CONFIG when set and not
  * empty), else CONF_DEFAULT_PATH when it exists, else NULL: built-in
  * defaults, which the caller should warn about. */

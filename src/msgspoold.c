@@ -374,7 +374,11 @@ static time_t on_timer(void *ctx, time_t now)
 
 /* ---- configuration, privileges ---- */
 
-static struct conf *load_conf(const char *path, const char *spool_override, char *err, size_t errsz)
+/* The configuration and the SMTP secret it names. `old`, when reloading
+ * without the privileges to read the file again, lends its secret for the
+ * same file. */
+static struct conf *load_conf(const char *path, const char *spool_override, const struct conf *old, bool secret,
+			      char *err, size_t errsz)
 {
 	struct conf *c = util_xmalloc(sizeof *c);
 	conf_defaults(c);
@@ -382,6 +386,17 @@ static struct conf *load_conf(const char *path, const char *spool_override, char
 		conf_free(c);
 		free(c);
 		return NULL;
+	}
+	if (secret && c->transport == CONF_TRANSPORT_SMTP && c->smtp.username && c->smtp.password_file) {
+		c->smtp.password = conf_read_password(c->smtp.password_file, err, errsz);
+		if (!c->smtp.password && old && old->smtp.password && old->smtp.password_file &&
+		    !strcmp(old->smtp.password_file, c->smtp.password_file))
+			c->smtp.password = util_strdup(old->smtp.password);
+		if (!c->smtp.password) {
+			conf_free(c);
+			free(c);
+			return NULL;
+		}
 	}
 	if (spool_override) {
 		free(c->spool);
@@ -405,7 +420,7 @@ static int drop_privileges(const struct conf *c)
 	struct passwd *pw = getpwnam(c->daemon.user);
 	if (!pw) {
 		dlog(LOG_ERR, "daemon.user: no such user '%s'", c->daemon.user);
-		return EX_NOUSER;
+		return EX_CONFIG;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0 ||
 	    setuid(0) == 0) {
@@ -458,7 +473,7 @@ static void on_hup(void *ctx)
 {
 	struct daemon *d = ctx;
 	char err[512] = "";
-	struct conf *c = load_conf(d->conf_path, d->spool_override, err, sizeof err);
+	struct conf *c = load_conf(d->conf_path, d->spool_override, d->conf, true, err, sizeof err);
 	if (!c) {
 		dlog(LOG_ERR, "SIGHUP: %s; keeping the configuration in use", err);
 		return;
@@ -577,7 +592,8 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	char err[512] = "", newdir[4200];
-	if (!(d.conf = load_conf(d.conf_path, d.spool_override, err, sizeof err))) {
+	/* As root still: the password file may be root's alone. */
+	if (!(d.conf = load_conf(d.conf_path, d.spool_override, NULL, !version, err, sizeof err))) {
 		fprintf(stderr, "msgspoold: %s\n", err);
 		return EX_CONFIG;
 	}
@@ -596,7 +612,7 @@ int main(int argc, char **argv)
 	transport_free(probe);
 	if (spool_open(&d.sp, d.conf->spool) < 0) {
 		dlog(LOG_ERR, "%s: cannot open spool: %s", d.conf->spool, strerror(errno));
-		return errno == ENOENT ? EX_NOINPUT : EX_NOPERM;
+		return EX_CONFIG; /* nothing could ever be sent: say so at once */
 	}
 	char unsafe[64];
 	spool_unsafe_dirs(d.sp, unsafe, sizeof unsafe); /* a producer could move the daemon's files there */

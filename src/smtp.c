@@ -67,37 +67,6 @@ static bool is_loopback(const char *host)
 	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-static char *read_password(const char *path, char *err, size_t errsz)
-{
-	struct stat st;
-	char *data;
-	size_t len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		snprintf(err, errsz, "%s: cannot read the SMTP password: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH))) {
-		snprintf(err, errsz, "%s: the password file must be a regular file not readable by others (chmod 0600 or 0640)", path);
-		close(fd);
-		return NULL;
-	}
-	int rc = util_read_fd(fd, 4096, &data, &len);
-	close(fd);
-	if (rc < 0) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		data[--len] = '\0';
-	if (!len || util_has_crlf(data)) {
-		snprintf(err, errsz, "%s: the password must be one non-empty line", path);
-		free(data);
-		return NULL;
-	}
-	return data;
-}
-
 static void smtp_close(void *impl);
 
 static void *smtp_open(const struct conf *c, char *err, size_t errsz)
@@ -120,7 +89,10 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 			free(s);
 			return NULL;
 		}
-		if (!(s->password = read_password(c->smtp.password_file, err, errsz))) {
+		/* The daemon reads the secret before it drops privileges. */
+		s->password = c->smtp.password ? util_strdup(c->smtp.password)
+					       : conf_read_password(c->smtp.password_file, err, errsz);
+		if (!s->password) {
 			free(s);
 			return NULL;
 		}
