@@ -25,7 +25,11 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 static const char *const status_dirs[SPOOL_NSTATUS] = {
 	"new", "active", "failed", "error", "sent", "corrupt", "hold"};
@@ -301,7 +305,7 @@ void spool_path(const struct spool *sp, enum spool_status st, const char *id, ch
  * FIFO, and refuses anything but a regular file. */
 int spool_open_regular(int dirfd, const char *name, struct stat *stp)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int fd = spool_openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0)
 		return -1; /* ELOOP: a symbolic link, never followed */
 	if (fstat(fd, stp) < 0) {
@@ -475,7 +479,7 @@ static int mkdir_mode(int parent, const char *name, mode_t mode, gid_t group)
 {
 	if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
 		return -1;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = spool_openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int rc = 0;
@@ -527,7 +531,7 @@ static int add_hold(struct spool *sp)
 	gid_t g = st.st_gid == getegid() ? (gid_t)-1 : st.st_gid;
 	if (mkdir_mode(sp->rootfd, status_dirs[SPOOL_HOLD], st.st_mode & 07777, g) < 0)
 		return -1;
-	return openat(sp->rootfd, status_dirs[SPOOL_HOLD], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return spool_openat(sp->rootfd, status_dirs[SPOOL_HOLD], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 }
 
 int spool_open(struct spool **out, const char *root)
@@ -558,14 +562,14 @@ static int open_tree(struct spool *sp, const char *root)
 	if (sp->rootfd < 0)
 		return -1;
 	for (int i = 0; i < SPOOL_NSTATUS; i++) {
-		sp->dirfd[i] = openat(sp->rootfd, status_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		sp->dirfd[i] = spool_openat(sp->rootfd, status_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (sp->dirfd[i] < 0 && errno == ENOENT && i == SPOOL_HOLD)
 			sp->dirfd[i] = add_hold(sp);
 		if (sp->dirfd[i] < 0)
 			return -1;
 	}
-	sp->tmpfd = openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	sp->msgfd = openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sp->tmpfd = spool_openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	sp->msgfd = spool_openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	return sp->tmpfd < 0 || sp->msgfd < 0 ? -1 : 0;
 }
 
@@ -622,9 +626,39 @@ int spool_sync_new(struct spool *sp)
 
 /* ---- primitives ---- */
 
+static bool one_component(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+int spool_openat(int dirfd, const char *name, int flags, mode_t mode)
+{
+	if (!one_component(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+#ifdef SYS_openat2
+	static int no_openat2; /* the kernel or a filter lacks it: ask once */
+	if (!no_openat2) {
+		struct open_how how = {.flags = (unsigned long long)(flags | O_NOFOLLOW),
+				       .mode = flags & O_CREAT ? mode : 0,
+				       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+		long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return (int)fd;
+		no_openat2 = 1;
+	}
+#endif
+	return openat(dirfd, name, flags | O_NOFOLLOW, mode);
+}
+
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
 {
+	if (!one_component(from) || !one_component(to)) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (spool_renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
@@ -640,7 +674,7 @@ int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *t
  * when asked). */
 int spool_write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync)
 {
-	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	int fd = spool_openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
 	if ((lock && flock(fd, LOCK_EX) < 0) || util_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
@@ -691,7 +725,7 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 		 * once held, which may be old: its lock says it is in use. */
 		int lfd = -1;
 		if (S_ISREG(s.st_mode)) {
-			lfd = openat(sp->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			lfd = spool_openat(sp->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
 			if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 				close(lfd);
 				continue;
@@ -749,7 +783,7 @@ int spool_chown_tree(const char *root, uid_t uid, gid_t gid)
 	int rc = chown_dir(rootfd, uid, gid);
 	for (int i = -2; rc == 0 && i < SPOOL_NSTATUS; i++) {
 		const char *name = i == -2 ? "tmp" : i == -1 ? "messages" : status_dirs[i];
-		int fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = spool_openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (fd < 0 || chown_dir(fd, uid, gid) < 0)
 			rc = -1;
 		if (fd >= 0)

@@ -37,6 +37,11 @@ struct spool {
 
 /* ID.yaml into buf; empty (a name no call finds) when it does not fit. */
 void spool_file_name(const char *id, char *buf, size_t n);
+/* Opens NAME, which must be one component, beneath dirfd and never through
+ * a symbolic link: openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where
+ * the kernel has it, else openat with O_NOFOLLOW (for one component the
+ * same). Every open inside the spool goes through it. */
+int spool_openat(int dirfd, const char *name, int flags, mode_t mode);
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
 /* renameat2, with the flags an environment switch turns off failing EINVAL. */

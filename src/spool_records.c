@@ -40,7 +40,7 @@ int spool_cache_open(struct spool *sp, struct stat *st)
 int spool_cache_create(struct spool *sp, char *name)
 {
 	spool_unique_name(name, SPOOL_CACHE_TMP, CACHE_NAME, ".new");
-	return openat(sp->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	return spool_openat(sp->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 }
 
 /* Closes a cache made by spool_cache_create and puts it in place when
@@ -111,7 +111,7 @@ int spool_stage(struct spool *sp, const char *id, const char *tag, const void *d
 		return -1;
 	/* A new file only: the tag is this run's, so the name never exists
 	 * unless someone planted it (a FIFO, or a file it could rewrite). */
-	int fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	int fd = spool_openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
 	if (util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
