@@ -86,8 +86,9 @@ int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct
 	}
 	/* Without a journal this rename is two directory writes, and anyone's
 	 * flush of the source (a producer's, for new/) may make the removal
-	 * durable at once: the entry in active/ must be durable before the
-	 * send, or a power cut loses the receiver. */
+	 * durable: active/ is flushed before the send, so that a cut leaves
+	 * the name in active/, or two names of one inode (recovery's to
+	 * resolve). The source is flushed when the claim ends. */
 	if (from != SPOOL_ACTIVE && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
 		int e = errno;
 		close(fd); /* left in active/, unlocked: recovery's */
@@ -142,10 +143,11 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 	} else if (to != SPOOL_ACTIVE &&
 		   spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0)
 		return -1;
-	int rc = spool_sync_dirs(sp, to, SPOOL_ACTIVE);
-	/* The claim's source last (see batch_finish): named twice, never nowhere. */
-	if (rc == 0 && c->from != SPOOL_ACTIVE && c->from != to)
-		rc = spool_sync_dir(sp, c->from);
+	/* The claim's source first, then at most active/ and `to` name the
+	 * inode on disk, and recovery resolves that (spool_commit_batch). */
+	int rc = c->from != SPOOL_ACTIVE && c->from != to ? spool_sync_dir(sp, c->from) : 0;
+	if (rc == 0)
+		rc = spool_sync_dirs(sp, to, SPOOL_ACTIVE);
 	int e = errno;
 	close(c->fd);
 	c->fd = -1;

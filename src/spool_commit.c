@@ -202,7 +202,6 @@ struct batch {
 	int old_fd[BATCH_MAX];
 	off_t old_size[BATCH_MAX];
 	bool dirty[SPOOL_NSTATUS], moved[BATCH_MAX];
-	bool source[SPOOL_NSTATUS]; /* where the claims came from: flushed last */
 	int dir_err[SPOOL_NSTATUS];
 };
 
@@ -252,10 +251,6 @@ static void batch_swap(struct batch *b)
 			job_fail(j, b->fd[i], sp, b->tmpname[i]);
 			continue;
 		}
-		/* The claim's rename out of new/ (or failed/) is not durable yet:
-		 * without a journal, that directory still names the old inode. */
-		if (j->c->from != SPOOL_ACTIVE)
-			b->source[j->c->from] = true;
 		/* The old inode is pooled only once active/ is flushed: until
 		 * then a crash could bring back the entry that names it. */
 		if (swapped) {
@@ -267,6 +262,25 @@ static void batch_swap(struct batch *b)
 		j->c->fd = b->fd[i];
 		j->c->st.st_size = (off_t)j->len; /* what pooling it later needs */
 	}
+}
+
+/* Before anything moves on, the claims' sources and then active/ are
+ * flushed: without a journal a claim's rename is two directory writes,
+ * and until its source is flushed the disk may still name the old inode
+ * there, beside the new content. After this, a cut between the later
+ * flushes leaves at most one inode under two names, one in active/, which
+ * recovery resolves; and the old inode is named nowhere on disk. */
+static void batch_settle(struct batch *b)
+{
+	bool source[SPOOL_NSTATUS] = {false};
+	for (size_t i = 0; i < b->n; i++)
+		if (b->jobs[i].rc == 0 && b->jobs[i].c->from != SPOOL_ACTIVE)
+			source[b->jobs[i].c->from] = true;
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		if (source[s] && spool_sync_dir(b->sp, (enum spool_status)s) < 0)
+			b->dir_err[SPOOL_ACTIVE] = errno ? errno : EIO; /* fails them all, pools nothing */
+	if (b->dirty[SPOOL_ACTIVE] && !b->dir_err[SPOOL_ACTIVE] && spool_sync_dir(b->sp, SPOOL_ACTIVE) < 0)
+		b->dir_err[SPOOL_ACTIVE] = errno ? errno : EIO;
 }
 
 /* Moves each committed file from active/ into its status. */
@@ -291,27 +305,21 @@ static void batch_move(struct batch *b)
  * and the swapped-out inodes into the pool; returns how many failed. */
 static size_t batch_finish(struct batch *b)
 {
-	/* Targets first, then active/, then the claims' sources: a rename
-	 * between directories is two directory writes where there is no
-	 * journal, and a cut between these flushes must leave a receiver
-	 * named twice (one inode: recovery drops the name in active/), never
-	 * nowhere. */
-	for (int pass = 0; pass < 3; pass++)
-		for (int s = 0; s < SPOOL_NSTATUS; s++) {
-			bool now = pass == 0   ? b->dirty[s] && !b->source[s] && s != SPOOL_ACTIVE
-				   : pass == 1 ? b->dirty[s] && s == SPOOL_ACTIVE
-					       : b->source[s];
-			if (now && spool_sync_dir(b->sp, (enum spool_status)s) < 0)
+	/* Targets first, then active/: a rename between directories is two
+	 * directory writes where there is no journal, and a cut between these
+	 * flushes must leave a receiver named twice (one inode: recovery drops
+	 * the name in active/), never nowhere. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int s = 0; s < SPOOL_NSTATUS; s++)
+			if (b->dirty[s] && (s == SPOOL_ACTIVE) == (pass == 1) &&
+			    spool_sync_dir(b->sp, (enum spool_status)s) < 0)
 				b->dir_err[s] = errno ? errno : EIO;
-		}
 	size_t failed = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct spool_commit *j = &b->jobs[i];
-		int from_err = b->dir_err[j->c->from];
-		int e = b->dir_err[j->to] ? b->dir_err[j->to] : b->dir_err[SPOOL_ACTIVE];
-		if (j->rc == 0 && (e || from_err)) {
+		if (j->rc == 0 && (b->dir_err[j->to] || b->dir_err[SPOOL_ACTIVE])) {
 			j->rc = -1;
-			j->err = e ? e : from_err;
+			j->err = b->dir_err[j->to] ? b->dir_err[j->to] : b->dir_err[SPOOL_ACTIVE];
 		}
 		/* Moved, flushed or not, the claim is over (as in spool_release);
 		 * a commit that did not get that far keeps it for the caller. */
@@ -322,10 +330,8 @@ static size_t batch_finish(struct batch *b)
 		failed += j->rc < 0;
 		if (b->old_fd[i] < 0)
 			continue;
-		/* Until the source is flushed too, a crash could bring back its
-		 * entry naming this inode, and a reused inode would then hold
-		 * another receiver's record under that name. */
-		if (b->dir_err[SPOOL_ACTIVE] == 0 && from_err == 0)
+		/* batch_settle flushed its source: only active/ could name it. */
+		if (b->dir_err[SPOOL_ACTIVE] == 0)
 			pool_add(b->sp, b->old_fd[i], b->tmpname[i], b->old_size[i]);
 		else
 			close(b->old_fd[i]); /* left in tmp/ for its cleaner: active/ may still name it */
@@ -346,16 +352,11 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 	b.jobs = jobs;
 	b.n = n;
 	memset(b.dirty, 0, sizeof b.dirty);
-	memset(b.source, 0, sizeof b.source);
 	memset(b.moved, 0, sizeof b.moved);
 	memset(b.dir_err, 0, sizeof b.dir_err);
 	batch_write(&b);
 	batch_swap(&b);
-	/* The new content durable in active/ before it moves on: a cut between
-	 * the later flushes then leaves the same inode under two names, which
-	 * recovery resolves, never an old copy beside the new one. */
-	if (b.dirty[SPOOL_ACTIVE] && spool_sync_dir(sp, SPOOL_ACTIVE) < 0)
-		b.dir_err[SPOOL_ACTIVE] = errno ? errno : EIO;
+	batch_settle(&b);
 	util_test_stop("commit-between-renames");
 	batch_move(&b);
 	return batch_finish(&b);

@@ -602,9 +602,10 @@ static const char *synced_dirs(char *buf, size_t n)
 
 /* Without a journal a rename between directories is two directory writes,
  * and a producer's flush of new/ may make a claim's removal durable at any
- * time: the claim flushes active/ before the send; a commit flushes active/
- * after the swap, then the target, active/, and the claim's source last,
- * so that a power cut between two flushes leaves two names, never none. */
+ * time: the claim flushes active/ before the send; a commit flushes the
+ * claim's source, active/ after the swap, the target, then active/, so
+ * that a power cut between two flushes leaves two names of one inode,
+ * never none and never an old copy beside the new one. */
 START_TEST(test_flush_order)
 {
 	struct spool_claim c;
@@ -615,7 +616,14 @@ START_TEST(test_flush_order)
 	ck_assert_str_eq(synced_dirs(got, sizeof got), "active");
 	nsynced = 0;
 	ck_assert_int_eq(spool_commit(sp, &c, "y", 1, SPOOL_SENT), 0);
-	ck_assert_str_eq(synced_dirs(got, sizeof got), "active sent active new");
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "new active sent active");
+	/* A release (a failure recorded without a commit, or a claim put back)
+	 * flushes the source first too. */
+	ck_assert_int_eq(spool_enqueue(sp, "o2", "x", 1), 0);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "o2", &c), SPOOL_CLAIMED);
+	nsynced = 0;
+	ck_assert_int_eq(spool_release(sp, &c, SPOOL_ERROR), 0);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "new error active");
 	nsynced = -1;
 }
 END_TEST
