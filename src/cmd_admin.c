@@ -187,34 +187,6 @@ static void list_table(const struct query_result *res, size_t limit)
 	       n < res->n ? " (more not shown; see --limit)" : "");
 }
 
-static void json_receiver(struct cli *c, const struct query_row *row)
-{
-	struct receiver r;
-	char err[RECEIVER_ERRLEN];
-	if (query_load(c->sp, c->conf.max_receiver_size, row->status, row->id, &r, err, sizeof err) < 0) {
-		printf("{\"id\":");
-		json_string(stdout, row->id);
-		printf(",\"status\":\"%s\",\"unreadable\":", spool_status_name(row->status));
-		json_string(stdout, err);
-		printf("}");
-		return;
-	}
-	printf("{\"id\":");
-	json_string(stdout, row->id);
-	printf(",\"status\":\"%s\"", spool_status_name(row->status));
-	for (size_t k = 0; k < r.doc->n; k++) {
-		const char *key = ydoc_key(r.doc, k);
-		if (!strcmp(key, "id") || !strcmp(key, "status"))
-			continue;
-		fputc(',', stdout);
-		json_string(stdout, key);
-		fputc(':', stdout);
-		json_value(stdout, ydoc_val(r.doc, k));
-	}
-	printf("}");
-	receiver_free(&r);
-}
-
 int cmd_list(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"limit", required_argument, 0, 'n'},
@@ -252,7 +224,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				fputs(",\n", stdout);
-			json_receiver(c, &res.rows[i]);
+			json_receiver(stdout, c->sp, c->conf.max_receiver_size, res.rows[i].status, res.rows[i].id);
 		}
 		fputs("]\n", stdout);
 	} else {
@@ -387,8 +359,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 		return EX_DATAERR;
 	}
 	if (json) {
-		struct query_row row = {.status = st, .id = id};
-		json_receiver(c, &row);
+		json_receiver(stdout, c->sp, c->conf.max_receiver_size, st, id);
 		fputc('\n', stdout);
 	} else {
 		/* A pager on a terminal (transcripts are long), plain when piped. */

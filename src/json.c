@@ -4,6 +4,9 @@
  * Rules: RFC 8259; msgspool(1) for which commands print it. */
 #include "config.h"
 #include "json.h"
+#include "receiver.h"
+
+#include <string.h>
 
 
 void json_string(FILE *f, const char *s)
@@ -62,4 +65,32 @@ void json_value(FILE *f, const struct ydoc_node *n)
 		fputc('}', f);
 		return;
 	}
+}
+
+/* One receiver as list --json, show --json and the web API print it: id
+ * and status, then every key of the file; an unreadable one says why. */
+void json_receiver(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id)
+{
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	fputs("{\"id\":", f);
+	json_string(f, id);
+	fprintf(f, ",\"status\":\"%s\"", spool_status_name(st));
+	if (receiver_load(&r, sp, st, id, max_size, err, sizeof err) < 0) {
+		fputs(",\"unreadable\":", f);
+		json_string(f, err);
+		fputc('}', f);
+		return;
+	}
+	for (size_t k = 0; k < r.doc->n; k++) {
+		const char *key = ydoc_key(r.doc, k);
+		if (!strcmp(key, "id") || !strcmp(key, "status"))
+			continue;
+		fputc(',', f);
+		json_string(f, key);
+		fputc(':', f);
+		json_value(f, ydoc_val(r.doc, k));
+	}
+	fputc('}', f);
+	receiver_free(&r);
 }

@@ -4,9 +4,12 @@
 #define MSGSPOOL_JSON_H
 
 #include <stdio.h>
+#include "spool.h"
 #include "ydoc.h"
 
 void json_string(FILE *f, const char *s);
 void json_value(FILE *f, const struct ydoc_node *n);
+/* A receiver file as one JSON object (list --json, show --json, the web API). */
+void json_receiver(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id);
 
 #endif

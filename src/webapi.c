@@ -4,6 +4,7 @@
  * --json`; POST /api/resend a body {"ids": [...]} (Content-Type
  * application/json only: webhttp.c refuses the rest) with the counts. */
 #include "config.h"
+#include "json.h"
 #include "webpages.h"
 #include "webspool.h"
 #include "ydoc.h"
@@ -40,7 +41,7 @@ void webapi_list(struct web_req *r)
 	for (size_t i = 0; i < l.nrows; i++) {
 		if (i)
 			fputs(",\n", f);
-		webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, l.rows[i].status, l.rows[i].id);
+		json_receiver(f, r->app->sp, r->app->conf.max_receiver_size, l.rows[i].status, l.rows[i].id);
 	}
 	fputc(']', f);
 	fclose(f);
@@ -65,7 +66,7 @@ void webapi_show(struct web_req *r, const char *id)
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 		return;
 	}
-	webspool_json(f, r->app->sp, r->app->conf.max_receiver_size, st, id);
+	json_receiver(f, r->app->sp, r->app->conf.max_receiver_size, st, id);
 	fclose(f);
 	answer_json(r, data, len);
 }

@@ -27,32 +27,6 @@ int webspool_locate(struct spool *sp, const char *id, enum spool_status *st)
 	return spool_locate(sp, id, st);
 }
 
-void webspool_json(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id)
-{
-	struct receiver r;
-	char err[RECEIVER_ERRLEN];
-	fputs("{\"id\":", f);
-	json_string(f, id);
-	fprintf(f, ",\"status\":\"%s\"", spool_status_name(st));
-	if (query_load(sp, max_size, st, id, &r, err, sizeof err) < 0) {
-		fputs(",\"unreadable\":", f);
-		json_string(f, err);
-		fputc('}', f);
-		return;
-	}
-	for (size_t k = 0; k < r.doc->n; k++) {
-		const char *key = ydoc_key(r.doc, k);
-		if (!strcmp(key, "id") || !strcmp(key, "status"))
-			continue;
-		fputc(',', f);
-		json_string(f, key);
-		fputc(':', f);
-		json_value(f, ydoc_val(r.doc, k));
-	}
-	fputc('}', f);
-	receiver_free(&r);
-}
-
 /* The events list with one more entry, for ydoc_set to put in place. */
 static struct ydoc_node *events_plus(const struct receiver *r, const char *action, const char *user, time_t now)
 {

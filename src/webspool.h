@@ -18,9 +18,6 @@
  * -1 with errno EINVAL for a bad id, ENOENT when no status has it. */
 int webspool_locate(struct spool *sp, const char *id, enum spool_status *st);
 
-/* The receiver as one JSON object (`list --json`, `show --json`). */
-void webspool_json(FILE *f, struct spool *sp, size_t max_size, enum spool_status st, const char *id);
-
 /* Appends {at, action, by} to the receiver's `events` list, durably, and
  * leaves it where it was. -1 with err set; errno EBUSY when a sender has it. */
 int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
