@@ -5,7 +5,7 @@
  * requires). Rules: msgspool(1) stats. */
 #include "config.h"
 #include "cli.h"
-#include "owner.h"
+#include "cmd_owner.h"
 #include "json.h"
 #include "query.h"
 #include "util.h"

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
-#include "owner.h"
+#include "cmd_owner.h"
 #include "compose.h"
 #include "mime.h"
 #include "deliver.h"

@@ -1,4 +1,4 @@
-/* owner: one owner for the spool, daemon.user. init run as root gives the
+/* cmd_owner: one owner for the spool, daemon.user. init run as root gives the
  * tree to it (--owner overrides); every other command started as root
  * becomes the spool's owner before it touches the spool, so nothing root
  * writes is left where the daemon cannot claim it; stats counts the
@@ -7,7 +7,7 @@
  * groups, the group and the user, or an error). The rules are in
  * spool-layout/README.md ("The owner") and msgspool(1). */
 #include "config.h"
-#include "owner.h"
+#include "cmd_owner.h"
 
 #include <errno.h>
 #include <grp.h>

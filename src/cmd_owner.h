@@ -1,7 +1,7 @@
-/* owner: the spool belongs to one user (daemon.user); root's commands act
+/* cmd_owner: the spool belongs to one user (daemon.user); root's commands act
  * as that user. */
-#ifndef MSGSPOOL_OWNER_H
-#define MSGSPOOL_OWNER_H
+#ifndef MSGSPOOL_CMD_OWNER_H
+#define MSGSPOOL_CMD_OWNER_H
 
 #include <stddef.h>
 #include <sys/types.h>
