@@ -64,8 +64,9 @@ static long long get_num(const char *s)
 }
 
 /* Splits the line at off; false when it is not one of ours (the line is
- * skipped: l->end is set whatever). */
-static bool split(const struct listcache *c, size_t off, struct line *l)
+ * skipped: l->end is set whatever). The id is checked only when `check`:
+ * a lookup compares it with an id the scan already checked. */
+static bool split(const struct listcache *c, size_t off, struct line *l, bool check)
 {
 	const char *p = c->map + off, *stop = c->map + c->len;
 	const char *nl = memchr(p, '\n', (size_t)(stop - p));
@@ -83,6 +84,8 @@ static bool split(const struct listcache *c, size_t off, struct line *l)
 	if (k != NFIELDS || l->n[0] != 2 || memcmp(l->f[0], "v1", 2) ||
 	    l->n[1] != 1 || l->f[1][0] < '0' || l->f[1][0] >= '0' + SPOOL_NSTATUS || l->n[2] > SPOOL_ID_MAX)
 		return false;
+	if (!check)
+		return true;
 	char id[SPOOL_ID_MAX + 1];
 	memcpy(id, l->f[2], l->n[2]);
 	id[l->n[2]] = '\0';
@@ -99,22 +102,30 @@ static bool line_is(const struct line *l, unsigned st, const char *id, size_t id
 	return line_status(l) == st && l->n[2] == idlen && !memcmp(l->f[2], id, idlen);
 }
 
-/* Strings are written "s<escaped>" or "-" for none; unescaped into strs,
- * returning the offset there, or -1 for none. */
+/* Strings are written "s<escaped>" or "-" for none; unescaped into strs
+ * (a run between escapes at a time), returning the offset there, or -1
+ * for none. */
 static long get_str(struct util_buf *strs, const char *f, size_t n)
 {
-	if (!n || f[0] != 's')
+	if (!n || f[0] != 's' || util_buf_reserve(strs, n) < 0)
 		return -1;
 	long at = (long)strs->len;
-	for (size_t i = 1; i < n; i++) {
-		char ch = f[i];
-		if (ch == '\\' && i + 1 < n) {
-			ch = f[++i];
-			ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch;
+	char *out = strs->data + strs->len;
+	for (const char *p = f + 1, *end = f + n; p < end;) {
+		const char *bs = memchr(p, '\\', (size_t)(end - p));
+		size_t run = (size_t)((bs ? bs : end) - p);
+		memcpy(out, p, run);
+		out += run;
+		p += run;
+		if (bs && p + 1 < end) {
+			*out++ = p[1] == 't' ? '\t' : p[1] == 'n' ? '\n' : p[1];
+			p += 2;
+		} else if (bs) {
+			*out++ = *p++;
 		}
-		util_buf_putc(strs, ch);
 	}
-	util_buf_putc(strs, '\0');
+	*out++ = '\0';
+	strs->len = (size_t)(out - strs->data);
 	return at;
 }
 
@@ -155,7 +166,7 @@ static int build_index(struct listcache *c)
 	c->index_mask = cap - 1;
 	struct line l;
 	for (size_t off = 0; off < c->len; off = l.end, touch(c)) {
-		if (!split(c, off, &l))
+		if (!split(c, off, &l, false))
 			continue;
 		unsigned st = line_status(&l);
 		c->in_scan += (c->scan_mask >> st) & 1;
@@ -171,7 +182,7 @@ static bool find(struct listcache *c, unsigned st, const char *id, size_t idlen,
 {
 	for (size_t h = hash(st, id, idlen) & c->index_mask; c->index[h]; h = (h + 1) & c->index_mask) {
 		*off = c->index[h] - 1;
-		if (split(c, *off, l) && line_is(l, st, id, idlen))
+		if (split(c, *off, l, false) && line_is(l, st, id, idlen))
 			return true;
 	}
 	return false;
@@ -185,7 +196,7 @@ const struct listcache_entry *listcache_next(struct listcache *c, unsigned st, c
 	if (!c->map)
 		return NULL;
 	touch(c);
-	while (c->cursor < c->len && !split(c, c->cursor, &l))
+	while (c->cursor < c->len && !split(c, c->cursor, &l, false))
 		c->cursor = l.end;
 	if (c->cursor < c->len && line_is(&l, st, id, idlen)) {
 		off = c->cursor;
@@ -229,7 +240,7 @@ static void begin_write(struct listcache *c)
 	c->bad = c->outfd < 0; /* not the owner: no cache, no harm */
 	for (size_t i = 0; !c->bad && i < c->nmet; i++) {
 		struct line l;
-		split(c, c->met[i], &l);
+		split(c, c->met[i], &l, false);
 		copy_line(c, c->met[i], l.end);
 		touch(c);
 	}
@@ -333,7 +344,7 @@ static bool stale(struct listcache *c)
 		return c->hits != c->in_scan || c->out_of_order > c->in_scan / 16;
 	struct line l;
 	for (size_t off = c->cursor; off < c->len; off = l.end, touch(c))
-		if (split(c, off, &l) && ((c->scan_mask >> line_status(&l)) & 1))
+		if (split(c, off, &l, false) && ((c->scan_mask >> line_status(&l)) & 1))
 			return true;
 	return false;
 }
@@ -345,7 +356,7 @@ void listcache_close(struct listcache *c, bool complete)
 	if (c->writing && complete) {
 		struct line l;
 		for (size_t off = 0; !c->bad && off < c->len; off = l.end, touch(c))
-			if (split(c, off, &l) && !((c->scan_mask >> line_status(&l)) & 1))
+			if (split(c, off, &l, true) && !((c->scan_mask >> line_status(&l)) & 1))
 				copy_line(c, off, l.end);
 		flush(c, 0);
 	}
