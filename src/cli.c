@@ -89,6 +89,37 @@ void cli_fmt_local(time_t t, char *buf, size_t n)
 	strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
 }
 
+#define MAX_CANDIDATES 20
+
+struct candidates {
+	const char *prefix;
+	size_t plen, n;
+	enum spool_status st;
+};
+
+static int candidate_cb(const char *id, void *vctx)
+{
+	struct candidates *k = vctx;
+	if (strncmp(id, k->prefix, k->plen))
+		return 0;
+	if (k->n++ < MAX_CANDIDATES)
+		fprintf(stderr, "  %s (%s)\n", id, spool_status_name(k->st));
+	return 0;
+}
+
+/* The receivers an ambiguous prefix names, on stderr (ids are checked
+ * names: nothing to escape). */
+static void list_candidates(struct cli *c, const char *prefix)
+{
+	struct candidates k = {.prefix = prefix, .plen = strlen(prefix)};
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		k.st = (enum spool_status)i;
+		spool_scan(c->sp, k.st, candidate_cb, &k);
+	}
+	if (k.n > MAX_CANDIDATES)
+		fprintf(stderr, "  and %zu more\n", k.n - MAX_CANDIDATES);
+}
+
 int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz)
 {
 	int r = cli_open_spool(c);
@@ -100,7 +131,8 @@ int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *
 		return EX_NOINPUT;
 	}
 	if (r == SPOOL_AMBIGUOUS) {
-		cli_err("%s: id prefix matches more than one receiver; give more of the id", prefix);
+		cli_err("%s: id prefix matches more than one receiver; give more of the id:", prefix);
+		list_candidates(c, prefix);
 		return EX_USAGE;
 	}
 	if (r < 0) {
@@ -230,4 +262,32 @@ int cli_query_each(struct cli *c, struct query_filter *f, int (*cb)(const struct
 	f->progress = cli_progress;
 	f->progress_ctx = (void *)"scanning";
 	return scan_done(c, query_each(c->sp, c->conf.max_receiver_size, f, cb, ctx, NULL));
+}
+
+/* On a terminal, stdout goes to $PAGER (less -FRX without one) until
+ * cli_pager_end; piped, nothing changes. */
+void cli_pager_begin(struct cli_pager *pg)
+{
+	pg->pipe = NULL;
+	pg->saved = -1;
+	if (!isatty(1))
+		return;
+	const char *p = getenv("PAGER");
+	pg->pipe = popen(p && *p ? p : "less -FRX", "w");
+	if (!pg->pipe)
+		return;
+	fflush(stdout);
+	pg->saved = dup(1);
+	dup2(fileno(pg->pipe), 1);
+}
+
+void cli_pager_end(struct cli_pager *pg)
+{
+	if (!pg->pipe)
+		return;
+	fflush(stdout);
+	dup2(pg->saved, 1);
+	close(pg->saved);
+	pclose(pg->pipe);
+	pg->pipe = NULL;
 }

@@ -4,6 +4,7 @@
 #define MSGSPOOL_CLI_H
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <time.h>
 #include "conf.h"
@@ -44,6 +45,13 @@ int cli_filter_option(const char *cmd, int o, const char *arg, struct query_filt
 	{"since", required_argument, 0, 'A'}, {"until", required_argument, 0, 'B'}
 /* Columns of the terminal on stdout, 0 when not a terminal. */
 int cli_terminal_width(void);
+/* stdout through $PAGER while on a terminal (list, show). */
+struct cli_pager {
+	FILE *pipe;
+	int saved;
+};
+void cli_pager_begin(struct cli_pager *pg);
+void cli_pager_end(struct cli_pager *pg);
 /* A progress line on stderr when it is a terminal; quiet under cron. */
 void cli_progress(size_t n, void *what);
 void cli_progress_done(void);

@@ -121,59 +121,115 @@ static const char *fmt_minute(struct minute_memo *m, time_t t)
 	return m->s;
 }
 
-static void list_table(const struct query_result *res, size_t limit)
+/* Column widths: on a terminal the row fits it (the subject is cut
+ * first); piped, as wide as the data, so columns still line up for awk. */
+struct widths {
+	int id, subj, to, user, type;
+	bool cut;	/* on a terminal; piped rows are whole */
+	bool narrow;	/* no counts, sent time or type */
+};
+
+static int text_width(const char *s, struct util_buf *tmp)
 {
-	struct minute_memo cm = {0}, sm = {0};
+	return s ? utf8_width(printable(s, tmp)) : 1;
+}
+
+static void list_widths(const struct query_result *res, size_t n, int width, struct widths *w)
+{
 	struct util_buf tmp = {0};
-	int width = cli_terminal_width();
-	size_t n = limit && limit < res->n ? limit : res->n;
-	/* Fixed columns, then subject and user share what the terminal has left. */
-	int idw = 2, subjw = 7, userw = 4;
-	for (size_t i = 0; i < n; i++) {
-		int l = (int)strlen(res->rows[i].id);
-		if (l > idw)
-			idw = l;
-	}
-	if (width) {
-		int rest = width - (idw + 1 + 16 + 1 + 6 + 1 + 7 + 1 + 8 + 1 + 16 + 1 + 16 + 1);
-		subjw = rest * 2 / 3 > 10 ? rest * 2 / 3 : 10;
-		userw = rest - subjw > 6 ? rest - subjw - 1 : 6;
-	} else {
-		/* Piped: as wide as the data, so columns still line up for awk. */
-		for (size_t i = 0; i < n; i++) {
-			int sw = utf8_width(res->rows[i].err ? "(unreadable; see show)" : printable(res->rows[i].subject, &tmp));
-			int uw = utf8_width(res->rows[i].user ? printable(res->rows[i].user, &tmp) : "-");
-			subjw = sw > subjw ? (sw < 80 ? sw : 80) : subjw;
-			userw = uw > userw ? (uw < 40 ? uw : 40) : userw;
-		}
-	}
-	struct util_buf line = {0};
-	put_cell(&line, "ID", idw, true);
-	util_buf_adds(&line, " CREATED          ");
-	put_cell(&line, "SUBJECT", subjw, true);
-	util_buf_putc(&line, ' ');
-	put_cell(&line, "USER", userw, true);
-	util_buf_adds(&line, " FAILED SUCCESS STATUS   SENT             TYPE\n");
+	*w = (struct widths){2, 7, 2, 4, 4, false, false};
 	for (size_t i = 0; i < n; i++) {
 		const struct query_row *r = &res->rows[i];
-		put_cell(&line, r->id, idw, true);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, r->err ? "-" : fmt_minute(&cm, r->created), 16, true);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, r->err ? "(unreadable; see show)" : printable(r->subject, &tmp), subjw, true);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, r->user ? printable(r->user, &tmp) : "-", userw, true);
-		util_buf_putc(&line, ' ');
-		put_num(&line, r->failed_count, 6);
-		util_buf_putc(&line, ' ');
-		put_num(&line, r->success_count, 7);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, spool_status_name(r->status), 8, true);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, fmt_minute(&sm, r->sent_at), 16, true);
-		util_buf_putc(&line, ' ');
-		put_cell(&line, r->type ? printable(r->type, &tmp) : "-", 0, false);
-		util_buf_putc(&line, '\n');
+		int iw = (int)strlen(r->id), sw = r->err ? 22 : text_width(r->subject, &tmp);
+		int tw = text_width(r->send_to, &tmp), uw = text_width(r->user, &tmp), yw = text_width(r->type, &tmp);
+		w->id = iw > w->id ? iw : w->id;
+		w->subj = sw > w->subj ? (sw < 80 ? sw : 80) : w->subj;
+		w->to = tw > w->to ? (tw < 60 ? tw : 60) : w->to;
+		w->user = uw > w->user ? (uw < 40 ? uw : 40) : w->user;
+		w->type = yw > w->type ? (yw < 40 ? yw : 40) : w->type;
+	}
+	util_buf_free(&tmp);
+	if (!width)
+		return;
+	w->cut = true;
+	/* Address and user get at most a share of what the fixed columns
+	 * leave each, the type up to 16, the subject the rest; when that is under 10,
+	 * the counts, the sent time and the type go (a narrow terminal). */
+	int to = w->to, user = w->user, type = w->type;
+	for (int narrow = 0; narrow < 2; narrow++) {
+		int avail = width - w->id - (narrow ? 16 + 8 + 5 : 53 + 9);
+		w->to = to < avail / 3 ? to : avail / 3 > 8 ? avail / 3 : 8;
+		w->user = user < avail / 6 ? user : avail / 6 > 4 ? avail / 6 : 4;
+		w->type = narrow ? 0 : type < 16 ? type : 16;
+		w->subj = avail - w->to - w->user - w->type;
+		w->narrow = narrow;
+		if (w->subj >= 10)
+			return;
+	}
+	w->subj = 10;
+}
+
+/* A cell cut to w on a terminal; piped, whole and padded to w. */
+static void put_col(struct util_buf *b, const char *s, int w, bool pad, bool cut)
+{
+	if (cut) {
+		put_cell(b, s, w, pad);
+		return;
+	}
+	util_buf_adds(b, s);
+	if (pad)
+		put_spaces(b, w - utf8_width(s));
+}
+
+static void list_row(struct util_buf *line, const struct query_row *r, const struct widths *w,
+		     struct minute_memo *cm, struct minute_memo *sm, struct util_buf *tmp)
+{
+	put_cell(line, r->id, w->id, true);
+	util_buf_putc(line, ' ');
+	put_cell(line, r->err ? "-" : fmt_minute(cm, r->created), 16, true);
+	util_buf_putc(line, ' ');
+	put_col(line, r->err ? "(unreadable; see show)" : printable(r->subject, tmp), w->subj, true, w->cut);
+	util_buf_putc(line, ' ');
+	put_col(line, r->send_to ? printable(r->send_to, tmp) : "-", w->to, true, w->cut);
+	util_buf_putc(line, ' ');
+	put_col(line, r->user ? printable(r->user, tmp) : "-", w->user, !w->narrow, w->cut);
+	if (w->narrow) {
+		util_buf_putc(line, ' ');
+		util_buf_adds(line, spool_status_name(r->status));
+		util_buf_putc(line, '\n');
+		return;
+	}
+	util_buf_putc(line, ' ');
+	put_num(line, r->failed_count, 6);
+	util_buf_putc(line, ' ');
+	put_num(line, r->success_count, 7);
+	util_buf_putc(line, ' ');
+	put_cell(line, spool_status_name(r->status), 8, true);
+	util_buf_putc(line, ' ');
+	put_cell(line, fmt_minute(sm, r->sent_at), 16, true);
+	util_buf_putc(line, ' ');
+	put_col(line, r->type ? printable(r->type, tmp) : "-", w->type, false, w->cut);
+	util_buf_putc(line, '\n');
+}
+
+/* width: the terminal's, 0 when piped (known before a pager takes stdout). */
+static void list_table(const struct query_result *res, size_t limit, int width)
+{
+	struct minute_memo cm = {0}, sm = {0};
+	struct util_buf tmp = {0}, line = {0};
+	size_t n = limit && limit < res->n ? limit : res->n;
+	struct widths w;
+	list_widths(res, n, width, &w);
+	put_cell(&line, "ID", w.id, true);
+	util_buf_adds(&line, " CREATED          ");
+	put_cell(&line, "SUBJECT", w.subj, true);
+	util_buf_putc(&line, ' ');
+	put_cell(&line, "TO", w.to, true);
+	util_buf_putc(&line, ' ');
+	put_cell(&line, "USER", w.user, true);
+	util_buf_adds(&line, w.narrow ? " STATUS\n" : " FAILED SUCCESS STATUS   SENT             TYPE\n");
+	for (size_t i = 0; i < n; i++) {
+		list_row(&line, &res->rows[i], &w, &cm, &sm, &tmp);
 		if (line.len >= 65536) {
 			fwrite(line.data, 1, line.len, stdout);
 			line.len = 0;
@@ -228,7 +284,12 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		}
 		fputs("]\n", stdout);
 	} else {
-		list_table(&res, limit);
+		/* A pager on a terminal (a spool lists long), plain when piped. */
+		struct cli_pager pg;
+		int width = cli_terminal_width();
+		cli_pager_begin(&pg);
+		list_table(&res, limit, width);
+		cli_pager_end(&pg);
 	}
 	query_result_free(&res);
 	return 0;
@@ -266,8 +327,11 @@ static void show_human(struct cli *c, const struct receiver *r, enum spool_statu
 	char created[64], sent[64], buf[64];
 	cli_fmt_local(r->created, created, sizeof created);
 	cli_fmt_local(r->sent_at, sent, sizeof sent);
+	char path[4096];
+	spool_path(c->sp, st, r->id, path, sizeof path);
 	show_field("id", r->id);
 	show_field("status", spool_status_name(st));
+	show_field("file", path);
 	show_field("send_to", r->send_to);
 	show_field("subject", r->subject);
 	show_field("user", r->user);
@@ -363,24 +427,10 @@ int cmd_show(struct cli *c, int argc, char **argv)
 		fputc('\n', stdout);
 	} else {
 		/* A pager on a terminal (transcripts are long), plain when piped. */
-		FILE *pager = NULL;
-		int saved = -1;
-		if (isatty(1)) {
-			const char *p = getenv("PAGER");
-			pager = popen(p && *p ? p : "less -FRX", "w");
-			if (pager) {
-				fflush(stdout);
-				saved = dup(1);
-				dup2(fileno(pager), 1);
-			}
-		}
+		struct cli_pager pg;
+		cli_pager_begin(&pg);
 		show_human(c, &r, st);
-		if (pager) {
-			fflush(stdout);
-			dup2(saved, 1);
-			close(saved);
-			pclose(pager);
-		}
+		cli_pager_end(&pg);
 	}
 	receiver_free(&r);
 	return 0;

@@ -66,7 +66,7 @@ check_rc "--status bad" 64 ms list --status lost
 check_rc "--since bad" 64 ms list --since yesterday
 COLUMNS=110 ms list > "$T/narrow"
 check "sized to the terminal" "$(awk 'length($0) > 110' "$T/narrow" | wc -l)" 0
-check_contains "long subjects cut with an ellipsis" "$(COLUMNS=100 ms list)" "…"
+check_contains "long subjects cut with an ellipsis" "$(COLUMNS=60 ms list)" "…"
 
 # --- stats, parsed back ---
 ms stats --json > "$T/stats.json"

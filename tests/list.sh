@@ -1,0 +1,57 @@
+#!/bin/bash
+# list: reading the queue from a shell: list's TO column, rows that fit the
+# terminal (the subject cut, never the row wrapped) and whole rows when
+# piped, list through $PAGER on a terminal, the candidates of an ambiguous
+# id prefix, and show naming the file.
+. "${top_srcdir:-.}/tests/lib.sh"
+ms init >/dev/null
+
+# mk STATUS ID ADDR SUBJECT [USER]
+mk() {
+	py - "$T/spool" "$@" <<'PY'
+import os, sys
+spool, st, rid, addr, subj = sys.argv[1:6]
+user = sys.argv[6] if len(sys.argv) > 6 else None
+y = 'msgspool: 1\nsend_to: %s\nsubject: "%s"\ntext: x\ncreated: "2026-01-02T03:04:05Z"\n' % (addr, subj)
+if user: y += "user: %s\n" % user
+open(os.path.join(spool, {"not_sent": "new"}.get(st, st), rid + ".yaml"), "w").write(y)
+PY
+}
+long="A subject long enough that no terminal of eighty columns can hold it beside the other columns of the list"
+mk not_sent abc-1 anna@example.org "$long"
+mk failed abc-2 bert.with.a.rather.long.local.part@department.example.com "Short" bert
+mk sent xyz-9 carl@example.net "Third"
+
+# --- the TO column: the address names who a receiver is for ---
+ms list > "$T/list"
+check_contains "a TO column" "$(head -1 "$T/list")" " TO "
+check_contains "the address of a receiver without a user" "$(grep abc-1 "$T/list")" "anna@example.org"
+check_contains "a long address whole when piped" "$(grep abc-2 "$T/list")" "bert.with.a.rather.long.local.part@department.example.com"
+
+# --- fits the terminal: the subject cut, rows never wrapped; whole when piped ---
+script -qc "stty cols 80 rows 50; PAGER=cat '$BLD/msgspool' list" /dev/null < /dev/null | tr -d '\r' > "$T/tty80"
+widest() { py -c 'import sys; print(max(len(l.rstrip("\n")) for l in open(sys.argv[1], encoding="utf-8")))' "$1"; }
+check "no row wider than an 80-column terminal" "$(( $(widest "$T/tty80") <= 80 ))" 1
+check_contains "the subject is cut with an ellipsis" "$(grep abc-1 "$T/tty80")" "…"
+check_contains "the row keeps its status" "$(grep abc-1 "$T/tty80")" "not_sent"
+check_contains "the whole subject when piped" "$(cat "$T/list")" "$long"
+script -qc "stty cols 132 rows 50; PAGER=cat '$BLD/msgspool' list" /dev/null < /dev/null | tr -d '\r' > "$T/tty132"
+check "no row wider than a 132-column terminal" "$(( $(widest "$T/tty132") <= 132 ))" 1
+check_contains "every column on a wide terminal" "$(head -1 "$T/tty132")" "FAILED SUCCESS STATUS   SENT"
+check_contains "the subject cut there too" "$(grep abc-1 "$T/tty132")" "…"
+
+# --- list through $PAGER on a terminal, plain when piped ---
+PAGER="sed s/^/PAGED:/" script -qc "'$BLD/msgspool' list" /dev/null < /dev/null > "$T/tty.out"
+check_contains "list uses the pager on a terminal" "$(cat "$T/tty.out")" "PAGED:ID"
+check "list is plain when piped" "$(PAGER="sed s/^/PAGED:/" ms list | grep -c PAGED)" 0
+
+# --- an ambiguous id prefix lists the candidates ---
+check_rc "an ambiguous prefix is a usage error" 64 ms show abc
+check_contains "the first candidate named" "$(cat "$T/err")" "abc-1 (not_sent)"
+check_contains "the second candidate named" "$(cat "$T/err")" "abc-2 (failed)"
+check "no other receiver named" "$(grep -c xyz "$T/err")" 0
+
+# --- show names the file ---
+check_contains "show prints the file's path" "$(ms show abc-2)" "$T/spool/failed/abc-2.yaml"
+check_contains "show by a unique prefix too" "$(ms show xyz)" "$T/spool/sent/xyz-9.yaml"
+finish
