@@ -31,7 +31,7 @@ START_TEST(test_defaults)
 	ck_assert(c.smtp.verify);
 	ck_assert_int_eq(c.smtp.timeout, 30);
 	ck_assert_int_eq(c.smtp.connections, 40);
-	ck_assert_int_eq(c.smtp.connections_min, 2);
+	ck_assert_int_eq(c.smtp.connections_min, 4);
 	ck_assert_int_eq(c.smtp.messages_per_connection, 100);
 	conf_free(&c);
 }
