@@ -292,14 +292,29 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	struct receiver r;
 	if ((rc = load(d, &c, &r, &src, err, sizeof err)) != 0)
 		return rep->result = (enum deliver_result)rc;
-	if (policy_decide(d->conf, &r, mode, time(NULL)).verdict != POLICY_NOW) {
+	struct policy_decision pd = policy_decide(d->conf, &r, mode, time(NULL));
+	if (pd.verdict == POLICY_LATER || pd.verdict == POLICY_NEVER) {
 		receiver_free(&r);
 		util_buf_free(&src);
 		release(d->sp, &c, from);
+		rep->not_before = pd.verdict == POLICY_LATER ? pd.not_before : 0;
+		if (rep->not_before && r.send_after == rep->not_before) {
+			char t[UTIL_TIME_LEN];
+			util_time_format(r.send_after, t);
+			d->log(d->log_ctx, LOG_INFO, "%s: send_after %s: waits in %s/", id, t, spool_status_dir(from));
+		}
 		return rep->result = DELIVER_SKIPPED;
 	}
-	bool later;
-	enum deliver_result result = attempt(d, &c, &r, &src, &t0, rep, err, sizeof err, &later);
+	bool later = false;
+	enum deliver_result result;
+	if (pd.verdict == POLICY_EXPIRED) {
+		char t[UTIL_TIME_LEN];
+		util_time_format(r.expires_at, t);
+		snprintf(err, sizeof err, "expired at %s", t);
+		result = failure(d, &c, &r, &src, err, 0, "", true);
+	} else {
+		result = attempt(d, &c, &r, &src, &t0, rep, err, sizeof err, &later);
+	}
 	rep->ms = ms_since(&t0);
 	rep->result = result;
 	if (!later)

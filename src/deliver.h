@@ -52,6 +52,7 @@ struct deliver_report {
 	 * it was seen, so that a caller can pass it over until it changes. */
 	bool stuck;
 	struct stat stuck_st;
+	time_t not_before;	/* DELIVER_SKIPPED for send_after or the retry delay: when it is due */
 };
 
 /* Attempts one receiver found in `from`, if the policy lets `mode` try it

@@ -42,7 +42,8 @@ void jobq_free(struct jobq *q)
 		}
 	}
 	free(q->set);
-	free(q->jobs);
+	for (int l = 0; l < JOBQ_LEVELS; l++)
+		free(q->ring[l].jobs);
 	free(q->later);
 	memset(q, 0, sizeof *q);
 }
@@ -63,6 +64,12 @@ static void set_add(struct jobq *q, const char *id)
 	unsigned h = bucket(id);
 	e->next = q->set[h];
 	q->set[h] = e;
+	q->nset++;
+}
+
+bool jobq_has(struct jobq *q, const char *id)
+{
+	return set_has(q, id);
 }
 
 void jobq_done(struct jobq *q, const char *id)
@@ -72,12 +79,13 @@ void jobq_done(struct jobq *q, const char *id)
 			struct jobq_entry *e = *p;
 			*p = e->next;
 			free(e);
+			q->nset--;
 			return;
 		}
 	}
 }
 
-bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
+bool jobq_push_at(struct jobq *q, enum spool_status from, const char *id, int level)
 {
 	if (set_has(q, id) || (q->nlater && jobq_later_waits(q, id, time(NULL))))
 		return true;
@@ -85,32 +93,44 @@ bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
 		q->backlog = true;
 		return false;
 	}
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 1024;
+	struct jobq_ring *r = &q->ring[level < 0 ? 0 : level >= JOBQ_LEVELS ? JOBQ_LEVELS - 1 : level];
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
 		struct jobq_job *j = util_xmalloc(cap * sizeof *j);
-		for (size_t i = 0; i < q->n; i++)
-			j[i] = q->jobs[(q->head + i) % q->cap];
-		free(q->jobs);
-		q->jobs = j;
-		q->head = 0;
-		q->cap = cap;
+		for (size_t i = 0; i < r->n; i++)
+			j[i] = r->jobs[(r->head + i) % r->cap];
+		free(r->jobs);
+		r->jobs = j;
+		r->head = 0;
+		r->cap = cap;
 	}
-	struct jobq_job *j = &q->jobs[(q->head + q->n) % q->cap];
+	struct jobq_job *j = &r->jobs[(r->head + r->n) % r->cap];
 	snprintf(j->id, sizeof j->id, "%s", id);
 	j->from = from;
+	r->n++;
 	q->n++;
 	set_add(q, id);
 	return true;
 }
 
+bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
+{
+	return jobq_push_at(q, from, id, 1);
+}
+
 bool jobq_pop(struct jobq *q, struct jobq_job *job)
 {
-	if (q->n == 0)
-		return false;
-	*job = q->jobs[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	return true;
+	for (int l = 0; l < JOBQ_LEVELS; l++) {
+		struct jobq_ring *r = &q->ring[l];
+		if (r->n == 0)
+			continue;
+		*job = r->jobs[r->head];
+		r->head = (r->head + 1) % r->cap;
+		r->n--;
+		q->n--;
+		return true;
+	}
+	return false;
 }
 
 /* ---- entries passed over until they change ---- */

@@ -23,10 +23,18 @@ struct jobq_later {
 	time_t at;
 };
 
-struct jobq {
+/* One ring per priority (0 high, 1 normal, 2 low). */
+#define JOBQ_LEVELS 3
+struct jobq_ring {
 	struct jobq_job *jobs;
-	size_t head, n, cap, high;
+	size_t head, n, cap;
+};
+
+struct jobq {
+	struct jobq_ring ring[JOBQ_LEVELS];
+	size_t n, high;			/* n: in all rings */
 	struct jobq_entry **set;	/* queued or in flight */
+	size_t nset;
 	bool backlog;			/* an id was refused: new/ may hold more */
 	struct jobq_stuck **stuck;	/* entries passed over until they change */
 	size_t nstuck;
@@ -39,8 +47,13 @@ void jobq_free(struct jobq *q);
 /* Queues an id unless it is queued or in flight already; false when the
  * queue is full (then backlog is set). */
 bool jobq_push(struct jobq *q, enum spool_status from, const char *id);
-/* Takes the next job; it stays in the set until jobq_done. False if empty. */
+/* The same at a priority level: a job of a lower level is taken first. */
+bool jobq_push_at(struct jobq *q, enum spool_status from, const char *id, int level);
+/* Takes the next job, of the first level that has one; it stays in the set
+ * until jobq_done. False if empty. */
 bool jobq_pop(struct jobq *q, struct jobq_job *job);
+/* Whether `id` is queued or in flight. */
+bool jobq_has(struct jobq *q, const char *id);
 /* The attempt on `id` is over: it may be queued again. */
 void jobq_done(struct jobq *q, const char *id);
 

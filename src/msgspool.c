@@ -82,6 +82,9 @@ static const char enqueue_help[] =
 	"  --type T          context type (comment_delivery, deadline_moved, ...)\n"
 	"  --from ADDR       override the configured From\n"
 	"  --reply-to ADDR   Reply-To address\n"
+	"  --send-after T    not sent before T (RFC 3339, e.g. 2026-12-01T08:00:00Z)\n"
+	"  --expires-at T    not sent after T: then error/ with \"expired at T\"\n"
+	"  --priority P      high, normal (the default) or low: the order in a backlog\n"
 	"  --key KEY         idempotency key: the same key never makes a second\n"
 	"                    receiver, even when two producers race; a repeat prints\n"
 	"                    the existing id and exits 0\n"
@@ -181,46 +184,15 @@ static int enqueue_stdin(struct cli *c, const char *key)
 	return rc;
 }
 
-static int cmd_enqueue(struct cli *c, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"to", required_argument, 0, 't'}, {"subject", required_argument, 0, 's'},
-		{"text-file", required_argument, 0, 'T'}, {"html-file", required_argument, 0, 'H'},
-		{"user", required_argument, 0, 'u'}, {"language", required_argument, 0, 'l'},
-		{"type", required_argument, 0, 'y'}, {"from", required_argument, 0, 'f'},
-		{"reply-to", required_argument, 0, 'r'}, {"key", required_argument, 0, 'k'},
-		{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
-	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
-	const char *user = NULL, *lang = NULL, *type = NULL, *from = NULL, *reply = NULL;
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 't': to = optarg; break;
-		case 's': subject = optarg; break;
-		case 'T': textf = optarg; break;
-		case 'H': htmlf = optarg; break;
-		case 'u': user = optarg; break;
-		case 'l': lang = optarg; break;
-		case 'y': type = optarg; break;
-		case 'f': from = optarg; break;
-		case 'r': reply = optarg; break;
-		case 'k': key = optarg; break;
-		case 'n': opt_dry = true; break;
-		case 'q': opt_quiet = true; break;
-		default: return cli_usage_error("enqueue", "unknown option");
-		}
-	}
-	if (optind < argc && !strcmp(argv[optind], "-") && optind + 1 == argc && !to && !subject)
-		return enqueue_stdin(c, key);
-	if (optind != argc)
-		return cli_usage_error("enqueue", "unexpected argument: %s", argv[optind]);
-	if (key && (!*key || strlen(key) > 1000))
-		return cli_usage_error("enqueue", "--key takes 1 to 1000 characters");
-	if (!to || !subject || (!textf && !htmlf))
-		return cli_usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
-	if (textf && htmlf && !strcmp(textf, "-") && !strcmp(htmlf, "-"))
-		return cli_usage_error("enqueue", "only one body can come from standard input");
+/* The receiver keys enqueue sets from an option of the same meaning. */
+static const char *const enqueue_keys[] = {"user", "language", "context_type", "from", "reply_to",
+					   "send_after", "expires_at", "priority"};
+#define ENQUEUE_NKEYS (sizeof enqueue_keys / sizeof *enqueue_keys)
 
+/* Builds the receiver from the options and writes it. */
+static int enqueue_build(struct cli *c, const char *to, const char *subject, const char *textf, const char *htmlf,
+			 const char *const *vals, const char *key)
+{
 	char id[SPOOL_ID_MAX + 1], err[RECEIVER_ERRLEN];
 	char *text = NULL, *html = NULL;
 	if ((textf && read_file_arg(textf, c->conf.max_receiver_size, &text) < 0) ||
@@ -233,11 +205,12 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 	struct receiver r;
 	spool_new_id(id, sizeof id);
 	receiver_init(&r, id, to, subject, time(NULL));
-	const char *keys[] = {"text", "html", "user", "language", "context_type", "message_type", "from", "reply_to"};
-	const char *vals[] = {text, html, user, lang, type, "email", from, reply};
-	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+	receiver_set(&r, "text", text);
+	receiver_set(&r, "html", html);
+	receiver_set(&r, "message_type", "email");
+	for (size_t i = 0; i < ENQUEUE_NKEYS; i++)
 		if (vals[i])
-			receiver_set(&r, keys[i], vals[i]);
+			receiver_set(&r, enqueue_keys[i], vals[i]);
 	int rc = receiver_validate(&r, "<options>", err, sizeof err);
 	if (rc < 0) {
 		cli_err("%s", err);
@@ -249,6 +222,49 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 	free(text);
 	free(html);
 	return rc;
+}
+
+static int cmd_enqueue(struct cli *c, int argc, char **argv)
+{
+	/* An option whose val is 256 + i sets enqueue_keys[i]. */
+	static const struct option opts[] = {
+		{"to", required_argument, 0, 't'}, {"subject", required_argument, 0, 's'},
+		{"text-file", required_argument, 0, 'T'}, {"html-file", required_argument, 0, 'H'},
+		{"user", required_argument, 0, 256}, {"language", required_argument, 0, 257},
+		{"type", required_argument, 0, 258}, {"from", required_argument, 0, 259},
+		{"reply-to", required_argument, 0, 260}, {"send-after", required_argument, 0, 261},
+		{"expires-at", required_argument, 0, 262}, {"priority", required_argument, 0, 263},
+		{"key", required_argument, 0, 'k'},
+		{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
+	const char *vals[ENQUEUE_NKEYS] = {0};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 't': to = optarg; break;
+		case 's': subject = optarg; break;
+		case 'T': textf = optarg; break;
+		case 'H': htmlf = optarg; break;
+		case 'k': key = optarg; break;
+		case 'n': opt_dry = true; break;
+		case 'q': opt_quiet = true; break;
+		default:
+			if (o < 256 || o >= 256 + (int)ENQUEUE_NKEYS)
+				return cli_usage_error("enqueue", "unknown option");
+			vals[o - 256] = optarg;
+		}
+	}
+	if (optind < argc && !strcmp(argv[optind], "-") && optind + 1 == argc && !to && !subject)
+		return enqueue_stdin(c, key);
+	if (optind != argc)
+		return cli_usage_error("enqueue", "unexpected argument: %s", argv[optind]);
+	if (key && (!*key || strlen(key) > 1000))
+		return cli_usage_error("enqueue", "--key takes 1 to 1000 characters");
+	if (!to || !subject || (!textf && !htmlf))
+		return cli_usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
+	if (textf && htmlf && !strcmp(textf, "-") && !strcmp(htmlf, "-"))
+		return cli_usage_error("enqueue", "only one body can come from standard input");
+	return enqueue_build(c, to, subject, textf, htmlf, vals, key);
 }
 
 /* ---- compose ---- */

@@ -73,8 +73,28 @@ struct daemon {
 	time_t next_rescan, next_full, next_retry;
 };
 
-static bool enqueue(struct daemon *d, enum spool_status from, const char *id)
+/* The priority of a receiver in new/, read when it is not queued yet and
+ * others may be: in a scan, or with others queued or in flight (else there
+ * is nothing to order). */
+static int priority_of(struct daemon *d, enum spool_status from, const char *id, bool scanning)
 {
+	pthread_mutex_lock(&d->mu);
+	bool others = (scanning || d->q.nset > 0) && !jobq_has(&d->q, id);
+	pthread_mutex_unlock(&d->mu);
+	char *data;
+	size_t len;
+	struct stat st;
+	if (from != SPOOL_NEW || !others ||
+	    spool_read(d->sp, from, id, d->conf->max_receiver_size, &data, &len, &st) < 0)
+		return RECEIVER_NORMAL;
+	enum receiver_priority p = receiver_peek_priority(data, len);
+	free(data);
+	return (int)p;
+}
+
+static bool enqueue(struct daemon *d, enum spool_status from, const char *id, bool scanning)
+{
+	int level = priority_of(d, from, id, scanning);
 	pthread_mutex_lock(&d->mu);
 	if (from == SPOOL_NEW && jobq_stuck_has(&d->q, id)) {
 		/* Logged once already: passed over until it changes. */
@@ -85,7 +105,7 @@ static bool enqueue(struct daemon *d, enum spool_status from, const char *id)
 			return true;
 		}
 	}
-	bool ok = jobq_push(&d->q, from, id);
+	bool ok = jobq_push_at(&d->q, from, id, level);
 	if (ok)
 		pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&d->mu);
@@ -207,6 +227,11 @@ static void *worker_main(void *arg)
 		jobq_done(&d->q, job.id);
 		if (rep.stuck)
 			jobq_stuck_add(&d->q, job.id, &rep.stuck_st);
+		if (r == DELIVER_SKIPPED && rep.not_before && job.from == SPOOL_NEW) {
+			/* send_after: the timer wakes for it; no polling. */
+			jobq_later_add(&d->q, job.id, rep.not_before);
+			evloop_wake(&d->ev);
+		}
 		bool lost = r == DELIVER_DEFERRED && (rep.session_failed || !w->t);
 		if (count_connections(d, r, lost, fresh, t0) == CONNS_LIMIT) {
 			/* The others work: only this connection stops. */
@@ -262,7 +287,7 @@ static int stray(const char *name, void *ctx)
 static int scan_new_cb(const char *id, void *vctx)
 {
 	/* Full: stop here, the workers will ask again. */
-	return enqueue(vctx, SPOOL_NEW, id) ? 0 : 1;
+	return enqueue(vctx, SPOOL_NEW, id, true) ? 0 : 1;
 }
 
 /* Queues the failed receivers the policy says are due. */
@@ -273,8 +298,9 @@ static int scan_failed_cb(const char *id, void *vctx)
 	char err[RECEIVER_ERRLEN];
 	if (receiver_load(&r, d->sp, SPOOL_FAILED, id, d->conf->max_receiver_size, err, sizeof err) < 0)
 		return 0;
-	if (policy_decide(d->conf, &r, POLICY_RETRY_DUE, time(NULL)).verdict == POLICY_NOW)
-		enqueue(d, SPOOL_FAILED, id);
+	enum policy_verdict v = policy_decide(d->conf, &r, POLICY_RETRY_DUE, time(NULL)).verdict;
+	if (v == POLICY_NOW || v == POLICY_EXPIRED) /* an expired one goes to error/ */
+		enqueue(d, SPOOL_FAILED, id, false);
 	receiver_free(&r);
 	return 0;
 }
@@ -322,7 +348,7 @@ static void on_name(void *ctx, const char *name)
 {
 	char id[SPOOL_ID_MAX + 1];
 	if (spool_name_to_id(name, id, sizeof id))
-		enqueue(ctx, SPOOL_NEW, id);
+		enqueue(ctx, SPOOL_NEW, id, false);
 	else
 		stray(name, ctx);
 }

@@ -1,5 +1,6 @@
 /* policy: when a receiver may be tried, and where a failure puts it. The
- * resend limit and the retry delays are written here and nowhere else; the
+ * resend limit, the retry delays, send_after and expires_at are written
+ * here and nowhere else (the admin's forced resend ignores the last two); the
  * daemon, the deliver module and the commands ask. The rules are in
  * spool-layout/README.md ("Status transitions"). */
 #ifndef MSGSPOOL_POLICY_H
@@ -23,11 +24,12 @@ enum policy_verdict {
 	POLICY_NOW,		/* try it now */
 	POLICY_LATER,		/* not yet: at `not_before` */
 	POLICY_NEVER,		/* over the limit: leave it where it is */
+	POLICY_EXPIRED,		/* expires_at has passed: error/, never sent */
 };
 
 struct policy_decision {
 	enum policy_verdict verdict;
-	time_t not_before;		/* POLICY_LATER: when it is due */
+	time_t not_before;		/* POLICY_LATER: when it is due (send_after, or the retry delay) */
 	enum spool_status on_failure;	/* where a failed attempt puts it */
 };
 

@@ -46,7 +46,7 @@ bool receiver_address_valid(const char *a)
 /* Keys written by producers that hold one line of text. */
 static const char *const line_keys[] = {
 	"send_to", "subject", "user", "language", "message", "context_type", "message_type",
-	"from", "reply_to", "created", "sent_at"};
+	"from", "reply_to", "created", "sent_at", "send_after", "expires_at", "priority"};
 
 /* The one-line text keys: strings without line breaks, as headers need. */
 static int check_lines(struct ydoc_node *d, const char *fname, char *err, size_t errsz)
@@ -113,6 +113,21 @@ static int check_content(struct receiver *r, const char *fname, char *err, size_
 	return 0;
 }
 
+/* priority: high, normal (the default) or low. */
+static int check_priority(struct receiver *r, const char *fname, char *err, size_t errsz)
+{
+	const char *prio = ydoc_get_str(r->doc, "priority");
+	r->priority = RECEIVER_NORMAL;
+	if (prio && !strcmp(prio, "high"))
+		r->priority = RECEIVER_HIGH;
+	else if (prio && !strcmp(prio, "low"))
+		r->priority = RECEIVER_LOW;
+	else if (prio && strcmp(prio, "normal"))
+		return bad(err, errsz, fname, ydoc_get(r->doc, "priority")->line, "priority",
+			   "'%s' is not high, normal or low", prio);
+	return 0;
+}
+
 /* Times and counts; a missing `created` is the file's mtime, written in. */
 static int check_times(struct receiver *r, time_t mtime, const char *fname, char *err, size_t errsz)
 {
@@ -128,11 +143,15 @@ static int check_times(struct receiver *r, time_t mtime, const char *fname, char
 		util_time_format(mtime, tbuf);
 		ydoc_set(d, "created", ydoc_string(tbuf));
 	}
-	const char *s = ydoc_get_str(d, "sent_at");
-	r->sent_at = 0;
-	if (s && util_time_parse(s, &r->sent_at) < 0)
-		return bad(err, errsz, fname, ydoc_get(d, "sent_at")->line, "sent_at",
-			   "'%s' is not an RFC 3339 time", s);
+	const char *times[] = {"sent_at", "send_after", "expires_at"};
+	time_t *tdst[] = {&r->sent_at, &r->send_after, &r->expires_at};
+	for (size_t i = 0; i < 3; i++) {
+		const char *s = ydoc_get_str(d, times[i]);
+		*tdst[i] = 0;
+		if (s && util_time_parse(s, tdst[i]) < 0)
+			return bad(err, errsz, fname, ydoc_get(d, times[i])->line, times[i],
+				   "'%s' is not an RFC 3339 time", s);
+	}
 
 	const char *counts[] = {"sending_failed_count", "sending_success_count"};
 	long long *dst[] = {&r->failed_count, &r->success_count};
@@ -198,7 +217,7 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 		return bad(err, errsz, fname, n->line, "msgspool", "unsupported format version '%s' (want 1)",
 			   n->kind == YDOC_SCALAR ? n->str : "?");
 	if (check_lines(d, fname, err, errsz) < 0 || check_content(r, fname, err, errsz) < 0 ||
-	    check_times(r, mtime, fname, err, errsz) < 0)
+	    check_times(r, mtime, fname, err, errsz) < 0 || check_priority(r, fname, err, errsz) < 0)
 		return -1;
 	return check_maps(r, fname, err, errsz);
 }
@@ -367,4 +386,25 @@ int receiver_load_claim(struct receiver *r, struct spool_claim *c, size_t max, c
 		return -1;
 	}
 	return 0;
+}
+
+enum receiver_priority receiver_peek_priority(const char *data, size_t len)
+{
+	/* A key of the top-level mapping starts in column 0: no body line,
+	 * indented under its key, can look like one. */
+	for (const char *p = data, *end = data + len; p && p < end;) {
+		if ((size_t)(end - p) > 9 && !memcmp(p, "priority:", 9)) {
+			const char *v = p + 9;
+			while (v < end && (*v == ' ' || *v == '"' || *v == '\''))
+				v++;
+			if ((size_t)(end - v) >= 4 && !memcmp(v, "high", 4))
+				return RECEIVER_HIGH;
+			if ((size_t)(end - v) >= 3 && !memcmp(v, "low", 3))
+				return RECEIVER_LOW;
+			return RECEIVER_NORMAL;
+		}
+		p = memchr(p, '\n', (size_t)(end - p));
+		p = p ? p + 1 : NULL;
+	}
+	return RECEIVER_NORMAL;
 }

@@ -20,6 +20,8 @@ struct receiver {
 	const char *send_to, *subject, *text, *html, *user, *language, *message;
 	const char *context_type, *message_type, *from, *reply_to;
 	time_t created, sent_at;	/* sent_at 0 when never sent */
+	time_t send_after, expires_at;	/* 0 when not set */
+	enum receiver_priority { RECEIVER_HIGH, RECEIVER_NORMAL, RECEIVER_LOW } priority;
 	long long failed_count, success_count;
 	const struct ydoc_node *headers, *metadata, *errors;
 	const char *last_outcome;	/* last_attempt.outcome, or NULL */
@@ -56,6 +58,9 @@ int receiver_load(struct receiver *r, struct spool *sp, enum spool_status st, co
  * EINVAL: the content is bad; EFBIG: over `max`; else it could not be read. */
 int receiver_load_claim(struct receiver *r, struct spool_claim *c, size_t max, const char *fname,
 			struct util_buf *src, char *err, size_t errsz);
+/* The priority a receiver's text asks for, without parsing it (to order a
+ * backlog before the files are read); the parse checks it later. */
+enum receiver_priority receiver_peek_priority(const char *data, size_t len);
 /* When the last attempt was (last_attempt.at), 0 for never or unreadable. */
 time_t receiver_last_attempt(const struct receiver *r);
 
