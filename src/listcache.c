@@ -170,6 +170,7 @@ static int build_index(struct listcache *c)
 			continue;
 		unsigned st = line_status(&l);
 		c->in_scan += (c->scan_mask >> st) & 1;
+		c->nlines++;
 		size_t h = hash(st, l.f[2], l.n[2]) & c->index_mask;
 		while (c->index[h])
 			h = (h + 1) & c->index_mask;
@@ -341,7 +342,7 @@ int listcache_open(struct listcache *c, struct spool *sp, unsigned scan_mask)
 static bool stale(struct listcache *c)
 {
 	if (c->index)
-		return c->hits != c->in_scan || c->out_of_order > c->in_scan / 16;
+		return c->hits != c->in_scan || c->out_of_order > c->nlines / 16;
 	struct line l;
 	for (size_t off = c->cursor; off < c->len; off = l.end, touch(c))
 		if (split(c, off, &l, false) && ((c->scan_mask >> line_status(&l)) & 1))

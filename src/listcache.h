@@ -37,7 +37,7 @@ struct listcache {
 	size_t len, cursor;
 	size_t touched;		/* lines read since the mapping's pages were last dropped */
 	uint32_t *index;	/* line offset + 1 by hash (status, id); built on the first miss */
-	size_t index_mask, in_scan, hits, out_of_order;
+	size_t index_mask, nlines, in_scan, hits, out_of_order;
 	uint32_t *met;		/* lines the scan met before writing began */
 	size_t nmet, met_cap;
 	int outfd;		/* the new file, once something changed */
