@@ -5,6 +5,13 @@
 # memcheck: no leaks, no errors. The ASan build runs its own leak checker
 # instead, so there this test is skipped (exit 77).
 . "${top_srcdir:-.}/tests/lib.sh"
+# valgrind's own lines about openat2 (syscall 437, which it does not know:
+# the spool then falls back to openat) are not findings.
+vg_clean() {
+	grep -v -e '^==[0-9]*== *$' -e 'unhandled amd64-linux syscall: 437' -e 'write your own handler' \
+		-e 'README_MISSING_SYSCALL_OR_IOCTL' -e 'Nevertheless we consider this a bug' \
+		-e 'valgrind.org/support/bug_reports' "$1" | head -20
+}
 if [ "${MSGSPOOL_SANITIZED:-}" = yes ]; then
 	echo "skipped: sanitizer build (LeakSanitizer covers it)"
 	exit 77
@@ -34,7 +41,7 @@ SMTPD_PORT=$PORT start_smtpd main --pipelining || fail "server did not come back
 wait_until 60 count_is sent 42 || fail "after the outage: sent=$(count sent)"
 kill -TERM $DPID; wait $DPID; rc=$?
 check "daemon under valgrind: exit 0 (99 = errors or leaks)" "$rc" 0
-check "daemon: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-daemon.log" | head -20)" ""
+check "daemon: valgrind log clean" "$(vg_clean "$T/vg-daemon.log")" ""
 check "quarantined under valgrind" "$(count corrupt)" 1
 
 # The one-pass command, with a failure, a render error and a TLS refusal.
@@ -46,12 +53,12 @@ produce 1 temp451-
 printf 'msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\nheaders: {Bcc: b@example.com}\n' | ms enqueue - >/dev/null
 $VG --log-file="$T/vg-send.log" "$BLD/msgspool" send >/dev/null 2>&1; rc=$?
 check "send under valgrind: exit 75 (one receiver failed)" "$rc" 75
-check "send: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-send.log" | head -20)" ""
+check "send: valgrind log clean" "$(vg_clean "$T/vg-send.log")" ""
 $VG --log-file="$T/vg-list.log" "$BLD/msgspool" list --json >/dev/null 2>&1; rc=$?
 check "list --json under valgrind: exit 0" "$rc" 0
 smtp_conf "$PORT" "  tls: starttls"
 enq x@example.com >/dev/null
 $VG --log-file="$T/vg-tls.log" "$BLD/msgspool" send >/dev/null 2>&1; rc=$?
 check "send, STARTTLS refused, under valgrind: exit 75" "$rc" 75
-check "tls: valgrind log clean" "$(grep -v '^==[0-9]*== *$' "$T/vg-tls.log" | head -20)" ""
+check "tls: valgrind log clean" "$(vg_clean "$T/vg-tls.log")" ""
 finish
