@@ -22,7 +22,7 @@ check "two in new/" "$(count new)" 2
 
 # list: the columns, newest first (the example's created is older), the total.
 out=$(ms list)
-check "list header" "$(echo "$out" | head -1 | tr -s ' ')" "ID CREATED SUBJECT USER FAILED SUCCESS STATUS SENT TYPE"
+check "list header" "$(echo "$out" | head -1 | tr -s ' ')" "ID CREATED SUBJECT TO USER FAILED SUCCESS STATUS SENT TYPE"
 check "list newest first" "$(echo "$out" | sed -n 2p | cut -d' ' -f1)" "$id"
 check "list total" "$(echo "$out" | tail -1)" "2 message receivers"
 check_contains "list subject" "$out" "Frist flyttet for Øving 3"
