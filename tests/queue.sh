@@ -151,7 +151,7 @@ sleep 3 # past a rescan: it does not look in hold/ then either
 check "held ones still held, none arrived" "$(count hold) $(grep -l '^To: held' "$OUT"/*.eml 2>/dev/null | wc -l)" "2 0"
 # A hold racing the daemon: the receiver ends up either sent or held, once.
 h3=$(enq held3@example.com "Held three"); ms hold "$h3" >/dev/null 2>&1
-sleep 1
+wait_until 10 sh -c "test -f '$T/spool/hold/$h3.yaml' || test -f '$T/spool/sent/$h3.yaml'"
 check "a hold racing the daemon: in one place" "$(find "$T/spool" -name "$h3.yaml" | sed "s|$T/spool/||;s|/.*||")" \
 	"$(test -f "$T/spool/hold/$h3.yaml" && echo hold || echo sent)"
 mv "$T/spool/hold/$h1.yaml" "$T/spool/new/"
