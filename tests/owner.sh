@@ -60,6 +60,6 @@ rm -f "$T/spool/new/link.yaml" "$T/spool/new/sym.yaml"
 
 # --- the daemon with daemon.user starts on a spool init made as root ---
 start_daemon d1 && ok "msgspoold as daemon.user starts" || fail "daemon: $(cat "$T/d1.dlog")"
-wait_until 10 test -f "$T/spool/sent/rootfile.yaml" && ok "and sends what init gave back" || fail "rootfile not sent: $(cat "$T/d1.dlog")"
+wait_until 30 test -f "$T/spool/sent/rootfile.yaml" && ok "and sends what init gave back" || fail "rootfile not sent: $(cat "$T/d1.dlog")"
 
 finish
