@@ -291,7 +291,8 @@ int weblist_query(struct web_req *r, struct weblist *l)
 	size_t skip = first < l->nrows ? first : l->nrows;
 	for (size_t i = 0; i < skip; i++)
 		free(l->rows[i].id);
-	memmove(l->rows, l->rows + skip, (l->nrows - skip) * sizeof *l->rows);
+	if (skip) /* rows is NULL when nothing matched */
+		memmove(l->rows, l->rows + skip, (l->nrows - skip) * sizeof *l->rows);
 	l->nrows -= skip;
 #ifdef __GLIBC__
 	if (skip > 10 * WEBLIST_PAGE)
