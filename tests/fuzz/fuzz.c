@@ -1,10 +1,12 @@
 /* fuzz: libFuzzer targets for the parsers and renderers that see untrusted
  * input. One file, one target per FUZZ_TARGET: receiver, conf, html2text,
- * template, mime. replay.c runs the same function over the seed corpus in
+ * template, mime, header (hdr.c's fields and addr.c's parser). replay.c runs the same function over the seed corpus in
  * the ordinary build, so a crash found once stays a test. */
 #include "config.h"
 #include "compose.h"
+#include "addr.h"
 #include "conf.h"
+#include "hdr.h"
 #include "html2text.h"
 #include "mime.h"
 #include "receiver.h"
@@ -13,6 +15,54 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Every header line ends in CRLF, is at most 998 octets, and every line
+ * after the first starts with whitespace (a fold, never a new field). */
+static void check_field(const struct util_buf *b, bool ascii)
+{
+	const char *p = b->data, *end = b->data + b->len;
+	for (bool first = true; p < end; first = false) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl || nl == p || nl[-1] != '\r' || nl - p - 1 > 998 || memchr(p, '\r', (size_t)(nl - p - 1)) ||
+		    (!first && *p != ' ' && *p != '\t'))
+			abort();
+		for (const char *q = p; ascii && q < nl; q++)
+			if ((unsigned char)*q >= 0x80)
+				abort();
+		p = nl + 1;
+	}
+}
+
+/* Header values and addresses as producers may give them: valid UTF-8,
+ * no CR, LF or NUL (refused before these functions see them). */
+static void header_target(const char *d, size_t n)
+{
+	if (n > 998 || memchr(d, '\0', n) || memchr(d, '\r', n) || memchr(d, '\n', n) || !util_utf8_valid(d, n))
+		return;
+	char *s = strndup(d, n);
+	struct util_buf b = {0};
+	if (hdr_unstructured(&b, "Subject", s) == 0)
+		check_field(&b, true);
+	b.len = 0;
+	if (hdr_mailbox(&b, "From", s, "a@example.org") == 0)
+		check_field(&b, true);
+	b.len = 0;
+	if (hdr_is_ascii(s) && strcspn(s, " \t") < 900 && hdr_structured(&b, "References", s) == 0)
+		check_field(&b, true);
+	util_buf_free(&b);
+	/* What parses as an address parses again from what we make of it. */
+	struct addr a, a2;
+	if (addr_parse(s, true, &a, NULL, 0) == 0) {
+		char *spec = addr_spec_of(&a);
+		if (!spec || addr_parse(spec, false, &a2, NULL, 0) < 0 || strcmp(a2.local, a.local) ||
+		    strcmp(a2.domain, a.domain))
+			abort();
+		addr_free(&a2);
+		free(spec);
+		addr_free(&a);
+	}
+	free(s);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -103,6 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 4:
 		receiver_target(d, size, true);
+		break;
+	case 5:
+		header_target(d, size);
 		break;
 	}
 	return 0;
