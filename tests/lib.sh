@@ -152,5 +152,5 @@ start_daemon() {
 	${DAEMON_WRAPPER:-} "$BLD/msgspoold" --foreground > "$T/$1.dlog" 2>&1 &
 	DPID=$!
 	PIDS="$PIDS $DPID"
-	wait_until 10 grep -q "started:" "$T/$1.dlog"
+	wait_until "${START_WAIT:-10}" grep -q "started:" "$T/$1.dlog"
 }

@@ -24,7 +24,10 @@ VG="valgrind --suppressions=$SRC/tests/valgrind.supp --quiet --leak-check=full -
 start_smtpd main --pipelining || exit 1
 smtp_conf "$PORT" "" "$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 2\n  retry_failed_after: 1')"
 ms init >/dev/null
-DAEMON_WRAPPER="$VG --log-file=$T/vg-daemon.log" start_daemon vg || { fail "daemon under valgrind did not start"; finish; exit 1; }
+# valgrind runs one thread at a time: the daemon's workers start slowly on a
+# busy machine.
+START_WAIT=120 DAEMON_WRAPPER="$VG --log-file=$T/vg-daemon.log" start_daemon vg ||
+	{ fail "daemon under valgrind did not start: $(tail -5 "$T/vg.dlog" "$T/vg-daemon.log")"; finish; exit 1; }
 produce 40 ok
 produce 3 temp451-
 produce 2 perm550-
