@@ -25,11 +25,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#ifdef SYS_openat2
-#include <linux/openat2.h>
-#endif
 
 static const char *const status_dirs[SPOOL_NSTATUS] = {
 	"new", "active", "failed", "error", "sent", "corrupt", "hold"};
@@ -624,122 +620,6 @@ int spool_sync(struct spool *sp, enum spool_status st)
 int spool_sync_new(struct spool *sp)
 {
 	return fsync(sp->dirfd[SPOOL_NEW]);
-}
-
-/* ---- primitives ---- */
-
-static bool one_component(const char *name)
-{
-	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
-}
-
-int spool_openat(int dirfd, const char *name, int flags, mode_t mode)
-{
-	if (!one_component(name)) {
-		errno = EINVAL;
-		return -1;
-	}
-#ifdef SYS_openat2
-	static int no_openat2; /* the kernel or a filter lacks it: ask once */
-	if (!no_openat2) {
-		struct open_how how = {.flags = (unsigned long long)(flags | O_NOFOLLOW),
-				       .mode = flags & O_CREAT ? mode : 0,
-				       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
-		long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
-		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-			return (int)fd;
-		no_openat2 = 1;
-	}
-#endif
-	return openat(dirfd, name, flags | O_NOFOLLOW, mode);
-}
-
-/* rename that never replaces: renameat2, or link+unlink where unsupported. */
-int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
-{
-	if (!one_component(from) || !one_component(to)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (spool_renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (linkat(fromfd, from, tofd, to, 0) < 0)
-		return -1;
-	if (unlinkat(fromfd, from, 0) < 0 && errno != ENOENT)
-		return -1;
-	return 0;
-}
-
-/* Writes a new file tmp/NAME, fsynced when asked; returns its fd (locked
- * when asked). */
-int spool_write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync)
-{
-	int fd = spool_openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	if ((lock && flock(fd, LOCK_EX) < 0) || util_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
-		int e = errno;
-		close(fd);
-		unlinkat(sp->tmpfd, name, 0);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-/* A name in tmp/ no other process or host picks: PREFIX.PID.RANDOM+SUFFIX. */
-void spool_unique_name(char *name, size_t namesz, const char *prefix, const char *suffix)
-{
-	unsigned char r[6];
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-		memset(r, 0, sizeof r);
-	snprintf(name, namesz, "%s.%ld.%02x%02x%02x%02x%02x%02x%s", prefix, (long)getpid(), r[0], r[1], r[2], r[3],
-		 r[4], r[5], suffix);
-}
-
-int spool_clean_tmp(struct spool *sp, time_t max_age)
-{
-	int fd = dup(sp->tmpfd);
-	if (fd < 0)
-		return -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	rewinddir(d);
-	time_t now = time(NULL);
-	int removed = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		struct stat s;
-		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-			continue;
-		/* A pool file nobody holds locked is a crashed sender's leftover:
-		 * reclaimed after a minute (a new one is locked at once). */
-		time_t age = !strncmp(de->d_name, "pool.", 5) && max_age > 60 ? 60 : max_age;
-		if (fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(s.st_mode) ||
-		    now - s.st_mtime <= age)
-			continue;
-		/* A live sender's pooled inode keeps the mtime of the content it
-		 * once held, which may be old: its lock says it is in use. */
-		int lfd = -1;
-		if (S_ISREG(s.st_mode)) {
-			lfd = spool_openat(sp->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-			if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-				close(lfd);
-				continue;
-			}
-		}
-		if (unlinkat(sp->tmpfd, de->d_name, 0) == 0)
-			removed++;
-		if (lfd >= 0)
-			close(lfd);
-	}
-	closedir(d);
-	return removed;
 }
 
 /* Whether a claimed file is complete: nobody holds it open for writing (a

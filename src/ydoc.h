@@ -74,6 +74,8 @@ struct ydoc_node *ydoc_val(const struct ydoc_node *map, size_t i);
 bool ydoc_is_null(const struct ydoc_node *n);
 int ydoc_to_int(const struct ydoc_node *n, long long *out);
 int ydoc_to_bool(const struct ydoc_node *n, bool *out);
+/* A plain (unquoted) scalar with this text reads back as the same string. */
+bool ydoc_plain_reads_back(const struct ydoc_node *n);
 /* A scalar that is a string (not null, a number or a boolean unless quoted). */
 bool ydoc_is_string(const struct ydoc_node *n);
 
