@@ -2,7 +2,8 @@
 # conns: msgspoold's connection count adapts within smtp.connections
 # {min, max}: it starts at min, grows while a backlog waits behind a slow
 # server (seen by the server's side: sessions open at once), comes back to
-# min when idle; a single number keeps a fixed count.
+# min when idle; a single number keeps a fixed count; a server that refuses
+# one more session makes it fall back to those that work.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 start_smtpd slow --delay 0.2 --pipelining || exit 1
@@ -54,5 +55,19 @@ wait_until 30 sent_is 120 || fail "not all sent"
 check "fixed: all 40 sent" "$(mails)" 40
 check "fixed: 2 sessions at most" "$top" 2
 check "fixed: never changed" "$(grep -c 'connections: [0-9]* -> ' "$T/d2.dlog")" 0
+kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+
+# A server that takes three sessions at once and answers a fourth with 421:
+# the count falls back to the connections that work, without the daemon-wide
+# backoff of a server that is away, and every receiver goes once.
+start_smtpd limited --delay 0.2 --pipelining --max-sessions 3 || exit 1
+conns_conf "{min: 1, max: 8}"
+start_daemon d3 || { fail "daemon did not start: $(cat "$T/d3.dlog")"; finish; exit 1; }
+produce 60 lim
+wait_until 60 sent_is 180 || fail "not all sent: $(count sent) in sent/, $(count new) in new/"
+check "limited server: all 60 arrived, each once" "$(mails)" 60
+check "limited server: none failed" "$(count failed)" 0
+check_contains "limited server: the refusal lowered the count" "$(cat "$T/d3.dlog")" "(the server refused one more; growing again in"
+check "limited server: no daemon-wide backoff" "$(grep -c 'mail server unusable' "$T/d3.dlog")" 0
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
 finish

@@ -15,7 +15,8 @@ FILE (written once listening), --delay S (wait before answering the data),
 pipelined commands in order either way), --record-quit (OUT/quit.log says
 whether the client waited for the 221), --smtputf8, --size N (SIZE
 offered and enforced), --close-after N (a connection closed silently after
-N messages); dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
+N messages), --max-sessions N (421 to a session beyond N at once);
+dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
 import asyncio
@@ -109,6 +110,24 @@ class QuitRecordingSMTP(SMTP):
         await super().smtp_QUIT(arg)
 
 
+class LimitedSMTP(SMTP):
+    """Takes at most `limit` sessions at once; one more is greeted with 421
+    and closed, as a server limiting connections per client does."""
+    limit = 0
+    open_sessions = 0
+
+    async def _handle_client(self):
+        if LimitedSMTP.open_sessions >= LimitedSMTP.limit:
+            await self.push("421 4.7.0 too many sessions from your address, try later")
+            self.transport.close()
+            return
+        LimitedSMTP.open_sessions += 1
+        try:
+            await super()._handle_client()
+        finally:
+            LimitedSMTP.open_sessions -= 1
+
+
 class HangingSMTP(SMTP):
     async def _handle_client(self):
         await asyncio.sleep(3600)
@@ -129,6 +148,7 @@ def main():
     ap.add_argument("--smtputf8", action="store_true", help="offer SMTPUTF8 (RFC 6531)")
     ap.add_argument("--size", type=int, default=0, help="SIZE limit offered and enforced (bytes)")
     ap.add_argument("--close-after", type=int, default=0, help="close a connection silently after N messages")
+    ap.add_argument("--max-sessions", type=int, default=0, help="421 to a session beyond N at once")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay, a.close_after)
@@ -157,6 +177,9 @@ def main():
     class C(Controller):
         def factory(self):
             cls = HangingSMTP if a.hang_greeting else QuitRecordingSMTP if a.record_quit else SMTP
+            if a.max_sessions:
+                LimitedSMTP.limit = a.max_sessions
+                cls = LimitedSMTP
             return cls(self.handler, hostname="test.example.org", **self.SMTP_kwargs)
 
     ctl = C(handler, hostname="127.0.0.1", port=a.port, **kw)
