@@ -97,7 +97,6 @@ struct stats {
 	size_t stuck, stuck_in[SPOOL_NSTATUS];	/* in new/ or failed/, unreadable to the spool's owner */
 };
 
-static const char *const table_names[] = {"status", "type", "domain"};
 
 /* cli_query_each's callback: one row counted in each table. */
 static int stats_count(const struct query_row *r, void *vst)
@@ -136,21 +135,33 @@ static void stats_json(const struct stats *st)
 	printf(",\"stuck\":%zu}\n", st->stuck);
 }
 
+/* One metric family per dimension, so that a sum over a family's samples is
+ * a count of receivers (a status and a type label in one family would count
+ * each receiver twice). */
+static void om_family(const char *name, const char *help, const char *label, const struct table *t)
+{
+	printf("# TYPE %s gauge\n# HELP %s %s\n", name, name, help);
+	for (size_t i = 0; i < t->n; i++) {
+		printf("%s{%s=\"", name, label);
+		metric_label(t->b[i].name);
+		printf("\"} %zu\n", t->b[i].n);
+	}
+}
+
 static void stats_openmetrics(const struct stats *st)
 {
 	const struct table *status = &st->t[0];
-	printf("# TYPE msgspool_receivers gauge\n# HELP msgspool_receivers Receivers in the spool.\n");
-	for (size_t t = 0; t < 2; t++)
-		for (size_t i = 0; i < st->t[t].n; i++) {
-			printf("msgspool_receivers{%s=\"", table_names[t]);
-			metric_label(st->t[t].b[i].name);
-			printf("\"} %zu\n", st->t[t].b[i].n);
-		}
+	om_family("msgspool_receivers", "Receivers in the spool, by status.", "status", status);
+	om_family("msgspool_receivers_by_type", "Receivers in the spool, by context type.", "type", &st->t[1]);
+	om_family("msgspool_unsent_receivers_by_domain", "Receivers not yet sent, by recipient domain.", "domain",
+		  &st->t[2]);
+	/* An empty status has no oldest receiver: no sample, rather than an age of 0. */
 	printf("# TYPE msgspool_oldest_age_seconds gauge\n"
 	       "# HELP msgspool_oldest_age_seconds Age of the oldest receiver in a status.\n");
 	for (size_t i = 0; i < status->n; i++)
-		printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status->b[i].name,
-		       status->b[i].oldest ? (long long)(st->now - status->b[i].oldest) : 0LL);
+		if (status->b[i].n && status->b[i].oldest)
+			printf("msgspool_oldest_age_seconds{status=\"%s\"} %lld\n", status->b[i].name,
+			       (long long)(st->now - status->b[i].oldest));
 	printf("# TYPE msgspool_stuck_receivers gauge\n# HELP msgspool_stuck_receivers Receivers the spool's "
 	       "owner cannot read, where a sender claims them.\n");
 	const enum spool_status claimed[] = {SPOOL_NEW, SPOOL_FAILED};

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 libetpan-dev libidn2-dev libyaml-dev libxml2-dev libgnutls28-dev check libsasl2-modules
-python3 python3-aiosmtpd postfix valgrind openssl
+python3 python3-aiosmtpd python3-prometheus-client postfix valgrind openssl
 libmicrohttpd-dev libcrypt-dev apache2-utils curl chromium chromium-driver python3-selenium
 python3-pyfuse3 fuse3 e2fsprogs xfsprogs btrfs-progs util-linux"
 missing=""
