@@ -386,15 +386,9 @@ int spool_locate(struct spool *sp, const char *id, enum spool_status *st)
 
 int spool_scan_dir(int dirfd, int (*cb)(const char *id, void *ctx), void *ctx)
 {
-	int fd = dup(dirfd);
-	if (fd < 0)
+	DIR *d = spool_opendir(dirfd);
+	if (!d)
 		return -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	rewinddir(d);
 	struct dirent *de;
 	char id[SPOOL_ID_MAX + 1];
 	int rc = 0;

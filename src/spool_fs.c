@@ -93,19 +93,28 @@ void spool_unique_name(char *name, size_t namesz, const char *prefix, const char
 		 r[4], r[5], suffix);
 }
 
+DIR *spool_opendir(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
 /* Removes what tmp/ holds that nobody needs: files older than max_age,
  * and a crashed sender's pool files. */
 int spool_clean_tmp(struct spool *sp, time_t max_age)
 {
-	int fd = dup(sp->tmpfd);
-	if (fd < 0)
+	DIR *d = spool_opendir(sp->tmpfd);
+	if (!d)
 		return -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	rewinddir(d);
 	time_t now = time(NULL);
 	int removed = 0;
 	struct dirent *de;

@@ -6,6 +6,7 @@
 
 #include "spool.h"
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -55,6 +56,9 @@ void spool_unique_name(char *name, size_t namesz, const char *prefix, const char
  * FIFO, and refuses anything but a regular file. */
 int spool_open_regular(int dirfd, const char *name, struct stat *stp);
 int spool_read_named(int dirfd, const char *name, size_t max, char **data, size_t *len, struct stat *stp);
+/* A directory stream of its own over a directory the spool holds open,
+ * from its start (closedir leaves dirfd open). */
+DIR *spool_opendir(int dirfd);
 int spool_scan_dir(int dirfd, int (*cb)(const char *id, void *ctx), void *ctx);
 
 /* spool_commit.c: the group commit and the inode pool. */
