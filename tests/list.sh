@@ -54,4 +54,24 @@ check "no other receiver named" "$(grep -c xyz "$T/err")" 0
 # --- show names the file ---
 check_contains "show prints the file's path" "$(ms show abc-2)" "$T/spool/failed/abc-2.yaml"
 check_contains "show by a unique prefix too" "$(ms show xyz)" "$T/spool/sent/xyz-9.yaml"
+
+# --- the list cache, read a line at a time, stays right across filtered
+# and whole listings, moves, edits, deletions and new files ---
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	mk not_sent "n-$i" "n$i@example.org" "New $i"
+	mk failed "f-$i" "f$i@example.org" "Failed $i"
+done
+ms list > /dev/null
+ms list --status failed > /dev/null
+# fresh ARGS...: the same list without the cache (which is put back after).
+fresh() { mv "$T/spool/.list-cache" "$T/cache.keep"; ms list "$@"; rm -f "$T/spool/.list-cache"; mv "$T/cache.keep" "$T/spool/.list-cache"; }
+rm "$T/spool/failed/f-3.yaml"
+mk failed f-13 "f13@example.org" "Failed 13"
+mv "$T/spool/new/n-5.yaml" "$T/spool/failed/"
+sleep 0.01; mk not_sent n-7 "n7@example.org" "Edited in place"
+check "a filtered list after changes" "$(ms list --status failed)" "$(fresh --status failed)"
+check "then the whole list" "$(ms list)" "$(fresh)"
+rm "$T/spool/new/n-12.yaml"
+check "a receiver gone from the end of a status" "$(ms list)" "$(fresh)"
+check "and again from the cache it wrote" "$(ms list)" "$(fresh)"
 finish
