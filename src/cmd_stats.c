@@ -5,6 +5,7 @@
  * requires). Rules: msgspool(1) stats. */
 #include "config.h"
 #include "cli.h"
+#include "ratelimit.h"
 #include "cmd_owner.h"
 #include "json.h"
 #include "query.h"
@@ -246,6 +247,8 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		stats_openmetrics(&st);
 	else
 		stats_human(&st);
+	if (!json && !om)
+		ratelimit_print_usage(stdout, c->sp, &c->conf);
 	for (size_t t = 0; t < 3; t++)
 		free_table(&st.t[t]);
 	return 0;

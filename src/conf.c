@@ -5,6 +5,7 @@
 #include "util.h"
 #include "ydoc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -82,7 +83,7 @@ void conf_free(struct conf *c)
 	}
 }
 
-enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE, K_CONNS };
+enum kind { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_TRANSPORT, K_SIZE, K_CONNS, K_RATE };
 
 struct key {
 	const char *section;	/* NULL: top level */
@@ -111,6 +112,7 @@ static const struct key keys[] = {
 	{"smtp", "password_file", K_PATH, O(smtp.password_file), 0, 0},
 	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
 	{"smtp", "connections", K_CONNS, O(smtp.connections), 1, 64},
+	{"smtp", "rate", K_RATE, O(smtp.rate), 1, 1000000000},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
 	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
 	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
@@ -139,6 +141,9 @@ static int bad(char *err, size_t errsz, const char *path, int line, const char *
 static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node *v,
 		     const char *path, char *err, size_t errsz);
 
+static int set_rate(struct conf *c, const struct key *k, const struct ydoc_node *v,
+		    const char *path, char *err, size_t errsz);
+
 static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *v,
 		   const char *path, char *err, size_t errsz)
 {
@@ -146,6 +151,8 @@ static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *
 	char reason[200];
 	if (k->kind == K_CONNS)
 		return set_conns(c, k, v, path, err, errsz);
+	if (k->kind == K_RATE)
+		return set_rate(c, k, v, path, err, errsz);
 	if (v->kind != YDOC_SCALAR)
 		return bad(err, errsz, path, v->line, k->section, k->name, "must be a single value");
 	switch (k->kind) {
@@ -166,6 +173,7 @@ static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *
 	}
 	case K_INT:
 	case K_CONNS:
+	case K_RATE:
 	case K_SIZE: {
 		long long n;
 		if (ydoc_to_int(v, &n) < 0 || n < k->min || n > k->max) {
@@ -381,4 +389,50 @@ char *conf_read_password(const char *path, char *err, size_t errsz)
 		return NULL;
 	}
 	return data;
+}
+
+/* One limit, "N/second", "N/minute", "N/hour" or "N/day". */
+static int parse_rate(const char *s, struct conf_rate *r)
+{
+	static const char *const units[] = {"second", "minute", "hour", "day"};
+	static const long per[] = {1, 60, 3600, 86400};
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno || end == s || *end != '/' || n < 1 || n > 1000000000 || !isdigit((unsigned char)*s))
+		return -1;
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcmp(end + 1, units[i])) {
+			r->n = n;
+			r->per = per[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* smtp.rate: one limit or a list of them, at most one per unit. */
+static int set_rate(struct conf *c, const struct key *k, const struct ydoc_node *v,
+		    const char *path, char *err, size_t errsz)
+{
+	size_t n = v->kind == YDOC_SEQ ? v->n : 1;
+	if ((v->kind != YDOC_SEQ && v->kind != YDOC_SCALAR) || n > 4)
+		return bad(err, errsz, path, v->line, k->section, k->name,
+			   "must be a limit such as \"20/second\" or a list of at most four");
+	c->smtp.nrates = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct ydoc_node *e = v->kind == YDOC_SEQ ? v->items[i] : v;
+		struct conf_rate r;
+		char reason[200];
+		if (e->kind != YDOC_SCALAR || parse_rate(e->str, &r) < 0) {
+			snprintf(reason, sizeof reason, "'%s' is not N/second, N/minute, N/hour or N/day",
+				 e->kind == YDOC_SCALAR ? e->str : "?");
+			return bad(err, errsz, path, e->line, k->section, k->name, reason);
+		}
+		for (int j = 0; j < c->smtp.nrates; j++)
+			if (c->smtp.rate[j].per == r.per)
+				return bad(err, errsz, path, e->line, k->section, k->name, "two limits for the same unit");
+		c->smtp.rate[c->smtp.nrates++] = r;
+	}
+	return 0;
 }

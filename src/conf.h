@@ -38,6 +38,10 @@ struct conf {
 		long connections;	/* the most connections msgspoold opens */
 		long connections_min;	/* it starts with these (== connections: fixed) */
 		long messages_per_connection;
+		struct conf_rate {
+			long n, per;	/* at most n messages per `per` seconds (1, 60, 3600, 86400) */
+		} rate[4];		/* smtp.rate: over all connections; nrates used */
+		int nrates;
 		bool pipelining;	/* use PIPELINING when the server offers it */
 		char *helo;		/* our name in EHLO/HELO; NULL: the host's FQDN */
 		size_t max_message_size;	/* bytes a rendered message may have; 0: no limit */

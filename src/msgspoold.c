@@ -19,6 +19,7 @@
 #include "evloop.h"
 #include "jobq.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "receiver.h"
 #include "spool.h"
 #include "transport.h"
@@ -65,6 +66,7 @@ struct daemon {
 	size_t workers;
 	pthread_t *threads;
 	struct worker *ws;
+	struct ratelimit *rl;		/* smtp.rate over all workers */
 	struct evloop ev;		/* workers ring it: a rescan, or a new timer */
 	bool want_rescan;		/* under mu: the queue ran low with new/ fuller */
 	struct committer *committer;	/* records sent receivers in groups */
@@ -219,6 +221,11 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&d->mu);
 	while (next_job(w, &job)) {
 		pthread_mutex_unlock(&d->mu);
+		if (ratelimit_take(d->rl) < 0) { /* stopping: the receiver stays where it is */
+			pthread_mutex_lock(&d->mu);
+			jobq_done(&d->q, job.id);
+			break;
+		}
 		struct deliver_report rep;
 		bool fresh = !w->connected;
 		double t0 = conns_now_ms();
@@ -513,6 +520,7 @@ static void on_hup(void *ctx)
 	d->conf = c;
 	d->conf_gen++;
 	pthread_rwlock_unlock(&d->conf_lock);
+	ratelimit_set(d->rl, c);
 	conf_free(old);
 	free(old);
 	dlog(LOG_NOTICE, "SIGHUP: configuration re-read from %s", d->conf_path ? d->conf_path : "built-in defaults");
@@ -572,6 +580,7 @@ static void start_work(struct daemon *d)
 	/* A Maildir has no server to spare: all of them, always. */
 	conns_init(&d->cc, d->conf->transport == CONF_TRANSPORT_SMTP ? d->conf->smtp.connections_min : (long)d->workers,
 		   (long)d->workers);
+	d->rl = ratelimit_new(d->sp, d->conf);
 	d->committer = committer_start(d->sp, dlog_fn, NULL);
 	if (!d->committer)
 		dlog(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone", strerror(errno));
@@ -601,12 +610,14 @@ static void stop_work(struct daemon *d)
 	pthread_cond_broadcast(&d->cv);
 	pthread_cond_broadcast(&d->spare);
 	pthread_mutex_unlock(&d->mu);
+	ratelimit_stop(d->rl);
 	for (size_t i = 0; i < d->workers; i++)
 		pthread_join(d->threads[i], NULL);
 	committer_stop(d->committer); /* after the workers: their last records too */
 	dlog(LOG_NOTICE, "stopped");
 	free(d->threads);
 	free(d->ws);
+	ratelimit_free(d->rl);
 	jobq_free(&d->q);
 }
 

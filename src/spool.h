@@ -136,6 +136,11 @@ int spool_cache_open(struct spool *sp, struct stat *st);
 int spool_cache_create(struct spool *sp, char *name);
 int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep);
 
+/* Small state files of the daemon in the spool's root (the rate counts),
+ * by a fixed name: replaced whole, never torn. */
+int spool_state_write(struct spool *sp, const char *name, const void *data, size_t len);
+int spool_state_read(struct spool *sp, const char *name, size_t max, char **data, size_t *len);
+
 /* Removes tmp/ files older than max_age seconds; returns how many. */
 int spool_clean_tmp(struct spool *sp, time_t max_age);
 

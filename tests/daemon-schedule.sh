@@ -82,12 +82,44 @@ for i in range(20):
 PY
 two_sent() { [ "$(mails)" -ge 2 ]; }
 wait_until 10 two_sent || fail "the burst did not start: $(tail -5 "$T/s2.dlog")"
-before=$(mails)
 ms enqueue --to high@example.com --subject s --text-file "$(body)" --priority high >/dev/null
+before=$(mails) # sent by the time the high one is in new/ (one more is in flight)
 wait_until 30 count_is sent 21 && ok "burst: all sent" || fail "burst: sent $(count sent)"
 pos=$(i=0; for f in $(ls "$OUT"/*.eml | sort -V); do i=$((i + 1)); grep -q '^To: high@' "$f" && echo $i; done)
 [ "$pos" -le $((before + 2)) ] && ok "burst: the high one went out within one message per connection ($pos after $before)" ||
 	fail "burst: the high one was number $pos, enqueued after $before"
 kill -TERM $DPID; wait $DPID
+
+# --- smtp.rate: 200 at 50/second over 4 connections ---
+start_smtpd rate || exit 1
+smtp_conf "$PORT" "$(printf '  connections: 4\n  rate: ["50/second", "100000/day"]')" \
+	"$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 60\n')"
+sed 's|50/second|50/fortnight|' "$MSGSPOOL_CONFIG" > "$T/badrate.yaml"
+check_rc "smtp.rate: a bad limit is refused" 78 timeout 10 "$BLD/msgspoold" --foreground -c "$T/badrate.yaml"
+check_contains "smtp.rate: says which" "$(cat "$T/err")" "smtp.rate: '50/fortnight' is not N/second, N/minute, N/hour or N/day"
+rm -f "$T"/spool/*/*.yaml
+produce 200 rate
+start_daemon r1 || fail "r1 did not start"
+wait_until 60 count_is sent 200 && ok "smtp.rate: all 200 sent" || fail "rate: sent $(count sent)"
+read span most <<<"$(py - "$OUT" <<'PY'
+import collections, os, sys
+t = sorted(os.stat(os.path.join(sys.argv[1], f)).st_mtime_ns / 1e9 for f in os.listdir(sys.argv[1]) if f.endswith(".eml"))
+per = collections.Counter(int(x) for x in t)
+print("%.2f %d" % (t[-1] - t[0], max(per.values())))
+PY
+)"
+echo "# 200 at 50/second: ${span} s from the first to the last, at most $most in one second"
+py -c "import sys; sys.exit(0 if float('$span') >= 3.5 else 1)" && ok "smtp.rate: 200 at 50/second took ${span} s (>= 3.5)" ||
+	fail "smtp.rate: 200 took only ${span} s"
+[ "$most" -le 50 ] && ok "smtp.rate: no second held more than 50 ($most)" || fail "smtp.rate: $most in one second"
+check "smtp.rate: nothing counted as failed" "$(count failed)$(count error)" "00"
+check_contains "stats: the day's usage" "$(ms stats)" "of 100000 today"
+check_contains "stats: the day's count" "$(ms stats)" "200 of 100000 today"
+kill -TERM $DPID; wait $DPID
+produce 1 after-restart
+start_daemon r2 || fail "r2 did not start"
+wait_until 10 count_is sent 201 || fail "after restart: not sent"
+kill -TERM $DPID; wait $DPID
+check_contains "smtp.rate: the day's count survives a restart" "$(ms stats)" "201 of 100000 today"
 
 finish

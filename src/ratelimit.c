@@ -1,0 +1,196 @@
+/* ratelimit: a limit per second or minute paces the messages evenly (one
+ * every per/n seconds, 1% slower, so that no second ever holds more than
+ * n); a limit per hour or day counts in fixed windows aligned to the clock
+ * (the hour, the local day), whose counts survive a restart. It owns the counting and its file (through spool.c's
+ * state calls); it must never touch a receiver: what waits is not
+ * claimed, so it is never counted as failed. Described in
+ * msgspool.yaml(5) (smtp.rate) and spool-layout/README.md. */
+#include "config.h"
+#include "ratelimit.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STATE "rate"
+
+struct window {
+	long n, per;		/* the limit */
+	time_t start;		/* of the current window */
+	long count;		/* taken in it */
+	double next;		/* paced limits: the earliest time of the next one */
+};
+
+struct ratelimit {
+	struct spool *sp;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct window w[4];
+	int nw;
+	bool stopping;
+};
+
+/* The start of the window of `per` seconds that holds `now`. */
+static time_t window_start(time_t now, long per)
+{
+	return per == 86400 ? util_local_start(now, UTIL_DAY, 0) : now - now % per;
+}
+
+static time_t window_end(time_t start, long per)
+{
+	if (per != 86400)
+		return start + per;
+	return util_local_start(start + 86400 + 7200, UTIL_DAY, 0); /* the next local midnight, DST or not */
+}
+
+/* The counts the spool kept: lines "PER START COUNT". */
+static void load_counts(struct ratelimit *rl)
+{
+	char *data;
+	size_t len;
+	if (spool_state_read(rl->sp, STATE, 4096, &data, &len) < 0)
+		return;
+	for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+		long per, count;
+		long long start;
+		if (sscanf(line, "%ld %lld %ld", &per, &start, &count) != 3)
+			continue;
+		for (int i = 0; i < rl->nw; i++)
+			if (rl->w[i].per == per && rl->w[i].start == (time_t)start)
+				rl->w[i].count = count;
+	}
+	free(data);
+}
+
+static void save_counts(struct ratelimit *rl)
+{
+	char buf[512];
+	size_t len = 0;
+	for (int i = 0; i < rl->nw; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%ld %lld %ld\n", rl->w[i].per,
+					(long long)rl->w[i].start, rl->w[i].count);
+	spool_state_write(rl->sp, STATE, buf, len); /* a lost count errs on the side of more mail */
+}
+
+void ratelimit_set(struct ratelimit *rl, const struct conf *c)
+{
+	pthread_mutex_lock(&rl->mu);
+	struct window old[4];
+	int nold = rl->nw;
+	memcpy(old, rl->w, sizeof old);
+	time_t now = time(NULL);
+	rl->nw = c->smtp.nrates;
+	for (int i = 0; i < rl->nw; i++) {
+		rl->w[i] = (struct window){c->smtp.rate[i].n, c->smtp.rate[i].per, 0, 0, 0};
+		rl->w[i].start = window_start(now, rl->w[i].per);
+		for (int j = 0; j < nold; j++)
+			if (old[j].per == rl->w[i].per && old[j].start == rl->w[i].start)
+				rl->w[i].count = old[j].count;
+	}
+	pthread_cond_broadcast(&rl->cv);
+	pthread_mutex_unlock(&rl->mu);
+}
+
+struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c)
+{
+	struct ratelimit *rl = util_xmalloc(sizeof *rl);
+	memset(rl, 0, sizeof *rl);
+	rl->sp = sp;
+	pthread_mutex_init(&rl->mu, NULL);
+	pthread_cond_init(&rl->cv, NULL);
+	ratelimit_set(rl, c);
+	load_counts(rl);
+	return rl;
+}
+
+static bool paced(const struct window *w)
+{
+	return w->per <= 60;
+}
+
+/* 0 when every limit has room at `now`, else the time to look again. */
+static double full_until(struct ratelimit *rl, double now)
+{
+	double until = 0;
+	for (int i = 0; i < rl->nw; i++) {
+		struct window *w = &rl->w[i];
+		time_t start = window_start((time_t)now, w->per);
+		if (start != w->start) {
+			w->start = start;
+			w->count = 0;
+		}
+		double end = paced(w) ? w->next : w->count >= w->n ? (double)window_end(w->start, w->per) : 0;
+		if (end > now && (!until || end > until))
+			until = end;
+	}
+	return until;
+}
+
+int ratelimit_take(struct ratelimit *rl)
+{
+	pthread_mutex_lock(&rl->mu);
+	for (;;) {
+		if (rl->stopping) {
+			pthread_mutex_unlock(&rl->mu);
+			return -1;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+		double until = full_until(rl, now);
+		if (!until)
+			break;
+		ts.tv_sec = (time_t)until;
+		ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&rl->cv, &rl->mu, &ts);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	for (int i = 0; i < rl->nw; i++) {
+		struct window *w = &rl->w[i];
+		w->count++;
+		if (paced(w))
+			w->next = (w->next > now ? w->next : now) + 1.01 * (double)w->per / (double)w->n;
+	}
+	if (rl->nw)
+		save_counts(rl);
+	pthread_mutex_unlock(&rl->mu);
+	return 0;
+}
+
+void ratelimit_stop(struct ratelimit *rl)
+{
+	pthread_mutex_lock(&rl->mu);
+	rl->stopping = true;
+	pthread_cond_broadcast(&rl->cv);
+	pthread_mutex_unlock(&rl->mu);
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+	if (!rl)
+		return;
+	pthread_cond_destroy(&rl->cv);
+	pthread_mutex_destroy(&rl->mu);
+	free(rl);
+}
+
+void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c)
+{
+	static const char *const names[] = {"this second", "this minute", "this hour", "today"};
+	if (!c->smtp.nrates)
+		return;
+	struct ratelimit *rl = ratelimit_new(sp, c);
+	fprintf(f, "\nrate (smtp.rate, over all connections):");
+	for (int i = 0; i < rl->nw; i++) {
+		int u = rl->w[i].per == 1 ? 0 : rl->w[i].per == 60 ? 1 : rl->w[i].per == 3600 ? 2 : 3;
+		fprintf(f, "%s %ld of %ld %s", i ? "," : "", rl->w[i].count, rl->w[i].n, names[u]);
+	}
+	fputc('\n', f);
+	ratelimit_free(rl);
+}

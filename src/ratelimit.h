@@ -1,0 +1,28 @@
+/* ratelimit: smtp.rate, the limits over all of msgspoold's connections
+ * ("20/second", "2000/hour", "50000/day"): a sender takes a slot before
+ * each attempt and waits while any window is full. The counts of the
+ * current windows are kept in the spool (spool_state_*), so the day's
+ * count survives a restart and `msgspool stats` can show them. */
+#ifndef MSGSPOOL_RATELIMIT_H
+#define MSGSPOOL_RATELIMIT_H
+
+#include <stdio.h>
+#include "conf.h"
+#include "spool.h"
+
+struct ratelimit;
+
+/* The limits of `c`, with the counts the spool kept for their windows. */
+struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c);
+/* New limits (SIGHUP); counts of the windows kept stay. */
+void ratelimit_set(struct ratelimit *rl, const struct conf *c);
+/* Waits until every limit has room, then counts one. -1 once stopped. */
+int ratelimit_take(struct ratelimit *rl);
+/* Wakes every waiter: ratelimit_take returns -1 from now on. */
+void ratelimit_stop(struct ratelimit *rl);
+void ratelimit_free(struct ratelimit *rl);
+/* "rate: 37 of 50 this second, 1234 of 50000 today" from the spool's
+ * counts, for stats; nothing when no limit is configured. */
+void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c);
+
+#endif
