@@ -202,7 +202,12 @@ check "after kill -9: each receiver in exactly one place" "$total" 500
 check "after kill -9: every one arrived" "$(received_distinct)" 500
 dups=$(( $(received) - 500 ))
 echo "# duplicates from the kill -9 (between the server's 250 and the durable record): $dups"
-[ $dups -le 4 ] && ok "duplicates only from attempts in flight ($dups <= 4 connections)" || fail "$dups duplicates"
+# A receiver is sent again when the kill came between the server's 250 and
+# its durable record: the attempts in flight (one per connection) and the
+# records the committer holds (a queue of 32 and a group of 32 being
+# written, src/committer.c). A busy machine (sanitizers) fills the queue.
+[ $dups -le $((4 + 64)) ] && ok "duplicates only from attempts in flight or not yet recorded ($dups <= 4 + 64)" ||
+	fail "$dups duplicates"
 kill -TERM $DPID; wait $DPID
 start_smtpd two || exit 1
 daemon_conf "$PORT"
