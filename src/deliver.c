@@ -237,7 +237,8 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 				   const struct util_buf *src, const struct timespec *t0,
 				   struct deliver_report *rep, char *err, size_t errsz, bool *later)
 {
-	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain};
+	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain,
+				  transport_8bitmime(d->t)};
 	struct util_buf msg = {0};
 	struct transport_result res = {0};
 	struct mime_envelope env;

@@ -137,10 +137,17 @@ static void maildir_describe(const void *impl, char *buf, size_t n)
 	snprintf(buf, n, "maildir %s", m->path);
 }
 
+static bool maildir_eightbit(const void *impl)
+{
+	(void)impl;
+	return true; /* files, no SMTP between */
+}
+
 const struct transport_ops transport_maildir = {
 	.open = maildir_open,
 	.send = maildir_send,
 	.idle = NULL,
 	.close = maildir_close,
 	.describe = maildir_describe,
+	.eightbit = maildir_eightbit,
 };

@@ -220,10 +220,11 @@ static int b64_encode(const char *in, struct util_buf *out)
 
 /* The smallest correct transfer encoding (RFC 2045 6): 7bit for ASCII in
  * short lines that no SMTP or MIME reader could mistake (no line starting
- * with "." or "From ", no "=_" that a boundary could match), else
+ * with "." or "From ", no "=_" that a boundary could match) and 8bit for
+ * such UTF-8 text when the transport takes it (RFC 6152), else
  * quoted-printable when most bytes are ASCII (Norwegian: a few =C3=B8 in
  * plain text), base64 when most are not (Japanese: 4/3 instead of 3). */
-static const char *choose_encoding(const char *body)
+static const char *choose_encoding(const char *body, bool eightbit)
 {
 	size_t n = 0, high = 0, line = 0;
 	bool seven = !strstr(body, "=_");
@@ -236,22 +237,22 @@ static const char *choose_encoding(const char *body)
 		}
 		if (line == 0 && (*p == '.' || !strncmp((const char *)p, "From ", 5)))
 			seven = false;
-		seven &= plain && ++line <= 78;
+		seven &= (plain || (eightbit && *p >= 0x80)) && ++line <= 78;
 	}
 	if (seven)
-		return "7bit";
+		return high ? "8bit" : "7bit";
 	return high * 2 > n ? "base64" : "quoted-printable";
 }
 
 /* One text part's headers and its body in the encoding chosen for it. */
-static int text_part(struct util_buf *b, const char *subtype, const char *body)
+static int text_part(struct util_buf *b, const char *subtype, const char *body, bool eightbit)
 {
-	const char *enc = choose_encoding(body);
+	const char *enc = choose_encoding(body, eightbit);
 	if (util_buf_adds(b, "Content-Type: text/") < 0 || util_buf_adds(b, subtype) < 0 ||
 	    util_buf_adds(b, "; charset=\"utf-8\"\r\nContent-Transfer-Encoding: ") < 0 ||
 	    util_buf_adds(b, enc) < 0 || util_buf_adds(b, "\r\n\r\n") < 0)
 		return -1;
-	if (enc[0] == '7')
+	if (enc[0] == '7' || enc[0] == '8')
 		return crlf_copy(body, b);
 	return enc[0] == 'b' ? b64_encode(body, b) : qp_encode(body, b);
 }
@@ -283,12 +284,13 @@ static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
  * multipart/alternative of text and html; ours, because libetpan's MIME
  * writer copies every body byte through a line folder, a third of a
  * render, which quoted-printable lines of at most 76 characters never need. */
-static int write_body(struct util_buf *msg, const struct receiver *r, const char *text, const char *mid)
+static int write_body(struct util_buf *msg, const struct receiver *r, const char *text, const char *mid,
+		      bool eightbit)
 {
 	if (util_buf_adds(msg, "MIME-Version: 1.0\r\n") < 0)
 		return -1;
 	if (!r->html)
-		return text_part(msg, "plain", text) < 0 ||
+		return text_part(msg, "plain", text, eightbit) < 0 ||
 		       /* SMTP ends a message at a line end; the text may not. */
 		       (memcmp(msg->data + msg->len - 2, "\r\n", 2) != 0 && util_buf_add(msg, "\r\n", 2) < 0) ? -1 : 0;
 	char d[DELIM_LEN + 1];
@@ -297,9 +299,9 @@ static int write_body(struct util_buf *msg, const struct receiver *r, const char
 	if (util_buf_adds(msg, "Content-Type: multipart/alternative; boundary=\"") < 0 ||
 	    util_buf_add(msg, b, DELIM_LEN - 4) < 0 || util_buf_add(msg, "\"\r\n", 3) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-	    text_part(msg, "plain", text) < 0 ||
+	    text_part(msg, "plain", text, eightbit) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-	    text_part(msg, "html", r->html) < 0 ||
+	    text_part(msg, "html", r->html, eightbit) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "--\r\n", 4) < 0)
 		return -1;
 	return 0;
@@ -402,7 +404,7 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 		goto done;
 	}
 	snprintf(env->message_id, sizeof env->message_id, "%s", mid);
-	rc = write_fields(msg, r, o, now, a, mid) < 0 || write_body(msg, r, text, mid) < 0 ? -1 : 0;
+	rc = write_fields(msg, r, o, now, a, mid) < 0 || write_body(msg, r, text, mid, o->eightbit) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
 done:
@@ -417,7 +419,7 @@ done:
 
 int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t errsz)
 {
-	struct mime_options o = {c->from, c->subject_prefix, c->message_id_domain};
+	struct mime_options o = {c->from, c->subject_prefix, c->message_id_domain, false};
 	struct mime_envelope env;
 	struct util_buf msg = {0};
 	if (errsz)

@@ -15,6 +15,7 @@ struct mime_options {
 	const char *from;		/* configured From, "Name <addr>" or "addr" */
 	const char *subject_prefix;
 	const char *msgid_domain;	/* NULL: the From address's domain */
+	bool eightbit;			/* the transport takes 8bit parts (8BITMIME) */
 };
 
 /* The SMTP envelope of a rendered message: addresses with A-label

@@ -47,6 +47,7 @@ struct smtp {
 	bool smtputf8;		/* the server offers SMTPUTF8 (RFC 6531) */
 	bool chunking;		/* the server offers CHUNKING (RFC 3030) */
 	bool lost_first;	/* the connection died before any reply to MAIL */
+	bool eightbit;		/* the last session offered 8BITMIME */
 };
 
 
@@ -234,6 +235,7 @@ static int ehlo(struct smtp *s)
 	int code = smtp_proto_command(s->s, cmd);
 	if (code == 250) {
 		smtp_proto_extensions(s->s, &s->smtputf8, &s->chunking);
+		s->eightbit = (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME) != 0;
 		return code;
 	}
 	if (code == 0 || code == 421)
@@ -375,22 +377,33 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 	return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
 }
 
+/* Whether the message has a byte over 127 (an 8bit part, UTF-8 headers). */
+static bool has_8bit(const char *msg, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)msg[i] >= 0x80)
+			return true;
+	return false;
+}
+
 /* "MAIL FROM:<a>" with the parameters the message needs and the server
  * offers: SIZE (RFC 1870), SMTPUTF8 (RFC 6531) with BODY=8BITMIME. */
-static int mail_command(const struct smtp *s, const char *from, const char *rcpt, size_t len, char *cmd, size_t n)
+static int mail_command(const struct smtp *s, const char *from, const char *rcpt, size_t len, bool eight,
+			char *cmd, size_t n)
 {
 	bool utf8 = !hdr_is_ascii(from) || !hdr_is_ascii(rcpt);
 	int w = snprintf(cmd, n, "MAIL FROM:<%s>", from);
 	if (s->s->esmtp & MAILSMTP_ESMTP_SIZE)
 		w += snprintf(cmd + w, n - (size_t)w, " SIZE=%zu", len);
 	if (utf8)
-		w += snprintf(cmd + w, n - (size_t)w, " SMTPUTF8%s",
-			      (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME) ? " BODY=8BITMIME" : "");
+		w += snprintf(cmd + w, n - (size_t)w, " SMTPUTF8");
+	if ((utf8 || eight) && (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME))
+		w += snprintf(cmd + w, n - (size_t)w, " BODY=8BITMIME");
 	return w;
 }
 
 /* A message this server cannot take, said before MAIL: error/ at once. */
-static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, size_t len,
+static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, const char *msg, size_t len,
 			 struct transport_result *res)
 {
 	const char *need = !hdr_is_ascii(from) ? from : !hdr_is_ascii(rcpt) ? rcpt : NULL;
@@ -400,7 +413,14 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 		snprintf(res->error, sizeof res->error,
 			 "refused before DATA: the message is %zu bytes, more than the server's limit of %zu (SIZE)",
 			 len, s->s->smtp_max_msg_size);
-	else
+	else if (has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)) {
+		/* Rendered for the server of the last session; this one wants 7
+		 * bits: not the message's fault, rendered again next time. */
+		snprintf(res->error, sizeof res->error, "the server no longer offers 8BITMIME; the message goes again in 7 bits");
+		res->session_failed = true;
+		util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
+		return true;
+	} else
 		return false;
 	res->to_error = true;
 	util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
@@ -499,10 +519,10 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	else
 		util_buf_printf(&res->transcript, "*** on a connection already open (%ld messages sent on it)\n",
 				s->sent_on_session);
-	if (refuse_early(s, from, rcpt, len, res))
-		return TRANSPORT_PERM;
+	if (refuse_early(s, from, rcpt, msg, len, res))
+		return res->session_failed ? TRANSPORT_TEMP : TRANSPORT_PERM;
 	char mail[700];
-	if (mail_command(s, from, rcpt, len, mail, sizeof mail) >= (int)sizeof mail - 1) {
+	if (mail_command(s, from, rcpt, len, has_8bit(msg, len), mail, sizeof mail) >= (int)sizeof mail - 1) {
 		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
 		return TRANSPORT_PERM;
 	}
@@ -555,10 +575,16 @@ static void smtp_describe(const void *impl, char *buf, size_t n)
 		 c->smtp.tls == CONF_TLS_TLS ? "tls" : c->smtp.tls == CONF_TLS_STARTTLS ? "starttls" : "plain");
 }
 
+static bool smtp_eightbit(const void *impl)
+{
+	return ((const struct smtp *)impl)->eightbit;
+}
+
 const struct transport_ops transport_smtp = {
 	.open = smtp_open,
 	.send = smtp_send,
 	.idle = smtp_idle,
 	.close = smtp_close,
 	.describe = smtp_describe,
+	.eightbit = smtp_eightbit,
 };

@@ -69,6 +69,11 @@ void transport_idle(struct transport *t)
 		t->ops->idle(t->impl);
 }
 
+bool transport_8bitmime(const struct transport *t)
+{
+	return t->ops->eightbit && t->ops->eightbit(t->impl);
+}
+
 const char *transport_describe(const struct transport *t)
 {
 	return t->desc;

@@ -36,13 +36,16 @@ enum transport_outcome transport_send(struct transport *t, const char *envelope_
 				      struct transport_result *res);
 /* Ends an open connection politely (QUIT). */
 void transport_idle(struct transport *t);
+/* Whether the next message may have 8bit parts: the server offered
+ * 8BITMIME on its last session (a Maildir always may). */
+bool transport_8bitmime(const struct transport *t);
 /* "smtp mail.example.org:587 (starttls)": where messages go, for logs. */
 const char *transport_describe(const struct transport *t);
 void transport_free(struct transport *t);
 void transport_result_free(struct transport_result *res);
 
 /* What an implementation provides (one file each: smtp.c, maildir.c), and
- * one line in transport.c's list names it. `idle` may be NULL. */
+ * one line in transport.c's list names it. `idle` and `eightbit` may be NULL. */
 struct transport_ops {
 	void *(*open)(const struct conf *c, char *err, size_t errsz);
 	enum transport_outcome (*send)(void *impl, const char *from, const char *rcpt,
@@ -50,6 +53,7 @@ struct transport_ops {
 	void (*idle)(void *impl);
 	void (*close)(void *impl);
 	void (*describe)(const void *impl, char *buf, size_t n);
+	bool (*eightbit)(const void *impl);	/* NULL: never */
 };
 
 #endif

@@ -116,7 +116,7 @@ static int render(const char *yaml, struct util_buf *out, char *err, size_t errs
 	struct receiver r;
 	struct mime_envelope ef;
 	ck_assert_msg(receiver_parse(&r, "rid", yaml, strlen(yaml), 0, "t", err, errsz) == 0, "%s", err);
-	struct mime_options o = {"Devilry Ø <noreply@example.org>", "[D] ", NULL};
+	struct mime_options o = {"Devilry Ø <noreply@example.org>", "[D] ", NULL, false};
 	int rc = mime_render(&r, &o, 1700000000, out, &ef, err, errsz);
 	receiver_free(&r);
 	return rc;
@@ -228,7 +228,7 @@ START_TEST(test_message_id)
 	struct mime_envelope env;
 	const char *y = "msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\n";
 	ck_assert_int_eq(receiver_parse(&r, "ends.with.dot.", y, strlen(y), 0, "t", err, sizeof err), 0);
-	struct mime_options o = {"a@example.org", "", NULL};
+	struct mime_options o = {"a@example.org", "", NULL, false};
 	ck_assert_int_eq(mime_render(&r, &o, 0, &out, &env, err, sizeof err), 0);
 	ck_assert_msg(!strstr(env.message_id, "..") && strstr(env.message_id, ".1@example.org>"), "%s", env.message_id);
 	receiver_free(&r);

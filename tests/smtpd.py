@@ -100,6 +100,14 @@ class PipeliningHandler(Handler):
         return responses[:-1] + ["250-PIPELINING", responses[-1]]
 
 
+class Seven(Handler):
+    """Offers no 8BITMIME (aiosmtpd always does)."""
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        kept = [r for r in responses if "8BITMIME" not in r]
+        return [r.replace("250 ", "250-", 1) for r in kept[:-1]] + [kept[-1].replace("250-", "250 ", 1)]
+
+
 class QuitRecordingSMTP(SMTP):
     """Answers QUIT after a pause and records in OUT/quit.log whether the
     client was still there to read the 221."""
@@ -146,12 +154,13 @@ def main():
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--record-quit", action="store_true", help="record whether the client waits for the 221")
     ap.add_argument("--smtputf8", action="store_true", help="offer SMTPUTF8 (RFC 6531)")
+    ap.add_argument("--no-8bitmime", action="store_true", help="do not offer 8BITMIME")
     ap.add_argument("--size", type=int, default=0, help="SIZE limit offered and enforced (bytes)")
     ap.add_argument("--close-after", type=int, default=0, help="close a connection silently after N messages")
     ap.add_argument("--max-sessions", type=int, default=0, help="421 to a session beyond N at once")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    handler = (PipeliningHandler if a.pipelining else Handler)(a.out, a.delay, a.close_after)
+    handler = (PipeliningHandler if a.pipelining else Seven if a.no_8bitmime else Handler)(a.out, a.delay, a.close_after)
     kw = {"enable_SMTPUTF8": a.smtputf8}
     if a.size:
         kw["data_size_limit"] = a.size

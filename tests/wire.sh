@@ -84,18 +84,28 @@ check "structured headers never encoded" "$(grep -a -A1 '^List-Unsubscribe:' "$f
 check "List-Unsubscribe-Post as it is" "$(grep -a '^List-Unsubscribe-Post:' "$f" | tr -d '\r')" "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
 
 # --- each part in the smallest correct transfer encoding ---
-rm -f "$OUT"/*
 printf 'Hello,\nshort ASCII lines.\n' > "$T/ascii.txt"
 printf 'Fristen for øving 3 er flyttet til fredag.\nHilsen faglæreren\n' > "$T/nb.txt"
 printf '課題3の締め切りは金曜日に変更されました。\nよろしくお願いします。\n' > "$T/ja.txt"
-for k in ascii nb ja; do ms enqueue --to "$k@example.com" --subject s --text-file "$T/$k.txt" >/dev/null; done
-ms send >/dev/null 2>&1
-for k in ascii:7bit nb:quoted-printable ja:base64; do
-	f=$(grep -l "^${k%%:*}@" "$OUT"/*.env | sed 's/\.env$/.eml/')
-	py "$SRC/tests/parse_mail.py" "$f" > "$T/p.json"
-	check "${k%%:*}: ${k#*:}" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["parts"][0]["cte"])' "$T/p.json")" "${k#*:}"
-	check "${k%%:*}: the text arrives exactly" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["parts"][0]["body"].replace("\r\n", "\n") == open(sys.argv[2], encoding="utf-8").read(), d["defects"])' "$T/p.json" "$T/${k%%:*}.txt")" "True []"
-done
+encodings() { # SERVER-ARGS... then KIND:ENCODING pairs after --
+	local args=() k f
+	while [ "$1" != -- ]; do args+=("$1"); shift; done; shift
+	start_smtpd "enc${#args[@]}" "${args[@]}" || return
+	smtp_conf "$PORT"
+	# The first message goes before the server's EHLO is known: 7 bits.
+	ms enqueue --to first@example.com --subject s --text-file "$T/ascii.txt" >/dev/null
+	for k in ascii nb ja; do ms enqueue --to "$k@example.com" --subject s --text-file "$T/$k.txt" >/dev/null; done
+	ms send >/dev/null 2>&1
+	for k in "$@"; do
+		f=$(grep -l "^${k%%:*}@" "$OUT"/*.env | sed 's/\.env$/.eml/')
+		py "$SRC/tests/parse_mail.py" "$f" > "$T/p.json"
+		check "${args[*]:-8BITMIME}: ${k%%:*} in ${k#*:}" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["parts"][0]["cte"])' "$T/p.json")" "${k#*:}"
+		check "${args[*]:-8BITMIME}: ${k%%:*} arrives exactly" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["parts"][0]["body"].replace("\r\n", "\n") == open(sys.argv[2], encoding="utf-8").read(), d["defects"])' "$T/p.json" "$T/${k%%:*}.txt")" "True []"
+		case ${k#*:} in 8bit) check "BODY=8BITMIME with an 8bit part" "$(sed -n 2p "${f%.eml}.helo")" "SIZE=$(wc -c < "$f") BODY=8BITMIME" ;; esac
+	done
+}
+encodings --no-8bitmime -- ascii:7bit nb:quoted-printable ja:base64
+encodings -- ascii:7bit nb:8bit ja:8bit
 
 sed -i '/^  helo:/d' "$MSGSPOOL_CONFIG"
 printf '  helo: "bad name"\n' >> "$MSGSPOOL_CONFIG"

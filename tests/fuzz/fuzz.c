@@ -92,7 +92,7 @@ static void receiver_target(const char *d, size_t n, bool render)
 	struct util_buf out = {0};
 	if (render) {
 		struct mime_envelope ef;
-		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL};
+		struct mime_options o = {"Fuzz Ø <f@example.org>", "[F] ", NULL, (n & 1) != 0};
 		/* What renders goes on the wire as it is: it must be wire-ready. */
 		if (mime_render(&r, &o, 1700000000, &out, &ef, err, sizeof err) == 0 &&
 		    !mime_wire_ready(out.data, out.len))
