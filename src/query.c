@@ -263,15 +263,31 @@ static int newest_first(const void *a, const void *b, void *rows)
 	return -strcmp(r[x->row].id + SORT_HEAD, r[y->row].id + SORT_HEAD);
 }
 
+/* Puts row k[j].row at j for every j, in place, following each cycle of
+ * the permutation (no second row array: a list holds every row). */
+static void permute(struct query_row *rows, struct sort_key *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].row == UINT32_MAX)
+			continue;
+		struct query_row t = rows[i];
+		size_t j = i;
+		while (k[j].row != i) {
+			size_t from = k[j].row;
+			rows[j] = rows[from];
+			k[j].row = UINT32_MAX;
+			j = from;
+		}
+		rows[j] = t;
+		k[j].row = UINT32_MAX;
+	}
+}
+
 static int sort_rows(struct query_result *res)
 {
-	struct sort_key *k = res->n <= UINT32_MAX ? malloc(res->n * sizeof *k) : NULL;
-	struct query_row *rows = malloc(res->n * sizeof *rows);
-	if (!k || !rows) {
-		free(k);
-		free(rows);
+	struct sort_key *k = res->n < UINT32_MAX ? malloc(res->n * sizeof *k) : NULL;
+	if (!k)
 		return -1;
-	}
 	for (size_t i = 0; i < res->n; i++) {
 		k[i].created = res->rows[i].created;
 		k[i].row = (uint32_t)i;
@@ -280,12 +296,8 @@ static int sort_rows(struct query_result *res)
 		memset(k[i].head + l, 0, SORT_HEAD - l);
 	}
 	qsort_r(k, res->n, sizeof *k, newest_first, res->rows);
-	for (size_t i = 0; i < res->n; i++)
-		rows[i] = res->rows[k[i].row];
+	permute(res->rows, k, res->n);
 	free(k);
-	free(res->rows);
-	res->rows = rows;
-	res->cap = res->n;
 	return 0;
 }
 
