@@ -384,8 +384,10 @@ static time_t on_timer(void *ctx, time_t now)
 	struct daemon *d = ctx;
 	long retry = d->conf->daemon.retry_failed_after;
 	pthread_mutex_lock(&d->mu);
-	time_t later = jobq_later_run(&d->q, now);
-	pthread_cond_broadcast(&d->cv);
+	size_t queued = d->q.n;
+	time_t later = d->q.nlater ? jobq_later_run(&d->q, now) : 0;
+	if (d->q.n > queued) /* only then: this runs after every event */
+		pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 	if (now >= d->next_rescan) {
 		bool full = now >= d->next_full;
