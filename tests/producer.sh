@@ -61,8 +61,21 @@ check_contains "nor by delete-receivers" "$(ms delete-receivers --dry-run 90)" "
 rm -f "$S/new/cached.yaml" "$S/.list-cache"
 
 # --- 3. the producers' directories: sticky, checked at start ---
-ms --spool "$T/grp" init --group users >/dev/null
+ms --spool "$T/grp" init --owner nobody --group users >/dev/null
 check "init --group: tmp/, new/, messages/ sticky" "$(stat -c '%a' "$T/grp/tmp" "$T/grp/new" "$T/grp/messages" | sort -u)" 3770
+# As a real member of the group (user daemon, group users): it may write
+# tmp/ and new/, but not move or remove the owner's files there.
+producer() { setpriv --reuid=daemon --regid=daemon --groups=100 "$@"; }
+chmod o+x "$T"	# the test directory itself, so a group member reaches the spool
+touch "$T/grp/tmp/pool.1.aabbccddeeff"; chown nobody "$T/grp/tmp/pool.1.aabbccddeeff"
+producer sh -c "echo x > '$T/grp/tmp/mine' && mv '$T/grp/tmp/mine' '$T/grp/new/mine.yaml'" 2>/dev/null
+check "a producer writes tmp/ and renames into new/" "$(ls "$T/grp/new")" "mine.yaml"
+producer mv "$T/grp/tmp/pool.1.aabbccddeeff" "$T/grp/tmp/elsewhere" 2>/dev/null
+check "but cannot rename the owner's file in tmp/" "$(ls "$T/grp/tmp" | tr '\n' ' ')" "pool.1.aabbccddeeff "
+producer rm -f "$T/grp/tmp/pool.1.aabbccddeeff" 2>/dev/null
+check "nor remove it" "$(ls "$T/grp/tmp" | tr '\n' ' ')" "pool.1.aabbccddeeff "
+producer sh -c "echo x > '$T/grp/sent/x.yaml'" 2>/dev/null
+check "nor write sent/" "$(ls "$T/grp/sent")" ""
 
 # --- 6. a file with 50,000 keys: refused at once, not minutes of CPU ---
 # (check_ydoc counts the comparisons; the timeout here only catches a hang)
