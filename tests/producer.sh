@@ -121,6 +121,8 @@ check_contains "and the name is there, escaped" "$(cat "$T/err")" 'X-A\nInjected
 rm -f "$S"/*/hdr.yaml
 # The same through msgspoold's log.
 printf 'daemon:\n  user: root\n' >> "$MSGSPOOL_CONFIG"
+# (with a record of the wrong types in messages/, which once killed it at start)
+printf 'msgspool: 1\ncreated: "2026-01-01T00:00:00Z"\nreceivers: 1\npublishing: [[1]]\n' > "$S/messages/bad.yaml"
 start_daemon d || fail "daemon did not start: $(cat "$T/d.dlog")"
 cat > "$S/tmp/hdr2.yaml" <<'Y'
 msgspool: 1
@@ -135,7 +137,9 @@ wait_until 20 test -f "$S/corrupt/hdr2.yaml" || fail "not quarantined: $(cat "$T
 wait_until 10 grep -q 'X-A' "$T/d.dlog"
 check "msgspoold's log: no raw newline from a header name" "$(grep -c '^Injected' "$T/d.dlog")" 0
 check_contains "and the name is there, escaped" "$(cat "$T/d.dlog")" 'X-A\nInjected'
+check "msgspoold still runs beside a record of the wrong types" "$(kill -0 "$DPID" 2>/dev/null && echo running)" running
 kill "$DPID"; wait "$DPID" 2>/dev/null
+rm -f "$S/messages/bad.yaml"
 # A spool whose producers' directories lost the sticky bit: said at start.
 chmod 2770 "$S/tmp"
 start_daemon d2 || fail "daemon did not start: $(cat "$T/d2.dlog")"
