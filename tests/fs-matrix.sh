@@ -179,8 +179,11 @@ for fs in ${@:-ext4 xfs btrfs tmpfs}; do
 		fail "$fs: mkfs.$fs missing (tests/install-deps.sh installs it)"
 		continue
 	fi
-	if ! out=$(mount_fs "$fs" 2>&1); then
-		fail "$fs: cannot make or mount it: $out"
+	# Not in a subshell: LOOP must reach umount_fs and cleanup.
+	if ! mount_fs "$fs" >"$W/mount.log" 2>&1; then
+		fail "$fs: cannot make or mount it: $(cat "$W/mount.log")"
+		[ -n "$LOOP" ] && losetup -d "$LOOP"
+		LOOP=""
 		continue
 	fi
 	if out=$(probe 2>&1); then ok "$fs: $out"; else fail "$fs: $out"; fi
