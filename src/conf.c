@@ -2,6 +2,7 @@
  * is checked the same way and an unknown one is an error. */
 #include "config.h"
 #include "conf.h"
+#include "paths.h"
 #include "util.h"
 #include "ydoc.h"
 
@@ -14,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+const char conf_default_path[] = MSGSPOOL_SYSCONFDIR "/msgspool/msgspool.yaml";
+const char conf_default_spool[] = MSGSPOOL_LOCALSTATEDIR "/spool/msgspool";
 
 void conf_defaults(struct conf *c)
 {

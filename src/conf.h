@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "paths.h"
-
-#define CONF_DEFAULT_PATH MSGSPOOL_SYSCONFDIR "/msgspool/msgspool.yaml"
-#define CONF_DEFAULT_SPOOL MSGSPOOL_LOCALSTATEDIR "/spool/msgspool"
+/* The build's default file and spool, from the configured directories
+ * (src/paths.h, which only conf.c reads, so that new paths rebuild one file). */
+extern const char conf_default_path[];
+extern const char conf_default_spool[];
+#define CONF_DEFAULT_PATH conf_default_path
+#define CONF_DEFAULT_SPOOL conf_default_spool
 
 enum conf_tls { CONF_TLS_NONE, CONF_TLS_STARTTLS, CONF_TLS_TLS };
 enum conf_transport { CONF_TRANSPORT_SMTP, CONF_TRANSPORT_MAILDIR };
