@@ -184,7 +184,7 @@ int spool_remove(struct spool *sp, enum spool_status st, const char *id)
 
 int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len)
 {
-	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	char name[SPOOL_ID_MAX + 16];
 	enum spool_status st;
 	if (!spool_id_valid(id)) {
 		errno = EINVAL;
@@ -197,18 +197,7 @@ int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len
 	if (errno != ENOENT)
 		return -1;
 	spool_file_name(id, name, sizeof name);
-	spool_unique_name(tmpname, sizeof tmpname, name, ".tmp");
-	int fd = spool_write_tmp(sp, tmpname, data, len, false, true);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	if (spool_rename_noreplace(sp->tmpfd, tmpname, sp->dirfd[SPOOL_NEW], name) < 0) {
-		int e = errno;
-		unlinkat(sp->tmpfd, tmpname, 0);
-		errno = e;
-		return -1;
-	}
-	return fsync(sp->dirfd[SPOOL_NEW]);
+	return spool_put_file(sp, sp->dirfd[SPOOL_NEW], name, data, len, true);
 }
 
 /* ---- ids and names ---- */

@@ -93,6 +93,27 @@ void spool_unique_name(char *name, size_t namesz, const char *prefix, const char
 		 r[4], r[5], suffix);
 }
 
+/* Puts a new file NAME into tofd the crash-safe way: written and fsynced in
+ * tmp/, renamed (exclusive: never over an entry), then tofd fsynced. */
+int spool_put_file(struct spool *sp, int tofd, const char *name, const void *data, size_t len, bool exclusive)
+{
+	char tmpname[SPOOL_ID_MAX + 64];
+	spool_unique_name(tmpname, sizeof tmpname, name, ".tmp");
+	int fd = spool_write_tmp(sp, tmpname, data, len, false, true);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	int rc = exclusive ? spool_rename_noreplace(sp->tmpfd, tmpname, tofd, name)
+			   : renameat(sp->tmpfd, tmpname, tofd, name);
+	if (rc < 0) {
+		int e = errno;
+		unlinkat(sp->tmpfd, tmpname, 0);
+		errno = e;
+		return -1;
+	}
+	return fsync(tofd);
+}
+
 DIR *spool_opendir(int dirfd)
 {
 	int fd = dup(dirfd);

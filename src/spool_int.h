@@ -50,6 +50,9 @@ int spool_renameat2(int fromfd, const char *from, int tofd, const char *to, unsi
 /* Writes a new file tmp/NAME, fsynced when asked; returns its fd (locked
  * when asked). */
 int spool_write_tmp(struct spool *sp, const char *name, const void *data, size_t len, bool lock, bool sync);
+/* Puts a new file NAME into tofd: written and fsynced in tmp/, renamed
+ * (exclusive: never over an entry), then tofd fsynced. */
+int spool_put_file(struct spool *sp, int tofd, const char *name, const void *data, size_t len, bool exclusive);
 /* A name in tmp/ no other process or host picks: PREFIX.PID.RANDOM+SUFFIX. */
 void spool_unique_name(char *name, size_t namesz, const char *prefix, const char *suffix);
 /* Opens a spool file for reading: never follows a link, never blocks on a

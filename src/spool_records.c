@@ -60,26 +60,13 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
 
 static int message_put(struct spool *sp, const char *id, const void *data, size_t len, bool exclusive)
 {
-	char tmpname[SPOOL_ID_MAX + 64], name[SPOOL_ID_MAX + 16];
+	char name[SPOOL_ID_MAX + 16];
 	if (!spool_id_valid(id)) {
 		errno = EINVAL;
 		return -1;
 	}
 	spool_file_name(id, name, sizeof name);
-	spool_unique_name(tmpname, sizeof tmpname, name, ".tmp");
-	int fd = spool_write_tmp(sp, tmpname, data, len, false, true);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	int rc = exclusive ? spool_rename_noreplace(sp->tmpfd, tmpname, sp->msgfd, name)
-			   : renameat(sp->tmpfd, tmpname, sp->msgfd, name);
-	if (rc < 0) {
-		int e = errno;
-		unlinkat(sp->tmpfd, tmpname, 0);
-		errno = e;
-		return -1;
-	}
-	return fsync(sp->msgfd);
+	return spool_put_file(sp, sp->msgfd, name, data, len, exclusive);
 }
 
 int spool_message_create(struct spool *sp, const char *id, const void *data, size_t len)
