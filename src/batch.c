@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,8 @@ int batch_commit(const struct batch *b, bool *existed, size_t *receivers, char *
 
 struct recover_ctx {
 	struct spool *sp;
+	msgspool_log_fn *log;
+	void *log_ctx;
 	int finished, failed;
 };
 
@@ -166,10 +169,16 @@ static int recover_cb(const char *msgid, void *vctx)
 		return 0;
 	int rc = ydoc_parse(data, len, NULL, &rec, &ye);
 	free(data);
-	if (rc < 0)
+	if (rc < 0) {
+		c->log(c->log_ctx, LOG_WARNING, "messages/%s.yaml: not a record (%s at line %d): left as it is",
+		       msgid, ye.msg, ye.line);
 		return 0;
+	}
 	/* One that is not a batch of ours is left alone, as it is. */
-	if (ydoc_get(rec, "publishing") && record_valid(rec)) {
+	if (ydoc_get(rec, "publishing") && !record_valid(rec))
+		c->log(c->log_ctx, LOG_WARNING, "messages/%s.yaml: not published: 'publishing' must be a list of "
+		       "receiver ids and 'staged_as' an id; left as it is", msgid);
+	else if (ydoc_get(rec, "publishing")) {
 		if (publish(c->sp, msgid, rec) == 0)
 			c->finished++;
 		else
@@ -179,9 +188,9 @@ static int recover_cb(const char *msgid, void *vctx)
 	return 0;
 }
 
-int batch_recover(struct spool *sp)
+int batch_recover(struct spool *sp, msgspool_log_fn *log, void *log_ctx)
 {
-	struct recover_ctx c = {sp, 0, 0};
+	struct recover_ctx c = {sp, log, log_ctx, 0, 0};
 	if (spool_message_scan(sp, recover_cb, &c) < 0)
 		return -1;
 	return c.failed ? -1 : c.finished;

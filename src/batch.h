@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "spool.h"
 #include "ydoc.h"
+#include "util.h"
 
 /* A batch whose receivers are staged in tmp/ under `tag`. */
 struct batch {
@@ -27,6 +28,6 @@ void batch_unstage_all(struct spool *sp, const struct ydoc_node *ids, const char
 size_t batch_existing_count(struct spool *sp, const char *msgid);
 /* Publishes the receivers of records a crash left half published. Returns
  * how many records were finished, -1 on error. */
-int batch_recover(struct spool *sp);
+int batch_recover(struct spool *sp, msgspool_log_fn *log, void *log_ctx);
 
 #endif

@@ -178,7 +178,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	int rc = sender_start(&s, c, verbose);
 	bool down = false;
 	if (rc == 0) {
-		if (deliver_recover(&s.d) < 0 || compose_recover(c->sp) < 0)
+		if (deliver_recover(&s.d) < 0 || compose_recover(c->sp, cli_log, &s) < 0)
 			rc = EX_IOERR;
 		int r = send_status(&s, SPOOL_NEW, POLICY_SEND, &down);
 		rc = rc ? rc : r;

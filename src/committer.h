@@ -10,10 +10,6 @@
 #include "spool.h"
 #include "util.h"
 
-/* Where deliver, the committer and the daemon write their log lines. */
-typedef void msgspool_log_fn(void *ctx, int priority, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 struct committer;
 
 struct committer *committer_start(struct spool *sp, msgspool_log_fn *log, void *log_ctx);

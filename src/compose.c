@@ -356,7 +356,7 @@ int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *d
 }
 
 
-int compose_recover(struct spool *sp)
+int compose_recover(struct spool *sp, msgspool_log_fn *log, void *log_ctx)
 {
-	return batch_recover(sp);
+	return batch_recover(sp, log, log_ctx);
 }

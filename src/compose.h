@@ -40,6 +40,6 @@ int compose_enqueue_keyed(struct spool *sp, const char *key, struct ydoc_node *r
 
 /* Publishes the receivers of records a crash left half published.
  * Returns how many records were finished, -1 on error. */
-int compose_recover(struct spool *sp);
+int compose_recover(struct spool *sp, msgspool_log_fn *log, void *log_ctx);
 
 #endif

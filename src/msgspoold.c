@@ -339,7 +339,7 @@ static void housekeeping(struct daemon *d, bool full)
 	int moved = deliver_recover(&dl);
 	int cleaned = 0;
 	if (full) {
-		int batches = compose_recover(d->sp);
+		int batches = compose_recover(d->sp, dlog_fn, NULL);
 		if (batches > 0)
 			dlog(LOG_NOTICE, "recovery: published %d composed messages a crash left half done", batches);
 		cleaned = spool_clean_tmp(d->sp, TMP_MAX_AGE);

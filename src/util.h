@@ -10,6 +10,11 @@
 #include <stdarg.h>
 #include <time.h>
 
+/* Where the library's modules write log lines (the daemon's log, a
+ * command's standard error): priority is syslog's. */
+typedef void msgspool_log_fn(void *ctx, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 struct util_buf {
 	char *data;	/* always NUL-terminated when len > 0 or after util_buf_cstr */
 	size_t len;

@@ -17,6 +17,7 @@ for bad in 'publishing: [[1]]' 'publishing: [{a: b}]' 'publishing: {a: b}' 'publ
 staged_as: [1]'; do
 	printf 'msgspool: 1\ncreated: "2026-01-01T00:00:00Z"\nreceivers: 1\n%s\n' "$bad" > "$S/messages/bad.yaml"
 	check_rc "send survives a record with '$bad'" 0 ms send
+	check_contains "send names the record and why ('$bad')" "$(cat "$T/err")" "messages/bad.yaml: not published: 'publishing' must be a list"
 	check "the record is left as it was ('$bad')" "$(grep -c publishing "$S/messages/bad.yaml")" 1
 done
 rm -f "$S/messages/bad.yaml"
@@ -134,6 +135,7 @@ Y
 touch -d '-1 min' "$S/tmp/hdr2.yaml"
 mv "$S/tmp/hdr2.yaml" "$S/new/"
 wait_until 20 test -f "$S/corrupt/hdr2.yaml" || fail "not quarantined: $(cat "$T/d.dlog")"
+check_contains "the daemon names a bad record and why" "$(cat "$T/d.dlog")" "messages/bad.yaml: not published"
 wait_until 10 grep -q 'X-A' "$T/d.dlog"
 check "msgspoold's log: no raw newline from a header name" "$(grep -c '^Injected' "$T/d.dlog")" 0
 check_contains "and the name is there, escaped" "$(cat "$T/d.dlog")" 'X-A\nInjected'
