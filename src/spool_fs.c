@@ -40,6 +40,11 @@ int spool_openat(int dirfd, const char *name, int flags, mode_t mode)
 				       .mode = flags & O_CREAT ? mode : 0,
 				       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
 		long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+		/* EXDEV: the file was found, then renamed out of dirfd before the
+		 * open completed (the kernel's final "still beneath" check), as a
+		 * rival claim does: for one component that is "no longer here". */
+		if (fd < 0 && errno == EXDEV)
+			errno = ENOENT;
 		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
 			return (int)fd;
 		no_openat2 = 1;

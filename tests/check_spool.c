@@ -440,7 +440,7 @@ START_TEST(test_claim_race)
 						_exit(3);
 					won++;
 				} else if (r < 0) {
-					_exit(4);
+					_exit(errno < 100 ? 100 + errno : 4); /* the status says which errno */
 				}
 			}
 			if (write(fds[p][1], &won, sizeof won) != (ssize_t)sizeof won)
@@ -452,7 +452,11 @@ START_TEST(test_claim_race)
 	int total = 0;
 	for (int p = 0; p < PROCS; p++) {
 		int status, won = 0;
-		ck_assert_int_eq(read(fds[p][0], &won, sizeof won), (ssize_t)sizeof won);
+		ssize_t got = read(fds[p][0], &won, sizeof won);
+		if (got != (ssize_t)sizeof won) {
+			wait(&status);
+			ck_abort_msg("racer %d wrote nothing; a racer's status %d", p, status);
+		}
 		close(fds[p][0]);
 		wait(&status);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a racer failed: status %d", status);
