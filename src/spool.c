@@ -1,17 +1,20 @@
-/* spool: the claim and move rules, receiver ids and names, reading, and the
- * tree. The only module that knows paths (with spool_commit.c, the group
- * commit and inode pool, and spool_records.c, message records, staging and
- * the list cache's file). It must never leave a receiver in two status
- * directories or in none, never overwrite an entry by a rename, never
- * follow a link or block on a FIFO in a directory producers can write.
- * The rules are written in spool-layout/README.md and SECURITY.md.
+/* spool: the claim and move rules, receiver ids, reading, and the tree.
+ * It must never leave a receiver in two status directories or in none,
+ * never overwrite an entry by a rename, never follow a link or block on a
+ * FIFO in a directory producers can write. The rules are written in
+ * spool-layout/README.md and SECURITY.md.
  *
  * Every state change is a rename; every rename that matters is followed by
  * an fsync of the directories it touched, and every file that is renamed
  * into place was fsynced first. Renames that must not overwrite use
  * renameat2(RENAME_NOREPLACE), falling back to link()+unlink() where the
  * file system lacks it (NFS), which is the Maildir way. Read the claims
- * first: they are the rules; the rest serves them. */
+ * first: they are the rules; the rest serves them.
+ *
+ * The only module that knows paths, with the files beneath it; the calls
+ * run one way: spool.c (and spool_records.c, message records, staging and
+ * the list cache's file) over spool_commit.c (the group commit and inode
+ * pool) over spool_fs.c (the file-system primitives and file names). */
 #include "config.h"
 #include "spool_int.h"
 #include "util.h"
@@ -244,20 +247,6 @@ bool spool_name_to_id(const char *name, char *id, size_t idsz)
 	memcpy(id, name, n);
 	id[n] = '\0';
 	return spool_id_valid(id);
-}
-
-/* ID.yaml into buf; empty (a name no call finds) when it does not fit,
- * which valid ids never do. Called several times per delivery: no printf. */
-void spool_file_name(const char *id, char *buf, size_t n)
-{
-	size_t l = strlen(id);
-	if (l + SPOOL_SUFFIX_LEN + 1 > n) {
-		if (n)
-			buf[0] = '\0';
-		return;
-	}
-	memcpy(buf, id, l);
-	memcpy(buf + l, SPOOL_SUFFIX, SPOOL_SUFFIX_LEN + 1);
 }
 
 void spool_new_id(char *buf, size_t n)

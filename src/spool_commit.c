@@ -3,9 +3,9 @@
  * once) and the pool of inodes reused instead of freed. It must keep
  * spool.c's rules: a receiver is in one status directory at every instant,
  * old or new content, and an inode is reused only once no entry that a
- * crash could bring back names it. Also spool_renameat2, whose flags an
- * environment switch can turn off. Rules: spool-layout/README.md,
- * BENCHMARKS.md for why inodes are pooled. */
+ * crash could bring back names it. It sits above spool_fs.c and below
+ * spool.c: it calls the primitives, never the rules. Rules:
+ * spool-layout/README.md, BENCHMARKS.md for why inodes are pooled. */
 #include "config.h"
 #include "spool_int.h"
 #include "util.h"
@@ -360,20 +360,4 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 	util_test_stop("commit-between-renames");
 	batch_move(&b);
 	return batch_finish(&b);
-}
-
-/* renameat2, except that MSGSPOOL_NO_RENAME_EXCHANGE=1 and
- * MSGSPOOL_NO_RENAME_NOREPLACE=1 make that flag fail with EINVAL, as on a
- * file system without it (NFS), so that the fallbacks can be run and
- * tested anywhere. Read at every call: a getenv costs little beside the
- * rename. */
-int spool_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned flags)
-{
-	const char *x = getenv("MSGSPOOL_NO_RENAME_EXCHANGE"), *n = getenv("MSGSPOOL_NO_RENAME_NOREPLACE");
-	if (((flags & RENAME_EXCHANGE) && x && !strcmp(x, "1")) ||
-	    ((flags & RENAME_NOREPLACE) && n && !strcmp(n, "1"))) {
-		errno = EINVAL;
-		return -1;
-	}
-	return renameat2(fromfd, from, tofd, to, flags);
 }

@@ -1,9 +1,10 @@
 /* spool_fs: the file-system primitives every spool file goes through:
  * opening one name beneath a directory descriptor without following links,
  * renaming without replacing, writing a new file in tmp/, names nobody else
- * picks, and cleaning tmp/. It must never open or rename a name of more than one
- * component, never follow a symbolic link, never replace an entry by a
- * rename. Rules: spool-layout/README.md, SECURITY.md. */
+ * picks, receiver file names, and cleaning tmp/. The bottom of the spool:
+ * it calls no other spool file. It must never open or rename a name of
+ * more than one component, never follow a symbolic link, never replace an
+ * entry by a rename. Rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
 #include "spool_int.h"
 #include "util.h"
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
@@ -21,6 +23,20 @@
 #ifdef SYS_openat2
 #include <linux/openat2.h>
 #endif
+
+/* ID.yaml into buf; empty (a name no call finds) when it does not fit,
+ * which valid ids never do. Called several times per delivery: no printf. */
+void spool_file_name(const char *id, char *buf, size_t n)
+{
+	size_t l = strlen(id);
+	if (l + SPOOL_SUFFIX_LEN + 1 > n) {
+		if (n)
+			buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, id, l);
+	memcpy(buf + l, SPOOL_SUFFIX, SPOOL_SUFFIX_LEN + 1);
+}
 
 static bool one_component(const char *name)
 {
@@ -51,6 +67,22 @@ int spool_openat(int dirfd, const char *name, int flags, mode_t mode)
 	}
 #endif
 	return openat(dirfd, name, flags | O_NOFOLLOW, mode);
+}
+
+/* renameat2, except that MSGSPOOL_NO_RENAME_EXCHANGE=1 and
+ * MSGSPOOL_NO_RENAME_NOREPLACE=1 make that flag fail with EINVAL, as on a
+ * file system without it (NFS), so that the fallbacks can be run and
+ * tested anywhere. Read at every call: a getenv costs little beside the
+ * rename. */
+int spool_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned flags)
+{
+	const char *x = getenv("MSGSPOOL_NO_RENAME_EXCHANGE"), *n = getenv("MSGSPOOL_NO_RENAME_NOREPLACE");
+	if (((flags & RENAME_EXCHANGE) && x && !strcmp(x, "1")) ||
+	    ((flags & RENAME_NOREPLACE) && n && !strcmp(n, "1"))) {
+		errno = EINVAL;
+		return -1;
+	}
+	return renameat2(fromfd, from, tofd, to, flags);
 }
 
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
