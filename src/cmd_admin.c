@@ -352,15 +352,7 @@ static void show_human(struct cli *c, const struct receiver *r, enum spool_statu
 		"msgspool", "send_to", "subject", "user", "language", "context_type", "message_type",
 		"message", "from", "reply_to", "created", "sent_at", "sending_failed_count",
 		"sending_success_count", "text", "html", "errors"};
-	struct ydoc_node *rest = ydoc_map();
-	for (size_t k = 0; k < r->doc->n; k++) {
-		const char *key = ydoc_key(r->doc, k);
-		bool skip = false;
-		for (size_t j = 0; j < sizeof shown / sizeof *shown; j++)
-			skip |= !strcmp(key, shown[j]);
-		if (!skip)
-			ydoc_set(rest, key, ydoc_clone(ydoc_val(r->doc, k)));
-	}
+	struct ydoc_node *rest = ydoc_map_without(r->doc, shown, sizeof shown / sizeof *shown);
 	if (rest->n) {
 		struct util_buf y = {0};
 		if (ydoc_emit(rest, &y) == 0)

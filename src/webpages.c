@@ -131,15 +131,7 @@ static const char *const shown[] = {
 
 static void other_fields(struct util_buf *b, const struct receiver *rc)
 {
-	struct ydoc_node *rest = ydoc_map();
-	for (size_t k = 0; k < rc->doc->n; k++) {
-		const char *key = ydoc_key(rc->doc, k);
-		bool skip = false;
-		for (size_t j = 0; j < sizeof shown / sizeof *shown; j++)
-			skip |= !strcmp(key, shown[j]);
-		if (!skip)
-			ydoc_set(rest, key, ydoc_clone(ydoc_val(rc->doc, k)));
-	}
+	struct ydoc_node *rest = ydoc_map_without(rc->doc, shown, sizeof shown / sizeof *shown);
 	struct util_buf y = {0};
 	if (rest->n && ydoc_emit(rest, &y) == 0) {
 		util_buf_adds(b, "<h2>Other fields</h2><pre>");

@@ -161,6 +161,22 @@ void ydoc_del(struct ydoc_node *map, const char *key)
 	}
 }
 
+/* A new map of copies of MAP's entries whose keys are not among KEYS: what
+ * a view shows after the fields it knows. */
+struct ydoc_node *ydoc_map_without(const struct ydoc_node *map, const char *const *keys, size_t nkeys)
+{
+	struct ydoc_node *rest = ydoc_map();
+	for (size_t k = 0; k < map->n; k++) {
+		const char *key = ydoc_key(map, k);
+		bool skip = false;
+		for (size_t j = 0; j < nkeys; j++)
+			skip |= !strcmp(key, keys[j]);
+		if (!skip)
+			ydoc_set(rest, key, ydoc_clone(ydoc_val(map, k)));
+	}
+	return rest;
+}
+
 void ydoc_push(struct ydoc_node *seq, struct ydoc_node *item)
 {
 	add_item(seq, item);

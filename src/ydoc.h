@@ -66,6 +66,8 @@ const char *ydoc_get_str(const struct ydoc_node *map, const char *key);
  * so key order is kept; appends new keys. */
 void ydoc_set(struct ydoc_node *map, const char *key, struct ydoc_node *value);
 void ydoc_del(struct ydoc_node *map, const char *key);
+/* A new map of copies of MAP's entries whose keys are not among KEYS. */
+struct ydoc_node *ydoc_map_without(const struct ydoc_node *map, const char *const *keys, size_t nkeys);
 void ydoc_push(struct ydoc_node *seq, struct ydoc_node *item);
 const char *ydoc_key(const struct ydoc_node *map, size_t i);
 struct ydoc_node *ydoc_val(const struct ydoc_node *map, size_t i);
