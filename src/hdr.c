@@ -249,13 +249,14 @@ static void put_unstructured(struct fold *f, const char *v)
  * ASCII, or holding "=?" (which readers decode even inside quotes). */
 static bool phrase_ew(const char *w, size_t n)
 {
-	if (n > 900) /* too long for a quoted line of 998: encoded and split */
-		return true;
-	for (size_t i = 0; i < n; i++)
+	size_t quoted = n; /* its length inside quotes, a backslash before " and \ */
+	for (size_t i = 0; i < n; i++) {
 		if ((unsigned char)w[i] >= 0x7f || (unsigned char)w[i] < 0x20 ||
 		    (i + 1 < n && w[i] == '=' && w[i + 1] == '?'))
 			return true;
-	return false;
+		quoted += w[i] == '"' || w[i] == '\\';
+	}
+	return quoted > 900; /* too long for a quoted line of 998: encoded and split */
 }
 
 /* A quoted-string of ASCII text, folded before its own whitespace when
