@@ -152,21 +152,31 @@ const char send_help[] =
 	"  -n, --dry-run   say what would be sent, to whom; change nothing\n"
 	"  -q, --quiet     print nothing when there was nothing to send\n";
 
-int cmd_send(struct cli *c, int argc, char **argv)
+/* The options send and resend-failed share: -v, -n, -q and no argument. */
+static int send_options(const char *cmd, int argc, char **argv, bool *verbose, bool *dry, bool *quiet)
 {
 	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {"dry-run", no_argument, 0, 'n'},
 					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
-	bool verbose = false, dry = false, quiet = false;
 	int o;
+	*verbose = *dry = *quiet = false;
 	while ((o = getopt_long(argc, argv, "vnq", opts, NULL)) != -1) {
 		if (o != 'v' && o != 'n' && o != 'q')
-			return cli_usage_error("send", "unknown option");
-		verbose |= o == 'v';
-		dry |= o == 'n';
-		quiet |= o == 'q';
+			return cli_usage_error(cmd, "unknown option");
+		*verbose |= o == 'v';
+		*dry |= o == 'n';
+		*quiet |= o == 'q';
 	}
 	if (optind != argc)
-		return cli_usage_error("send", "unexpected argument: %s", argv[optind]);
+		return cli_usage_error(cmd, "unexpected argument: %s", argv[optind]);
+	return 0;
+}
+
+int cmd_send(struct cli *c, int argc, char **argv)
+{
+	bool verbose, dry, quiet;
+	int rc0 = send_options("send", argc, argv, &verbose, &dry, &quiet);
+	if (rc0)
+		return rc0;
 	if (dry) {
 		size_t would, over;
 		int r = queue_dry_send(c, SPOOL_NEW, -1, &would, &over);
@@ -360,19 +370,10 @@ static int count_over(const char *id, void *vctx)
 
 int cmd_resend_failed(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {"dry-run", no_argument, 0, 'n'},
-					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
-	bool verbose = false, dry = false, quiet = false;
-	int o;
-	while ((o = getopt_long(argc, argv, "vnq", opts, NULL)) != -1) {
-		if (o != 'v' && o != 'n' && o != 'q')
-			return cli_usage_error("resend-failed", "unknown option");
-		verbose |= o == 'v';
-		dry |= o == 'n';
-		quiet |= o == 'q';
-	}
-	if (optind != argc)
-		return cli_usage_error("resend-failed", "unexpected argument: %s", argv[optind]);
+	bool verbose, dry, quiet;
+	int rc0 = send_options("resend-failed", argc, argv, &verbose, &dry, &quiet);
+	if (rc0)
+		return rc0;
 	if (dry) {
 		size_t would, over;
 		int r = queue_dry_send(c, SPOOL_FAILED, c->conf.resend_limit, &would, &over);
