@@ -112,7 +112,7 @@ static int check_message(const struct ydoc_node *m, const char *fname, char *err
 {
 	static const char *const top[] = {"msgspool", "context_type", "created_by", "message_type", "metadata",
 					  "default_language", "languages", "vars", "receivers", "from",
-					  "reply_to", NULL};
+					  "reply_to", "send_after", "expires_at", "priority", NULL};
 	static const char *const lang_keys[] = {"subject", "html", "text", NULL};
 	const char *bad;
 	long long v;
@@ -123,6 +123,10 @@ static int check_message(const struct ydoc_node *m, const char *fname, char *err
 	const struct ydoc_node *n = ydoc_get(m, "msgspool");
 	if (!n || ydoc_to_int(n, &v) < 0 || v != 1)
 		return fail(err, errsz, "%s:%d: msgspool: format version 1 is required", fname, n ? n->line : m->line);
+	static const char *const scalars[] = {"send_after", "expires_at", "priority"};
+	for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++)
+		if ((n = ydoc_get(m, scalars[i])) && !ydoc_get_str(m, scalars[i]))
+			return fail(err, errsz, "%s:%d: %s: a single value is required", fname, n->line, scalars[i]);
 	const struct ydoc_node *langs = ydoc_get(m, "languages");
 	if (!langs || langs->kind != YDOC_MAP || langs->n == 0)
 		return fail(err, errsz, "%s:%d: languages: a mapping of language: {subject, html, text} is required",
@@ -227,6 +231,10 @@ static int render_one(const struct ydoc_node *m, size_t i, const char *msgid, co
 	receiver_set(out, "message_type", "email");
 	receiver_set(out, "from", ydoc_get_str(m, "from"));
 	receiver_set(out, "reply_to", ydoc_get_str(m, "reply_to"));
+	/* The schedule and priority are the message's, so every receiver's. */
+	static const char *const passed_on[] = {"send_after", "expires_at", "priority"};
+	for (size_t k = 0; k < sizeof passed_on / sizeof *passed_on; k++)
+		receiver_set(out, passed_on[k], ydoc_get_str(m, passed_on[k]));
 	util_time_parse(created, &out->created);
 	if (receiver_validate(out, who, terr, sizeof terr) < 0) {
 		fail(err, errsz, "%s", terr);

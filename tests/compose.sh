@@ -80,9 +80,31 @@ receivers: [{send_to: a@example.com}]"
 bad "not yaml" "bad.yaml:" "msgspool: [1"
 check_rc "missing file" 66 ms compose "$T/nope.yaml"
 
+bad "a priority that is a list" "priority: a single value is required" "$HEAD
+priority: [high]
+languages: {en: {subject: s, text: t}}
+receivers: [{send_to: a@example.com}]"
+bad "a priority nobody knows" "priority" "$HEAD
+priority: urgent
+languages: {en: {subject: s, text: t}}
+receivers: [{send_to: a@example.com}]"
+
 # Stdin.
 printf '%s\nlanguages: {en: {subject: s, text: t}}\nreceivers: [{send_to: stdin@example.com}]\n' "$HEAD" | ms compose - > "$T/o"
 check "compose -" "$(cut -d' ' -f2- "$T/o")" "1 receivers"
+
+# The message's schedule and priority reach every receiver.
+rm -f "$T"/spool/new/*
+printf '%s\nsend_after: "2030-01-01T08:00:00Z"\nexpires_at: "2030-01-02T08:00:00Z"\npriority: high\nlanguages: {en: {subject: s, text: t}}\nreceivers: [{send_to: s1@example.com}, {send_to: s2@example.com}]\n' "$HEAD" |
+	ms compose - >/dev/null
+for f in "$T"/spool/new/*.yaml; do
+	id=$(basename "$f" .yaml)
+	check "compose passes on the schedule and priority ($id)" \
+		"$(ms show --json "$id" | py -c 'import json,sys; d=json.load(sys.stdin); print(d.get("send_after"), d.get("expires_at"), d.get("priority"))')" \
+		"2030-01-01T08:00:00Z 2030-01-02T08:00:00Z high"
+done
+[ "$(count new)" = 2 ] && ok "two scheduled receivers" || fail "scheduled receivers: $(count new)"
+rm -f "$T"/spool/new/*
 
 # --- idempotency keys: processes racing on the same key ---
 rm -f "$T"/spool/new/* "$T"/spool/messages/*
