@@ -16,6 +16,7 @@
  * the list cache's file) over spool_commit.c (the group commit and inode
  * pool) over spool_fs.c (the file-system primitives and file names). */
 #include "config.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 

@@ -10,21 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-enum spool_status {
-	SPOOL_NEW, SPOOL_ACTIVE, SPOOL_FAILED, SPOOL_ERROR, SPOOL_SENT, SPOOL_CORRUPT,
-	SPOOL_HOLD,	/* "held": put aside by an operator; no sender looks here */
-	SPOOL_NSTATUS
-};
-
-/* Status masks (1u << status): all of them, and those no command ever
- * deletes or resends (being sent, or quarantined for a human). */
-#define SPOOL_ALL_MASK ((1u << SPOOL_NSTATUS) - 1)
-#define SPOOL_UNTOUCHED_MASK ((1u << SPOOL_ACTIVE) | (1u << SPOOL_CORRUPT))
-
-#define SPOOL_ID_MAX 200	/* bytes, without ".yaml" */
-
-/* Opaque: only spool*.c know its directory descriptors and names. */
-struct spool;
+#include "spool_types.h"
 
 /* Status names as commands and --json show them ("not_sent" for new/). */
 const char *spool_status_name(enum spool_status st);
@@ -81,14 +67,6 @@ enum spool_find_result { SPOOL_FOUND = 0, SPOOL_NOT_FOUND = 1, SPOOL_AMBIGUOUS =
 /* Resolves a unique id prefix across all statuses. -1 on I/O error. */
 int spool_find(struct spool *sp, const char *prefix, enum spool_status *st, char *id, size_t idsz);
 
-/* A claimed receiver: its file is in active/ and locked by this process. */
-struct spool_claim {
-	enum spool_status from;
-	char id[SPOOL_ID_MAX + 1];
-	int fd;			/* open, locked; read the content from here */
-	struct stat st;
-};
-
 enum spool_claim_result { SPOOL_CLAIMED = 0, SPOOL_BUSY = 1 };
 /* Renames from/ID into active/ under an exclusive lock. SPOOL_BUSY when
  * another process has it (it vanished, or it is locked). With from ==
@@ -102,14 +80,6 @@ int spool_claim_settled(struct spool_claim *c, bool young);
 /* Writes new content durably over active/ID, then moves it into `to`. */
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to);
-/* One commit of a batch; rc and err are its outcome (spool_commit's). */
-struct spool_commit {
-	struct spool_claim *c;
-	const void *data;
-	size_t len;
-	enum spool_status to;
-	int rc, err;
-};
 /* Commits many claims as one group: every file is written and flushed
  * together, then renamed, then each directory is flushed once for all of
  * them. Each commit succeeds or fails alone; returns how many failed. */

@@ -4,7 +4,7 @@
 #ifndef MSGSPOOL_SPOOL_INT_H
 #define MSGSPOOL_SPOOL_INT_H
 
-#include "spool.h"
+#include "spool_types.h"
 
 #include <dirent.h>
 #include <stdbool.h>

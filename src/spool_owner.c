@@ -4,6 +4,7 @@
  * and never touch a producer's file. The rules are in spool-layout/README.md
  * ("The owner"). */
 #include "config.h"
+#include "spool.h"
 #include "spool_int.h"
 
 #include <dirent.h>

@@ -4,6 +4,7 @@
  * over an existing receiver, and never trust a name a producer chose
  * without the id rule. Rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 
