@@ -9,6 +9,7 @@
 #include "cmd_owner.h"
 #include "json.h"
 #include "query.h"
+#include "status.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -96,7 +97,80 @@ struct stats {
 	time_t now;
 	struct table t[3];
 	size_t stuck, stuck_in[SPOOL_NSTATUS];	/* in new/ or failed/, unreadable to the spool's owner */
+	bool running;				/* msgspoold's status file is trusted: */
+	struct status_info si;			/* its counts */
+	const char *why;			/* else why not */
+	struct ratelimit_use rate[4];
+	int nrate;
 };
+
+static void daemon_json(const struct stats *st)
+{
+	printf(",\"daemon\":{\"running\":%s", st->running ? "true" : "false");
+	if (!st->running) {
+		printf(",\"reason\":");
+		json_string(stdout, st->why);
+	} else {
+		const struct status_info *si = &st->si;
+		printf(",\"pid\":%ld,\"start_time\":%lld,\"updated\":%lld,\"connections\":{\"current\":%ld,"
+		       "\"min\":%ld,\"max\":%ld},\"outcomes\":{",
+		       si->pid, si->start, si->updated, si->conns, si->conns_min, si->conns_max);
+		for (int i = 0; i < STATUS_NOUTCOMES; i++)
+			printf("%s\"%s\":%lld", i ? "," : "", status_outcome_name((enum status_outcome)i), si->count[i]);
+		printf("}");
+	}
+	printf("},\"rate\":[");
+	for (int i = 0; i < st->nrate; i++)
+		printf("%s{\"per_seconds\":%ld,\"limit\":%ld,\"count\":%ld}", i ? "," : "", st->rate[i].per,
+		       st->rate[i].limit, st->rate[i].count);
+	printf("]");
+}
+
+/* The daemon's families; with no daemon running, only msgspool_daemon_up 0
+ * (a counter without its process would be a stale value, not a reset). */
+static void daemon_openmetrics(const struct stats *st)
+{
+	const struct status_info *si = &st->si;
+	printf("# TYPE msgspool_daemon_up gauge\n# HELP msgspool_daemon_up Whether msgspoold runs.\n"
+	       "msgspool_daemon_up %d\n", st->running);
+	if (st->running) {
+		printf("# TYPE msgspool_daemon_start_time_seconds gauge\n# HELP msgspool_daemon_start_time_seconds "
+		       "When msgspoold started (its counters count from then).\nmsgspool_daemon_start_time_seconds %lld\n"
+		       "# TYPE msgspool_smtp_connections gauge\n# HELP msgspool_smtp_connections SMTP connections "
+		       "msgspoold may hold now, and the range of smtp.connections.\n"
+		       "msgspool_smtp_connections{bound=\"current\"} %ld\nmsgspool_smtp_connections{bound=\"min\"} %ld\n"
+		       "msgspool_smtp_connections{bound=\"max\"} %ld\n"
+		       "# TYPE msgspool_outcomes counter\n# HELP msgspool_outcomes Attempts by outcome since msgspoold "
+		       "started.\n", si->start, si->conns, si->conns_min, si->conns_max);
+		for (int i = 0; i < STATUS_NOUTCOMES; i++)
+			printf("msgspool_outcomes_total{outcome=\"%s\"} %lld\n",
+			       status_outcome_name((enum status_outcome)i), si->count[i]);
+	}
+	if (!st->nrate)
+		return;
+	printf("# TYPE msgspool_rate_limit gauge\n# HELP msgspool_rate_limit smtp.rate: the limit per window.\n");
+	for (int i = 0; i < st->nrate; i++)
+		printf("msgspool_rate_limit{window_seconds=\"%ld\"} %ld\n", st->rate[i].per, st->rate[i].limit);
+	printf("# TYPE msgspool_rate_used gauge\n# HELP msgspool_rate_used Messages taken in the current window.\n");
+	for (int i = 0; i < st->nrate; i++)
+		printf("msgspool_rate_used{window_seconds=\"%ld\"} %ld\n", st->rate[i].per, st->rate[i].count);
+}
+
+static void daemon_human(const struct stats *st)
+{
+	const struct status_info *si = &st->si;
+	if (!st->running) {
+		printf("\ndaemon not running (%s)\n", st->why);
+		return;
+	}
+	char t[UTIL_TIME_LEN];
+	util_time_format((time_t)si->start, t);
+	printf("\ndaemon: pid %ld since %s, connections %ld (of %ld..%ld)\nsince start:", si->pid, t, si->conns,
+	       si->conns_min, si->conns_max);
+	for (int i = 0; i < STATUS_NOUTCOMES; i++)
+		printf("%s %lld %s", i ? "," : "", si->count[i], status_outcome_name((enum status_outcome)i));
+	putchar('\n');
+}
 
 
 /* cli_query_each's callback: one row counted in each table. */
@@ -133,7 +207,9 @@ static void stats_json(const struct stats *st)
 		}
 		printf("}");
 	}
-	printf(",\"stuck\":%zu}\n", st->stuck);
+	printf(",\"stuck\":%zu", st->stuck);
+	daemon_json(st);
+	printf("}\n");
 }
 
 /* One metric family per dimension, so that a sum over a family's samples is
@@ -169,6 +245,7 @@ static void stats_openmetrics(const struct stats *st)
 	for (size_t i = 0; i < 2; i++)
 		printf("msgspool_stuck_receivers{status=\"%s\"} %zu\n", spool_status_name(claimed[i]),
 		       st->stuck_in[claimed[i]]);
+	daemon_openmetrics(st);
 	printf("# EOF\n");
 }
 
@@ -241,14 +318,18 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 		if (st.t[t].n > 1)
 			qsort(st.t[t].b, st.t[t].n, sizeof *st.t[t].b, by_count);
 	st.stuck = owner_count_stuck(c, st.stuck_in);
+	st.running = status_read(c->sp, &st.si, &st.why) == 0;
+	st.nrate = ratelimit_usage(c->sp, &c->conf, st.rate);
 	if (json)
 		stats_json(&st);
 	else if (om)
 		stats_openmetrics(&st);
 	else
 		stats_human(&st);
-	if (!json && !om)
+	if (!json && !om) {
+		daemon_human(&st);
 		ratelimit_print_usage(stdout, c->sp, &c->conf);
+	}
 	for (size_t t = 0; t < 3; t++)
 		free_table(&st.t[t]);
 	return 0;

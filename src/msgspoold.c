@@ -20,6 +20,7 @@
 #include "jobq.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "status.h"
 #include "receiver.h"
 #include "spool.h"
 #include "transport.h"
@@ -72,7 +73,7 @@ struct daemon {
 	struct committer *committer;	/* records sent receivers in groups */
 	struct conns cc;		/* how many may be connected now (conns.c), under mu */
 	pthread_cond_t spare;		/* workers conns.c does not allow wait here */
-	time_t next_rescan, next_full, next_retry;
+	time_t next_rescan, next_full, next_retry, next_status;
 };
 
 /* The priority of a receiver in new/, read when it is not queued yet and
@@ -153,6 +154,8 @@ static bool next_job(struct worker *w, struct jobq_job *job)
 			pthread_mutex_lock(&d->mu);
 			if (d->q.n == 0 && conns_idle(&d->cc))
 				dlog(LOG_NOTICE, "connections: back to %ld (idle)", d->cc.allowed);
+			if (status_conns(d->cc.allowed))
+				evloop_wake(&d->ev);
 		}
 	}
 	if (d->stopping)
@@ -202,6 +205,9 @@ static enum conns_change count_connections(struct daemon *d, enum deliver_result
 	double now = conns_now_ms();
 	bool delivered = r == DELIVER_SENT || r == DELIVER_FAILED || (r == DELIVER_DEFERRED && !lost);
 	enum conns_change ch = conns_after(&d->cc, delivered, lost, fresh, now - t0, d->q.n, now);
+	bool counted = status_count(r); /* for msgspool stats, written by on_timer */
+	if (status_conns(d->cc.allowed) || counted)
+		evloop_wake(&d->ev);
 	if (ch == CONNS_GREW) {
 		pthread_cond_broadcast(&d->spare);
 		dlog(LOG_NOTICE, "connections: %ld -> %ld (%zu waiting, more than the open ones send in a second)",
@@ -404,6 +410,12 @@ static time_t on_timer(void *ctx, time_t now)
 		d->next_retry = now + (step < 1 ? 1 : step > 60 ? 60 : step);
 	}
 	time_t next = retry > 0 && d->next_retry < d->next_rescan ? d->next_retry : d->next_rescan;
+	if (status_dirty() && now >= d->next_status) { /* at most once a second */
+		status_flush(d->sp, false);
+		d->next_status = now + 1;
+	}
+	if (status_dirty() && d->next_status < next)
+		next = d->next_status;
 	return later && later < next ? later : next;
 }
 
@@ -583,6 +595,8 @@ static void start_work(struct daemon *d)
 	conns_init(&d->cc, d->conf->transport == CONF_TRANSPORT_SMTP ? d->conf->smtp.connections_min : (long)d->workers,
 		   (long)d->workers);
 	d->rl = ratelimit_new(d->sp, d->conf);
+	status_begin(d->cc.min, d->cc.max);
+	status_conns(d->cc.allowed);
 	d->committer = committer_start(d->sp, dlog_fn, NULL);
 	if (!d->committer)
 		dlog(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone", strerror(errno));
@@ -616,6 +630,7 @@ static void stop_work(struct daemon *d)
 	for (size_t i = 0; i < d->workers; i++)
 		pthread_join(d->threads[i], NULL);
 	committer_stop(d->committer); /* after the workers: their last records too */
+	status_flush(d->sp, true);
 	dlog(LOG_NOTICE, "stopped");
 	free(d->threads);
 	free(d->ws);

@@ -180,17 +180,29 @@ void ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
+int ratelimit_usage(struct spool *sp, const struct conf *c, struct ratelimit_use use[4])
+{
+	if (!c->smtp.nrates)
+		return 0;
+	struct ratelimit *rl = ratelimit_new(sp, c);
+	int n = rl->nw;
+	for (int i = 0; i < n; i++)
+		use[i] = (struct ratelimit_use){rl->w[i].per, rl->w[i].n, rl->w[i].count};
+	ratelimit_free(rl);
+	return n;
+}
+
 void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c)
 {
 	static const char *const names[] = {"this second", "this minute", "this hour", "today"};
-	if (!c->smtp.nrates)
+	struct ratelimit_use u[4];
+	int n = ratelimit_usage(sp, c, u);
+	if (!n)
 		return;
-	struct ratelimit *rl = ratelimit_new(sp, c);
 	fprintf(f, "\nrate (smtp.rate, over all connections):");
-	for (int i = 0; i < rl->nw; i++) {
-		int u = rl->w[i].per == 1 ? 0 : rl->w[i].per == 60 ? 1 : rl->w[i].per == 3600 ? 2 : 3;
-		fprintf(f, "%s %ld of %ld %s", i ? "," : "", rl->w[i].count, rl->w[i].n, names[u]);
+	for (int i = 0; i < n; i++) {
+		int k = u[i].per == 1 ? 0 : u[i].per == 60 ? 1 : u[i].per == 3600 ? 2 : 3;
+		fprintf(f, "%s %ld of %ld %s", i ? "," : "", u[i].count, u[i].limit, names[k]);
 	}
 	fputc('\n', f);
-	ratelimit_free(rl);
 }

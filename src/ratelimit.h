@@ -24,5 +24,11 @@ void ratelimit_free(struct ratelimit *rl);
 /* "rate: 37 of 50 this second, 1234 of 50000 today" from the spool's
  * counts, for stats; nothing when no limit is configured. */
 void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c);
+/* The same for --json and OpenMetrics: each limit's window in seconds, its
+ * limit and what was taken in the current window; returns how many. */
+struct ratelimit_use {
+	long per, limit, count;
+};
+int ratelimit_usage(struct spool *sp, const struct conf *c, struct ratelimit_use use[4]);
 
 #endif

@@ -664,3 +664,9 @@ int spool_state_read(struct spool *sp, const char *name, size_t max, char **data
 {
 	return spool_read_named(sp->rootfd, name, max, data, len, NULL);
 }
+
+int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
+			  struct stat *st)
+{
+	return spool_read_named(sp->rootfd, name, max, data, len, st);
+}

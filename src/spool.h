@@ -110,6 +110,9 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep);
  * by a fixed name: replaced whole, never torn. */
 int spool_state_write(struct spool *sp, const char *name, const void *data, size_t len);
 int spool_state_read(struct spool *sp, const char *name, size_t max, char **data, size_t *len);
+/* The same, with the file's stat (a reader checks its owner). */
+int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
+			  struct stat *st);
 
 /* Removes tmp/ files older than max_age seconds; returns how many. */
 int spool_clean_tmp(struct spool *sp, time_t max_age);
