@@ -115,6 +115,41 @@ static bool parse_line(const char *line, struct status_info *si, unsigned *seen,
 	return false;
 }
 
+/* When process `pid` started (Unix time, from /proc), -1 if unknown. */
+static long long process_start(long pid)
+{
+	char path[64], buf[1024];
+	long long btime = -1, ticks;
+	FILE *f = fopen("/proc/stat", "re");
+	while (f && fgets(buf, sizeof buf, f))
+		if (sscanf(buf, "btime %lld", &btime) == 1)
+			break;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (btime < 0 || !(f = fopen(path, "re")))
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the name before it may hold anything */
+	/* After the name: state, then 18 fields, then the start in clock ticks since boot. */
+	if (!p || sscanf(p + 1, " %*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lld",
+			 &ticks) != 1)
+		return -1;
+	return btime + ticks / sysconf(_SC_CLK_TCK);
+}
+
+/* The pid lives and is the process that wrote `start` (not a later one
+ * that got the number again): it started no later than that. */
+static bool daemon_alive(const struct status_info *si)
+{
+	if (si->pid <= 0 || (kill((pid_t)si->pid, 0) < 0 && errno != EPERM))
+		return false;
+	long long began = process_start(si->pid);
+	return began < 0 || began <= si->start + 1;
+}
+
 int status_read(struct spool *sp, struct status_info *si, const char **why)
 {
 	char *data;
@@ -137,7 +172,7 @@ int status_read(struct spool *sp, struct status_info *si, const char **why)
 		ok = parse_line(line, si, &seen, &running);
 	if (ok && seen == (1u << (7 + STATUS_NOUTCOMES)) - 1) {
 		*why = "daemon not running";
-		if (running && si->pid > 0 && (kill((pid_t)si->pid, 0) == 0 || errno == EPERM))
+		if (running && daemon_alive(si))
 			rc = 0;
 	}
 	free(data);

@@ -72,4 +72,10 @@ check "... --openmetrics: msgspool_daemon_up 0, no counters" \
 # A file marked running whose process is gone is stale.
 sed 's/^state stopped$/state running/' "$T/spool/status" > "$T/stale" && cat "$T/stale" > "$T/spool/status"
 check_contains "a running file of a dead daemon is stale" "$(ms stats)" "daemon not running"
+# ... and so is one whose pid now belongs to a process started later.
+sleep 2; sleep 60 & LATER=$!; PIDS="$PIDS $LATER"
+sed "s/^pid .*/pid $LATER/" "$T/stale" > "$T/spool/status"
+check_contains "a running file whose pid a later process reuses is stale" "$(ms stats)" "daemon not running"
+sed "s/^start .*/start $(date +%s)/" "$T/spool/status" > "$T/stale" && cat "$T/stale" > "$T/spool/status"
+check_contains "... while the same file with that process's start is believed" "$(ms stats)" "since start: 20 sent"
 finish
