@@ -8,7 +8,9 @@
 #include "spool.h"
 #include "util.h"
 #include "webauth.h"
+#include "webhtml.h"
 #include "webhttp.h"
+#include "webpages.h"
 #include "webpasswd.h"
 
 #include <errno.h>
@@ -124,6 +126,36 @@ static int prepare(struct webapp *app, struct sockaddr_storage *ss, char **cert,
 	return app->auth ? 0 : EX_OSERR;
 }
 
+/* The routes, handed to webhttp at start: the HTTP layer below knows no
+ * page, so a new page is a handler and one line here. */
+static void static_css(struct web_req *r)
+{
+	r->ctype = "text/css; charset=utf-8";
+	util_buf_adds(&r->out, webhtml_css);
+}
+
+static void static_js(struct web_req *r)
+{
+	r->ctype = "text/javascript; charset=utf-8";
+	util_buf_adds(&r->out, webhtml_js);
+}
+
+static const struct webhttp_route routes[] = {
+	{"GET", "/static/style.css", WEBHTTP_OPEN, static_css, NULL},
+	{"GET", "/static/app.js", WEBHTTP_OPEN, static_js, NULL},
+	{"GET", "/login", WEBHTTP_OPEN, webpages_login_form, NULL},
+	{"POST", "/login", WEBHTTP_OPEN, webpages_login, NULL},
+	{"POST", "/logout", WEBHTTP_PAGE, webpages_logout, NULL},
+	{"GET", "/", WEBHTTP_PAGE, webpages_dashboard, NULL},
+	{"GET", "/receivers", WEBHTTP_PAGE, webpages_list, NULL},
+	{"POST", "/receivers/resend", WEBHTTP_PAGE, webpages_resend, NULL},
+	{"POST", "/receivers/delete", WEBHTTP_PAGE, webpages_delete, NULL},
+	{"GET", "/receivers/*", WEBHTTP_PAGE, NULL, webpages_detail},
+	{"GET", "/api/receivers", WEBHTTP_API, webapi_list, NULL},
+	{"POST", "/api/resend", WEBHTTP_API, webapi_resend, NULL},
+	{"GET", "/api/receivers/*", WEBHTTP_API, NULL, webapi_show},
+};
+
 static int serve(struct webapp *app, const struct sockaddr_storage *ss, const char *cert, const char *key)
 {
 	char err[512];
@@ -135,7 +167,8 @@ static int serve(struct webapp *app, const struct sockaddr_storage *ss, const ch
 	/* Blocked before the server's thread starts, so only sigwait sees them. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (webhttp_start(app, (const struct sockaddr *)ss, cert, key, err, sizeof err) < 0) {
+	if (webhttp_start(app, routes, sizeof routes / sizeof *routes, (const struct sockaddr *)ss,
+			  cert, key, err, sizeof err) < 0) {
 		fprintf(stderr, "msgspool-web: %s\n", err);
 		return EX_UNAVAILABLE;
 	}

@@ -8,7 +8,6 @@
 #include "config.h"
 #include "webhttp.h"
 #include "webhtml.h"
-#include "webpages.h"
 
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -215,45 +214,6 @@ static enum MHD_Result send_answer(struct web_req *r)
 
 /* ---- routing ---- */
 
-enum gate { OPEN, PAGE, API };
-
-struct route {
-	const char *method;
-	const char *path;	/* a trailing '*' takes one path segment: the id */
-	enum gate gate;
-	void (*plain)(struct web_req *r);
-	void (*with_id)(struct web_req *r, const char *id);
-};
-
-static void static_css(struct web_req *r)
-{
-	r->ctype = "text/css; charset=utf-8";
-	util_buf_adds(&r->out, webhtml_css);
-}
-
-static void static_js(struct web_req *r)
-{
-	r->ctype = "text/javascript; charset=utf-8";
-	util_buf_adds(&r->out, webhtml_js);
-}
-
-static const struct route routes[] = {
-	{"GET", "/static/style.css", OPEN, static_css, NULL},
-	{"GET", "/static/app.js", OPEN, static_js, NULL},
-	{"GET", "/login", OPEN, webpages_login_form, NULL},
-	{"POST", "/login", OPEN, webpages_login, NULL},
-	{"POST", "/logout", PAGE, webpages_logout, NULL},
-	{"GET", "/", PAGE, webpages_dashboard, NULL},
-	{"GET", "/receivers", PAGE, webpages_list, NULL},
-	{"POST", "/receivers/resend", PAGE, webpages_resend, NULL},
-	{"POST", "/receivers/delete", PAGE, webpages_delete, NULL},
-	{"GET", "/receivers/*", PAGE, NULL, webpages_detail},
-	{"GET", "/api/receivers", API, webapi_list, NULL},
-	{"POST", "/api/resend", API, webapi_resend, NULL},
-	{"GET", "/api/receivers/*", API, NULL, webapi_show},
-};
-#define NROUTES (sizeof routes / sizeof *routes)
-
 /* The route's id segment of path, or NULL when path is not this route. */
 static bool path_matches(const char *pattern, const char *path, const char **id)
 {
@@ -297,16 +257,16 @@ static void basic_login(struct web_req *r, time_t now)
 }
 
 /* True when the request may reach its handler; else the answer is set. */
-static bool pass_gates(struct web_req *r, const struct route *rt)
+static bool pass_gates(struct web_req *r, const struct webhttp_route *rt)
 {
 	time_t now = time(NULL);
 	r->sess = webauth_find(r->app->auth, cookie_session(r), now);
 	if (r->sess && r->sess->user[0])
 		r->user = r->sess->user;
-	if (!r->user && rt->gate == API)
+	if (!r->user && rt->gate == WEBHTTP_API)
 		basic_login(r, now);
-	if (rt->gate != OPEN && !r->user) {
-		if (rt->gate == API)
+	if (rt->gate != WEBHTTP_OPEN && !r->user) {
+		if (rt->gate == WEBHTTP_API)
 			webhttp_error(r, MHD_HTTP_UNAUTHORIZED, "log in first (session cookie or HTTP Basic)");
 		else
 			webhttp_redirect(r, "/login");
@@ -314,7 +274,7 @@ static bool pass_gates(struct web_req *r, const struct route *rt)
 	}
 	if (strcmp(r->method, "POST"))
 		return true;
-	if (rt->gate == API) {
+	if (rt->gate == WEBHTTP_API) {
 		/* A JSON body cannot come from a cross-site form without a preflight. */
 		const char *ct = webhttp_header(r, "Content-Type");
 		if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';')) {
@@ -335,10 +295,11 @@ static bool pass_gates(struct web_req *r, const struct route *rt)
 
 static void dispatch(struct web_req *r)
 {
-	const struct route *found = NULL;
+	const struct webhttp_route *found = NULL;
 	const char *id = NULL, *rid;
 	bool path_known = false;
-	for (size_t i = 0; i < NROUTES; i++) {
+	const struct webhttp_route *routes = r->app->routes;
+	for (size_t i = 0; i < r->app->nroutes; i++) {
 		if (!path_matches(routes[i].path, r->path, &rid))
 			continue;
 		path_known = true;
@@ -436,9 +397,11 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD
 	*ctx = NULL;
 }
 
-int webhttp_start(struct webapp *app, const struct sockaddr *sa, const char *cert, const char *key,
-		  char *err, size_t errsz)
+int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t nroutes,
+		  const struct sockaddr *sa, const char *cert, const char *key, char *err, size_t errsz)
 {
+	app->routes = routes;
+	app->nroutes = nroutes;
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	if (sa->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;

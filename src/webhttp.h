@@ -1,8 +1,9 @@
 /* webhttp: msgspool-web's HTTP layer on libmicrohttpd: the request and its
  * answer, form and query decoding, the security headers every answer
  * carries, the login gate (session cookie, or HTTP Basic for /api/), CSRF
- * on every POST, and the routing table. Pages live in webpages.c and
- * webapi.c; the server's start in web.c. */
+ * on every POST, and dispatching by a route table it is handed at start.
+ * It never calls a page itself: the pages live in webpages.c, weblist.c,
+ * webdash.c and webapi.c, and their table in web.c, which sits above. */
 #ifndef MSGSPOOL_WEBHTTP_H
 #define MSGSPOOL_WEBHTTP_H
 
@@ -19,6 +20,20 @@
 struct MHD_Connection;
 struct MHD_Daemon;
 
+struct web_req;
+
+/* Who may reach a route: anyone; a logged-in browser (session cookie,
+ * CSRF token on POST); the API (session or HTTP Basic, JSON on POST). */
+enum webhttp_gate { WEBHTTP_OPEN, WEBHTTP_PAGE, WEBHTTP_API };
+
+struct webhttp_route {
+	const char *method;
+	const char *path;	/* a trailing '*' takes one path segment: the id */
+	enum webhttp_gate gate;
+	void (*plain)(struct web_req *r);
+	void (*with_id)(struct web_req *r, const char *id);
+};
+
 struct webapp {
 	struct conf conf;
 	struct spool *sp;
@@ -26,6 +41,8 @@ struct webapp {
 	struct webpasswd pw;
 	bool tls;
 	struct MHD_Daemon *d;
+	const struct webhttp_route *routes;	/* handed to webhttp_start */
+	size_t nroutes;
 };
 
 /* An application/x-www-form-urlencoded body, decoded. */
@@ -76,10 +93,11 @@ void webhttp_set_cookie(struct web_req *r, const char *value);
 /* Logs a line to stderr (the journal under systemd): "msgspool-web: ...". */
 void webhttp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Starts serving on sa; with cert and key (PEM text) HTTPS only. */
+/* Starts serving routes (kept, not copied) on sa; with cert and key (PEM
+ * text) HTTPS only. */
 struct sockaddr;
-int webhttp_start(struct webapp *app, const struct sockaddr *sa, const char *cert, const char *key,
-		  char *err, size_t errsz);
+int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t nroutes,
+		  const struct sockaddr *sa, const char *cert, const char *key, char *err, size_t errsz);
 void webhttp_stop(struct webapp *app);
 
 #endif
