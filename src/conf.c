@@ -148,6 +148,26 @@ static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node
 static int set_rate(struct conf *c, const struct key *k, const struct ydoc_node *v,
 		    const char *path, char *err, size_t errsz);
 
+/* The names of the enum keys' values, by value; NULL ends each list. */
+static const char *const tls_names[] = {
+	[CONF_TLS_NONE] = "none", [CONF_TLS_STARTTLS] = "starttls", [CONF_TLS_TLS] = "tls", NULL,
+};
+static const char *const transport_names[] = {
+	[CONF_TRANSPORT_SMTP] = "smtp", [CONF_TRANSPORT_MAILDIR] = "maildir", NULL,
+};
+
+/* The value whose name s is; -1 with "'s' is not one of a, b" in reason. */
+static int enum_index(const char *s, const char *const *names, char *reason, size_t rsz)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	int n = snprintf(reason, rsz, "'%s' is not one of ", s);
+	for (int i = 0; names[i] && n >= 0 && (size_t)n < rsz; i++)
+		n += snprintf(reason + n, rsz - (size_t)n, "%s%s", i ? ", " : "", names[i]);
+	return -1;
+}
+
 static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *v,
 		   const char *path, char *err, size_t errsz)
 {
@@ -197,30 +217,15 @@ static int set_key(struct conf *c, const struct key *k, const struct ydoc_node *
 			return bad(err, errsz, path, v->line, k->section, k->name, reason);
 		}
 		return 0;
-	case K_TLS: {
-		enum conf_tls *t = (enum conf_tls *)(base + k->off);
-		if (!strcmp(v->str, "none"))
-			*t = CONF_TLS_NONE;
-		else if (!strcmp(v->str, "starttls"))
-			*t = CONF_TLS_STARTTLS;
-		else if (!strcmp(v->str, "tls"))
-			*t = CONF_TLS_TLS;
-		else {
-			snprintf(reason, sizeof reason, "'%s' is not one of none, starttls, tls", v->str);
-			return bad(err, errsz, path, v->line, k->section, k->name, reason);
-		}
-		return 0;
-	}
+	case K_TLS:
 	case K_TRANSPORT: {
-		enum conf_transport *t = (enum conf_transport *)(base + k->off);
-		if (!strcmp(v->str, "smtp"))
-			*t = CONF_TRANSPORT_SMTP;
-		else if (!strcmp(v->str, "maildir"))
-			*t = CONF_TRANSPORT_MAILDIR;
-		else {
-			snprintf(reason, sizeof reason, "'%s' is not one of smtp, maildir", v->str);
+		int i = enum_index(v->str, k->kind == K_TLS ? tls_names : transport_names, reason, sizeof reason);
+		if (i < 0)
 			return bad(err, errsz, path, v->line, k->section, k->name, reason);
-		}
+		if (k->kind == K_TLS)
+			*(enum conf_tls *)(base + k->off) = (enum conf_tls)i;
+		else
+			*(enum conf_transport *)(base + k->off) = (enum conf_transport)i;
 		return 0;
 	}
 	}
