@@ -123,10 +123,7 @@ static void maildir_close(void *impl)
 	struct maildir *m = impl;
 	if (!m)
 		return;
-	if (m->tmpfd >= 0)
-		close(m->tmpfd);
-	if (m->newfd >= 0)
-		close(m->newfd);
+	util_close_fds((int[]){m->tmpfd, m->newfd}, 2);
 	free(m->path);
 	free(m);
 }

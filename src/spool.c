@@ -549,15 +549,8 @@ void spool_close(struct spool *sp)
 	if (!sp)
 		return;
 	spool_commit_fini(sp);
-	for (int i = 0; i < SPOOL_NSTATUS; i++)
-		if (sp->dirfd[i] >= 0)
-			close(sp->dirfd[i]);
-	if (sp->tmpfd >= 0)
-		close(sp->tmpfd);
-	if (sp->msgfd >= 0)
-		close(sp->msgfd);
-	if (sp->rootfd >= 0)
-		close(sp->rootfd);
+	util_close_fds(sp->dirfd, SPOOL_NSTATUS);
+	util_close_fds((int[]){sp->tmpfd, sp->msgfd, sp->rootfd}, 3);
 	free(sp->root);
 	free(sp);
 }

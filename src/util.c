@@ -184,6 +184,13 @@ int util_time_parse(const char *s, time_t *out)
 	return 0;
 }
 
+void util_close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 int util_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;

@@ -89,6 +89,9 @@ char *util_escape(const char *s, char *dst, size_t dstsz);
 bool util_is_printable(const char *s, size_t n);
 
 int util_write_all(int fd, const void *p, size_t n);
+/* Closes each of the n descriptors that is open (not negative): for the
+ * teardown of a struct that may be only half set up. */
+void util_close_fds(const int *fds, size_t n);
 /* Reads a whole fd up to max bytes; -1 with errno EFBIG when larger. */
 int util_read_fd(int fd, size_t max, char **out, size_t *outlen);
 
