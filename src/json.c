@@ -45,25 +45,21 @@ void json_value(FILE *f, const struct ydoc_node *n)
 			json_string(f, n->str);
 		return;
 	case YDOC_SEQ:
-		fputc('[', f);
+	case YDOC_MAP: {
+		bool map = n->kind == YDOC_MAP;
+		fputc(map ? '{' : '[', f);
 		for (size_t k = 0; k < n->n; k++) {
 			if (k)
 				fputc(',', f);
-			json_value(f, n->items[k]);
+			if (map) {
+				json_string(f, ydoc_key(n, k));
+				fputc(':', f);
+			}
+			json_value(f, map ? ydoc_val(n, k) : n->items[k]);
 		}
-		fputc(']', f);
+		fputc(map ? '}' : ']', f);
 		return;
-	case YDOC_MAP:
-		fputc('{', f);
-		for (size_t k = 0; k < n->n; k++) {
-			if (k)
-				fputc(',', f);
-			json_string(f, ydoc_key(n, k));
-			fputc(':', f);
-			json_value(f, ydoc_val(n, k));
-		}
-		fputc('}', f);
-		return;
+	}
 	}
 }
 
