@@ -9,7 +9,6 @@
 #include "webspool.h"
 #include "ydoc.h"
 
-#include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +52,8 @@ void webapi_list(struct web_req *r)
 void webapi_show(struct web_req *r, const char *id)
 {
 	enum spool_status st;
-	if (webspool_locate(r->app->sp, id, &st) < 0) {
-		bool bad = errno == EINVAL;
-		webhttp_error(r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
-			      bad ? "not a receiver id" : "no receiver with this id");
+	if (!webpages_locate(r, id, &st, "not a receiver id", "no receiver with this id"))
 		return;
-	}
 	char *data = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&data, &len);

@@ -208,15 +208,21 @@ static void detail_fields(struct web_req *r, const struct receiver *rc, enum spo
 	util_buf_adds(b, "</dl>");
 }
 
+bool webpages_locate(struct web_req *r, const char *id, enum spool_status *st, const char *bad,
+		     const char *missing)
+{
+	if (webspool_locate(r->app->sp, id, st) >= 0)
+		return true;
+	bool inval = errno == EINVAL;
+	webhttp_error(r, inval ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND, inval ? bad : missing);
+	return false;
+}
+
 void webpages_detail(struct web_req *r, const char *id)
 {
 	enum spool_status st;
-	if (webspool_locate(r->app->sp, id, &st) < 0) {
-		bool bad = errno == EINVAL;
-		webhttp_error(r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
-			      bad ? "That is not a receiver id." : "No receiver with this id.");
+	if (!webpages_locate(r, id, &st, "That is not a receiver id.", "No receiver with this id."))
 		return;
-	}
 	struct receiver rc;
 	char err[RECEIVER_ERRLEN];
 	webhtml_head(&r->out, "Message receiver", r->user, r->sess->csrf);

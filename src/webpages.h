@@ -1,5 +1,6 @@
-/* webpages: the handlers behind msgspool-web's routes (webhttp.c calls
- * them once the login and CSRF gates are passed). HTML pages are in
+/* webpages: the handlers behind msgspool-web's routes (web.c's route
+ * table names them; webhttp.c calls them once the login and CSRF gates
+ * are passed). HTML pages are in
  * webpages.c and weblist.c, the JSON API and the actions in webapi.c. */
 #ifndef MSGSPOOL_WEBPAGES_H
 #define MSGSPOOL_WEBPAGES_H
@@ -36,6 +37,11 @@ struct weblist {
  * error the answer (400 or 500) is set and -1 returned. */
 int weblist_query(struct web_req *r, struct weblist *l);
 void weblist_free(struct weblist *l);
+
+/* Finds the status of receiver id; when that fails, answers 400 with bad
+ * (not an id) or 404 with missing (no such receiver) and returns false. */
+bool webpages_locate(struct web_req *r, const char *id, enum spool_status *st, const char *bad,
+		     const char *missing);
 
 void webpages_login_form(struct web_req *r);
 void webpages_login(struct web_req *r);
