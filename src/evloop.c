@@ -5,10 +5,10 @@
 #include "config.h"
 #include "evloop.h"
 #include "dlog.h"
+#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,12 +23,7 @@ int evloop_open(struct evloop *ev, const char *dir)
 {
 	/* Signals arrive through a file descriptor, in the main thread only. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	util_block_stop_signals(&sigs);
 	signal(SIGIO, SIG_IGN); /* a read lease broken while spool_claim_settled holds it */
 	ev->sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	ev->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

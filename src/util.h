@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -89,6 +90,10 @@ char *util_escape(const char *s, char *dst, size_t dstsz);
 bool util_is_printable(const char *s, size_t n);
 
 int util_write_all(int fd, const void *p, size_t n);
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and in every
+ * thread it starts later (set receives them, for sigwait or a signalfd),
+ * and ignores SIGPIPE: a peer gone away is an error return, not a death. */
+void util_block_stop_signals(sigset_t *set);
 /* Closes each of the n descriptors that is open (not negative): for the
  * teardown of a struct that may be only half set up. */
 void util_close_fds(const int *fds, size_t n);

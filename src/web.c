@@ -160,13 +160,8 @@ static int serve(struct webapp *app, const struct sockaddr_storage *ss, const ch
 {
 	char err[512];
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
 	/* Blocked before the server's thread starts, so only sigwait sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	util_block_stop_signals(&set);
 	if (webhttp_start(app, routes, sizeof routes / sizeof *routes, (const struct sockaddr *)ss,
 			  cert, key, err, sizeof err) < 0) {
 		fprintf(stderr, "msgspool-web: %s\n", err);
