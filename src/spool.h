@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/* spool_commit_batch, spool_pool_count and spool_clean_tmp are public too:
+ * spool_types.h declares them, beneath the files that implement them. */
 #include "spool_types.h"
 
 /* Status names as commands and --json show them ("not_sent" for new/). */
@@ -80,10 +82,6 @@ int spool_claim_settled(struct spool_claim *c, bool young);
 /* Writes new content durably over active/ID, then moves it into `to`. */
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
 		 enum spool_status to);
-/* Commits many claims as one group: every file is written and flushed
- * together, then renamed, then each directory is flushed once for all of
- * them. Each commit succeeds or fails alone; returns how many failed. */
-size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n);
 /* Moves the claimed file unchanged into `to` (recovery, quarantine). When
  * the rename fails the claim is still held, for another try. */
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to);
@@ -114,9 +112,6 @@ int spool_state_read(struct spool *sp, const char *name, size_t max, char **data
 int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
 			  struct stat *st);
 
-/* Removes tmp/ files older than max_age seconds; returns how many. */
-int spool_clean_tmp(struct spool *sp, time_t max_age);
-
 /* Staging for all-or-nothing batches (compose): a receiver written and
  * fsynced as tmp/ID.yaml.TAG.staged, published later by renaming it into
  * new/ (never replacing), or dropped. The name is derived, so recovery can
@@ -141,8 +136,5 @@ int spool_message_remove(struct spool *sp, const char *id);
 int spool_message_stat(struct spool *sp, const char *id, struct stat *st);
 /* Makes removals from messages/ durable. */
 int spool_sync_messages(struct spool *sp);
-
-/* Inodes held for reuse by commits (tests watch it). */
-int spool_pool_count(struct spool *sp);
 
 #endif

@@ -7,7 +7,6 @@
  * spool.c: it calls the primitives, never the rules. Rules:
  * spool-layout/README.md, BENCHMARKS.md for why inodes are pooled. */
 #include "config.h"
-#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 

@@ -1,6 +1,7 @@
-/* spool_int: what spool.c, spool_commit.c and spool_records.c share and
- * nothing else may see: the spool's descriptors and the helpers that work
- * on them. Everything outside spool*.c uses spool.h. */
+/* spool_int: what spool.c and the files beside and beneath it (spool_fs.c,
+ * spool_commit.c, spool_records.c, spool_owner.c) share and nothing else
+ * may see: the spool's descriptors and the helpers that work on them.
+ * Everything outside spool*.c uses spool.h. */
 #ifndef MSGSPOOL_SPOOL_INT_H
 #define MSGSPOOL_SPOOL_INT_H
 

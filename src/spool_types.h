@@ -1,12 +1,15 @@
 /* spool_types: the spool's shared vocabulary (statuses, id size, a claim,
  * one commit of a batch), at the bottom so that spool.h (the public calls)
  * and spool_int.h (the spool's own machinery) both stand on it and neither
- * includes the other. Declarations only: no calls, no paths. */
+ * includes the other; and the public calls that spool_commit.c and
+ * spool_fs.c implement, so that they stand below spool.h and never include
+ * it. Declarations only: no definitions, no paths. */
 #ifndef MSGSPOOL_SPOOL_TYPES_H
 #define MSGSPOOL_SPOOL_TYPES_H
 
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 enum spool_status {
 	SPOOL_NEW, SPOOL_ACTIVE, SPOOL_FAILED, SPOOL_ERROR, SPOOL_SENT, SPOOL_CORRUPT,
@@ -40,5 +43,18 @@ struct spool_commit {
 	enum spool_status to;
 	int rc, err;
 };
+
+/* Public calls implemented beneath spool.c (spool.h includes this file). */
+
+/* Commits many claims as one group: every file is written and flushed
+ * together, then renamed, then each directory is flushed once for all of
+ * them. Each commit succeeds or fails alone; returns how many failed.
+ * (spool_commit.c) */
+size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n);
+/* Inodes held for reuse by commits (tests watch it). (spool_commit.c) */
+int spool_pool_count(struct spool *sp);
+/* Removes tmp/ files older than max_age seconds; returns how many.
+ * (spool_fs.c) */
+int spool_clean_tmp(struct spool *sp, time_t max_age);
 
 #endif
