@@ -261,7 +261,6 @@ static int queue_command(const struct queue_op *op, struct cli *c, int argc, cha
 struct dry_ctx {
 	struct cli *c;
 	enum spool_status st;
-	long long max_failed;
 	struct targets ts;
 	size_t cap;
 };
@@ -282,8 +281,9 @@ static int dry_collect(const char *id, void *vctx)
 	return 0;
 }
 
-/* One line for one receiver a sending command would take. */
-static bool dry_line(struct cli *c, const struct target *t, long long max_failed)
+/* One line for one receiver a sending command would take; policy.c says
+ * whether it is over the resend limit, as for the real run. */
+static bool dry_line(struct cli *c, const struct target *t, enum policy_mode mode)
 {
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
@@ -291,8 +291,8 @@ static bool dry_line(struct cli *c, const struct target *t, long long max_failed
 		printf("%s: would be quarantined: %s (dry run)\n", t->id, err);
 		return true;
 	}
-	bool take = max_failed < 0 || r.failed_count <= max_failed;
-	if (take && max_failed < 0)
+	bool take = policy_decide(&c->conf, &r, mode, time(NULL)).verdict != POLICY_NEVER;
+	if (take && mode == POLICY_SEND)
 		printf("%s: would be sent to %s (dry run)\n", t->id, r.send_to);
 	else if (take)
 		printf("%s: would be resent (failed %lld times) (dry run)\n", t->id, r.failed_count);
@@ -300,9 +300,9 @@ static bool dry_line(struct cli *c, const struct target *t, long long max_failed
 	return take;
 }
 
-int queue_dry_send(struct cli *c, enum spool_status st, long long max_failed, size_t *would, size_t *over)
+int queue_dry_send(struct cli *c, enum spool_status st, enum policy_mode mode, size_t *would, size_t *over)
 {
-	struct dry_ctx d = {.c = c, .st = st, .max_failed = max_failed};
+	struct dry_ctx d = {.c = c, .st = st};
 	int rc = cli_open_spool(c);
 	*would = *over = 0;
 	if (rc)
@@ -315,7 +315,7 @@ int queue_dry_send(struct cli *c, enum spool_status st, long long max_failed, si
 	if (d.ts.n > 1)
 		qsort(d.ts.t, d.ts.n, sizeof *d.ts.t, cmp_target);
 	for (size_t i = 0; i < d.ts.n; i++)
-		(*(dry_line(c, &d.ts.t[i], max_failed) ? would : over))++;
+		(*(dry_line(c, &d.ts.t[i], mode) ? would : over))++;
 	free(d.ts.t);
 	return 0;
 }

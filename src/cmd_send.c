@@ -179,7 +179,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 		return rc0;
 	if (dry) {
 		size_t would, over;
-		int r = queue_dry_send(c, SPOOL_NEW, -1, &would, &over);
+		int r = queue_dry_send(c, SPOOL_NEW, POLICY_SEND, &would, &over);
 		if (r == 0 && (would || !quiet))
 			printf("Would send %zu message receivers.\n", would);
 		return r;
@@ -376,7 +376,7 @@ int cmd_resend_failed(struct cli *c, int argc, char **argv)
 		return rc0;
 	if (dry) {
 		size_t would, over;
-		int r = queue_dry_send(c, SPOOL_FAILED, c->conf.resend_limit, &would, &over);
+		int r = queue_dry_send(c, SPOOL_FAILED, POLICY_RETRY, &would, &over);
 		if (r == 0 && (would || !quiet))
 			printf("%zu messages would be automatically resent.\n"
 			       "%zu messages has exceeded the retry limit (current limit: %ld)\n", would, over,
