@@ -171,42 +171,71 @@ static int send_options(const char *cmd, int argc, char **argv, bool *verbose, b
 	return 0;
 }
 
-int cmd_send(struct cli *c, int argc, char **argv)
+/* What send and resend-failed share: their options, then a dry run
+ * (counted in would and over; each command words its own summary) or one
+ * pass over a status directory, after finishing what a crash left when
+ * it is new/. */
+struct pass {
+	const char *cmd;
+	enum spool_status st;
+	enum policy_mode mode;
+	bool dry, quiet;
+	bool down;		/* the mail server could not be used: the pass stopped */
+	size_t would, over;	/* a dry run's */
+	struct sender s;	/* a pass's counts; zero when it never started */
+};
+
+/* 0, or a sysexits code (a usage error leaves p->s zero: nothing to sum up). */
+static int send_pass(struct cli *c, int argc, char **argv, struct pass *p)
 {
-	bool verbose, dry, quiet;
-	int rc0 = send_options("send", argc, argv, &verbose, &dry, &quiet);
-	if (rc0)
-		return rc0;
-	if (dry) {
-		size_t would, over;
-		int r = queue_dry_send(c, SPOOL_NEW, POLICY_SEND, &would, &over);
-		if (r == 0 && (would || !quiet))
-			printf("Would send %zu message receivers.\n", would);
-		return r;
-	}
-	struct sender s;
-	int rc = sender_start(&s, c, verbose);
-	bool down = false;
+	bool verbose;
+	memset(&p->s, 0, sizeof p->s);
+	int rc = send_options(p->cmd, argc, argv, &verbose, &p->dry, &p->quiet);
+	if (rc || p->dry)
+		return rc ? rc : queue_dry_send(c, p->st, p->mode, &p->would, &p->over);
+	rc = sender_start(&p->s, c, verbose);
 	if (rc == 0) {
-		if (deliver_recover(&s.d) < 0 || compose_recover(c->sp, cli_log, &s) < 0)
+		if (p->st == SPOOL_NEW && (deliver_recover(&p->s.d) < 0 || compose_recover(c->sp, cli_log, &p->s) < 0))
 			rc = EX_IOERR;
-		int r = send_status(&s, SPOOL_NEW, POLICY_SEND, &down);
+		int r = send_status(&p->s, p->st, p->mode, &p->down);
 		rc = rc ? rc : r;
 	}
-	sender_stop(&s);
-	if ((s.d.t && !quiet) || s.total) {
-		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", s.counts[DELIVER_SENT],
-		       s.counts[DELIVER_FAILED], s.counts[DELIVER_ERROR], s.counts[DELIVER_QUARANTINED]);
-	}
-	if (s.counts[DELIVER_DEFERRED] && !down && rc == 0)
-		rc = EX_TEMPFAIL; /* young files left for another look */
-	if (s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR] + s.counts[DELIVER_QUARANTINED] && rc == 0)
-		rc = EX_TEMPFAIL; /* cron mails the output of a run that failed someone */
-	if (rc == 0 && down) {
-		cli_err("the mail server could not be reached; the rest of new/ is left for the next run");
+	sender_stop(&p->s);
+	return rc;
+}
+
+/* The exit code both commands end with: 75 when a receiver was not sent
+ * (cron mails the output of a run that failed someone), or when the mail
+ * server could not be reached. */
+static int pass_exit(const struct pass *p, int rc)
+{
+	const size_t *n = p->s.counts;
+	if (rc == 0 && n[DELIVER_FAILED] + n[DELIVER_ERROR] + n[DELIVER_QUARANTINED])
+		rc = EX_TEMPFAIL;
+	if (rc == 0 && p->down) {
+		cli_err("the mail server could not be reached; the rest of %s/ is left for the next run",
+			spool_status_dir(p->st));
 		rc = EX_TEMPFAIL;
 	}
 	return rc;
+}
+
+int cmd_send(struct cli *c, int argc, char **argv)
+{
+	struct pass p = {.cmd = "send", .st = SPOOL_NEW, .mode = POLICY_SEND};
+	int rc = send_pass(c, argc, argv, &p);
+	if (p.dry) {
+		if (rc == 0 && (p.would || !p.quiet))
+			printf("Would send %zu message receivers.\n", p.would);
+		return rc;
+	}
+	const size_t *n = p.s.counts;
+	if ((p.s.d.t && !p.quiet) || p.s.total)
+		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", n[DELIVER_SENT], n[DELIVER_FAILED],
+		       n[DELIVER_ERROR], n[DELIVER_QUARANTINED]);
+	if (n[DELIVER_DEFERRED] && !p.down && rc == 0)
+		rc = EX_TEMPFAIL; /* young files left for another look */
+	return pass_exit(&p, rc);
 }
 
 const char resend_help[] =
@@ -370,42 +399,26 @@ static int count_over(const char *id, void *vctx)
 
 int cmd_resend_failed(struct cli *c, int argc, char **argv)
 {
-	bool verbose, dry, quiet;
-	int rc0 = send_options("resend-failed", argc, argv, &verbose, &dry, &quiet);
-	if (rc0)
-		return rc0;
-	if (dry) {
-		size_t would, over;
-		int r = queue_dry_send(c, SPOOL_FAILED, POLICY_RETRY, &would, &over);
-		if (r == 0 && (would || !quiet))
+	struct pass p = {.cmd = "resend-failed", .st = SPOOL_FAILED, .mode = POLICY_RETRY};
+	int rc = send_pass(c, argc, argv, &p);
+	/* Devilry's own words, kept so scripts that read them go on working. */
+	if (p.dry) {
+		if (rc == 0 && (p.would || !p.quiet))
 			printf("%zu messages would be automatically resent.\n"
-			       "%zu messages has exceeded the retry limit (current limit: %ld)\n", would, over,
+			       "%zu messages has exceeded the retry limit (current limit: %ld)\n", p.would, p.over,
 			       c->conf.resend_limit);
-		return r;
+		return rc;
 	}
-	struct sender s;
-	int rc = sender_start(&s, c, verbose);
-	bool down = false;
-	if (rc == 0)
-		rc = send_status(&s, SPOOL_FAILED, POLICY_RETRY, &down);
-	sender_stop(&s);
 	if (rc == 0 || rc == EX_IOERR) {
 		struct over_ctx oc = {c, 0};
 		spool_scan(c->sp, SPOOL_FAILED, count_over, &oc);
-		size_t resent = s.counts[DELIVER_SENT] + s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR];
-		/* Devilry's own words, kept so scripts that read them go on working. */
-		if (resent || !quiet) {
+		const size_t *n = p.s.counts;
+		size_t resent = n[DELIVER_SENT] + n[DELIVER_FAILED] + n[DELIVER_ERROR];
+		if (resent || !p.quiet) {
 			printf("%zu messages were automatically resent.\n", resent);
 			printf("%zu messages has exceeded the retry limit (current limit: %ld)\n", oc.over,
 			       c->conf.resend_limit);
 		}
-		if (rc == 0 && s.counts[DELIVER_FAILED] + s.counts[DELIVER_ERROR] + s.counts[DELIVER_QUARANTINED])
-			rc = EX_TEMPFAIL; /* someone failed again */
 	}
-	if (rc == 0 && down) {
-		cli_err("the mail server could not be reached; the rest of failed/ is left for the next run");
-		rc = EX_TEMPFAIL;
-	}
-	return rc;
+	return pass_exit(&p, rc);
 }
-
