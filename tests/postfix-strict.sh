@@ -6,39 +6,20 @@
 # receiver, an IDN domain, a UTF-8 local part, a message over the limit and
 # a HELO name the server refuses, each result asserted.
 . "${top_srcdir:-.}/tests/lib.sh"
-command -v postfix >/dev/null || { fail "postfix is not installed (tests/install-deps.sh installs it)"; finish; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "skipped: a private Postfix needs root"; exit 77; }
 . "${top_srcdir:-.}/tests/postfix-instance.sh"
-PF="$T/postfix"
-chmod 755 "$T"
-mkdir -p "$PF/mail"
-chown nobody "$PF/mail"
-PFPORT=$(free_port)
+postfix_mx_setup
 strict() {
-	postfix_private "$PF" "127.0.0.1:$PFPORT" "myhostname = mx.test.localdomain
-inet_interfaces = 127.0.0.1
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = reject_unauth_destination
-smtpd_helo_required = yes
+	postfix_mx_conf "example.com, xn--bcher-kva.example" "smtpd_helo_required = yes
 smtpd_helo_restrictions = reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname, check_helo_access inline:{ refused.test.example=REJECT }
 strict_rfc821_envelopes = yes
 smtpd_forbid_bare_newline = yes
 strict_8bitmime = $2
 strict_mime_encoding_domain = yes
 message_size_limit = 20000
-virtual_mailbox_domains = example.com, xn--bcher-kva.example
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 1
-smtpd_tls_security_level = none
-smtputf8_enable = $1" > "$T/pfstart.log"
+smtputf8_enable = $1"
 }
 strict no yes
-postfix -c "$PF/etc" start >> "$T/pfstart.log" 2>&1 || { fail "postfix did not start: $(tail -3 "$T/pfstart.log" "$PF/maillog" 2>/dev/null)"; finish; exit 1; }
-trap 'postfix -c "$PF/etc" stop >/dev/null 2>&1; cleanup' EXIT
-wait_until 10 py -c "import socket; socket.create_connection(('127.0.0.1', $PFPORT), 1)" || fail "postfix does not listen"
+postfix_mx_start
 err() { ms show --json "$1" | py -c 'import json,sys; e=json.load(sys.stdin)["errors"][-1]; print(e[sys.argv[1]])' "$2"; }
 mails_in() { ls "$PF/mail/inbox/new" 2>/dev/null | wc -l; }
 
@@ -77,8 +58,7 @@ smtp_conf "$PFPORT"
 # any 8-bit header, SMTPUTF8 or not, so it is off here).
 postfix -c "$PF/etc" stop >/dev/null 2>&1
 strict yes no
-postfix -c "$PF/etc" start >> "$T/pfstart.log" 2>&1
-wait_until 10 py -c "import socket; socket.create_connection(('127.0.0.1', $PFPORT), 1)" || fail "postfix does not listen again"
+postfix_mx_start
 u2=$(enq "jørn@example.com")
 ms send >/dev/null 2>&1
 check "UTF-8 local part with SMTPUTF8: sent" "$(status_of "$u2")" sent
