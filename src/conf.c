@@ -41,6 +41,7 @@ void conf_defaults(struct conf *c)
 	c->smtp.connections_min = 4;
 	c->smtp.messages_per_connection = 100;
 	c->smtp.pipelining = true;
+	c->smtp.chunking = true;
 	c->maildir.path = strdup(MSGSPOOL_LOCALSTATEDIR "/mail/msgspool-outbox");
 	c->daemon.user = NULL;
 	c->daemon.retry_failed_after = 0;
@@ -119,6 +120,7 @@ static const struct key keys[] = {
 	{"smtp", "rate", K_RATE, O(smtp.rate), 1, 1000000000},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
 	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
+	{"smtp", "chunking", K_BOOL, O(smtp.chunking), 0, 0},
 	{"smtp", "helo", K_STR, O(smtp.helo), 0, 0},
 	{"smtp", "max_message_size", K_SIZE, O(smtp.max_message_size), 0, 1L << 30},
 	{"maildir", "path", K_PATH, O(maildir.path), 0, 0},

@@ -45,6 +45,7 @@ struct conf {
 		} rate[4];		/* smtp.rate: over all connections; nrates used */
 		int nrates;
 		bool pipelining;	/* use PIPELINING when the server offers it */
+		bool chunking;		/* use CHUNKING (BDAT) when offered with PIPELINING */
 		char *helo;		/* our name in EHLO/HELO; NULL: the host's FQDN */
 		size_t max_message_size;	/* bytes a rendered message may have; 0: no limit */
 	} smtp;

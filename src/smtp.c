@@ -6,15 +6,16 @@
  * failure, never a downgrade; AUTH credentials never reach the transcript.
  * MAIL, RCPT and DATA are pipelined when the server offers PIPELINING,
  * written over libetpan's stream (the library sends one command a write);
- * a message that needs no dot-stuffing (every one mime.c renders) is
- * written as it is.
+ * with CHUNKING too, MAIL, RCPT, BDAT and the message leave in one write
+ * (one round trip a message); a message that needs no dot-stuffing (every
+ * one mime.c renders) is written as it is.
  * Owns: libetpan's SMTP session (the only module that knows it, with
  * smtp_tls.c for the certificate check), the transcript of an attempt.
  * Never: decides from libetpan's error values (they do not tell 450 from
  * 550): outcomes come from the reply code alone; never sends a password in
  * clear to a host that is not loopback, nor an address holding a line break.
- * Rules: RFC 5321, 2920 (pipelining), 3207 (STARTTLS), transport.h (what an
- * outcome means), man/msgspool.conf.5 (smtp.*). */
+ * Rules: RFC 5321, 2920 (pipelining), 3030 (chunking), 3207 (STARTTLS),
+ * transport.h (what an outcome means), man/msgspool.yaml.5 (smtp.*). */
 #include "config.h"
 #include "hdr.h"
 #include "mime.h"
@@ -26,10 +27,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libetpan/libetpan.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +179,16 @@ static void reply_line(const mailsmtp *m, char *buf, size_t n, const char *prefi
 		buf[--l] = '\0';
 }
 
+/* Every write is a whole group the server waits for: Nagle's algorithm
+ * would hold the tail of one (a message past the stream's buffer, then
+ * its end) until the server acknowledged the rest, a round trip more. */
+static void no_delay(struct smtp *s)
+{
+	int one = 1, fd = mailstream_low_get_fd(mailstream_get_low(s->s->stream));
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static void drop_session(struct smtp *s)
 {
 	if (s->s) {
@@ -300,6 +314,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 		return session_fail(s, res, "connect", err);
 	}
 	bound_reads(s);
+	no_delay(s);
 	if (c->smtp.tls == CONF_TLS_TLS && c->smtp.verify && smtp_tls_verify(s->s->stream, s->c, err, sizeof err) < 0)
 		return session_fail(s, res, "tls", err);
 	if (ehlo(s) != 250)
@@ -427,28 +442,31 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 	return true;
 }
 
-/* RFC 2920 PIPELINING: MAIL, RCPT and DATA in one write and their replies
- * read in order, one round trip instead of three. The first refusal is the
- * outcome, whatever followed it, also when the server then closes. */
-static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mail, const char *rcpt,
-						 struct transport_result *res)
+/* One command of a pipelined group: its name in failures and the replies
+ * that let the transaction go on. */
+struct step {
+	const char *name;
+	int ok, ok2;
+};
+static const struct step step_mail = {"MAIL FROM", 250, 250}, step_rcpt = {"RCPT TO", 250, 251},
+			 step_data = {"DATA", 354, 354}, step_bdat = {"BDAT", 250, 250};
+
+/* Reads one reply per step of a group written at once (wrote: the write
+ * went out), in order (RFC 2920). The first refusal is the outcome,
+ * whatever followed it, also when the server then closes. */
+static enum transport_outcome read_replies(struct smtp *s, bool wrote, const struct step *const *steps, int n,
+					   struct transport_result *res)
 {
-	static const char *const step[] = {"MAIL FROM", "RCPT TO", "DATA"};
 	mailsmtp *m = s->s;
-	char cmd[1400];
-	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nDATA\r\n", mail, rcpt);
-	mailstream_set_privacy(m->stream, 1);
-	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n && mailstream_flush(m->stream) == 0;
 	int failed = -1, code = 0;
 	char *saved = NULL;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < n; i++) {
 		int c = wrote ? smtp_proto_reply(m) : 0;
 		if (c == 0 && failed < 0) /* lost, or not SMTP: that is the outcome */
-			return step_fail(s, res, step[i], false);
+			return step_fail(s, res, steps[i]->name, false);
 		if (c == 0)
 			break;
-		bool ok = i == 0 ? c == 250 : i == 1 ? c == 250 || c == 251 : c == 354;
-		if (!ok && failed < 0) {
+		if (c != steps[i]->ok && c != steps[i]->ok2 && failed < 0) {
 			failed = i;
 			code = c;
 			saved = strdup(m->response ? m->response : "");
@@ -468,7 +486,44 @@ static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mai
 	free(saved);
 	m->response = m->response_buffer->str;
 	m->response_code = code;
-	return step_fail(s, res, step[failed], usable);
+	return step_fail(s, res, steps[failed]->name, usable);
+}
+
+/* RFC 2920 PIPELINING: MAIL, RCPT and DATA in one write and their replies
+ * read in order, one round trip instead of three. */
+static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mail, const char *rcpt,
+						 struct transport_result *res)
+{
+	static const struct step *const steps[] = {&step_mail, &step_rcpt, &step_data};
+	mailsmtp *m = s->s;
+	char cmd[1400];
+	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nDATA\r\n", mail, rcpt);
+	mailstream_set_privacy(m->stream, 1);
+	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n && mailstream_flush(m->stream) == 0;
+	return read_replies(s, wrote, steps, 3, res);
+}
+
+/* RFC 3030 CHUNKING: MAIL, RCPT, "BDAT n LAST" and the message in one
+ * write, the three replies read in order: one round trip per message, and
+ * no dot-stuffing (the size tells the end). The commands are logged here
+ * and the message as its size, since they leave in one buffer. */
+static enum transport_outcome send_chunked(struct smtp *s, const char *mail, const char *rcpt, const char *msg,
+					   size_t len, struct transport_result *res)
+{
+	static const struct step *const steps[] = {&step_mail, &step_rcpt, &step_bdat};
+	mailsmtp *m = s->s;
+	bool crlf = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n';
+	char cmd[1400];
+	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nBDAT %zu LAST\r\n", mail, rcpt, len + (crlf ? 0 : 2));
+	append_lines(&res->transcript, ">>> ", cmd, (size_t)n);
+	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", len + (crlf ? 0 : 2));
+	mailstream_set_privacy(m->stream, 1);
+	s->in_data = true;
+	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n &&
+		     mailstream_write(m->stream, msg, len) == (ssize_t)len &&
+		     (crlf || mailstream_write(m->stream, "\r\n", 2) == 2) && mailstream_flush(m->stream) == 0;
+	s->in_data = false;
+	return read_replies(s, wrote, steps, 3, res);
 }
 
 /* MAIL, RCPT and DATA one at a time, for servers without PIPELINING. */
@@ -528,20 +583,24 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	}
 	s->log = &res->transcript;
 	s->sent_on_session++;
-	enum transport_outcome o = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining
-		? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
+	bool pipe = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining;
+	bool chunk = pipe && s->chunking && s->c->smtp.chunking && mime_wire_ready(msg, len);
+	enum transport_outcome o = chunk ? send_chunked(s, mail, rcpt, msg, len, res)
+				 : pipe ? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
 	if (o != TRANSPORT_SENT) {
 		s->lost_first &= !fresh;
 		return o;
 	}
-	s->in_data = true;
-	s->data_bytes = 0;
-	s->s->response_code = 0;
-	int r = send_message(s->s, msg, len);
-	s->in_data = false;
-	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
-	if (r < 0)
-		return step_fail(s, res, "end of data", true);
+	if (!chunk) {
+		s->in_data = true;
+		s->data_bytes = 0;
+		s->s->response_code = 0;
+		int r = send_message(s->s, msg, len);
+		s->in_data = false;
+		util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
+		if (r < 0)
+			return step_fail(s, res, "end of data", true);
+	}
 	res->code = s->s->response_code;
 	reply_line(s->s, res->error, sizeof res->error, "");
 	s->log = NULL;

@@ -3,8 +3,9 @@
 
 Replies are chosen by the recipient's local part, so one server covers many
 cases:  temp451@ -> 451 at RCPT, perm550@ -> 550 at RCPT, data554@ -> 554
-after the data, drop@ -> the connection is closed after the data, hang@ ->
-no answer to RCPT at all, bye421@ -> 421 and close; a sender mail451@ or
+after the data, data451@ -> 451 after the data, drop@ -> the connection is
+closed after the data, hang@ -> no answer to RCPT at all, bye421@ -> 421
+and close; a sender mail451@ or
 mail553@ gets that code at MAIL.  Anything else is accepted and stored as
 OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
 
@@ -15,7 +16,12 @@ FILE (written once listening), --delay S (wait before answering the data),
 pipelined commands in order either way), --record-quit (OUT/quit.log says
 whether the client waited for the 221), --smtputf8, --size N (SIZE
 offered and enforced), --close-after N (a connection closed silently after
-N messages), --max-sessions N (421 to a session beyond N at once);
+N messages), --max-sessions N (421 to a session beyond N at once), --chunking
+(CHUNKING and PIPELINING offered, BDAT taken, RFC 3030: a chunk is read
+whole before any refusal), --groups (OUT/groups.log: one line per group
+of client input that arrived without the server waiting on the network,
+its commands in order and "data" for message text, "." for the dot: the
+round trips the client made);
 dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
@@ -74,6 +80,8 @@ class Handler:
             await asyncio.sleep(3600)
         if rcpt.startswith("data554"):
             return "554 5.6.0 message content rejected"
+        if rcpt.startswith("data451"):
+            return "451 4.3.0 message deferred, try later"
         if rcpt.startswith("dataglitch"):
             return "hello, this is not SMTP either"
         if self.delay:
@@ -95,9 +103,15 @@ class Handler:
 
 
 class PipeliningHandler(Handler):
+    extensions = ["250-PIPELINING"]
+
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
-        return responses[:-1] + ["250-PIPELINING", responses[-1]]
+        return responses[:-1] + self.extensions + [responses[-1]]
+
+
+class ChunkingHandler(PipeliningHandler):
+    extensions = ["250-PIPELINING", "250-CHUNKING"]
 
 
 class Seven(Handler):
@@ -108,7 +122,85 @@ class Seven(Handler):
         return [r.replace("250 ", "250-", 1) for r in kept[:-1]] + [kept[-1].replace("250-", "250 ", 1)]
 
 
-class QuitRecordingSMTP(SMTP):
+class GroupReader:
+    """The session's reader, noting in OUT/groups.log each time the server
+    must wait on the network for what it reads next: a new line there is
+    a new round trip of the client's."""
+
+    def __init__(self, reader, path):
+        self._r = reader
+        self.path = path
+        self.in_data = False
+
+    def __getattr__(self, name):
+        return getattr(self._r, name)
+
+    def note(self, waited, token):
+        if token == "data" and not waited and getattr(self, "last", None) == "data":
+            return  # one "data" for the lines of a message that came together
+        self.last = token
+        with open(self.path, "a") as f:
+            f.write(("\n" if waited else " ") + token)
+
+    async def readuntil(self, separator=b"\n"):
+        waited = separator not in self._r._buffer
+        line = await self._r.readuntil(separator)
+        if self.in_data:
+            self.note(waited, "." if line == b".\r\n" else "data")
+        else:
+            self.note(waited, line.split(b" ")[0].strip().upper().decode("ascii", "replace"))
+        return line
+
+    async def readexactly(self, n):
+        waited = len(self._r._buffer) < n
+        data = await self._r.readexactly(n)
+        self.note(waited, "data")
+        return data
+
+
+class ScriptedSMTP(SMTP):
+    """aiosmtpd's server with BDAT (RFC 3030), which it lacks, and the
+    group log when asked for."""
+    groups = None
+
+    def _client_connected_cb(self, reader, writer):
+        super()._client_connected_cb(GroupReader(reader, self.groups) if self.groups else reader, writer)
+
+    async def smtp_DATA(self, arg):
+        if self.groups:
+            self._reader.in_data = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            if self.groups:
+                self._reader.in_data = False
+
+    async def smtp_BDAT(self, arg):
+        words = (arg or "").split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit() or words[1:] not in ([], ["LAST"]):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        chunk = await self._reader.readexactly(int(words[0]))
+        if not self.envelope.mail_from:
+            await self.push("503 5.5.1 Error: need MAIL command")
+            return
+        if not self.envelope.rcpt_tos:
+            # Read whole and refused, as Postfix does.
+            await self.push("554 5.5.1 Error: no valid recipients")
+            self._set_post_data_state()
+            return
+        got = getattr(self.envelope, "chunks", b"") + chunk
+        if len(words) == 1:
+            self.envelope.chunks = got
+            await self.push("250 2.0.0 %d octets received" % len(chunk))
+            return
+        self.envelope.original_content = self.envelope.content = got
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+
+class QuitRecordingSMTP(ScriptedSMTP):
     """Answers QUIT after a pause and records in OUT/quit.log whether the
     client was still there to read the 221."""
     async def smtp_QUIT(self, arg):
@@ -118,7 +210,7 @@ class QuitRecordingSMTP(SMTP):
         await super().smtp_QUIT(arg)
 
 
-class LimitedSMTP(SMTP):
+class LimitedSMTP(ScriptedSMTP):
     """Takes at most `limit` sessions at once; one more is greeted with 421
     and closed, as a server limiting connections per client does."""
     limit = 0
@@ -136,7 +228,7 @@ class LimitedSMTP(SMTP):
             LimitedSMTP.open_sessions -= 1
 
 
-class HangingSMTP(SMTP):
+class HangingSMTP(ScriptedSMTP):
     async def _handle_client(self):
         await asyncio.sleep(3600)
 
@@ -158,9 +250,14 @@ def main():
     ap.add_argument("--size", type=int, default=0, help="SIZE limit offered and enforced (bytes)")
     ap.add_argument("--close-after", type=int, default=0, help="close a connection silently after N messages")
     ap.add_argument("--max-sessions", type=int, default=0, help="421 to a session beyond N at once")
+    ap.add_argument("--chunking", action="store_true", help="offer CHUNKING (and PIPELINING), take BDAT")
+    ap.add_argument("--groups", action="store_true", help="log the groups of client input in OUT/groups.log")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    handler = (PipeliningHandler if a.pipelining else Seven if a.no_8bitmime else Handler)(a.out, a.delay, a.close_after)
+    if a.groups:
+        ScriptedSMTP.groups = os.path.join(a.out, "groups.log")
+    handler = (ChunkingHandler if a.chunking else PipeliningHandler if a.pipelining else Seven if a.no_8bitmime
+               else Handler)(a.out, a.delay, a.close_after)
     kw = {"enable_SMTPUTF8": a.smtputf8}
     if a.size:
         kw["data_size_limit"] = a.size
@@ -185,7 +282,7 @@ def main():
 
     class C(Controller):
         def factory(self):
-            cls = HangingSMTP if a.hang_greeting else QuitRecordingSMTP if a.record_quit else SMTP
+            cls = HangingSMTP if a.hang_greeting else QuitRecordingSMTP if a.record_quit else ScriptedSMTP
             if a.max_sessions:
                 LimitedSMTP.limit = a.max_sessions
                 cls = LimitedSMTP
