@@ -7,13 +7,30 @@
 #include "conns.h"
 #include "unit.h"
 
-/* n deliveries of `ms` each, ending at *now, with `backlog` waiting. */
-static enum conns_change deliver(struct conns *c, int n, double ms, size_t backlog, double *now)
+/* Every test starts with a count from 2 to 20 (a test that wants another
+ * range sets it again) and its clock at 1,000 ms. */
+static struct conns c;
+static double now;
+
+static void setup(void)
+{
+	conns_init(&c, 2, 20);
+	now = 1000;
+}
+
+/* A refused connection after 50 ms, 900 waiting. */
+static enum conns_change refused(void)
+{
+	return conns_after(&c, false, true, false, 50, 900, now);
+}
+
+/* n deliveries of `ms` each, ending at now, with `backlog` waiting. */
+static enum conns_change deliver(int n, double ms, size_t backlog)
 {
 	enum conns_change last = CONNS_SAME, ch;
 	for (int i = 0; i < n; i++) {
-		*now += ms / (c->allowed ? c->allowed : 1);
-		if ((ch = conns_after(c, true, false, false, ms, backlog, *now)) != CONNS_SAME)
+		now += ms / (c.allowed ? c.allowed : 1);
+		if ((ch = conns_after(&c, true, false, false, ms, backlog, now)) != CONNS_SAME)
 			last = ch;
 	}
 	return last;
@@ -21,27 +38,22 @@ static enum conns_change deliver(struct conns *c, int n, double ms, size_t backl
 
 START_TEST(test_grows_under_backlog)
 {
-	struct conns c;
-	double now = 1000;
-	conns_init(&c, 2, 20);
 	ck_assert(conns_may_send(&c, 1) && !conns_may_send(&c, 2));
 	/* 100 ms a message: two send 20 a second, 900 wait. */
-	ck_assert_int_eq(deliver(&c, 1, 100, 900, &now), CONNS_GREW);
+	ck_assert_int_eq(deliver(1, 100, 900), CONNS_GREW);
 	ck_assert_int_eq(c.allowed, 4);
-	deliver(&c, 40, 100, 900, &now);
+	deliver(40, 100, 900);
 	ck_assert_int_eq(c.allowed, 20);
-	ck_assert_int_eq(deliver(&c, 40, 100, 900, &now), CONNS_SAME);
+	ck_assert_int_eq(deliver(40, 100, 900), CONNS_SAME);
 	ck_assert_int_eq(c.allowed, 20);
 }
 END_TEST
 
 START_TEST(test_fast_server_stays_low)
 {
-	struct conns c;
-	double now = 1000;
 	conns_init(&c, 2, 40);
 	/* 0.3 ms a message (loopback): two send 6,600 a second, 4,000 wait. */
-	ck_assert_int_eq(deliver(&c, 2000, 0.3, 4000, &now), CONNS_SAME);
+	ck_assert_int_eq(deliver(2000, 0.3, 4000), CONNS_SAME);
 	ck_assert_int_eq(c.allowed, 2);
 }
 END_TEST
@@ -50,8 +62,6 @@ END_TEST
  * second in all, each attempt slower the more connections share it. */
 START_TEST(test_no_gain_no_growth)
 {
-	struct conns c;
-	double now = 1000;
 	conns_init(&c, 2, 40);
 	for (int i = 0; i < 4000; i++) {
 		now += 0.5;
@@ -64,55 +74,46 @@ END_TEST
 
 START_TEST(test_refusal_falls_back_and_holds)
 {
-	struct conns c;
-	double now = 1000;
-	conns_init(&c, 2, 20);
-	deliver(&c, 10, 100, 900, &now);
+	deliver(10, 100, 900);
 	long before = c.allowed;
 	ck_assert_int_gt(before, 2);
-	ck_assert_int_eq(conns_after(&c, false, true, false, 50, 900, now), CONNS_LIMIT);
+	ck_assert_int_eq(refused(), CONNS_LIMIT);
 	ck_assert_int_eq(c.allowed, before - 1);
 	/* No growth while held (5 s), then one at a time. */
-	ck_assert_int_eq(deliver(&c, 20, 100, 900, &now), CONNS_SAME);
+	ck_assert_int_eq(deliver(20, 100, 900), CONNS_SAME);
 	now += 5000;
 	long at = c.allowed;
 	int n = 0;
-	while (deliver(&c, 1, 100, 900, &now) != CONNS_GREW && n < 100)
+	while (deliver(1, 100, 900) != CONNS_GREW && n < 100)
 		n++;
 	ck_assert_int_eq(c.allowed, at + 1);
 	/* A second refusal holds twice as long. */
-	ck_assert_int_eq(conns_after(&c, false, true, false, 50, 900, now), CONNS_LIMIT);
+	ck_assert_int_eq(refused(), CONNS_LIMIT);
 	ck_assert_int_ge(c.hold, 5000);
 }
 END_TEST
 
 START_TEST(test_outage_is_not_a_limit)
 {
-	struct conns c;
-	double now = 1000;
-	conns_init(&c, 2, 20);
 	/* Nothing delivered yet: a refused connection is an outage. */
-	ck_assert_int_eq(conns_after(&c, false, true, false, 50, 900, now), CONNS_SAME);
+	ck_assert_int_eq(refused(), CONNS_SAME);
 	ck_assert_int_eq(c.allowed, 2);
-	deliver(&c, 5, 100, 900, &now);
+	deliver(5, 100, 900);
 	now += 3000; /* the last delivery is long ago */
 	long before = c.allowed;
-	ck_assert_int_eq(conns_after(&c, false, true, false, 50, 900, now), CONNS_SAME);
+	ck_assert_int_eq(refused(), CONNS_SAME);
 	ck_assert_int_eq(c.allowed, before);
 }
 END_TEST
 
 START_TEST(test_idle_and_fixed)
 {
-	struct conns c;
-	double now = 1000;
-	conns_init(&c, 2, 20);
-	deliver(&c, 30, 100, 900, &now);
+	deliver(30, 100, 900);
 	ck_assert(conns_idle(&c));
 	ck_assert_int_eq(c.allowed, 2);
 	ck_assert(!conns_idle(&c));
 	conns_init(&c, 4, 4);
-	ck_assert_int_eq(deliver(&c, 100, 100, 900, &now), CONNS_SAME);
+	ck_assert_int_eq(deliver(100, 100, 900), CONNS_SAME);
 	ck_assert_int_eq(c.allowed, 4);
 	ck_assert(!conns_idle(&c));
 }
@@ -122,6 +123,7 @@ Suite *suite_conns(void)
 {
 	Suite *s = suite_create("conns");
 	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_grows_under_backlog);
 	tcase_add_test(tc, test_fast_server_stays_low);
 	tcase_add_test(tc, test_no_gain_no_growth);
