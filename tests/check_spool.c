@@ -389,20 +389,18 @@ START_TEST(test_pool_dirsync_fails)
 }
 END_TEST
 
+static bool claim_busy(void *id)
+{
+	struct spool_claim c;
+	return spool_claim(sp, SPOOL_ACTIVE, id, &c) == SPOOL_BUSY;
+}
+
 START_TEST(test_claim_locked_by_other_process)
 {
 	struct spool_claim c;
 	ck_assert_int_eq(spool_enqueue(sp, "r3", "x", 1), 0);
 	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "r3", &c), SPOOL_CLAIMED);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct spool_claim c2;
-		_exit(spool_claim(sp, SPOOL_ACTIVE, "r3", &c2) == SPOOL_BUSY ? 0 : 1);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "another process could lock a live claim in active/");
+	ck_assert_msg(unit_in_child(claim_busy, "r3"), "another process could lock a live claim in active/");
 	ck_assert_int_eq(spool_release(sp, &c, SPOOL_NEW), 0);
 }
 END_TEST
@@ -535,6 +533,12 @@ START_TEST(test_stage_exclusive)
 }
 END_TEST
 
+static bool cleans_one(void *unused)
+{
+	(void)unused;
+	return spool_clean_tmp(sp, 36 * 3600) == 1;
+}
+
 START_TEST(test_clean_tmp)
 {
 	char path[8400];
@@ -554,12 +558,7 @@ START_TEST(test_clean_tmp)
 	f = fopen(path, "w");
 	fclose(f);
 	/* A lock taken in another process, as another sender's would be. */
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(spool_clean_tmp(sp, 36 * 3600) == 1 ? 0 : 1);
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert(unit_in_child(cleans_one, NULL));
 	ck_assert_int_eq(access(path, F_OK), 0);
 	ck_assert_int_eq(access(held, F_OK), 0);
 	/* Its holder gone, it is removed. */

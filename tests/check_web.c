@@ -4,6 +4,7 @@
 #include "config.h"
 #include "conf.h"
 #include "spool.h"
+#include "unit.h"
 #include "util.h"
 #include "webauth.h"
 #include "webhtml.h"
@@ -11,7 +12,6 @@
 #include "webpasswd.h"
 #include "webspool.h"
 
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,8 +220,8 @@ static char *write_file(const char *dir, const char *name, const char *text, mod
 
 START_TEST(htpasswd_file)
 {
-	char tmpl[] = "/tmp/check-web.XXXXXX", err[512];
-	char *dir = mkdtemp(tmpl);
+	char err[512];
+	char *dir = unit_tmpdir();
 	struct webpasswd pw;
 	char *good = write_file(dir, "good", ALICE "\n", 0640);
 	char *world = write_file(dir, "world", ALICE "\n", 0644);
@@ -236,15 +236,15 @@ START_TEST(htpasswd_file)
 	ck_assert_ptr_nonnull(strstr(err, "empty"));
 	ck_assert_int_lt(webpasswd_load(&pw, missing, err, sizeof err), 0);
 	ck_assert_ptr_nonnull(strstr(err, "No such file"));
-	unlink(good), unlink(world), unlink(empty), rmdir(dir);
-	free(good), free(world), free(empty);
+	unit_rmtree(dir);
+	free(good), free(world), free(empty), free(dir);
 }
 END_TEST
 
 START_TEST(id_checks)
 {
-	char tmpl[] = "/tmp/check-web.XXXXXX", root[300];
-	snprintf(root, sizeof root, "%s/spool", mkdtemp(tmpl));
+	char *dir = unit_tmpdir(), root[4200];
+	snprintf(root, sizeof root, "%s/spool", dir);
 	struct spool *sp;
 	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
 	ck_assert_int_eq(spool_open(&sp, root), 0);
@@ -266,9 +266,8 @@ START_TEST(id_checks)
 	ck_assert_int_lt(webspool_locate(sp, "good-id", &st), 0);
 	ck_assert_int_eq(errno, ENOENT);
 	spool_close(sp);
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
-	ck_assert_int_eq(system(cmd), 0);
+	unit_rmtree(dir);
+	free(dir);
 }
 END_TEST
 

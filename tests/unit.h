@@ -1,8 +1,10 @@
-/* unit: shared declarations of the Check unit tests. */
+/* unit: shared declarations of the Check unit tests (helpers in unit.c). */
 #ifndef MSGSPOOL_UNIT_H
 #define MSGSPOOL_UNIT_H
 
 #include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 Suite *suite_ydoc(void);
 Suite *suite_spool(void);
@@ -17,5 +19,8 @@ char *unit_tmpdir(void);
 void unit_rmtree(const char *path);
 /* Reads a file from the source tree (spool-layout/, tests/data/). */
 char *unit_slurp(const char *relpath, size_t *len);
+/* Runs fn(arg) in a forked child, another process as far as locks go;
+ * true when it returned true there. */
+bool unit_in_child(bool (*fn)(void *arg), void *arg);
 
 #endif
