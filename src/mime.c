@@ -113,6 +113,19 @@ static int check_receiver(const struct receiver *r, const struct mime_options *o
 	return 0;
 }
 
+/* SWAR tests on 8 bytes at once: a byte equal to zero, a byte below c. */
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+#define HAS_ZERO(w) (((w) - ONES) & ~(w) & HIGHS)
+#define HAS_LESS(w, c) (((w) - ONES * (c)) & ~(w) & HIGHS)
+
+static uint64_t word_at(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
 /* Quoted-printable (RFC 2045 6.7) with CRLF line ends and lines of at most
  * 76 characters. Ours, because libetpan 1.9.4's encoder writes a line that
  * ends in a space as " =20", adding a space (the "-- " signature line). */
@@ -124,7 +137,7 @@ static int qp_encode(const char *in, struct util_buf *out)
 	if (util_buf_reserve(out, 4 * n + 8) < 0)
 		return -1;
 	char *o = out->data + out->len;
-	const unsigned char *p = (const unsigned char *)in;
+	const unsigned char *p = (const unsigned char *)in, *end = p + n;
 	size_t col = 0;
 	while (*p) {
 		/* Most bytes of a text are printable ASCII, or a space with more on
@@ -132,6 +145,14 @@ static int qp_encode(const char *in, struct util_buf *out)
 		 * go (the scan stops at the NUL, which is neither). */
 		if (col > 0 && col < 75) {
 			const unsigned char *run = p, *stop = p + (75 - col);
+			/* Eight at a time while all are printable ASCII or spaces,
+			 * none "=", and the last not a space before a line end. */
+			for (uint64_t w; p + 8 < end && p + 8 <= stop; p += 8) {
+				w = word_at(p);
+				if (HAS_LESS(w, 0x20) | (w & HIGHS) | HAS_ZERO(w ^ (ONES * 0x7f)) | HAS_ZERO(w ^ (ONES * '=')) ||
+				    (p[7] == ' ' && (p[8] == '\n' || p[8] == '\r')))
+					break;
+			}
 			while (p < stop && ((*p - 33u <= 93u && *p != '=') ||
 					    ((*p == ' ' || *p == '\t') && p[1] != '\0' && p[1] != '\n' && p[1] != '\r')))
 				p++;
@@ -218,6 +239,37 @@ static int b64_encode(const char *in, struct util_buf *out)
 	return rc < 0 || util_buf_add(out, "\r\n", 2) < 0 ? -1 : 0;
 }
 
+/* Bytes over 127 in the n bytes at p, eight at a time. */
+static size_t count_high(const unsigned char *p, size_t n)
+{
+	size_t high = 0, i = 0;
+	for (; i + 8 <= n; i += 8)
+		high += (size_t)((((word_at(p + i) & HIGHS) >> 7) * ONES) >> 56); /* the top bits, summed */
+	for (; i < n; i++)
+		high += p[i] >= 0x80;
+	return high;
+}
+
+/* Every line short (at most 78 octets), of printable ASCII or tabs (or
+ * 8-bit bytes when eightbit), none starting with "." or "From ". Stops at
+ * the first line that is not. */
+static bool lines_plain(const unsigned char *p, bool eightbit)
+{
+	while (*p) {
+		if (*p == '.' || !strncmp((const char *)p, "From ", 5))
+			return false;
+		const unsigned char *s = p;
+		for (; *p && *p != '\n' && *p != '\r'; p++)
+			if (!((*p >= 32 && *p < 127) || *p == '\t' || (eightbit && *p >= 0x80)))
+				return false;
+		if (p - s > 78)
+			return false;
+		while (*p == '\n' || *p == '\r')
+			p++;
+	}
+	return true;
+}
+
 /* The smallest correct transfer encoding (RFC 2045 6): 7bit for ASCII in
  * short lines that no SMTP or MIME reader could mistake (no line starting
  * with "." or "From ", no "=_" that a boundary could match) and 8bit for
@@ -226,20 +278,9 @@ static int b64_encode(const char *in, struct util_buf *out)
  * plain text), base64 when most are not (Japanese: 4/3 instead of 3). */
 static const char *choose_encoding(const char *body, bool eightbit)
 {
-	size_t n = 0, high = 0, line = 0;
-	bool seven = !strstr(body, "=_");
-	for (const unsigned char *p = (const unsigned char *)body; *p; p++, n++) {
-		bool plain = (*p >= 32 && *p < 127) || *p == '\t';
-		high += *p >= 0x80;
-		if (*p == '\n' || *p == '\r') {
-			line = 0;
-			continue;
-		}
-		if (line == 0 && (*p == '.' || !strncmp((const char *)p, "From ", 5)))
-			seven = false;
-		seven &= (plain || (eightbit && *p >= 0x80)) && ++line <= 78;
-	}
-	if (seven)
+	const unsigned char *p = (const unsigned char *)body;
+	size_t n = strlen(body), high = count_high(p, n);
+	if ((eightbit || high == 0) && !strstr(body, "=_") && lines_plain(p, eightbit))
 		return high ? "8bit" : "7bit";
 	return high * 2 > n ? "base64" : "quoted-printable";
 }

@@ -33,6 +33,13 @@ static const struct {
 	{"<img src=x alt=\"logo\">", "[logo]\n"},
 	{"unclosed <b>bold <p>para", "unclosed bold\n\npara\n"},
 	{"", "\n"},
+	{"a < b &amp;&amp; c > d", "a < b && c > d\n"},
+	{"<script>if (a<b) document.write('</p><p>x')</script>y", "y\n"},
+	{"x<!-- <p>hidden</p> -->y<!DOCTYPE html>z", "xyz\n"},
+	{"<pre>\nline</pre>", "line\n"},
+	{"<A HREF='https://e.org/?a=1&amp;b=2'>Go</A>", "Go <https://e.org/?a=1&b=2>\n"},
+	{"<dl><dt>Term</dt><dd>Meaning</dd></dl>", "Term\nMeaning\n"},
+	{"&#x1F600; &#65;&bogus; &", "\xf0\x9f\x98\x80 A&bogus; &\n"},
 };
 
 START_TEST(test_html2text)
