@@ -11,8 +11,12 @@
 
 #define SET_SIZE 65536	/* buckets; the set holds any number of ids */
 
+/* An id in one of the two hash sets; the stuck set also keeps the look
+ * it was passed over at. */
 struct jobq_entry {
 	struct jobq_entry *next;
+	ino_t ino;
+	struct timespec ctime;
 	char id[];
 };
 
@@ -29,19 +33,37 @@ void jobq_init(struct jobq *q, size_t high)
 	memset(q->set, 0, SET_SIZE * sizeof *q->set);
 }
 
+/* A new entry for `id` at the head of its chain in a set of n buckets. */
+static struct jobq_entry *chain_add(struct jobq_entry **set, size_t n, const char *id)
+{
+	size_t l = strlen(id) + 1;
+	struct jobq_entry *e = util_xmalloc(sizeof *e + l);
+	memcpy(e->id, id, l);
+	unsigned h = util_fnv1a(UTIL_FNV_INIT, id) % n;
+	e->next = set[h];
+	set[h] = e;
+	return e;
+}
+
+/* Frees a set of n buckets and every entry in it. */
+static void chains_free(struct jobq_entry **set, size_t n)
+{
+	for (size_t i = 0; set && i < n; i++) {
+		while (set[i]) {
+			struct jobq_entry *e = set[i];
+			set[i] = e->next;
+			free(e);
+		}
+	}
+	free(set);
+}
+
 static void stuck_free(struct jobq *q);
 
 void jobq_free(struct jobq *q)
 {
 	stuck_free(q);
-	for (size_t i = 0; q->set && i < SET_SIZE; i++) {
-		while (q->set[i]) {
-			struct jobq_entry *e = q->set[i];
-			q->set[i] = e->next;
-			free(e);
-		}
-	}
-	free(q->set);
+	chains_free(q->set, SET_SIZE);
 	for (int l = 0; l < JOBQ_LEVELS; l++)
 		free(q->ring[l].jobs);
 	free(q->later);
@@ -58,12 +80,7 @@ static bool set_has(struct jobq *q, const char *id)
 
 static void set_add(struct jobq *q, const char *id)
 {
-	size_t l = strlen(id) + 1;
-	struct jobq_entry *e = util_xmalloc(sizeof *e + l);
-	memcpy(e->id, id, l);
-	unsigned h = bucket(id);
-	e->next = q->set[h];
-	q->set[h] = e;
+	chain_add(q->set, SET_SIZE, id);
 	q->nset++;
 }
 
@@ -137,32 +154,18 @@ bool jobq_pop(struct jobq *q, struct jobq_job *job)
 
 #define STUCK_SIZE 1024
 
-struct jobq_stuck {
-	struct jobq_stuck *next;
-	ino_t ino;
-	struct timespec ctime;
-	char id[];
-};
-
 static void stuck_free(struct jobq *q)
 {
-	for (size_t i = 0; q->stuck && i < STUCK_SIZE; i++) {
-		while (q->stuck[i]) {
-			struct jobq_stuck *e = q->stuck[i];
-			q->stuck[i] = e->next;
-			free(e);
-		}
-	}
-	free(q->stuck);
+	chains_free(q->stuck, STUCK_SIZE);
 	q->stuck = NULL;
 	q->nstuck = 0;
 }
 
-static struct jobq_stuck **stuck_find(const struct jobq *q, const char *id)
+static struct jobq_entry **stuck_find(const struct jobq *q, const char *id)
 {
 	if (!q->stuck)
 		return NULL;
-	for (struct jobq_stuck **p = &q->stuck[util_fnv1a(UTIL_FNV_INIT, id) % STUCK_SIZE]; *p; p = &(*p)->next)
+	for (struct jobq_entry **p = &q->stuck[util_fnv1a(UTIL_FNV_INIT, id) % STUCK_SIZE]; *p; p = &(*p)->next)
 		if (!strcmp((*p)->id, id))
 			return p;
 	return NULL;
@@ -179,14 +182,9 @@ void jobq_stuck_add(struct jobq *q, const char *id, const struct stat *st)
 		q->stuck = util_xmalloc(STUCK_SIZE * sizeof *q->stuck);
 		memset(q->stuck, 0, STUCK_SIZE * sizeof *q->stuck);
 	}
-	struct jobq_stuck **p = stuck_find(q, id), *e;
+	struct jobq_entry **p = stuck_find(q, id), *e;
 	if (!p) {
-		size_t l = strlen(id) + 1;
-		e = util_xmalloc(sizeof *e + l);
-		memcpy(e->id, id, l);
-		unsigned h = util_fnv1a(UTIL_FNV_INIT, id) % STUCK_SIZE;
-		e->next = q->stuck[h];
-		q->stuck[h] = e;
+		e = chain_add(q->stuck, STUCK_SIZE, id);
 		q->nstuck++;
 	} else {
 		e = *p;
@@ -197,10 +195,10 @@ void jobq_stuck_add(struct jobq *q, const char *id, const struct stat *st)
 
 bool jobq_stuck_same(struct jobq *q, const char *id, const struct stat *now)
 {
-	struct jobq_stuck **p = stuck_find(q, id);
+	struct jobq_entry **p = stuck_find(q, id);
 	if (!p)
 		return false;
-	struct jobq_stuck *e = *p;
+	struct jobq_entry *e = *p;
 	if (now && e->ino == now->st_ino && e->ctime.tv_sec == now->st_ctim.tv_sec &&
 	    e->ctime.tv_nsec == now->st_ctim.tv_nsec)
 		return true;

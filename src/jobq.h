@@ -17,7 +17,6 @@ struct jobq_job {
 };
 
 struct jobq_entry;
-struct jobq_stuck;
 struct jobq_later {
 	char id[SPOOL_ID_MAX + 1];
 	time_t at;
@@ -36,7 +35,7 @@ struct jobq {
 	struct jobq_entry **set;	/* queued or in flight */
 	size_t nset;
 	bool backlog;			/* an id was refused: new/ may hold more */
-	struct jobq_stuck **stuck;	/* entries passed over until they change */
+	struct jobq_entry **stuck;	/* entries passed over until they change */
 	size_t nstuck;
 	struct jobq_later *later;	/* ids that get another look at a time */
 	size_t nlater, caplater;
