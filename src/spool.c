@@ -105,9 +105,7 @@ int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len
 		errno = EFBIG;
 		return -1;
 	}
-	if (lseek(c->fd, 0, SEEK_SET) < 0)
-		return -1;
-	return util_read_fd(c->fd, max, data, len);
+	return util_read_fd_sized(c->fd, (size_t)c->st.st_size, max, data, len);
 }
 
 int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size_t len,
@@ -312,7 +310,7 @@ int spool_read_named(int dirfd, const char *name, size_t max, char **data, size_
 		errno = EFBIG;
 		return -1;
 	}
-	int rc = util_read_fd(fd, max, data, len);
+	int rc = util_read_fd_sized(fd, (size_t)(stp ? stp : &s)->st_size, max, data, len);
 	int e = errno;
 	close(fd);
 	errno = e;

@@ -427,3 +427,39 @@ void util_test_stop(const char *point)
 	if (want && !strcmp(want, point))
 		_exit(99);
 }
+
+int util_read_fd_sized(int fd, size_t size, size_t max, char **out, size_t *outlen)
+{
+	size_t cap = (size < max ? size : max) + 1, n = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return -1;
+	for (;;) {
+		ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || (r > 0 && n + (size_t)r > max)) {
+			int e = r < 0 ? errno : EFBIG;
+			free(buf);
+			errno = e;
+			return -1;
+		}
+		n += (size_t)r;
+		/* Short after the size we were told: the end of the file. */
+		if (r == 0 || (n < cap && n >= size))
+			break;
+		if (n == cap) {
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *p = realloc(buf, cap + 1);
+			if (!p) {
+				free(buf);
+				return -1;
+			}
+			buf = p;
+		}
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	return 0;
+}

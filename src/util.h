@@ -99,6 +99,9 @@ void util_block_stop_signals(sigset_t *set);
 void util_close_fds(const int *fds, size_t n);
 /* Reads a whole fd up to max bytes; -1 with errno EFBIG when larger. */
 int util_read_fd(int fd, size_t max, char **out, size_t *outlen);
+/* The same for a regular file of about `size` bytes (its fstat), from its
+ * start whatever the offset: one pread when the size holds. */
+int util_read_fd_sized(int fd, size_t size, size_t max, char **out, size_t *outlen);
 
 bool util_has_crlf(const char *s);
 bool util_utf8_valid(const char *s, size_t n);
