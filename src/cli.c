@@ -67,6 +67,13 @@ bool cli_want_help(int argc, char **argv)
 	return false;
 }
 
+bool cli_dry_quiet_option(int o, bool *dry, bool *quiet)
+{
+	*dry |= o == 'n';
+	*quiet |= o == 'q';
+	return o == 'n' || o == 'q';
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

@@ -43,6 +43,12 @@ int cli_filter_option(const char *cmd, int o, const char *arg, struct query_filt
 	{"status", required_argument, 0, 'S'}, {"sent", required_argument, 0, 'W'}, \
 	{"type", required_argument, 0, 'Y'}, {"search", required_argument, 0, 'Q'}, \
 	{"since", required_argument, 0, 'A'}, {"until", required_argument, 0, 'B'}
+/* -n, --dry-run (change nothing, say what would change) and -q, --quiet
+ * (print nothing when there is nothing to do: for cron), which the
+ * commands that change the spool take. */
+#define CLI_DRY_QUIET_OPTIONS {"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}
+/* Sets *dry for -n, *quiet for -q; false when `o` is neither. */
+bool cli_dry_quiet_option(int o, bool *dry, bool *quiet);
 /* Columns of the terminal on stdout, 0 when not a terminal. */
 int cli_terminal_width(void);
 /* stdout through $PAGER while on a terminal (list, show). */

@@ -136,8 +136,7 @@ static int targets_by_filter(struct cli *c, const struct queue_op *op, struct qu
 static int queue_options(const struct queue_op *op, int argc, char **argv, struct queue_args *a)
 {
 	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"older-than", required_argument, 0, 'O'},
-					     {"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'},
-					     {"yes", no_argument, 0, 'y'}, {0, 0, 0, 0}};
+					     CLI_DRY_QUIET_OPTIONS, {"yes", no_argument, 0, 'y'}, {0, 0, 0, 0}};
 	int o, r;
 	memset(a, 0, sizeof *a);
 	a->f.now = time(NULL);
@@ -146,12 +145,10 @@ static int queue_options(const struct queue_op *op, int argc, char **argv, struc
 		if ((r = cli_filter_option(op->cmd, o, optarg, &a->f)) < 0)
 			return EX_USAGE;
 		a->filtered |= r == 1;
-		if (r)
+		if (r || cli_dry_quiet_option(o, &a->dry, &a->quiet))
 			continue;
 		char *end;
 		switch (o) {
-		case 'n': a->dry = true; break;
-		case 'q': a->quiet = true; break;
 		case 'y':
 			if (op->to != SPOOL_NSTATUS)
 				return cli_usage_error(op->cmd, "asks nothing: --yes is for delete");

@@ -155,16 +155,14 @@ const char send_help[] =
 /* The options send and resend-failed share: -v, -n, -q and no argument. */
 static int send_options(const char *cmd, int argc, char **argv, bool *verbose, bool *dry, bool *quiet)
 {
-	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, {"dry-run", no_argument, 0, 'n'},
-					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"verbose", no_argument, 0, 'v'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	int o;
 	*verbose = *dry = *quiet = false;
 	while ((o = getopt_long(argc, argv, "vnq", opts, NULL)) != -1) {
-		if (o != 'v' && o != 'n' && o != 'q')
+		if (o == 'v')
+			*verbose = true;
+		else if (!cli_dry_quiet_option(o, dry, quiet))
 			return cli_usage_error(cmd, "unknown option");
-		*verbose |= o == 'v';
-		*dry |= o == 'n';
-		*quiet |= o == 'q';
 	}
 	if (optind != argc)
 		return cli_usage_error(cmd, "unexpected argument: %s", argv[optind]);
@@ -334,8 +332,7 @@ static int resend_resolve(struct cli *c, size_t n, char **args, bool dry, char (
 int cmd_resend(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_FILTER_OPTIONS, {"verbose", no_argument, 0, 'v'},
-					     {"yes", no_argument, 0, 'y'}, {"dry-run", no_argument, 0, 'n'},
-					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+					     {"yes", no_argument, 0, 'y'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
 	bool verbose = false, yes = false, filtered = false, dry = false, quiet = false;
 	int o, r;
@@ -346,11 +343,9 @@ int cmd_resend(struct cli *c, int argc, char **argv)
 			filtered = true;
 		} else if (o == 'v') {
 			verbose = true;
-		} else if (o == 'y' || o == 'n' || o == 'q') {
-			yes |= o == 'y';
-			dry |= o == 'n';
-			quiet |= o == 'q';
-		} else {
+		} else if (o == 'y') {
+			yes = true;
+		} else if (!cli_dry_quiet_option(o, &dry, &quiet)) {
 			return cli_usage_error("resend", "unknown option");
 		}
 	}

@@ -234,20 +234,19 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		{"type", required_argument, 0, 258}, {"from", required_argument, 0, 259},
 		{"reply-to", required_argument, 0, 260}, {"send-after", required_argument, 0, 261},
 		{"expires-at", required_argument, 0, 262}, {"priority", required_argument, 0, 263},
-		{"key", required_argument, 0, 'k'},
-		{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+		{"key", required_argument, 0, 'k'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
 	const char *vals[ENQUEUE_NKEYS] = {0};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (cli_dry_quiet_option(o, &opt_dry, &opt_quiet))
+			continue;
 		switch (o) {
 		case 't': to = optarg; break;
 		case 's': subject = optarg; break;
 		case 'T': textf = optarg; break;
 		case 'H': htmlf = optarg; break;
 		case 'k': key = optarg; break;
-		case 'n': opt_dry = true; break;
-		case 'q': opt_quiet = true; break;
 		default:
 			if (o < 256 || o >= 256 + (int)ENQUEUE_NKEYS)
 				return cli_usage_error("enqueue", "unknown option");
@@ -282,17 +281,14 @@ static const char compose_help[] =
 
 static int cmd_compose(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, {"dry-run", no_argument, 0, 'n'},
-					     {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	const char *key = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1) {
-		if (o != 'k' && o != 'n' && o != 'q')
-			return cli_usage_error("compose", "unknown option");
 		if (o == 'k')
 			key = optarg;
-		opt_dry |= o == 'n';
-		opt_quiet |= o == 'q';
+		else if (!cli_dry_quiet_option(o, &opt_dry, &opt_quiet))
+			return cli_usage_error("compose", "unknown option");
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("compose", "give one message file, or - for standard input");
