@@ -94,16 +94,32 @@ static const char enqueue_help[] =
 /* --dry-run and --quiet of enqueue and compose (for cron and scripts). */
 static bool opt_dry, opt_quiet;
 
-static int read_file_arg(const char *path, size_t max, char **out)
+/* An idempotency key (--key) of enqueue and compose: absent, or 1 to 1000
+ * bytes. */
+static bool key_valid(const char *key)
 {
-	size_t len;
+	return !key || (*key && strlen(key) <= 1000);
+}
+
+/* Reads a file named on the command line ("-": standard input), up to max
+ * bytes. */
+static int read_path(const char *path, size_t max, char **out, size_t *len)
+{
 	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(0);
 	if (fd < 0)
 		return -1;
-	int rc = util_read_fd(fd, max, out, &len);
+	int rc = util_read_fd(fd, max, out, len);
 	int e = errno;
 	close(fd);
 	errno = e;
+	return rc;
+}
+
+/* The same for a body: UTF-8 text without NUL, else EILSEQ. */
+static int read_file_arg(const char *path, size_t max, char **out)
+{
+	size_t len;
+	int rc = read_path(path, max, out, &len);
 	if (rc == 0 && (memchr(*out, '\0', len) || !util_utf8_valid(*out, len))) {
 		free(*out);
 		*out = NULL; /* the caller tells which file failed by a NULL */
@@ -257,7 +273,7 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		return enqueue_stdin(c, key);
 	if (optind != argc)
 		return cli_usage_error("enqueue", "unexpected argument: %s", argv[optind]);
-	if (key && (!*key || strlen(key) > 1000))
+	if (!key_valid(key))
 		return cli_usage_error("enqueue", "--key takes 1 to 1000 characters");
 	if (!to || !subject || (!textf && !htmlf))
 		return cli_usage_error("enqueue", "--to, --subject and a body (--text-file or --html-file) are required");
@@ -292,18 +308,12 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("compose", "give one message file, or - for standard input");
-	if (key && (!*key || strlen(key) > 1000))
+	if (!key_valid(key))
 		return cli_usage_error("compose", "--key takes 1 to 1000 characters");
 	const char *path = argv[optind];
 	char *data, err[COMPOSE_ERRLEN];
 	size_t len;
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(0);
-	if (fd < 0) {
-		cli_err("%s: %s", path, strerror(errno));
-		return EX_NOINPUT;
-	}
-	int rc = util_read_fd(fd, 256u << 20, &data, &len);
-	close(fd);
+	int rc = read_path(path, 256u << 20, &data, &len);
 	if (rc < 0) {
 		cli_err("%s: %s", path, strerror(errno));
 		return EX_NOINPUT;
