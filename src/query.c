@@ -74,6 +74,7 @@ struct scan_ctx {
 	size_t scanned;
 	enum spool_status st;
 	struct listcache cache;
+	struct receiver_head head;	/* the columns of the file read last */
 };
 
 static bool row_matches(const struct query_filter *f, const struct query_row *r)
@@ -116,7 +117,7 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 	size_t len;
 	char path[4096];
 	struct stat s;
-	struct receiver r;
+	struct receiver r = {.doc = NULL};
 	spool_path(c->sp, c->st, id, path, sizeof path);
 	if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
 		if (errno == ENOENT)
@@ -125,13 +126,17 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 			err[sizeof err - 1] = '\0'; /* a long path: cut */
 		return emit_unreadable(c, id, err);
 	}
-	int rc = receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err);
-	free(data);
-	if (rc < 0)
+	/* The columns without a tree when the file is of the plain shape; a
+	 * full parse when the head reader is not sure (and for the reason). */
+	int rc = receiver_head(&c->head, data, len, s.st_mtime);
+	if (!rc && receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err) < 0) {
+		free(data);
 		return emit_unreadable(c, id, err);
-	const struct listcache_entry *e = listcache_put(&c->cache, c->st, id, &s, &r);
+	}
+	free(data);
+	const struct listcache_entry *e = listcache_put(&c->cache, c->st, id, &s, rc ? &c->head.r : &r);
 	rc = e ? emit(c, id, e) : -1;
-	receiver_free(&r);
+	receiver_free(&r); /* nothing when the head reader read it */
 	if (!e)
 		errno = ENOMEM;
 	return rc;

@@ -64,6 +64,19 @@ enum receiver_priority receiver_peek_priority(const char *data, size_t len);
 /* When the last attempt was (last_attempt.at), 0 for never or unreadable. */
 time_t receiver_last_attempt(const struct receiver *r);
 
+/* The list's columns of a receiver file, read without building its tree
+ * (receiver_head.c): r's send_to, subject, user, context_type, created,
+ * sent_at and counts, their text in store; r.doc is NULL. */
+struct receiver_head {
+	struct receiver r;
+	char store[14 * 999];
+};
+/* 1: the file is of the plain shape receiver_head knows, receiver_parse
+ * would accept it, and h->r holds what it would give for those columns.
+ * 0: not sure (the caller parses the file whole, which also says what is
+ * wrong with a bad one). */
+int receiver_head(struct receiver_head *h, const char *data, size_t len, time_t mtime);
+
 /* Validity checks shared with compose and the command line. */
 bool receiver_address_valid(const char *addr);
 

@@ -74,4 +74,27 @@ check "then the whole list" "$(ms list)" "$(fresh)"
 rm "$T/spool/new/n-12.yaml"
 check "a receiver gone from the end of a status" "$(ms list)" "$(fresh)"
 check "and again from the cache it wrote" "$(ms list)" "$(fresh)"
+# --- a cold listing (no cache) reads plain files without a full parse:
+# hostile files must come out exactly as the full parse sees them ---
+rm -f "$T/spool"/new/*.yaml "$T/spool"/failed/*.yaml "$T/spool"/sent/*.yaml "$T/spool/.list-cache"
+hostile() { # NAME CONTENT: a file written by a producer, straight into new/, made two years old
+	printf '%b' "$2" > "$T/spool/new/$1.yaml"
+	touch -d '2024-01-01' "$T/spool/new/$1.yaml"
+}
+H='msgspool: 1\nsend_to: a@example.org\nsubject: s\n'
+hostile forged-twice "${H}created: \"2020-01-01T00:00:00Z\"\ntext: t\ncreated: \"2020-01-02T00:00:00Z\"\n"
+hostile second-doc "${H}created: \"2020-01-01T00:00:00Z\"\ntext: t\n---\nmsgspool: 1\n"
+hostile bad-utf8 "${H}created: \"2020-01-01T00:00:00Z\"\ntext: |\n  fine\n  not \\xff utf-8\n"
+hostile key-in-block "${H}text: |\n  created: \"2020-01-01T00:00:00Z\"\n"
+hostile plain-old "${H}created: \"2020-01-01T00:00:00Z\"\ntext: t\n"
+touch "$T/spool/new/key-in-block.yaml"
+ms list > "$T/cold"
+for f in forged-twice second-doc bad-utf8; do
+	check_contains "cold list: $f is unreadable" "$(grep "$f" "$T/cold")" "(unreadable; see show)"
+done
+check "cold list: the key inside a block is body text" "$(grep -c 'key-in-block.*2020-01-01' "$T/cold")" 0
+check "cold list: a plain old receiver is read" "$(grep -c 'plain-old.*2020-01-01' "$T/cold")" 1
+check "the cold list is the list a full parse gives" "$(ms list)" "$(cat "$T/cold")"
+rm -f "$T/spool/.list-cache"
+check_contains "cold delete-receivers counts only the old readable one" "$(ms delete-receivers --dry-run 30)" "Would delete 1 message"
 finish
