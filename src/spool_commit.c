@@ -30,6 +30,10 @@ struct dir_sync {
 struct spool_shared {
 	pthread_mutex_t mu;
 	struct dir_sync dir[SPOOL_NSTATUS];
+	/* Each pooled inode's identity, from the fstat that let it in: the
+	 * check that its tmp/ name still names it needs no second one. */
+	dev_t pool_dev[SPOOL_POOL_MAX];
+	ino_t pool_ino[SPOOL_POOL_MAX];
 };
 
 int spool_commit_init(struct spool *sp)
@@ -119,11 +123,14 @@ static int pool_write(struct spool *sp, const void *data, size_t len, char *name
 {
 	int fd = -1;
 	off_t size = 0;
+	struct stat held, named;
 	pthread_mutex_lock(&sp->shared->mu);
 	if (sp->pool.n > 0) {
 		sp->pool.n--;
 		fd = sp->pool.fd[sp->pool.n];
 		size = sp->pool.size[sp->pool.n];
+		held.st_dev = sp->shared->pool_dev[sp->pool.n];
+		held.st_ino = sp->shared->pool_ino[sp->pool.n];
 		snprintf(name, namesz, "%s", sp->pool.name[sp->pool.n]);
 	}
 	pthread_mutex_unlock(&sp->shared->mu);
@@ -133,11 +140,10 @@ static int pool_write(struct spool *sp, const void *data, size_t len, char *name
 	 * name; tmp/'s sticky bit keeps producers from replacing it), and the
 	 * inode is written through a descriptor of ours, never reopened by
 	 * name: claims are read-only, so /proc reopens the one we hold. */
-	struct stat held, named;
 	char self[64];
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	int wfd = -1;
-	if (fstat(fd, &held) < 0 || fstatat(sp->tmpfd, name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (fstatat(sp->tmpfd, name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
 		close(fd); /* not ours any more: leave the name alone */
 		return -1;
@@ -166,6 +172,8 @@ static void pool_add(struct spool *sp, int fd, const char *name, off_t size)
 		    !(st.st_mode & 002);
 	pthread_mutex_lock(&sp->shared->mu);
 	if (ours && sp->pool.n < SPOOL_POOL_MAX) {
+		sp->shared->pool_dev[sp->pool.n] = st.st_dev;
+		sp->shared->pool_ino[sp->pool.n] = st.st_ino;
 		sp->pool.fd[sp->pool.n] = fd;
 		sp->pool.size[sp->pool.n] = size;
 		snprintf(sp->pool.name[sp->pool.n], sizeof sp->pool.name[0], "%.47s", name);
