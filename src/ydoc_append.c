@@ -8,15 +8,18 @@
 
 /* Characters a scalar may hold and still be written without libyaml:
  * nothing to quote or escape inside double quotes, nothing that means
- * anything to YAML in a plain scalar that starts with a letter or digit. */
+ * anything to YAML in a plain scalar that starts with a letter or digit,
+ * or a Message-ID in its angle brackets ('<' is no indicator, '@' and '>'
+ * mean nothing after the first character). */
 static bool simple_chars(const struct ydoc_node *n)
 {
 	if (n->kind != YDOC_SCALAR || n->len == 0 || n->len > 200)
 		return false;
-	for (size_t i = 0; i < n->len; i++) {
+	bool angle = n->len > 2 && n->str[0] == '<' && n->str[n->len - 1] == '>';
+	for (size_t i = angle; i < n->len - angle; i++) {
 		unsigned char c = (unsigned char)n->str[i];
 		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && !(i > 0 && (c == '_' || c == '-' || c == '.' || c == ':' || c == '+')))
+		if (!alnum && !(i > 0 && (c == '_' || c == '-' || c == '.' || c == ':' || c == '+' || (angle && c == '@'))))
 			return false;
 	}
 	return true;
