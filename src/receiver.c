@@ -273,8 +273,26 @@ void receiver_set(struct receiver *r, const char *key, const char *value)
 		ydoc_del(r->doc, key);
 }
 
+/* Every string of a tree built in memory (from options, from a template)
+ * is UTF-8, as a file's must be: named here, not found when the save fails. */
+static int check_utf8(const struct ydoc_node *n, const char *key, const char *fname, char *err, size_t errsz)
+{
+	if (n->kind == YDOC_SCALAR)
+		return !n->str || util_utf8_valid(n->str, strlen(n->str)) ? 0
+		       : bad(err, errsz, fname, n->line, key, "not UTF-8 text");
+	for (size_t i = 0; i < n->n; i++) {
+		bool map = n->kind == YDOC_MAP;
+		if ((map && check_utf8(n->items[2 * i], key, fname, err, errsz) < 0) ||
+		    check_utf8(map ? n->items[2 * i + 1] : n->items[i], map ? ydoc_key(n, i) : key, fname, err, errsz) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int receiver_validate(struct receiver *r, const char *fname, char *err, size_t errsz)
 {
+	if (check_utf8(r->doc, NULL, fname, err, errsz) < 0)
+		return -1;
 	return check(r, r->created, fname, err, errsz);
 }
 

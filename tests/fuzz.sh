@@ -25,7 +25,7 @@ SRCS=$(awk '/^libmsgspool_la_SOURCES/ { on = 1 } on { print; if (!/\\$/) on = 0 
 	grep -o 'src/[a-z_0-9]*\.c' | grep -v -e 'src/cmd_' -e 'src/cli\.c')
 passed=0 failed=0
 i=0
-for t in receiver conf html2text template mime header; do
+for t in receiver conf html2text template mime header options; do
 	if ! clang "${CF[@]}" -DFUZZ_TARGET=$i tests/fuzz/fuzz.c $SRCS -o "$B/fuzz_$t" $LIBS 2>"$B/build.log"; then
 		echo "fuzz: cannot build $t:"; tail -5 "$B/build.log"; failed=$((failed + 1)); i=$((i + 1)); continue
 	fi

@@ -1,6 +1,7 @@
 /* fuzz: libFuzzer targets for the parsers and renderers that see untrusted
  * input. One file, one target per FUZZ_TARGET: receiver, conf, html2text,
- * template, mime, header (hdr.c's fields and addr.c's parser). replay.c runs the same function over the seed corpus in
+ * template, mime, header (hdr.c's fields and addr.c's parser), options
+ * (what msgspool enqueue's options make of a receiver). replay.c runs the same function over the seed corpus in
  * the ordinary build, so a crash found once stays a test. */
 #include "config.h"
 #include "compose.h"
@@ -118,6 +119,53 @@ static void receiver_target(const char *d, size_t n, bool render)
 	receiver_free(&r);
 }
 
+/* enqueue's option values as a caller may pass them (argv and body files
+ * hold any bytes): fields split at 0x1e, in the order to, subject, text,
+ * html, then the optional keys. A receiver that validates renders
+ * wire-ready, saves and reads back as the same data; one that does not
+ * says why. */
+static void options_target(const char *d, size_t n)
+{
+	static const char *const keys[] = {"text", "html", "user", "language", "context_type", "from",
+					   "reply_to", "send_after", "expires_at", "priority"};
+	char *f[12] = {0};
+	size_t k = 0;
+	for (const char *p = d, *end = d + n; k < 12 && p <= end; k++) {
+		const char *sep = memchr(p, 0x1e, (size_t)(end - p));
+		f[k] = strndup(p, (size_t)((sep ? sep : end) - p)); /* argv stops at a NUL too */
+		p = (sep ? sep : end) + 1;
+	}
+	struct receiver r;
+	char err[RECEIVER_ERRLEN] = "";
+	if (f[0] && f[1] && receiver_init(&r, "fuzz", f[0], f[1], 1700000000) == 0) {
+		for (size_t i = 0; i < 10 && f[i + 2]; i++)
+			if (*f[i + 2])
+				receiver_set(&r, keys[i], f[i + 2]);
+		struct util_buf out = {0}, msg = {0};
+		struct mime_envelope env;
+		struct mime_options o = {"Fuzz <f@example.org>", "", NULL, (n & 1) != 0};
+		struct receiver r2;
+		if (receiver_validate(&r, "<options>", err, sizeof err) < 0) {
+			if (!err[0])
+				abort();
+		} else if (mime_render(&r, &o, 1700000000, &msg, &env, err, sizeof err) == 0) {
+			if (!mime_wire_ready(msg.data, msg.len) || receiver_save(&r, &out) < 0 ||
+			    receiver_parse(&r2, "fuzz", out.data, out.len, 0, "saved", err, sizeof err) < 0)
+				abort();
+			if (!ydoc_equal(r.doc, r2.doc))
+				abort();
+			receiver_free(&r2);
+		} else if (!err[0]) {
+			abort();
+		}
+		util_buf_free(&out);
+		util_buf_free(&msg);
+		receiver_free(&r);
+	}
+	for (size_t i = 0; i < 12; i++)
+		free(f[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *d = (const char *)data;
@@ -156,6 +204,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		header_target(d, size);
+		break;
+	case 6:
+		options_target(d, size);
 		break;
 	}
 	return 0;
