@@ -271,6 +271,22 @@ int listcache_met(struct listcache *c, const struct listcache_entry *e)
 	return 0;
 }
 
+/* A tab and a decimal number, without printf (a line per receiver). An
+ * inode number above LLONG_MAX is written negative and reads back
+ * (get_num) as the same bits. */
+static void put_num(struct util_buf *b, long long v)
+{
+	char tmp[24], *q = tmp + sizeof tmp;
+	unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--q = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--q = '-';
+	*--q = '\t';
+	util_buf_add(b, q, (size_t)(tmp + sizeof tmp - q));
+}
+
 /* Strings are written "s<escaped>" or "-" for none. */
 static void put_str(struct util_buf *b, const char *s)
 {
@@ -279,15 +295,14 @@ static void put_str(struct util_buf *b, const char *s)
 		return;
 	}
 	util_buf_adds(b, "\ts");
-	for (; *s; s++) {
-		if (*s == '\t')
-			util_buf_adds(b, "\\t");
-		else if (*s == '\n')
-			util_buf_adds(b, "\\n");
-		else if (*s == '\\')
-			util_buf_adds(b, "\\\\");
-		else
-			util_buf_putc(b, *s);
+	for (;;) {
+		size_t run = strcspn(s, "\t\n\\");
+		util_buf_add(b, s, run);
+		s += run;
+		if (!*s)
+			return;
+		util_buf_adds(b, *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : "\\\\");
+		s++;
 	}
 }
 
@@ -303,8 +318,14 @@ const struct listcache_entry *listcache_put(struct listcache *c, unsigned st, co
 	begin_write(c);
 	if (c->bad)
 		return e;
-	util_buf_printf(&c->out, "v1\t%u\t%s\t%llu\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld", e->status, id, e->ino,
-			e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed, e->success);
+	util_buf_adds(&c->out, "v1\t");
+	util_buf_putc(&c->out, (char)('0' + e->status));
+	util_buf_putc(&c->out, '\t');
+	util_buf_adds(&c->out, id);
+	put_num(&c->out, (long long)e->ino);
+	long long nums[] = {e->size, e->mtime_ns, e->ctime_ns, e->created, e->sent_at, e->failed, e->success};
+	for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
+		put_num(&c->out, nums[i]);
 	put_str(&c->out, e->subject);
 	put_str(&c->out, e->user);
 	put_str(&c->out, e->send_to);

@@ -52,10 +52,56 @@ struct hp {
 
 /* Every byte printable UTF-8 as libyaml wants it, with no line break but
  * LF (no CR, NEL, U+2028/9) and no byte order mark or C1 control. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+/* How many of the 16 bytes at p, from the first, are printable ASCII
+ * (0x20 to 0x7e), as most of a body is. */
+static size_t plain_run(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i ok = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f)), _mm_cmplt_epi8(x, _mm_set1_epi8(0x7f)));
+	unsigned bad = ~(unsigned)_mm_movemask_epi8(ok) & 0xffff;
+	return bad ? (size_t)__builtin_ctz(bad) : 16;
+}
+#define RUN 16
+#else
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+/* The same 8 bytes at a time: a byte below 0x20, DEL or above 0x7f sets
+ * its high bit in the mask (a borrow may set later ones, never earlier). */
+static size_t plain_run(const unsigned char *p)
+{
+	uint64_t w, d;
+	memcpy(&w, p, 8);
+	d = w ^ (0x7f * ONES);
+	uint64_t m = (w | ((w - 0x20 * ONES) & ~w) | ((d - ONES) & ~d)) & HIGHS;
+	if (!m)
+		return 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(m) >> 3;
+#else
+	return 0;
+#endif
+}
+#define RUN 8
+#endif
+
 static bool plain_bytes(const unsigned char *p, const unsigned char *e)
 {
 	while (p < e) {
+		if (e - p >= RUN) {
+			size_t run = plain_run(p);
+			p += run;
+			if (run == RUN)
+				continue;
+		}
 		unsigned c = *p;
+		if (c >= 0xc2 && c <= 0xdf && e - p >= 2 && (p[1] & 0xc0) == 0x80) {
+			if (c == 0xc2 && p[1] < 0xa0)
+				return false; /* C1 controls, NEL among them */
+			p += 2; /* U+00A0 to U+07FF: all printable */
+			continue;
+		}
 		if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t') {
 			p++;
 			continue;
@@ -163,36 +209,52 @@ static size_t put_utf8(char *o, unsigned cp)
 	return 4;
 }
 
+/* One escape of a double-quoted scalar at s (s[0] is the backslash, n
+ * bytes left) into tmp: its length there, *used the bytes it took; -1 when
+ * not sure (one it does not know, a NUL, a surrogate). */
+static long escape(const char *s, size_t n, char *tmp, size_t *used)
+{
+	static const char simple[] = "\\\"/nt", value[] = "\\\"/\n\t";
+	unsigned cp;
+	if (n < 2)
+		return -1;
+	const char *e = strchr(simple, s[1]);
+	size_t hex = s[1] == 'x' ? 2 : s[1] == 'u' ? 4 : s[1] == 'U' ? 8 : 0;
+	if (e && *e) {
+		tmp[0] = value[e - simple];
+		*used = 2;
+		return 1;
+	}
+	if (!hex || 2 + hex > n || hexval(s + 2, hex, &cp) < 0 || !cp || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*used = 2 + hex;
+	return (long)put_utf8(tmp, cp);
+}
+
 /* The text of a quoted scalar s[0..n) into out (at most cap bytes; NULL:
- * only checked); -1 when not sure (an escape it does not know, a NUL, a
- * tab, a surrogate, too long). */
+ * only checked); -1 when not sure (an escape it does not know, a tab, too
+ * long). Runs without an escape are copied whole. */
 static long unquote(char quote, const char *s, size_t n, char *out, size_t cap)
 {
 	char tmp[4];
 	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t k = 1;
+	for (size_t i = 0; i < n;) {
 		const char *from = s + i;
-		if (s[i] == '\t')
+		size_t k = 0, used;
+		while (i + k < n && s[i + k] != quote && s[i + k] != '\t' && (quote == '\'' || s[i + k] != '\\'))
+			k++;
+		used = k;
+		if (!k && s[i] == '\t') {
 			return -1;
-		if (quote == '\'' && s[i] == '\'') {
-			i++; /* '' is one quote (unquote's caller found the pair) */
-		} else if (quote == '"' && s[i] == '\\') {
-			if (++i >= n)
+		} else if (!k && quote == '\'') {
+			k = 1; /* '' is one quote (close_quote found the pair) */
+			used = 2;
+		} else if (!k) {
+			long l = escape(s + i, n - i, tmp, &used);
+			if (l < 0)
 				return -1;
-			static const char simple[] = "\\\"/nt", value[] = "\\\"/\n\t";
-			const char *e = strchr(simple, s[i]);
-			unsigned cp;
-			size_t hex = s[i] == 'x' ? 2 : s[i] == 'u' ? 4 : s[i] == 'U' ? 8 : 0;
-			if (e && *e) {
-				tmp[0] = value[e - simple];
-			} else if (hex && i + hex < n && hexval(s + i + 1, hex, &cp) == 0 && cp &&
-				   cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff)) {
-				k = put_utf8(tmp, cp);
-				i += hex;
-			} else {
-				return -1;
-			}
+			k = (size_t)l;
 			from = tmp;
 		}
 		if (o + k > cap)
@@ -200,6 +262,7 @@ static long unquote(char quote, const char *s, size_t n, char *out, size_t cap)
 		if (out)
 			memcpy(out + o, from, k);
 		o += k;
+		i += used;
 	}
 	return (long)o;
 }
@@ -407,7 +470,7 @@ static const struct val *get(const struct hp *h, const char *key)
 {
 	size_t n = strlen(key);
 	for (size_t i = 0; i < h->ntop; i++)
-		if (h->top[i].klen == n && !memcmp(h->top[i].key, key, n))
+		if (h->top[i].klen == n && h->top[i].key[0] == key[0] && !memcmp(h->top[i].key, key, n))
 			return &h->top[i].v;
 	return NULL;
 }
