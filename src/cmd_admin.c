@@ -439,6 +439,23 @@ const char delete_receivers_help[] =
 	"  --dry-run    count only\n"
 	"  --quiet      print nothing when nothing is to be deleted\n";
 
+/* The receivers to delete: "S<id>\0" each (S the status digit), nothing
+ * else of the rows kept. */
+struct doomed {
+	struct util_buf rows;
+	size_t n;
+};
+
+static int keep_doomed(const struct query_row *row, void *vd)
+{
+	struct doomed *d = vd;
+	if (util_buf_putc(&d->rows, (char)('0' + row->status)) < 0 ||
+	    util_buf_add(&d->rows, row->id, strlen(row->id) + 1) < 0)
+		return -1;
+	d->n++;
+	return 0;
+}
+
 int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {{"status", required_argument, 0, 'S'},
@@ -470,28 +487,34 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 	if ((r = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)
 		return r;
 	f.until = util_local_start(f.now, UTIL_DAY, (int)days);
-	struct query_result res;
-	if ((r = cli_query(c, &f, &res)) != 0)
+	f.unsorted = true; /* deleted in the directories' order */
+	struct doomed d = {{0}, 0};
+	if ((r = cli_query_each(c, &f, keep_doomed, &d)) != 0) {
+		util_buf_free(&d.rows);
 		return r;
-	if (res.n || !quiet)
-		printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", res.n);
+	}
+	if (d.n || !quiet)
+		printf(dry ? "Would delete %zu message receivers.\n" : "Deleting %zu message receivers.\n", d.n);
 	fflush(stdout);
 	int rc = 0;
-	for (size_t i = 0; !dry && i < res.n; i++) {
+	size_t i = 0;
+	for (const char *p = d.rows.data; !dry && i < d.n; p += strlen(p) + 1) {
+		enum spool_status st = (enum spool_status)(p[0] - '0');
 		/* Moved meanwhile (resent, say): not ours to delete any more. */
-		if (spool_remove(c->sp, res.rows[i].status, res.rows[i].id) < 0 && errno != ENOENT) {
-			cli_err("%s/%s.yaml: cannot delete: %s", spool_status_dir(res.rows[i].status), res.rows[i].id,
-				strerror(errno));
+		if (spool_remove(c->sp, st, p + 1) < 0 && errno != ENOENT) {
+			cli_err("%s/%s.yaml: cannot delete: %s", spool_status_dir(st), p + 1, strerror(errno));
 			rc = EX_IOERR;
 		}
-		if (i % 1024 == 1023)
-			cli_progress(i + 1, (void *)"deleting");
+		if (++i % 1024 == 0)
+			cli_progress(i, (void *)"deleting");
 	}
 	cli_progress_done();
+	/* One flush per directory at the end makes every unlink durable, as a
+	 * flush after each would. */
 	for (int s = 0; !dry && s < SPOOL_NSTATUS; s++)
 		if (f.status_mask & (1u << s))
 			spool_sync(c->sp, (enum spool_status)s);
-	query_result_free(&res);
+	util_buf_free(&d.rows);
 	return rc;
 }
 
