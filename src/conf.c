@@ -447,3 +447,8 @@ static int set_rate(struct conf *c, const struct key *k, const struct ydoc_node 
 	}
 	return 0;
 }
+
+const char *conf_transport_name(enum conf_transport t)
+{
+	return transport_names[t];
+}

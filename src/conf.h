@@ -83,5 +83,7 @@ const char *conf_locate(const char *explicit_path);
 /* --version: the program's version, the file and spool in use, and the
  * paths this build was configured with. */
 void conf_print_version(FILE *f, const char *prog, const struct conf *c);
+/* A transport's name as the configuration spells it ("smtp", "maildir"). */
+const char *conf_transport_name(enum conf_transport t);
 
 #endif

@@ -609,7 +609,7 @@ static void start_work(struct daemon *d)
 		pthread_create(&d->threads[i], NULL, worker_main, &ws[i]);
 	}
 	dlog(LOG_NOTICE, "started: spool %s, %zu workers, transport %s, connections: %ld", d->conf->spool,
-	     d->workers, d->conf->transport == CONF_TRANSPORT_SMTP ? "smtp" : "maildir", d->cc.allowed);
+	     d->workers, conf_transport_name(d->conf->transport), d->cc.allowed);
 	rescan(d, true);
 	time_t now = time(NULL);
 	d->next_rescan = now + d->conf->daemon.rescan_interval;
