@@ -590,10 +590,12 @@ static void start_work(struct daemon *d)
 	pthread_rwlock_init(&d->conf_lock, &rwa);
 	jobq_init(&d->q, QUEUE_HIGH);
 	d->idle_close = d->conf->daemon.idle_close;
-	d->workers = (size_t)d->conf->smtp.connections;
-	/* A Maildir has no server to spare: all of them, always. */
-	conns_init(&d->cc, d->conf->transport == CONF_TRANSPORT_SMTP ? d->conf->smtp.connections_min : (long)d->workers,
-		   (long)d->workers);
+	/* A Maildir has no server to spare, nor a count to adapt: min workers
+	 * (a whole number's count), all of them always, as many as before the
+	 * count adapted; not max threads that would only take turns. */
+	bool smtp = d->conf->transport == CONF_TRANSPORT_SMTP;
+	d->workers = (size_t)(smtp ? d->conf->smtp.connections : d->conf->smtp.connections_min);
+	conns_init(&d->cc, smtp ? d->conf->smtp.connections_min : (long)d->workers, (long)d->workers);
 	d->rl = ratelimit_new(d->sp, d->conf);
 	status_begin(d->cc.min, d->cc.max);
 	status_conns(d->cc.allowed);

@@ -2,7 +2,8 @@
 # daemon-start: msgspoold fails fast, exit 78 (EX_CONFIG) with the reason,
 # when it could never send: an unreadable smtp.password_file, an unknown
 # daemon.user, an unusable spool; and it reads the password file before
-# it drops privileges, so a root-only secret works.
+# it drops privileges, so a root-only secret works. With a Maildir it
+# starts the workers the transport can use (min), not smtp.connections' max.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 start_smtpd auth --auth "mailer:s3cret" || exit 1
@@ -42,5 +43,18 @@ mkdir -p "$P/rootspool"; chmod 700 "$P/rootspool"
 conf nobody "$P/password" "$P/rootspool"
 check_rc "a spool nobody cannot use: exit 78" 78 timeout 10 "$BLD/msgspoold" --foreground
 check_contains "a spool nobody cannot use: says so" "$(cat "$T/err")" "$P/rootspool: cannot open spool"
+
+# --- a Maildir gets the workers it can use: min (a whole number's count), not max ---
+maildir_workers() { # CONNECTIONS-LINE: the started: line's worker count
+	printf 'spool: %s/spool\ntransport: maildir\nmaildir:\n  path: %s/outbox\ndaemon:\n  user: root\n%s\n' \
+		"$T" "$T" "$1" > "$MSGSPOOL_CONFIG"
+	[ -d "$T/spool" ] || ms init >/dev/null
+	start_daemon mw || { echo "did not start: $(cat "$T/mw.dlog")"; return; }
+	sed -n 's/.*started:.* \([0-9][0-9]*\) workers.*/\1/p' "$T/mw.dlog"
+	kill -TERM $DPID; wait $DPID
+}
+check "maildir, default connections: min's 4 workers, not max's 40" "$(maildir_workers "")" 4
+check "maildir, connections: 6: 6 workers" "$(maildir_workers "smtp: {connections: 6}")" 6
+check "maildir, connections {min: 2, max: 10}: 2 workers" "$(maildir_workers "smtp: {connections: {min: 2, max: 10}}")" 2
 
 finish
