@@ -254,7 +254,7 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
 	const char *vals[ENQUEUE_NKEYS] = {0};
 	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1) {
 		if (cli_dry_quiet_option(o, &opt_dry, &opt_quiet))
 			continue;
 		switch (o) {

@@ -73,6 +73,9 @@ check_rc "enqueue --dry-run" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --
 check_contains "enqueue --dry-run prints the id" "$(cat "$T/out")" "(dry run: nothing written)"
 check "enqueue --dry-run wrote nothing" "$(tree)" "$before"
 check_rc "enqueue --dry-run still checks" 64 ms enqueue --dry-run --to dry@example.com --subject S
+check_rc "enqueue -n, as its help says" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue -n --to dry@example.com --subject S --text-file -"
+check "enqueue -n wrote nothing" "$(tree)" "$before"
+check_rc "enqueue -q --key, as its help says" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue -q -n --key k0 --to q@example.com --subject S --text-file -"
 check_rc "enqueue --key --quiet" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --quiet --key k1 --to q@example.com --subject S --text-file -"
 kid=$(cat "$T/out")
 check_rc "enqueue --key --quiet, again" 0 sh -c "printf 'Hi\n' | '$BLD/msgspool' enqueue --quiet --key k1 --to q@example.com --subject S --text-file -"
