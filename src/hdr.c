@@ -21,11 +21,13 @@
 
 #define LINE 78		/* the line length RFC 5322 asks for */
 #define EW_MAX 75	/* the longest encoded-word RFC 2047 allows */
+#define HARD 990	/* past this a line folds wherever it can (998 with room) */
 
 struct fold {
 	struct util_buf *b;
 	size_t col;	/* octets on the current line */
 	int rc;
+	bool forced;	/* folded where unfolding may not give back the same text */
 };
 
 static void put(struct fold *f, const char *s, size_t n)
@@ -47,22 +49,28 @@ static bool wsp(char c)
 }
 
 /* Puts whitespace that is already in the value and then an item that
- * cannot be broken, folding before one of the whitespace characters (the
- * last, or earlier ones too when the run is longer than a line). */
+ * cannot be broken, folding before the run's last character when it is a
+ * space: a reader may unfold "CRLF WSP..." into one space (Perl's
+ * Email::Simple does), so a continuation line starts with exactly one
+ * space and the rest of the run stays at the end of the line before. A run
+ * that ends in a tab is not folded at all, unless the line would pass 998. */
 static void put_ws_item(struct fold *f, const char *ws, size_t wn, const char *item, size_t in)
 {
-	if (wn == 0 || f->col + wn + in <= LINE) {
+	bool foldable = wn > 0 && ws[wn - 1] == ' ';
+	if (wn == 0 || f->col + wn + in <= LINE || (!foldable && f->col + wn + in <= HARD)) {
 		put(f, ws, wn);
 		put(f, item, in);
 		return;
 	}
 	for (size_t i = 0; i + 1 < wn; i++) {
-		if (f->col + 1 > LINE)
-			newline(f);
+		if (f->col + 1 > HARD) /* only a run longer than a line folds inside */
+			newline(f), f->forced = true;
 		put(f, ws + i, 1);
 	}
-	if (f->col + 1 + in > LINE)
+	if (f->col + 1 + in > LINE) {
+		f->forced |= !foldable;
 		newline(f);
+	}
 	put(f, ws + wn - 1, 1);
 	put(f, item, in);
 }
@@ -267,8 +275,12 @@ static void put_quoted(struct fold *f, const char *s, size_t n)
 		newline(f), put(f, " ", 1);
 	put(f, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		if (wsp(s[i]) && f->col + 2 > LINE && i + 1 < n)
+		/* Before a lone space, so that unfolding into one space is exact. */
+		bool lone = s[i] == ' ' && i + 1 < n && !wsp(s[i + 1]);
+		if (wsp(s[i]) && i + 1 < n && ((lone && f->col + 2 > LINE) || f->col + 2 > HARD)) {
+			f->forced |= !lone;
 			newline(f);
+		}
 		if (s[i] == '"' || s[i] == '\\')
 			put(f, "\\", 1);
 		put(f, s + i, 1);
@@ -347,9 +359,13 @@ static void add_quoted(struct phrase *ph, const char *s, size_t n)
 /* A display name (RFC 5322 3.2.5 phrase) as tokens that readers join with
  * one space each: printable ASCII runs (their whitespace exactly) as
  * quoted-strings, other words as encoded-words, and a space of the name
- * next to an encoded-word becomes the one a reader puts back. Whitespace
- * other than that space between two encoded words cannot be said exactly
- * (readers collapse it); it is kept in a quoted-string between them. */
+ * next to an encoded-word becomes the one a reader puts back, and words to
+ * encode joined by single spaces are one encoded-word. Whitespace other
+ * than one space between two encoded words cannot be said exactly to both
+ * Python (which reads whitespace in an encoded-word of a phrase as one
+ * space) and Perl (which drops whitespace between encoded-words, also from
+ * a quoted-string between them); it is kept in a quoted-string between
+ * them, as Python reads it. */
 static void put_phrase(struct fold *f, const char *name)
 {
 	struct phrase ph = {.f = f};
@@ -372,6 +388,15 @@ static void put_phrase(struct fold *f, const char *name)
 			break;
 		}
 		bool ew = phrase_ew(w, wn);
+		/* Words to encode that single spaces join go in one encoded-word:
+		 * Perl drops the space between two (RFC 2047 6.2), Python keeps
+		 * one; inside one, both read it. */
+		while (ew && w[wn] == ' ' && w[wn + 1] && !wsp(w[wn + 1])) {
+			size_t next = strcspn(w + wn + 1, " \t");
+			if (!phrase_ew(w + wn + 1, next))
+				break;
+			wn += 1 + next;
+		}
 		if (!ew) {
 			add_quoted(&ph, ws, wsn);
 			add_quoted(&ph, w, wn);
@@ -394,6 +419,7 @@ static void start_field(struct fold *f, struct util_buf *b, const char *name)
 	f->b = b;
 	f->col = 0;
 	f->rc = 0;
+	f->forced = false;
 	put(f, name, strlen(name));
 	put(f, ": ", 2);
 }
@@ -407,8 +433,16 @@ static int end_field(struct fold *f)
 int hdr_unstructured(struct util_buf *b, const char *name, const char *value)
 {
 	struct fold f;
+	size_t start = b->len;
 	start_field(&f, b, name);
 	put_unstructured(&f, value);
+	if (f.forced) {
+		/* Tabs with no space to fold before, longer than a line: only
+		 * encoded-words, whitespace inside, fold it exactly. */
+		b->len = start;
+		start_field(&f, b, name);
+		put_encoded(&f, "", 0, (const unsigned char *)value, strlen(value));
+	}
 	return end_field(&f);
 }
 
