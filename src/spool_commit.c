@@ -34,6 +34,9 @@ struct spool_shared {
 	 * check that its tmp/ name still names it needs no second one. */
 	dev_t pool_dev[SPOOL_POOL_MAX];
 	ino_t pool_ino[SPOOL_POOL_MAX];
+	/* Whose inodes are ours to pool: the user that opened the spool (a
+	 * later change of user only pools less, never a stranger's file). */
+	uid_t euid;
 };
 
 int spool_commit_init(struct spool *sp)
@@ -42,6 +45,7 @@ int spool_commit_init(struct spool *sp)
 	if (!sp->shared)
 		return -1;
 	pthread_mutex_init(&sp->shared->mu, NULL);
+	sp->shared->euid = geteuid();
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
 	return 0;
@@ -168,7 +172,7 @@ static int pool_write(struct spool *sp, const void *data, size_t len, char *name
 static void pool_add(struct spool *sp, int fd, const char *name, off_t size)
 {
 	struct stat st;
-	bool ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1 &&
+	bool ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == sp->shared->euid && st.st_nlink == 1 &&
 		    !(st.st_mode & 002);
 	pthread_mutex_lock(&sp->shared->mu);
 	if (ours && sp->pool.n < SPOOL_POOL_MAX) {
