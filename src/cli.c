@@ -149,6 +149,48 @@ int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *
 	return 0;
 }
 
+struct idlist {
+	char (*ids)[SPOOL_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static int collect_id(const char *id, void *ctx)
+{
+	struct idlist *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *p = realloc(l->ids, cap * sizeof *l->ids);
+		if (!p)
+			return -1;
+		l->ids = p;
+		l->cap = cap;
+	}
+	snprintf(l->ids[l->n++], SPOOL_ID_MAX + 1, "%s", id);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int cli_scan_ids(struct cli *c, enum spool_status st, char (**ids)[SPOOL_ID_MAX + 1], size_t *n)
+{
+	struct idlist l = {0};
+	*ids = NULL;
+	*n = 0;
+	if (spool_scan(c->sp, st, collect_id, &l) < 0) {
+		cli_err("%s: cannot scan %s/: %s", c->conf.spool, spool_status_dir(st), strerror(errno));
+		free(l.ids);
+		return EX_IOERR;
+	}
+	if (l.n > 1)
+		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+	*ids = l.ids;
+	*n = l.n;
+	return 0;
+}
+
 int cli_parse_date(const char *s, time_t *out)
 {
 	if (util_time_parse(s, out) == 0)

@@ -34,6 +34,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 void cli_fmt_local(time_t t, char *buf, size_t n);
 /* Resolves an id prefix, printing the error; returns a sysexits code. */
 int cli_resolve(struct cli *c, const char *prefix, enum spool_status *st, char *id, size_t idsz);
+/* The ids of a status directory in id order (creation order for our ids):
+ * *ids (the caller frees it) and *n. 0, or EX_IOERR after saying why. */
+int cli_scan_ids(struct cli *c, enum spool_status st, char (**ids)[SPOOL_ID_MAX + 1], size_t *n);
 int cli_parse_date(const char *s, time_t *out);
 /* Filter options shared by list, resend, delete-receivers and stats: 1 when
  * `o` was one, 0 when not, -1 after printing a usage error. */

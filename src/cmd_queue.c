@@ -255,65 +255,36 @@ static int queue_command(const struct queue_op *op, struct cli *c, int argc, cha
 
 /* ---- --dry-run for send, resend and resend-failed ---- */
 
-struct dry_ctx {
-	struct cli *c;
-	enum spool_status st;
-	struct targets ts;
-	size_t cap;
-};
-
-static int dry_collect(const char *id, void *vctx)
-{
-	struct dry_ctx *d = vctx;
-	if (d->ts.n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct target *t = realloc(d->ts.t, cap * sizeof *t);
-		if (!t)
-			return -1;
-		d->ts.t = t;
-		d->cap = cap;
-	}
-	snprintf(d->ts.t[d->ts.n].id, sizeof d->ts.t[d->ts.n].id, "%s", id);
-	d->ts.t[d->ts.n++].st = d->st;
-	return 0;
-}
-
 /* One line for one receiver a sending command would take; policy.c says
  * whether it is over the resend limit, as for the real run. */
-static bool dry_line(struct cli *c, const struct target *t, enum policy_mode mode)
+static bool dry_line(struct cli *c, enum spool_status st, const char *id, enum policy_mode mode)
 {
 	struct receiver r;
 	char err[RECEIVER_ERRLEN];
-	if (query_load(c->sp, c->conf.max_receiver_size, t->st, t->id, &r, err, sizeof err) < 0) {
-		printf("%s: would be quarantined: %s (dry run)\n", t->id, err);
+	if (query_load(c->sp, c->conf.max_receiver_size, st, id, &r, err, sizeof err) < 0) {
+		printf("%s: would be quarantined: %s (dry run)\n", id, err);
 		return true;
 	}
 	bool take = policy_decide(&c->conf, &r, mode, time(NULL)).verdict != POLICY_NEVER;
 	if (take && mode == POLICY_SEND)
-		printf("%s: would be sent to %s (dry run)\n", t->id, r.send_to);
+		printf("%s: would be sent to %s (dry run)\n", id, r.send_to);
 	else if (take)
-		printf("%s: would be resent (failed %lld times) (dry run)\n", t->id, r.failed_count);
+		printf("%s: would be resent (failed %lld times) (dry run)\n", id, r.failed_count);
 	receiver_free(&r);
 	return take;
 }
 
 int queue_dry_send(struct cli *c, enum spool_status st, enum policy_mode mode, size_t *would, size_t *over)
 {
-	struct dry_ctx d = {.c = c, .st = st};
+	char (*ids)[SPOOL_ID_MAX + 1];
+	size_t n;
 	int rc = cli_open_spool(c);
 	*would = *over = 0;
-	if (rc)
+	if (rc || (rc = cli_scan_ids(c, st, &ids, &n)) != 0)
 		return rc;
-	if (spool_scan(c->sp, st, dry_collect, &d) < 0) {
-		cli_err("%s: cannot scan %s/: %s", c->conf.spool, spool_status_dir(st), strerror(errno));
-		free(d.ts.t);
-		return EX_IOERR;
-	}
-	if (d.ts.n > 1)
-		qsort(d.ts.t, d.ts.n, sizeof *d.ts.t, cmp_target);
-	for (size_t i = 0; i < d.ts.n; i++)
-		(*(dry_line(c, &d.ts.t[i], mode) ? would : over))++;
-	free(d.ts.t);
+	for (size_t i = 0; i < n; i++)
+		(*(dry_line(c, st, ids[i], mode) ? would : over))++;
+	free(ids);
 	return 0;
 }
 

@@ -86,49 +86,20 @@ static void progress(struct sender *s)
 		fprintf(stderr, "\r\033[Ksending %zu/%zu", s->done, s->total);
 }
 
-struct idlist {
-	char (*ids)[SPOOL_ID_MAX + 1];
-	size_t n, cap;
-};
-
-static int collect_id(const char *id, void *ctx)
-{
-	struct idlist *l = ctx;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		void *p = realloc(l->ids, cap * sizeof *l->ids);
-		if (!p)
-			return -1;
-		l->ids = p;
-		l->cap = cap;
-	}
-	snprintf(l->ids[l->n++], SPOOL_ID_MAX + 1, "%s", id);
-	return 0;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
 /* Attempts every id of a status in id order (creation order for our ids).
  * Stops at the first session failure: the server is down, and the rest stay
  * where they are instead of each waiting for a timeout. */
 static int send_status(struct sender *s, enum spool_status st, enum policy_mode mode, bool *server_down)
 {
-	struct idlist l = {0};
-	if (spool_scan(s->c->sp, st, collect_id, &l) < 0) {
-		cli_err("%s: cannot scan %s/: %s", s->c->conf.spool, spool_status_dir(st), strerror(errno));
-		free(l.ids);
-		return EX_IOERR;
-	}
-	if (l.n > 1)
-		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
-	s->total += l.n;
-	int rc = 0;
-	for (size_t i = 0; i < l.n && !*server_down; i++) {
+	char (*ids)[SPOOL_ID_MAX + 1];
+	size_t n;
+	int rc = cli_scan_ids(s->c, st, &ids, &n);
+	if (rc)
+		return rc;
+	s->total += n;
+	for (size_t i = 0; i < n && !*server_down; i++) {
 		struct deliver_report rep;
-		enum deliver_result r = deliver_one(&s->d, st, l.ids[i], mode, &rep);
+		enum deliver_result r = deliver_one(&s->d, st, ids[i], mode, &rep);
 		s->counts[r]++;
 		s->done++;
 		progress(s);
@@ -137,7 +108,7 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 		if (r == DELIVER_DEFERRED && rep.session_failed)
 			*server_down = true;
 	}
-	free(l.ids);
+	free(ids);
 	return rc;
 }
 
