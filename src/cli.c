@@ -158,12 +158,8 @@ static int collect_id(const char *id, void *ctx)
 {
 	struct idlist *l = ctx;
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		void *p = realloc(l->ids, cap * sizeof *l->ids);
-		if (!p)
-			return -1;
-		l->ids = p;
-		l->cap = cap;
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->ids = util_xrealloc(l->ids, l->cap * sizeof *l->ids);
 	}
 	snprintf(l->ids[l->n++], SPOOL_ID_MAX + 1, "%s", id);
 	return 0;

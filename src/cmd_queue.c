@@ -76,9 +76,7 @@ static void mask_names(unsigned mask, char *buf, size_t n)
 static int targets_by_id(struct cli *c, const struct queue_op *op, int argc, char **argv, struct targets *ts)
 {
 	char names[128];
-	ts->t = calloc((size_t)argc, sizeof *ts->t);
-	if (!ts->t)
-		return EX_OSERR;
+	ts->t = util_xmalloc((size_t)argc * sizeof *ts->t);
 	for (int i = 0; i < argc; i++) {
 		struct target *t = &ts->t[ts->n];
 		int rc = cli_resolve(c, argv[i], &t->st, t->id, sizeof t->id);
@@ -117,11 +115,7 @@ static int targets_by_filter(struct cli *c, const struct queue_op *op, struct qu
 	int rc = cli_query(c, &a->f, &res);
 	if (rc)
 		return rc;
-	ts->t = calloc(res.n ? res.n : 1, sizeof *ts->t);
-	if (!ts->t) {
-		query_result_free(&res);
-		return EX_OSERR;
-	}
+	ts->t = util_xmalloc((res.n ? res.n : 1) * sizeof *ts->t);
 	for (size_t i = 0; i < res.n; i++) {
 		snprintf(ts->t[i].id, sizeof ts->t[i].id, "%s", res.rows[i].id);
 		ts->t[i].st = res.rows[i].status;
