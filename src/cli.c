@@ -1,8 +1,9 @@
 /* cli: helpers every msgspool command shares: messages, usage errors,
- * id prefixes, filter options, the owner check, progress lines and times
- * for people. It must never print a producer's text unescaped and never
- * let a command that changes the spool run as anyone but its owner or
- * root. Rules: msgspool(1), sysexits(3) for the exit codes. */
+ * id prefixes, filter, --dry-run and --quiet options, a status directory's
+ * ids in order, the owner check, progress lines and times for people. It
+ * must never print a producer's text unescaped and never let a command
+ * that changes the spool run as anyone but its owner or root. Rules:
+ * msgspool(1), sysexits(3) for the exit codes. */
 #include "config.h"
 #include "cli.h"
 #include "query.h"
