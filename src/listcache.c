@@ -155,8 +155,8 @@ static const struct listcache_entry *entry_of(struct listcache *c, size_t off, c
 static int build_index(struct listcache *c)
 {
 	size_t lines = 0;
-	for (const char *p = c->map; (p = memchr(p, '\n', (size_t)(c->map + c->len - p))); p++)
-		lines++;
+	for (const char *p = c->map; (p = memchr(p, '\n', (size_t)(c->map + c->len - p))); p++, touch(c))
+		lines++; /* touch: the pages read are dropped as for any line */
 	size_t cap = 1024;
 	while (cap < 2 * (lines + 1))
 		cap *= 2;
@@ -218,16 +218,33 @@ static int flush(struct listcache *c, size_t above)
 		return 0;
 	if (util_write_all(c->outfd, c->out.data, c->out.len) < 0)
 		c->bad = true;
+	c->flushed += c->out.len;
 	c->out.len = 0;
 	return c->bad ? -1 : 0;
+}
+
+/* A line of status st was added to the new file at [start, out end): kept
+ * for the trailer, which needs each status's lines in one run. */
+static void note_line(struct listcache *c, unsigned st, size_t start)
+{
+	struct listcache_dir *d = &c->now[st];
+	if (!c->lines[st])
+		d->start = start;
+	else if (d->end != start)
+		c->broken[st] = true;
+	c->lines[st] = true;
+	d->end = c->flushed + c->out.len;
+	d->n++;
 }
 
 /* A line of the old file, copied as it is. */
 static void copy_line(struct listcache *c, size_t off, size_t end)
 {
+	size_t start = c->flushed + c->out.len;
 	util_buf_add(&c->out, c->map + off, end - off);
 	if (c->map[end - 1] != '\n')
 		util_buf_putc(&c->out, '\n');
+	note_line(c, (unsigned)(c->map[off + 3] - '0'), start);
 	flush(c, OUT_FLUSH);
 }
 
@@ -318,6 +335,7 @@ const struct listcache_entry *listcache_put(struct listcache *c, unsigned st, co
 	begin_write(c);
 	if (c->bad)
 		return e;
+	size_t start = c->flushed + c->out.len;
 	util_buf_adds(&c->out, "v1\t");
 	util_buf_putc(&c->out, (char)('0' + e->status));
 	util_buf_putc(&c->out, '\t');
@@ -332,8 +350,119 @@ const struct listcache_entry *listcache_put(struct listcache *c, unsigned st, co
 	put_str(&c->out, e->type);
 	if (util_buf_putc(&c->out, '\n') < 0)
 		return NULL;
+	note_line(c, st, start);
 	flush(c, OUT_FLUSH);
 	return e;
+}
+
+/* The trailer: "d1" lines after the entries, one per status: where its
+ * lines are, and its directory's stamp when the file knows it whole. A
+ * line that does not parse, or a range outside the entries, is none. */
+static void read_trailer(struct listcache *c)
+{
+	size_t end = c->len;
+	for (int k = 0; k <= SPOOL_NSTATUS && end > 0; k++) {
+		size_t b = end - 1;
+		while (b > 0 && c->map[b - 1] != '\n')
+			b--;
+		char line[160];
+		size_t n = end - b;
+		if (n < 4 || n >= sizeof line || memcmp(c->map + b, "d1\t", 3))
+			return;
+		memcpy(line, c->map + b, n);
+		line[n] = '\0';
+		unsigned st;
+		struct listcache_dir d = {.set = true};
+		int stamp;
+		if (sscanf(line, "d1\t%u\t%d\t%lld\t%lld\t%lld\t%zu\t%zu\t%zu\n", &st, &stamp, &d.ino, &d.mtime_ns,
+			   &d.ctime_ns, &d.start, &d.end, &d.n) == 8 && st < SPOOL_NSTATUS && d.start <= d.end && d.end <= b) {
+			d.stamp = stamp == 1;
+			c->old[st] = d;
+		}
+		end = b;
+	}
+}
+
+bool listcache_dir_fresh(const struct listcache *c, unsigned st, const struct stat *dir)
+{
+	const struct listcache_dir *d = &c->old[st];
+	return c->map && d->set && d->stamp && d->ino == (long long)dir->st_ino && d->mtime_ns == ns(&dir->st_mtim) &&
+	       d->ctime_ns == ns(&dir->st_ctim);
+}
+
+int listcache_each_in_dir(struct listcache *c, unsigned st,
+			  int (*cb)(const char *id, const struct listcache_entry *, void *), void *ctx)
+{
+	const struct listcache_dir *d = &c->old[st];
+	struct line l;
+	if (c->cursor == d->start)
+		c->cursor = d->end; /* the next status's lines follow */
+	for (size_t off = d->start; off < d->end; off = l.end, touch(c)) {
+		if (!split(c, off, &l, true) || line_status(&l) != st)
+			continue;
+		const struct listcache_entry *e = entry_of(c, off, &l);
+		if (listcache_met(c, e) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		char id[SPOOL_ID_MAX + 1];
+		memcpy(id, l.f[2], l.n[2]);
+		id[l.n[2]] = '\0';
+		int rc = cb(id, e, ctx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void listcache_seek(struct listcache *c, unsigned st)
+{
+	const struct listcache_dir *d = &c->old[st];
+	if (c->map && d->set && d->start < d->end)
+		c->cursor = d->start;
+}
+
+/* A directory changed within this long before its fstat may change again
+ * in the same clock tick and keep its times: not stamped. */
+#define SETTLED_NS 100000000LL
+
+void listcache_dir_seen(struct listcache *c, unsigned st, const struct stat *dir, const struct timespec *now,
+			bool trusted)
+{
+	long long t = ns(now);
+	struct listcache_dir *d = &c->now[st];
+	d->stamp = trusted && ns(&dir->st_ctim) < t - SETTLED_NS && ns(&dir->st_mtim) < t - SETTLED_NS;
+	d->ino = (long long)dir->st_ino;
+	d->mtime_ns = ns(&dir->st_mtim);
+	d->ctime_ns = ns(&dir->st_ctim);
+}
+
+/* Whether the new stamps differ from the file's (a rewrite then records
+ * them, even when no receiver changed). */
+static bool stamps_changed(const struct listcache *c)
+{
+	for (unsigned st = 0; st < SPOOL_NSTATUS; st++) {
+		const struct listcache_dir *a = &c->old[st], *b = &c->now[st];
+		if (((c->scan_mask >> st) & 1) && (a->stamp != b->stamp || (b->stamp && (a->ino != b->ino ||
+		    a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns))))
+			return true;
+	}
+	return false;
+}
+
+/* The trailer of the new file: each status whose lines make one run, with
+ * the new stamps of the scanned statuses and the old ones of the others. */
+static void write_trailer(struct listcache *c)
+{
+	for (unsigned st = 0; st < SPOOL_NSTATUS; st++) {
+		struct listcache_dir d = (c->scan_mask >> st) & 1 ? c->now[st] : c->old[st];
+		if (c->broken[st])
+			continue;
+		d.start = c->lines[st] ? c->now[st].start : 0;
+		d.end = c->lines[st] ? c->now[st].end : 0;
+		util_buf_printf(&c->out, "d1\t%u\t%d\t%lld\t%lld\t%lld\t%zu\t%zu\t%zu\n", st, d.stamp, d.ino,
+				d.mtime_ns, d.ctime_ns, d.start, d.end, c->now[st].n);
+	}
 }
 
 int listcache_open(struct listcache *c, struct spool *sp, unsigned scan_mask)
@@ -352,6 +481,7 @@ int listcache_open(struct listcache *c, struct spool *sp, unsigned scan_mask)
 			c->map = m;
 			c->len = (size_t)st.st_size;
 			madvise(m, c->len, MADV_SEQUENTIAL);
+			read_trailer(c);
 		}
 	}
 	close(fd);
@@ -362,6 +492,17 @@ int listcache_open(struct listcache *c, struct spool *sp, unsigned scan_mask)
  * meet (a receiver gone), or the scan met too many lines out of order. */
 static bool stale(struct listcache *c)
 {
+	size_t known = 0;
+	unsigned st;
+	for (st = 0; st < SPOOL_NSTATUS; st++) {
+		if (!((c->scan_mask >> st) & 1))
+			continue;
+		if (!c->old[st].set)
+			break;
+		known += c->old[st].n;
+	}
+	if (st == SPOOL_NSTATUS) /* the trailer counts every scanned status's lines */
+		return c->hits != known || c->out_of_order > c->nlines / 16;
 	if (c->index)
 		return c->hits != c->in_scan || c->out_of_order > c->nlines / 16;
 	struct line l;
@@ -373,13 +514,14 @@ static bool stale(struct listcache *c)
 
 void listcache_close(struct listcache *c, bool complete)
 {
-	if (complete && !c->writing && c->map && stale(c))
+	if (complete && !c->writing && (stamps_changed(c) || (c->map && stale(c))))
 		begin_write(c);
 	if (c->writing && complete) {
 		struct line l;
 		for (size_t off = 0; !c->bad && off < c->len; off = l.end, touch(c))
 			if (split(c, off, &l, true) && !((c->scan_mask >> line_status(&l)) & 1))
 				copy_line(c, off, l.end);
+		write_trailer(c);
 		flush(c, 0);
 	}
 	if (c->writing && c->outfd >= 0)

@@ -75,7 +75,25 @@ struct scan_ctx {
 	enum spool_status st;
 	struct listcache cache;
 	struct receiver_head head;	/* the columns of the file read last */
+	uid_t owner;		/* the spool's */
+	bool trusted;		/* every file of the status so far the owner's and readable */
 };
+
+/* Only the spool's owner (or root) can change a file it owns that others
+ * cannot write: such a file changes only with its directory (rename). */
+static void note_file(struct scan_ctx *c, const struct stat *s)
+{
+	if ((s->st_uid != c->owner && s->st_uid != 0) || (s->st_mode & 022))
+		c->trusted = false;
+}
+
+/* Counts a file met, for the progress line. */
+static void count(struct scan_ctx *c)
+{
+	c->scanned++;
+	if (c->f->progress && c->scanned % 1024 == 0)
+		c->f->progress(c->scanned, c->f->progress_ctx);
+}
 
 static bool row_matches(const struct query_filter *f, const struct query_row *r)
 {
@@ -120,6 +138,7 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 	struct receiver r = {.doc = NULL};
 	spool_path(c->sp, c->st, id, path, sizeof path);
 	if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
+		c->trusted = false; /* an unreadable row has no line in the cache */
 		if (errno == ENOENT)
 			return 0; /* moved meanwhile */
 		if (snprintf(err, sizeof err, "%s: %s", path, util_file_reason(errno)) >= (int)sizeof err)
@@ -131,8 +150,10 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 	int rc = receiver_head(&c->head, data, len, s.st_mtime);
 	if (!rc && receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err) < 0) {
 		free(data);
+		c->trusted = false;
 		return emit_unreadable(c, id, err);
 	}
+	note_file(c, &s);
 	free(data);
 	const struct listcache_entry *e = listcache_put(&c->cache, c->st, id, &s, rc ? &c->head.r : &r);
 	rc = e ? emit(c, id, e) : -1;
@@ -145,19 +166,45 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 static int scan_cb(const char *id, void *vctx)
 {
 	struct scan_ctx *c = vctx;
-	const struct query_filter *f = c->f;
 	struct stat s;
-	c->scanned++;
-	if (f->progress && c->scanned % 1024 == 0)
-		f->progress(c->scanned, f->progress_ctx);
+	count(c);
 	const struct listcache_entry *e = listcache_next(&c->cache, c->st, id);
 	if (!e || spool_stat(c->sp, c->st, id, &s) < 0 || !listcache_fresh(e, &s))
 		return read_fresh(c, id); /* not cached, or changed since */
+	note_file(c, &s);
 	if (listcache_met(&c->cache, e) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
 	return emit(c, id, e);
+}
+
+static int emit_cached(const char *id, const struct listcache_entry *e, void *vc)
+{
+	count(vc);
+	return emit(vc, id, e);
+}
+
+/* One status: from the cache alone when its directory is as the cache saw
+ * it whole (no file listed or looked at), else file by file. new/ is
+ * always read file by file: producers write there, in place too. */
+static int scan_status(struct scan_ctx *c, bool owned)
+{
+	struct stat dir;
+	struct timespec now;
+	bool stamp = owned && c->st != SPOOL_NEW && spool_dir_stat(c->sp, c->st, &dir) == 0 &&
+		     clock_gettime(CLOCK_REALTIME, &now) == 0;
+	int rc;
+	c->trusted = stamp;
+	if (stamp && listcache_dir_fresh(&c->cache, c->st, &dir))
+		rc = listcache_each_in_dir(&c->cache, c->st, emit_cached, c);
+	else {
+		listcache_seek(&c->cache, c->st);
+		rc = spool_scan(c->sp, c->st, scan_cb, c);
+	}
+	if (stamp)
+		listcache_dir_seen(&c->cache, c->st, &dir, &now, c->trusted);
+	return rc;
 }
 
 int query_each(struct spool *sp, size_t max_size, const struct query_filter *f, query_cb cb, void *ctx,
@@ -168,11 +215,14 @@ int query_each(struct spool *sp, size_t max_size, const struct query_filter *f, 
 	if (listcache_open(&c.cache, sp, mask) < 0)
 		return -1;
 	int rc = 0;
+	struct stat root;
+	bool owned = spool_stat_root(sp, &root) == 0;
+	c.owner = owned ? root.st_uid : 0;
 	for (int i = 0; rc == 0 && i < SPOOL_NSTATUS; i++) {
 		if (!(mask & (1u << i)))
 			continue;
 		c.st = (enum spool_status)i;
-		rc = spool_scan(sp, c.st, scan_cb, &c);
+		rc = scan_status(&c, owned);
 	}
 	int e = errno;
 	listcache_close(&c.cache, rc == 0);

@@ -103,6 +103,8 @@ int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct st
 int spool_cache_open(struct spool *sp, struct stat *st);
 int spool_cache_create(struct spool *sp, char *name);
 int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep);
+/* A status directory's fstat (for the list cache's stamps). */
+int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s);
 
 /* Small state files of the daemon in the spool's root (the rate counts),
  * by a fixed name: replaced whole, never torn. */

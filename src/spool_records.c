@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CACHE_NAME ".list-cache"
@@ -57,6 +58,13 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
 	if (rc < 0)
 		unlinkat(sp->rootfd, name, 0);
 	return rc;
+}
+
+/* A status directory's stat: the list cache trusts a directory whose
+ * times did not change since it read it whole. */
+int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s)
+{
+	return fstat(sp->dirfd[st], s);
 }
 
 static int message_put(struct spool *sp, const char *id, const void *data, size_t len, bool exclusive)

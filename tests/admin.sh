@@ -180,7 +180,7 @@ rm -f "$T"/spool/*/*.yaml
 for i in $(seq 1 40); do mk sent "o$i" 1 0.5; done
 mk failed f1 1
 ms list >/dev/null
-cache_ids() { awk -F'\t' -v st="$1" '$2 == st {print $3}' "$T/spool/.list-cache" | tr '\n' ' '; }
+cache_ids() { awk -F'\t' -v st="$1" '$1 == "v1" && $2 == st {print $3}' "$T/spool/.list-cache" | tr '\n' ' '; }
 dir_ids() { py -c 'import os,sys; print(" ".join(f[:-5] for f in os.listdir(sys.argv[1]) if f.endswith(".yaml")), end=" ")' "$1"; }
 check "the cache lists sent/ in the directory's order" "$(cache_ids 4)" "$(dir_ids "$T/spool/sent")"
 ino=$(stat -c %i "$T/spool/.list-cache")

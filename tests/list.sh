@@ -97,4 +97,36 @@ check "cold list: a plain old receiver is read" "$(grep -c 'plain-old.*2020-01-0
 check "the cold list is the list a full parse gives" "$(ms list)" "$(cat "$T/cold")"
 rm -f "$T/spool/.list-cache"
 check_contains "cold delete-receivers counts only the old readable one" "$(ms delete-receivers --dry-run 30)" "Would delete 1 message"
+# --- a directory unchanged since the cache read it whole is read from the
+# cache alone (a stamp in its trailer); a change to the directory, any
+# change in new/, and an in-place change to a file not the owner's (a
+# producer's file moved to hold/) are still seen ---
+rm -f "$T/spool"/*/*.yaml "$T/spool/.list-cache"
+for i in 1 2 3 4; do
+	mk sent "s-$i" "s$i@example.org" "Sent $i"
+	mk failed "f-$i" "f$i@example.org" "Failed $i"
+	mk not_sent "n-$i" "n$i@example.org" "New $i"
+done
+mk hold h-1 "h1@example.org" "Held by a producer"
+chown daemon "$T/spool/hold/h-1.yaml"
+sleep 0.3
+ms list > /dev/null
+st_of() { awk -F'\t' -v id="$1" '$1 == "v1" && $3 == id {print $2}' "$T/spool/.list-cache"; }
+stamped() { awk -F'\t' -v st="$1" '$1 == "d1" && $2 == st && $3 == 1' "$T/spool/.list-cache" | wc -l; }
+check "sent/, settled, is stamped" "$(stamped "$(st_of s-1)")" 1
+check "failed/, settled, is stamped" "$(stamped "$(st_of f-1)")" 1
+check "new/ never is" "$(stamped "$(st_of n-1)")" 0
+check "hold/ with a file not the owner's is not" "$(stamped "$(st_of h-1)")" 0
+check "a listing from the stamps is the full one" "$(ms list)" "$(fresh)"
+rm "$T/spool/sent/s-2.yaml"
+mv "$T/spool/failed/f-1.yaml" "$T/spool/sent/"
+check "a stamped directory that changed is read again" "$(ms list)" "$(fresh)"
+sleep 0.3
+ms list > /dev/null
+sleep 0.01; mk not_sent n-3 "n3@example.org" "Rewritten in place in new"
+printf 'msgspool: 1\nsend_to: h1@example.org\nsubject: "Rewritten in place in hold"\ntext: x\ncreated: "2026-01-02T03:04:05Z"\n' > "$T/spool/hold/h-1.yaml"
+ms list > "$T/stamped"
+check_contains "a file rewritten in place in new/ is read again" "$(cat "$T/stamped")" "Rewritten in place in new"
+check_contains "a producer's file rewritten in place in hold/ is read again" "$(cat "$T/stamped")" "Rewritten in place in hold"
+check "and the rest as the full listing" "$(cat "$T/stamped")" "$(fresh)"
 finish
