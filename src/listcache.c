@@ -437,14 +437,15 @@ void listcache_dir_seen(struct listcache *c, unsigned st, const struct stat *dir
 	d->ctime_ns = ns(&dir->st_ctim);
 }
 
-/* Whether the new stamps differ from the file's (a rewrite then records
- * them, even when no receiver changed). */
+/* Whether a directory can be stamped that the file has no stamp for (a
+ * rewrite then records it, even when no receiver changed; a stamp gone
+ * stale is left: it matches no directory). */
 static bool stamps_changed(const struct listcache *c)
 {
 	for (unsigned st = 0; st < SPOOL_NSTATUS; st++) {
 		const struct listcache_dir *a = &c->old[st], *b = &c->now[st];
-		if (((c->scan_mask >> st) & 1) && (a->stamp != b->stamp || (b->stamp && (a->ino != b->ino ||
-		    a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns))))
+		if (((c->scan_mask >> st) & 1) && b->stamp && (!a->stamp || a->ino != b->ino ||
+		    a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns))
 			return true;
 	}
 	return false;

@@ -183,6 +183,7 @@ ms list >/dev/null
 cache_ids() { awk -F'\t' -v st="$1" '$1 == "v1" && $2 == st {print $3}' "$T/spool/.list-cache" | tr '\n' ' '; }
 dir_ids() { py -c 'import os,sys; print(" ".join(f[:-5] for f in os.listdir(sys.argv[1]) if f.endswith(".yaml")), end=" ")' "$1"; }
 check "the cache lists sent/ in the directory's order" "$(cache_ids 4)" "$(dir_ids "$T/spool/sent")"
+sleep 0.2; ms list >/dev/null # the directories settled: stamped (spool-layout/README.md)
 ino=$(stat -c %i "$T/spool/.list-cache")
 ms list >/dev/null
 check "an unchanged cache is not rewritten" "$(stat -c %i "$T/spool/.list-cache")" "$ino"
