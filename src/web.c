@@ -150,6 +150,8 @@ static const struct webhttp_route routes[] = {
 	{"GET", "/receivers", WEBHTTP_PAGE, webpages_list, NULL},
 	{"POST", "/receivers/resend", WEBHTTP_PAGE, webpages_resend, NULL},
 	{"POST", "/receivers/delete", WEBHTTP_PAGE, webpages_delete, NULL},
+	{"POST", "/receivers/hold", WEBHTTP_PAGE, webpages_hold, NULL},
+	{"POST", "/receivers/release", WEBHTTP_PAGE, webpages_release, NULL},
 	{"GET", "/receivers/*", WEBHTTP_PAGE, NULL, webpages_detail},
 	{"GET", "/api/receivers", WEBHTTP_API, webapi_list, NULL},
 	{"POST", "/api/resend", WEBHTTP_API, webapi_resend, NULL},

@@ -428,6 +428,8 @@ static void table(struct web_req *r, const struct weblist *l)
 	util_buf_adds(b, "<form method=\"post\" action=\"/receivers/resend\">");
 	webhtml_csrf(b, r->sess->csrf);
 	util_buf_adds(b, "<div class=\"bar\"><button type=\"submit\">Send message to selected receivers</button>"
+			 "<button type=\"submit\" formaction=\"/receivers/hold\">Hold selected receivers</button>"
+			 "<button type=\"submit\" formaction=\"/receivers/release\">Release selected receivers</button>"
 			 "<button type=\"submit\" class=\"danger\" formaction=\"/receivers/delete\">"
 			 "Delete selected receivers</button></div><table><thead><tr>"
 			 "<th><input type=\"checkbox\" id=\"select-all\" title=\"Select all\"></th>");

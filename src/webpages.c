@@ -1,5 +1,6 @@
-/* webpages: the login, the dashboard, a receiver's detail and the two
- * actions of the list (resend, delete with its confirmation page). Every
+/* webpages: the login, the dashboard, a receiver's detail and the
+ * actions of the list (resend, delete with its confirmation page, hold
+ * and release). Every
  * value from the spool is written through webhtml_esc; the html body only
  * ever goes into a sandboxed iframe's srcdoc (no scripts, no requests:
  * the page's CSP covers it). The list itself is in weblist.c. */
@@ -178,6 +179,8 @@ static void action_buttons(struct web_req *r, const char *id)
 	util_buf_adds(&r->out, "<input type=\"hidden\" name=\"id\" value=\"");
 	webhtml_esc(&r->out, id);
 	util_buf_adds(&r->out, "\"><button type=\"submit\">Resend</button>"
+			       "<button type=\"submit\" formaction=\"/receivers/hold\">Hold</button>"
+			       "<button type=\"submit\" formaction=\"/receivers/release\">Release</button>"
 			       "<button type=\"submit\" class=\"danger\" formaction=\"/receivers/delete\">Delete</button>"
 			       "<a href=\"/receivers\">Back to the list</a></form>");
 }
@@ -355,4 +358,39 @@ void webpages_delete(struct web_req *r)
 	}
 	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
 	webhtml_foot(&r->out);
+}
+
+/* Hold or release the selected receivers (no confirmation: both undo each
+ * other), then how many moved. */
+static void move_page(struct web_req *r, bool hold)
+{
+	size_t n, refused;
+	char **ids = form_ids(&r->form, &n), line[256];
+	if (!ids || !n) {
+		free(ids);
+		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+		return;
+	}
+	size_t done = webspool_move(r->app->sp, r->user, ids, n, hold, &refused);
+	free(ids);
+	webhtml_head(&r->out, hold ? "Hold selected receivers" : "Release selected receivers", r->user, r->sess->csrf);
+	snprintf(line, sizeof line, "%s %zu message receiver%s.", hold ? "Held" : "Released", done, done == 1 ? "" : "s");
+	result_line(&r->out, true, line);
+	if (refused) {
+		snprintf(line, sizeof line, "%zu not %s (%s, gone, or taken by a sender; see the log).", refused,
+			 hold ? "held" : "released", hold ? "not waiting to be sent" : "not held");
+		result_line(&r->out, false, line);
+	}
+	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
+	webhtml_foot(&r->out);
+}
+
+void webpages_hold(struct web_req *r)
+{
+	move_page(r, true);
+}
+
+void webpages_release(struct web_req *r)
+{
+	move_page(r, false);
 }

@@ -51,6 +51,9 @@ void webpages_list(struct web_req *r);
 void webpages_detail(struct web_req *r, const char *id);
 void webpages_resend(struct web_req *r);
 void webpages_delete(struct web_req *r);
+/* Hold and release the selected receivers, as `msgspool hold` and `release`. */
+void webpages_hold(struct web_req *r);
+void webpages_release(struct web_req *r);
 void webapi_list(struct web_req *r);
 void webapi_show(struct web_req *r, const char *id);
 void webapi_resend(struct web_req *r);

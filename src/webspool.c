@@ -166,3 +166,37 @@ size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n,
 	}
 	return done;
 }
+
+/* The moves of `msgspool hold` and `release` (cmd_queue.c): hold takes a
+ * receiver from new/ or failed/ into hold/, release from hold/ into new/,
+ * by a rename that never replaces (spool_move, which flushes both
+ * directories); the file is not changed. */
+size_t webspool_move(struct spool *sp, const char *user, char **ids, size_t n, bool hold, size_t *refused)
+{
+	unsigned from = hold ? (1u << SPOOL_NEW) | (1u << SPOOL_FAILED) : 1u << SPOOL_HOLD;
+	enum spool_status to = hold ? SPOOL_HOLD : SPOOL_NEW;
+	const char *what = hold ? "hold" : "release";
+	size_t done = 0;
+	*refused = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum spool_status st = SPOOL_NEW;
+		int lr = webspool_locate(sp, ids[i], &st);
+		if (lr < 0 || !(from & (1u << st))) {
+			webhttp_log("%s: %s by %s refused: %s", ids[i], what, user,
+				    lr < 0 ? (errno == EINVAL ? "not a receiver id" : "no such receiver")
+				    : hold ? "not waiting (only not_sent and failed are held)" : "not held");
+			(*refused)++;
+			continue;
+		}
+		if (spool_move(sp, st, to, ids[i]) < 0) {
+			webhttp_log("%s/%s.yaml: %s by %s failed: %s", spool_status_dir(st), ids[i], what, user,
+				    errno == ENOENT ? "gone meanwhile (a sender took it)" : strerror(errno));
+			(*refused)++;
+			continue;
+		}
+		webhttp_log("%s: %s by %s: %s/ -> %s/", ids[i], hold ? "held" : "released", user, spool_status_dir(st),
+			    spool_status_dir(to));
+		done++;
+	}
+	return done;
+}

@@ -1,7 +1,8 @@
 /* webspool: what msgspool-web does to the spool, as library calls over the
  * modules the commands use (query, receiver, deliver, json): a receiver's
  * JSON as `msgspool show --json` prints it, the resend action (the same
- * deliver_one call as `msgspool resend`), deletion, and the audit entry
+ * deliver_one call as `msgspool resend`), deletion, hold and release, and
+ * the audit entry
  * each action leaves in the receiver's file (spool-layout/README.md,
  * `events`). */
 #ifndef MSGSPOOL_WEBSPOOL_H
@@ -35,5 +36,8 @@ int webspool_resend(struct spool *sp, const struct conf *conf, const char *user,
 /* Deletes each id (never from active/ or corrupt/, as delete-receivers),
  * logging who did it. Returns how many were deleted. */
 size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n, size_t *refused);
+/* Holds (hold) or releases each id as `msgspool hold` and `release` do,
+ * logging who did it. Returns how many moved; *refused the others. */
+size_t webspool_move(struct spool *sp, const char *user, char **ids, size_t n, bool hold, size_t *refused);
 
 #endif

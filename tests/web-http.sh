@@ -139,6 +139,29 @@ check_contains "delete: done" "$(cat "$T/page")" "Deleted 1 message receiver."
 check "delete: gone" "$(count new)" 0
 check_contains "delete: audit line in the log" "$(cat "$T/web.log")" "$ID2: deleted by admin from new/"
 
+# ---- hold and release, as msgspool hold and release ----
+IDH=$(enq h1@example.org Hold)
+check "hold without token: 403" "$(code -b "$T/jar" --data "id=$IDH" "$WEB/receivers/hold")" 403
+check "release without token: 403" "$(code -b "$T/jar" --data "id=$IDH" "$WEB/receivers/release")" 403
+check "without a token nothing moved" "$(status_of "$IDH")" not_sent
+check_contains "the list offers hold" "$(curl -s -b "$T/jar" "$WEB/receivers")" 'formaction="/receivers/hold"'
+check_contains "the detail offers release" "$(curl -s -b "$T/jar" "$WEB/receivers/$IDH")" 'formaction="/receivers/release"'
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/hold" > "$T/page"
+check_contains "hold: done" "$(cat "$T/page")" "Held 1 message receiver."
+check "hold: in hold/" "$(status_of "$IDH")" held
+check_contains "hold: audit line in the log" "$(cat "$T/web.log")" "$IDH: held by admin: new/ -> hold/"
+check_contains "the list's held filter shows it" "$(curl -s -b "$T/jar" "$WEB/receivers?status=held")" "value=\"$IDH\""
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID1" "$WEB/receivers/hold" > "$T/page"
+check_contains "hold of a sent receiver: refused" "$(cat "$T/page")" "1 not held"
+check "a sent receiver stays sent" "$(status_of "$ID1")" sent
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/page"
+check_contains "release: done" "$(cat "$T/page")" "Released 1 message receiver."
+check "release: back in new/" "$(status_of "$IDH")" not_sent
+check_contains "release: audit line in the log" "$(cat "$T/web.log")" "$IDH: released by admin: hold/ -> new/"
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/page"
+check_contains "release of a receiver not held: refused" "$(cat "$T/page")" "1 not released"
+ms delete --yes "$IDH" > /dev/null
+
 # ---- the JSON API ----
 check "API show = show --json" "$(curl -s -u "$WEB_USER:$WEB_PASS" "$WEB/api/receivers/$ID1")" "$(ms show --json "$ID1")"
 check "API list = list --json" "$(curl -s -b "$T/jar" "$WEB/api/receivers")" "$(ms list --json)"
