@@ -68,6 +68,17 @@ for i in range(n):
 PY
 }
 
+# bench_spool N: the spool of list-cold.sh and web.sh, $B/spool (made by
+# msgspool init): N receivers as two days of work leave them (web-lib.sh's
+# web_fixture), written only when sent/ is empty, so that BENCH_DIR=DIR
+# KEEP=1 runs reuse one spool.
+bench_spool() {
+	. "$TOP/tests/web-lib.sh"
+	[ -n "$(ls "$B/spool/sent" | head -1)" ] && return
+	echo "writing $1 receivers ..."
+	T=$B web_fixture "$1"
+}
+
 # msgspool_conf DIR PORT [extra]: configuration for a spool in DIR.
 # CONNECTIONS=default: smtp and daemon keys left at their defaults (but
 # smtp.helo, which a host without a fully qualified name needs).

@@ -11,15 +11,10 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${1:-100000}
 RUNS=${RUNS:-5}
-T=$B
-. "$TOP/tests/web-lib.sh"
 export MSGSPOOL_CONFIG="$B/msgspool.yaml"
 [ -f "$MSGSPOOL_CONFIG" ] || printf 'spool: %s/spool\ntransport: maildir\nmaildir:\n  path: %s/outbox\n' "$B" "$B" > "$MSGSPOOL_CONFIG"
 "$BIN/msgspool" init >/dev/null 2>&1
-if [ -z "$(ls "$B/spool/sent" | head -1)" ]; then
-	echo "writing $N receivers ..."
-	web_fixture "$N"
-fi
+bench_spool "$N"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {printf "%.0f", 1000 * a[int((NR + 1) / 2)]}'; }
 # cpu SECONDS of user + system, and wall, of one run: "wall cpu".
 run() { /usr/bin/time -o "$B/time" -f '%e %U %S' "$@" > /dev/null 2>&1; tail -1 "$B/time" | awk '{print $1, $2 + $3}'; }

@@ -27,10 +27,7 @@ wait_until() { local i=0; while ! "${@:2}" >/dev/null 2>&1; do i=$((i + 1)); [ $
 web_users
 web_conf
 # BENCH_DIR=DIR KEEP=1 keeps the spool for another run, which reuses it.
-if [ -z "$(ls "$B/spool/sent" | head -1)" ]; then
-	echo "writing $N receivers ..."
-	web_fixture "$N"
-fi
+bench_spool "$N"
 BLD=$BIN
 start_web || { echo "msgspool-web did not start: $(cat "$B/web.log")"; exit 1; }
 web_login
