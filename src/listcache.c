@@ -254,6 +254,7 @@ static void begin_write(struct listcache *c)
 	if (c->writing)
 		return;
 	c->writing = true;
+	spool_cache_clean(c->sp); /* what crashed listings left */
 	c->outfd = spool_cache_create(c->sp, c->outname);
 	c->bad = c->outfd < 0; /* not the owner: no cache, no harm */
 	for (size_t i = 0; !c->bad && i < c->nmet; i++) {

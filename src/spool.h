@@ -102,6 +102,8 @@ int spool_stat(struct spool *sp, enum spool_status st, const char *id, struct st
 #define SPOOL_CACHE_TMP 64
 int spool_cache_open(struct spool *sp, struct stat *st);
 int spool_cache_create(struct spool *sp, char *name);
+/* Removes the spool owner's new cache files a crash left, a minute old. */
+void spool_cache_clean(struct spool *sp);
 int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep);
 /* A status directory's fstat (for the list cache's stamps). */
 int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s);

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CACHE_NAME ".list-cache"
@@ -43,6 +46,29 @@ int spool_cache_create(struct spool *sp, char *name)
 {
 	spool_unique_name(name, SPOOL_CACHE_TMP, CACHE_NAME, ".new");
 	return spool_openat(sp->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+}
+
+/* Removes new cache files a crash left (".list-cache.PID.RANDOM.new"):
+ * regular files of the spool's owner not written for a minute (a live
+ * writer writes its file as its scan goes). Called before writing one. */
+void spool_cache_clean(struct spool *sp)
+{
+	struct stat root, s;
+	DIR *d = spool_opendir(sp->rootfd);
+	if (!d)
+		return;
+	bool owned = fstat(sp->rootfd, &root) == 0;
+	time_t old = time(NULL) - 60;
+	size_t plen = strlen(CACHE_NAME ".");
+	for (struct dirent *e; owned && (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n <= plen + 4 || strncmp(e->d_name, CACHE_NAME ".", plen) || strcmp(e->d_name + n - 4, ".new"))
+			continue;
+		if (fstatat(sp->rootfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(s.st_mode) &&
+		    s.st_uid == root.st_uid && s.st_mtime < old)
+			unlinkat(sp->rootfd, e->d_name, 0);
+	}
+	closedir(d);
 }
 
 /* Closes a cache made by spool_cache_create and puts it in place when

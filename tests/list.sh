@@ -129,4 +129,19 @@ ms list > "$T/stamped"
 check_contains "a file rewritten in place in new/ is read again" "$(cat "$T/stamped")" "Rewritten in place in new"
 check_contains "a producer's file rewritten in place in hold/ is read again" "$(cat "$T/stamped")" "Rewritten in place in hold"
 check "and the rest as the full listing" "$(cat "$T/stamped")" "$(fresh)"
+# --- new cache files a crash left are removed when a cache is written:
+# the owner's, a minute old; not a young one (a listing writing it), not
+# another user's ---
+touch -d '2 minutes ago' "$T/spool/.list-cache.123.aabbccddeeff.new"
+touch "$T/spool/.list-cache.124.aabbccddeeff.new"
+touch -d '2 minutes ago' "$T/spool/.list-cache.125.aabbccddeeff.new"
+chown daemon "$T/spool/.list-cache.125.aabbccddeeff.new"
+touch -d '2 minutes ago' "$T/spool/.list-cache.other"
+mk sent s-9 "s9@example.org" "Sent 9"
+ms list > /dev/null
+check "a crashed listing's old cache file is removed" "$(ls -A "$T/spool" | grep -c '^\.list-cache\.123\.')" 0
+check "a young one is kept" "$(ls -A "$T/spool" | grep -c '^\.list-cache\.124\.')" 1
+check "another user's is kept" "$(ls -A "$T/spool" | grep -c '^\.list-cache\.125\.')" 1
+check "another name is kept" "$(ls -A "$T/spool" | grep -c '^\.list-cache\.other$')" 1
+check "no new cache file is left by the listing" "$(ls -A "$T/spool" | grep -c '\.new$')" 2
 finish
