@@ -37,6 +37,16 @@ struct out {
 	struct util_buf link;	/* the link's text so far, up to strlen(href) + 1 */
 };
 
+/* Appends to the text: the capacity check inline, the NUL written once at
+ * the end (most appends are a word of a few bytes). */
+static void emit(struct out *o, const char *s, size_t n)
+{
+	if (o->b.len + n + 1 > o->b.cap && util_buf_reserve(&o->b, n) < 0)
+		return;
+	memcpy(o->b.data + o->b.len, s, n);
+	o->b.len += n;
+}
+
 static void owe_break(struct out *o, int n)
 {
 	if (o->b.len == 0)
@@ -52,7 +62,7 @@ static void flush(struct out *o)
 		/* A line that already ended counts toward the owed breaks. */
 		int have = o->b.data[o->b.len - 1] == '\n' ? 1 : 0;
 		for (int i = have; i < o->pending_nl; i++)
-			util_buf_add(&o->b, "\n", 1);
+			emit(o, "\n", 1);
 		o->start = true;
 		o->space = false;
 	}
@@ -62,6 +72,21 @@ static void flush(struct out *o)
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* 1 for a space, 2 for the other whitespace HTML collapses. */
+static const unsigned char ws_class[256] = {[' '] = 1, ['\t'] = 2, ['\n'] = 2, ['\r'] = 2, ['\f'] = 2};
+
+/* Where a run of text that is its own collapsed form ends: at whitespace
+ * other than a single space between two non-blank characters. */
+static const char *plain_run(const char *s, const char *end)
+{
+	for (; s < end; s++) {
+		unsigned char k = ws_class[(unsigned char)*s];
+		if (k && (k == 2 || s + 1 == end || ws_class[(unsigned char)s[1]]))
+			break;
+	}
+	return s;
 }
 
 /* Text as it appears (entities already decoded): whitespace collapsed
@@ -80,16 +105,17 @@ static void put_text_n(struct out *o, const char *s, size_t n)
 		}
 		flush(o);
 		if (o->space && !o->start)
-			util_buf_add(&o->b, " ", 1);
+			emit(o, " ", 1);
 		o->space = false;
 		/* A single space between words is its own collapsed form. */
-		const char *run = s;
-		while (s < end && *s != '\n' &&
-		       (o->pre || !is_space(*s) || (*s == ' ' && s + 1 < end && !is_space(s[1]))))
-			s++;
+		const char *run = s, *nl;
+		if (!o->pre)
+			s = plain_run(s, end);
+		else
+			s = (nl = memchr(s, '\n', (size_t)(end - s))) ? nl : end;
 		if (s == run) /* a line break inside <pre> */
 			s++;
-		util_buf_add(&o->b, run, (size_t)(s - run));
+		emit(o, run, (size_t)(s - run));
 		o->start = s[-1] == '\n';
 	}
 }
@@ -175,20 +201,24 @@ struct tag {
 	char *href, *alt;	/* decoded, malloc'd, when present */
 };
 
-/* An attribute value with its entities decoded. */
+/* An attribute value with its entities decoded (and NULs dropped). */
 static char *attr_value(const char *s, size_t n)
 {
 	struct util_buf v = {0};
 	util_buf_reserve(&v, n);
 	for (const char *p = s, *end = s + n; p < end;) {
+		const char *run = p;
+		while (p < end && *p != '&' && *p)
+			p++;
+		util_buf_add(&v, run, (size_t)(p - run));
+		if (p == end)
+			break;
 		char u[4];
 		size_t k = *p == '&' ? entity(&p, end, u) : 0;
 		if (k)
 			util_buf_add(&v, u, k);
-		else if (*p)
-			util_buf_add(&v, p++, 1);
-		else
-			p++;
+		else if (*p++)
+			util_buf_add(&v, "&", 1);
 	}
 	return util_buf_steal(&v);
 }
@@ -264,6 +294,9 @@ static enum kind kind_of(const char *name)
 		{"form", K_BLOCK}, {"fieldset", K_BLOCK}, {"figure", K_BLOCK}, {"main", K_BLOCK},
 		{"nav", K_BLOCK}, {"aside", K_BLOCK}, {"script", K_SKIP}, {"style", K_SKIP},
 		{"title", K_SKIP}, {"noscript", K_SKIP}, {"template", K_SKIP}, {"textarea", K_SKIP}};
+	/* Most tags are one or two letters: those are told apart at once. */
+	if (name[0] && !name[1])
+		return name[0] == 'a' ? K_A : name[0] == 'p' ? K_BLOCK : K_INLINE;
 	for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
 		if (kinds[i].name[0] == name[0] && !strcmp(kinds[i].name, name))
 			return kinds[i].kind;
@@ -292,11 +325,12 @@ static void list_item(struct out *o)
 	flush(o);
 	int level = o->depth < MAX_DEPTH ? o->depth : MAX_DEPTH;
 	for (int i = 1; i < level; i++)
-		util_buf_adds(&o->b, "  ");
+		emit(o, "  ", 2);
 	char mark[16];
 	if (o->item[level] >= 0)
 		snprintf(mark, sizeof mark, "%d. ", ++o->item[level]);
-	util_buf_adds(&o->b, o->item[level] >= 0 ? mark : "* ");
+	const char *m = o->item[level] >= 0 ? mark : "* ";
+	emit(o, m, strlen(m));
 	o->start = true; /* no space after the mark */
 }
 
@@ -340,7 +374,7 @@ static void layout(struct out *o, struct tag *t, enum kind k)
 	switch (k) {
 	case K_BR:
 		flush(o);
-		util_buf_add(&o->b, "\n", 1);
+		emit(o, "\n", 1);
 		o->start = true;
 		o->space = false;
 		break;
