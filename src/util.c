@@ -430,6 +430,8 @@ void util_test_stop(const char *point)
 
 int util_read_fd_sized(int fd, size_t size, size_t max, char **out, size_t *outlen)
 {
+	if (max > ((size_t)-1) / 4)
+		max = ((size_t)-1) / 4; /* so that max + 1 and twice a capacity never wrap */
 	size_t cap = (size < max ? size : max) + 1, n = 0;
 	char *buf = malloc(cap + 1);
 	if (!buf)

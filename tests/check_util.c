@@ -5,9 +5,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *escaped(const char *s, size_t n)
 {
@@ -67,6 +70,38 @@ START_TEST(test_local_start)
 }
 END_TEST
 
+/* A file read by its size: exact, grown or shrunk since the size was
+ * taken, from its start whatever the offset, and over the limit refused. */
+START_TEST(test_read_fd_sized)
+{
+	char *dir = unit_tmpdir(), path[4200], *data;
+	size_t len;
+	snprintf(path, sizeof path, "%s/f", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("0123456789", f);
+	fclose(f);
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lseek(fd, 4, SEEK_SET), 4);
+	size_t sizes[] = {10, 3, 40, 0};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		ck_assert_int_eq(util_read_fd_sized(fd, sizes[i], 100, &data, &len), 0);
+		ck_assert_uint_eq(len, 10);
+		ck_assert_str_eq(data, "0123456789");
+		free(data);
+	}
+	errno = 0;
+	ck_assert_int_eq(util_read_fd_sized(fd, 3, 9, &data, &len), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	ck_assert_int_eq(util_read_fd_sized(fd, 10, 10, &data, &len), 0);
+	free(data);
+	close(fd);
+	unit_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 Suite *suite_util(void)
 {
 	Suite *s = suite_create("util");
@@ -75,6 +110,7 @@ Suite *suite_util(void)
 	tcase_add_test(tc, test_escape_fixed_buffer_cuts_whole_escapes);
 	tcase_add_test(tc, test_fnv_and_reasons);
 	tcase_add_test(tc, test_local_start);
+	tcase_add_test(tc, test_read_fd_sized);
 	suite_add_tcase(s, tc);
 	return s;
 }
