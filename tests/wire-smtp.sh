@@ -60,6 +60,17 @@ ms resend-failed >/dev/null 2>&1
 check "failed twice" "$(field "$t" sending_failed_count)" 2
 check "the same Message-ID at the retry" "$(field "$t" message_id)" "$m1"
 check_contains "and on the wire" "$(err "$t" transcript)" "failed"
+# A crash after the server's 250 and before the record: the copy sent again
+# carries the Message-ID of the first, so the reader can tell it is one.
+start_smtpd crashdup || exit 1
+smtp_conf "$PORT"
+c=$(enq crashdup@example.com)
+MSGSPOOL_TEST_STOP=deliver-after-250 ms send >/dev/null 2>&1
+check "killed after the 250" "$(received)" 1
+ms send >/dev/null 2>&1
+check "sent again after the crash" "$(received)" 2
+check "the duplicate carries the first one's Message-ID" "$(received_distinct)" 1
+check "and it is the one recorded" "$(grep -h '^Message-ID:' "$OUT"/*.eml | head -1 | tr -d '\r')" "Message-ID: $(field "$c" message_id)"
 
 # --- a pooled connection closed while idle: sent again, uncounted ---
 start_smtpd closer --close-after 1 || exit 1
