@@ -218,25 +218,72 @@ static int crlf_copy(const char *in, struct util_buf *out)
 	return 0;
 }
 
-/* Base64 (RFC 2045 6.8) in lines of 76 characters. */
-static int b64_encode(const char *in, struct util_buf *out)
+/* Base64 (RFC 2045 6.8) in lines of 76 characters, of the text in its
+ * canonical form (CRLF line ends), written straight into out: fed a line
+ * at a time, up to two bytes carried from one to the next. */
+struct b64 {
+	char *o;
+	size_t col;
+	unsigned char carry[3];
+	int nc;
+};
+
+static void b64_quad(struct b64 *s, const unsigned char *p, int n)
 {
 	static const char c64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	struct util_buf t = {0};
-	if (crlf_copy(in, &t) < 0)
-		return util_buf_free(&t), -1;
-	const unsigned char *p = (const unsigned char *)(t.data ? t.data : "");
-	size_t n = t.len, col = 0;
-	int rc = util_buf_reserve(out, n / 3 * 4 + n / 57 * 2 + 8);
-	for (size_t i = 0; rc == 0 && i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-		char q[4] = {c64[v >> 18], c64[(v >> 12) & 63], i + 1 < n ? c64[(v >> 6) & 63] : '=', i + 2 < n ? c64[v & 63] : '='};
-		rc = util_buf_add(out, q, 4);
-		if ((col += 4) == 76 && i + 3 < n)
-			rc |= util_buf_add(out, "\r\n", 2), col = 0;
+	unsigned v = (unsigned)p[0] << 16 | (n > 1 ? (unsigned)p[1] << 8 : 0) | (n > 2 ? p[2] : 0);
+	if (s->col == 76) {
+		memcpy(s->o, "\r\n", 2);
+		s->o += 2;
+		s->col = 0;
 	}
-	util_buf_free(&t);
-	return rc < 0 || util_buf_add(out, "\r\n", 2) < 0 ? -1 : 0;
+	s->o[0] = c64[v >> 18];
+	s->o[1] = c64[(v >> 12) & 63];
+	s->o[2] = n > 1 ? c64[(v >> 6) & 63] : '=';
+	s->o[3] = n > 2 ? c64[v & 63] : '=';
+	s->o += 4;
+	s->col += 4;
+}
+
+static void b64_feed(struct b64 *s, const unsigned char *p, size_t n)
+{
+	while (s->nc > 0 && n > 0) {
+		s->carry[s->nc++] = *p++;
+		n--;
+		if (s->nc == 3) {
+			b64_quad(s, s->carry, 3);
+			s->nc = 0;
+		}
+	}
+	for (; n >= 3; p += 3, n -= 3)
+		b64_quad(s, p, 3);
+	while (n-- > 0)
+		s->carry[s->nc++] = *p++;
+}
+
+static int b64_encode(const char *in, struct util_buf *out)
+{
+	size_t n = strlen(in), lines = 1;
+	for (const char *p = in; (p = strpbrk(p, "\r\n")); p++)
+		lines++;
+	size_t canon = n + lines; /* at most one byte more per line end */
+	if (util_buf_reserve(out, canon / 3 * 4 + canon / 57 * 2 + 16) < 0)
+		return -1;
+	struct b64 s = {out->data + out->len, 0, {0}, 0};
+	for (const char *p = in; *p;) {
+		size_t run = strcspn(p, "\r\n");
+		b64_feed(&s, (const unsigned char *)p, run);
+		p += run;
+		if (!*p)
+			break;
+		p += (p[0] == '\r' && p[1] == '\n') ? 2 : 1;
+		b64_feed(&s, (const unsigned char *)"\r\n", 2);
+	}
+	if (s.nc > 0)
+		b64_quad(&s, s.carry, s.nc);
+	memcpy(s.o, "\r\n", 3);
+	out->len = (size_t)(s.o + 2 - out->data);
+	return 0;
 }
 
 /* Bytes over 127 in the n bytes at p, eight at a time. */
