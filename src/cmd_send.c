@@ -10,6 +10,7 @@
 #include "json.h"
 #include "policy.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "receiver.h"
 #include "util.h"
 
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
@@ -33,7 +35,9 @@ struct sender {
 	struct deliver d;
 	bool verbose;
 	bool progress;		/* a progress line on stderr (a terminal) */
+	struct ratelimit *rl;	/* smtp.rate, counted with msgspoold's; NULL without limits */
 	size_t done, total;
+	size_t rate_left;	/* not tried: an hourly or daily limit was used up */
 	size_t counts[DELIVER_IOERR + 1];
 };
 
@@ -69,6 +73,8 @@ static int sender_start(struct sender *s, struct cli *c, bool verbose)
 		cli_err("%s", err);
 		return EX_CONFIG;
 	}
+	if (c->conf.smtp.nrates)
+		s->rl = ratelimit_new(c->sp, &c->conf);
 	return 0;
 }
 
@@ -78,6 +84,47 @@ static void sender_stop(struct sender *s)
 		fputs("\r\033[K", stderr);
 	if (s->d.t)
 		transport_free(s->d.t);
+	ratelimit_free(s->rl);
+}
+
+/* Says which hourly or daily limit of smtp.rate is used up, and till when. */
+static void rate_used_up(struct sender *s, double until)
+{
+	struct ratelimit_use u[4];
+	int n = ratelimit_usage(s->c->sp, &s->c->conf, u);
+	char when[64];
+	cli_fmt_local((time_t)until, when, sizeof when);
+	for (int i = 0; i < n; i++)
+		if (u[i].per >= 3600 && u[i].count >= u[i].limit)
+			cli_err("smtp.rate %ld/%s is used up until %s", u[i].limit, u[i].per == 3600 ? "hour" : "day", when);
+}
+
+/* Takes a slot of smtp.rate before an attempt, counted with msgspoold's:
+ * waits while a paced limit (per second, per minute) has no room, saying
+ * so on a terminal; 1 when an hourly or daily limit is used up (a pass
+ * from cron does not wait for the next hour: the rest stays for the next
+ * run, uncounted). */
+static int sender_take_rate(struct sender *s)
+{
+	double until;
+	bool said = false;
+	while (s->rl && ratelimit_try(s->rl, &until) == 1) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double wait = until - ((double)now.tv_sec + now.tv_nsec / 1e9);
+		if (wait > 61) {
+			rate_used_up(s, until);
+			return 1;
+		}
+		if (s->progress && !said)
+			fprintf(stderr, "\r\033[Ksending %zu/%zu (waiting for smtp.rate)", s->done + 1, s->total);
+		said = true;
+		if (wait > 0) {
+			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
 }
 
 static void progress(struct sender *s)
@@ -98,6 +145,16 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 		return rc;
 	s->total += n;
 	for (size_t i = 0; i < n && !*server_down; i++) {
+		struct stat gone;
+		if (s->rl && spool_stat(s->c->sp, st, ids[i], &gone) < 0 && errno == ENOENT) {
+			s->counts[DELIVER_BUSY]++; /* msgspoold took it meanwhile: no slot spent on it */
+			s->done++;
+			continue;
+		}
+		if (sender_take_rate(s)) {
+			s->rate_left = n - i;
+			break;
+		}
 		struct deliver_report rep;
 		enum deliver_result r = deliver_one(&s->d, st, ids[i], mode, &rep);
 		s->counts[r]++;
@@ -119,6 +176,9 @@ const char send_help[] =
 	"When the mail server cannot be used (refused, TLS, AUTH), the receiver in\n"
 	"hand is put back unchanged, the pass stops and the exit code is 75. It\n"
 	"is 75 too when a receiver was not sent (failed, error, quarantined).\n"
+	"smtp.rate is kept together with msgspoold: the pass waits for a limit per\n"
+	"second or minute; when one per hour or day is used up, the rest is left\n"
+	"for the next run (exit 75).\n"
 	"  -v, --verbose   a line per attempt on stderr\n"
 	"  -n, --dry-run   say what would be sent, to whom; change nothing\n"
 	"  -q, --quiet     print nothing when there was nothing to send\n";
@@ -181,6 +241,11 @@ static int pass_exit(const struct pass *p, int rc)
 	const size_t *n = p->s.counts;
 	if (rc == 0 && n[DELIVER_FAILED] + n[DELIVER_ERROR] + n[DELIVER_QUARANTINED])
 		rc = EX_TEMPFAIL;
+	if (rc == 0 && p->s.rate_left) {
+		cli_err("%zu receivers are left in %s/ for the next run (smtp.rate)", p->s.rate_left,
+			spool_status_dir(p->st));
+		rc = EX_TEMPFAIL;
+	}
 	if (rc == 0 && p->down) {
 		cli_err("the mail server could not be reached; the rest of %s/ is left for the next run",
 			spool_status_dir(p->st));
@@ -231,6 +296,12 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	int rc = sender_start(&s, c, verbose);
 	bool any_failed = false;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (sts[i] != SPOOL_ACTIVE && sender_take_rate(&s)) {
+			for (; i < n; i++)
+				printf("%s: not sent (smtp.rate: try again later)\n", ids[i]);
+			any_failed = true;
+			break;
+		}
 		struct deliver_report rep;
 		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
 				       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);

@@ -1,7 +1,9 @@
 /* ratelimit: a limit per second or minute paces the messages evenly (one
  * every per/n seconds, 1% slower, so that no second ever holds more than
  * n); a limit per hour or day counts in fixed windows aligned to the clock
- * (the hour, the local day), whose counts survive a restart. It owns the counting and its file (through spool.c's
+ * (the hour, the local day), whose counts survive a restart. The daemon
+ * and `msgspool send` count in one file under one lock, each slot taken
+ * once by one of them. It owns the counting and its file (through spool.c's
  * state calls); it must never touch a receiver: what waits is not
  * claimed, so it is never counted as failed. Described in
  * msgspool.yaml(5) (smtp.rate) and spool-layout/README.md. */
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STATE "rate"
 
@@ -47,8 +50,17 @@ static time_t window_end(time_t start, long per)
 	return util_local_start(start + 86400 + 7200, UTIL_DAY, 0); /* the next local midnight, DST or not */
 }
 
-/* The counts the spool kept: lines "PER START COUNT". */
-static void load_counts(struct ratelimit *rl)
+static bool paced(const struct window *w)
+{
+	return w->per <= 60;
+}
+
+/* Merges the counts the spool keeps, lines "PER START COUNT [NEXT]", into
+ * ours: every process that sends (msgspoold, a send from cron) counts in
+ * the same file, so the larger of two counts of one window is the truth;
+ * a paced limit's NEXT is the earliest time anyone may send again (never
+ * more than one interval ahead: a clock set back must not stop sending). */
+static void load_counts(struct ratelimit *rl, double now)
 {
 	char *data;
 	size_t len;
@@ -57,11 +69,19 @@ static void load_counts(struct ratelimit *rl)
 	for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
 		long per, count;
 		long long start;
-		if (sscanf(line, "%ld %lld %ld", &per, &start, &count) != 3)
+		double next = 0;
+		if (sscanf(line, "%ld %lld %ld %lf", &per, &start, &count, &next) < 3)
 			continue;
-		for (int i = 0; i < rl->nw; i++)
-			if (rl->w[i].per == per && rl->w[i].start == (time_t)start)
-				rl->w[i].count = count;
+		for (int i = 0; i < rl->nw; i++) {
+			struct window *w = &rl->w[i];
+			if (w->per != per)
+				continue;
+			if (w->start == (time_t)start && count > w->count)
+				w->count = count;
+			double step = 1.01 * (double)w->per / (double)w->n;
+			if (paced(w) && next > w->next)
+				w->next = next > now + step ? now + step : next;
+		}
 	}
 	free(data);
 }
@@ -71,8 +91,8 @@ static void save_counts(struct ratelimit *rl)
 	char buf[512];
 	size_t len = 0;
 	for (int i = 0; i < rl->nw; i++)
-		len += (size_t)snprintf(buf + len, sizeof buf - len, "%ld %lld %ld\n", rl->w[i].per,
-					(long long)rl->w[i].start, rl->w[i].count);
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%ld %lld %ld %.3f\n", rl->w[i].per,
+					(long long)rl->w[i].start, rl->w[i].count, rl->w[i].next);
 	spool_state_write(rl->sp, STATE, buf, len); /* a lost count errs on the side of more mail */
 }
 
@@ -103,13 +123,15 @@ struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c)
 	pthread_mutex_init(&rl->mu, NULL);
 	pthread_cond_init(&rl->cv, NULL);
 	ratelimit_set(rl, c);
-	load_counts(rl);
+	load_counts(rl, (double)time(NULL));
 	return rl;
 }
 
-static bool paced(const struct window *w)
+static double now_real(void)
 {
-	return w->per <= 60;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* 0 when every limit has room at `now`, else the time to look again. */
@@ -118,16 +140,51 @@ static double full_until(struct ratelimit *rl, double now)
 	double until = 0;
 	for (int i = 0; i < rl->nw; i++) {
 		struct window *w = &rl->w[i];
-		time_t start = window_start((time_t)now, w->per);
-		if (start != w->start) {
-			w->start = start;
-			w->count = 0;
-		}
 		double end = paced(w) ? w->next : w->count >= w->n ? (double)window_end(w->start, w->per) : 0;
 		if (end > now && (!until || end > until))
 			until = end;
 	}
 	return until;
+}
+
+/* Under rl->mu and the spool's lock of the counts (so that two processes
+ * never both take the last slot): counts one when every limit has room,
+ * else returns when to look again. */
+static double take_locked(struct ratelimit *rl)
+{
+	int lock = spool_state_lock(rl->sp, STATE); /* without it, counting alone errs on the side of more mail */
+	double now = now_real();
+	for (int i = 0; i < rl->nw; i++) {
+		struct window *w = &rl->w[i];
+		time_t start = window_start((time_t)now, w->per);
+		if (start != w->start) {
+			w->start = start;
+			w->count = 0;
+		}
+	}
+	load_counts(rl, now);
+	double until = full_until(rl, now);
+	if (!until) {
+		for (int i = 0; i < rl->nw; i++) {
+			struct window *w = &rl->w[i];
+			w->count++;
+			if (paced(w))
+				w->next = (w->next > now ? w->next : now) + 1.01 * (double)w->per / (double)w->n;
+		}
+		save_counts(rl);
+	}
+	if (lock >= 0)
+		close(lock);
+	return until;
+}
+
+int ratelimit_try(struct ratelimit *rl, double *until)
+{
+	pthread_mutex_lock(&rl->mu);
+	int rc = rl->stopping ? -1 : 0;
+	*until = rc == 0 && rl->nw ? take_locked(rl) : 0;
+	pthread_mutex_unlock(&rl->mu);
+	return rc < 0 ? -1 : *until ? 1 : 0;
 }
 
 int ratelimit_take(struct ratelimit *rl)
@@ -138,27 +195,14 @@ int ratelimit_take(struct ratelimit *rl)
 			pthread_mutex_unlock(&rl->mu);
 			return -1;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-		double until = full_until(rl, now);
+		double until = rl->nw ? take_locked(rl) : 0;
 		if (!until)
 			break;
+		struct timespec ts;
 		ts.tv_sec = (time_t)until;
 		ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
 		pthread_cond_timedwait(&rl->cv, &rl->mu, &ts);
 	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	for (int i = 0; i < rl->nw; i++) {
-		struct window *w = &rl->w[i];
-		w->count++;
-		if (paced(w))
-			w->next = (w->next > now ? w->next : now) + 1.01 * (double)w->per / (double)w->n;
-	}
-	if (rl->nw)
-		save_counts(rl);
 	pthread_mutex_unlock(&rl->mu);
 	return 0;
 }

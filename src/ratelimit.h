@@ -1,8 +1,9 @@
-/* ratelimit: smtp.rate, the limits over all of msgspoold's connections
- * ("20/second", "2000/hour", "50000/day"): a sender takes a slot before
- * each attempt and waits while any window is full. The counts of the
- * current windows are kept in the spool (spool_state_*), so the day's
- * count survives a restart and `msgspool stats` can show them. */
+/* ratelimit: smtp.rate, the limits over all of msgspoold's connections and
+ * every `msgspool send` ("20/second", "2000/hour", "50000/day"): a sender
+ * takes a slot before each attempt and waits while any window is full. The
+ * counts of the current windows are kept in the spool (spool_state_*) and
+ * counted under its lock, so processes share them, the day's count
+ * survives a restart and `msgspool stats` can show them. */
 #ifndef MSGSPOOL_RATELIMIT_H
 #define MSGSPOOL_RATELIMIT_H
 
@@ -18,6 +19,9 @@ struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c);
 void ratelimit_set(struct ratelimit *rl, const struct conf *c);
 /* Waits until every limit has room, then counts one. -1 once stopped. */
 int ratelimit_take(struct ratelimit *rl);
+/* Counts one when every limit has room (0); else 1 and *until, the time
+ * (seconds since the epoch) to try again; -1 once stopped. Never waits. */
+int ratelimit_try(struct ratelimit *rl, double *until);
 /* Wakes every waiter: ratelimit_take returns -1 from now on. */
 void ratelimit_stop(struct ratelimit *rl);
 void ratelimit_free(struct ratelimit *rl);

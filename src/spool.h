@@ -115,6 +115,9 @@ int spool_state_read(struct spool *sp, const char *name, size_t max, char **data
 /* The same, with the file's stat (a reader checks its owner). */
 int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
 			  struct stat *st);
+/* An exclusive lock for a read, change and write of a state file by
+ * several processes: a descriptor to close, or -1. */
+int spool_state_lock(struct spool *sp, const char *name);
 
 /* Staging for all-or-nothing batches (compose): a receiver written and
  * fsynced as tmp/ID.yaml.TAG.staged, published later by renaming it into

@@ -6,6 +6,7 @@
  * more than one component, never follow a symbolic link, never replace an
  * entry by a rename. Rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 
@@ -203,4 +204,22 @@ int spool_clean_tmp(struct spool *sp, time_t max_age)
 	}
 	closedir(d);
 	return removed;
+}
+
+/* A state file's lock among processes (the daemon and a send from cron
+ * both counting smtp.rate): ".NAME.lock" beside it, never replaced, so
+ * that read, count and write happen under one lock. Closing the
+ * descriptor unlocks. */
+int spool_state_lock(struct spool *sp, const char *name)
+{
+	char lk[128];
+	snprintf(lk, sizeof lk, ".%s.lock", name);
+	int fd = spool_openat(sp->rootfd, lk, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }

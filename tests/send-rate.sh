@@ -1,0 +1,83 @@
+#!/bin/bash
+# send-rate: msgspool send and resend keep smtp.rate, counted together with
+# msgspoold's in the spool's counts (SPOOL/rate, under one lock): a cron
+# send never exceeds the smarthost's limit, alone or beside the daemon.
+# What waits is not counted as failed; a terminal says it is waiting; a
+# full hour or day leaves the rest in new/ for the next run instead of
+# waiting for it. Against tests/smtpd.py on 127.0.0.1; the arrival times
+# are the server's files' times.
+. "${top_srcdir:-.}/tests/lib.sh"
+start_smtpd rate || exit 1
+DAEMON=$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 60\n')
+ms init >/dev/null
+
+# spread: seconds from the first mail to the last, and the most in one second.
+spread() {
+	py - "$OUT" <<'PY'
+import collections, os, sys
+t = sorted(os.stat(os.path.join(sys.argv[1], f)).st_mtime_ns / 1e9 for f in os.listdir(sys.argv[1]) if f.endswith(".eml"))
+per = collections.Counter(int(x) for x in t)
+print("%.2f %d" % (t[-1] - t[0], max(per.values())) if t else "0 0")
+PY
+}
+at_least() { py -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }
+
+# --- send alone: 30 at 10/second ---
+smtp_conf "$PORT" '  rate: ["10/second", "1000/day"]' "$DAEMON"
+produce 30 alone
+check_rc "send: 30 at 10/second" 0 ms send
+check "send: all 30 sent" "$(cat "$T/out"):$(count sent)" "30 sent, 0 failed, 0 error, 0 quarantined:30"
+read span most <<<"$(spread)"
+echo "# send of 30 at 10/second: ${span} s from the first to the last, at most $most in one second"
+at_least "$span" 2.5 && ok "send: 30 at 10/second took ${span} s (>= 2.5)" || fail "send: 30 took only ${span} s"
+[ "$most" -le 10 ] && ok "send: no second held more than 10 ($most)" || fail "send: $most in one second"
+check "send: nothing waiting was counted as failed" "$(count failed)$(count error)" "00"
+check_contains "send counts in the spool's counts (stats)" "$(ms stats)" "30 of 1000 today"
+
+# --- resend by filter: 15 at 10/second ---
+rm -f "$OUT"/*.eml
+check_rc "resend --status sent: 30 at 10/second" 0 ms resend --yes --status sent
+read span most <<<"$(spread)"
+echo "# resend of 30 at 10/second: ${span} s, at most $most in one second"
+at_least "$span" 2.5 && ok "resend: 30 at 10/second took ${span} s (>= 2.5)" || fail "resend: 30 took only ${span} s"
+[ "$most" -le 10 ] && ok "resend: no second held more than 10 ($most)" || fail "resend: $most in one second"
+check_contains "resend counts too (stats)" "$(ms stats)" "60 of 1000 today"
+
+# --- a terminal shows that it waits ---
+produce 3 tty
+script -qfec "'$BLD/msgspool' send" /dev/null > "$T/tty" 2>&1
+check_contains "send on a terminal says it waits for smtp.rate" "$(cat "$T/tty")" "waiting for smtp.rate"
+check "send on a terminal: all 3 sent" "$(count new)" 0
+
+# --- the daemon and a send at once: 40 at 10/second between them ---
+rm -f "$OUT"/*.eml
+produce 40 both
+ms send > "$T/both.out" 2>&1 &
+SPID=$!
+start_daemon d1 || fail "the daemon did not start: $(cat "$T/d1.dlog")"
+wait $SPID
+wait_until 30 count_is sent 73 && ok "daemon and send: all 40 sent" || fail "daemon and send: new/ has $(count new)"
+kill -TERM $DPID; wait $DPID
+by_send=$(sed -n 's/^\([0-9]*\) sent.*/\1/p' "$T/both.out")
+echo "# send sent ${by_send:-?} of 40, the daemon the rest"
+[ "${by_send:-0}" -gt 0 ] && [ "${by_send:-0}" -lt 40 ] && ok "daemon and send: both sent ($by_send by send)" ||
+	fail "daemon and send: send sent ${by_send:-?} of 40: $(cat "$T/both.out")"
+read span most <<<"$(spread)"
+echo "# daemon and send, 40 at 10/second: ${span} s, at most $most in one second"
+at_least "$span" 3.5 && ok "daemon and send: 40 at 10/second took ${span} s (>= 3.5)" || fail "daemon and send: 40 took only ${span} s"
+[ "$most" -le 10 ] && ok "daemon and send: no second held more than 10 together ($most)" || fail "daemon and send: $most in one second"
+check "daemon and send: nothing counted as failed" "$(count failed)$(count error)" "00"
+
+# --- a full day: the rest is left in new/ for the next run, not waited for ---
+rm -f "$T/spool/rate"
+smtp_conf "$PORT" '  rate: ["3/day"]' "$DAEMON"
+produce 5 day
+check_rc "send with 3/day and 5 to send: exit 75, the rest left" 75 timeout 30 "$BLD/msgspool" send
+check "send with 3/day: 3 sent, 2 still in new/" "$(cat "$T/out"):$(count new)" "3 sent, 0 failed, 0 error, 0 quarantined:2"
+check_contains "send with 3/day: says why the rest waits" "$(cat "$T/err")" "smtp.rate 3/day is used up"
+left=$(ls "$T/spool/new" | head -1); left=${left%.yaml}
+[ -n "$left" ] && check "send with 3/day: a receiver left waits in new/, not counted as failed" \
+	"$(status_of "$left"):$(ms show --json "$left" | py -c 'import json,sys; print(json.load(sys.stdin).get("sending_failed_count") or 0)')" "not_sent:0" ||
+	fail "send with 3/day: nothing left in new/"
+
+finish
