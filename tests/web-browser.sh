@@ -56,7 +56,7 @@ FAILED=$((FAILED + $(grep -c '^FAIL - ' "$T/browser.out")))
 grep -q '^[0-9]* failed$' "$T/browser.out" || fail "the browser script did not finish: $(tail -5 "$T/browser.out")"
 check "the resent two arrived" "$(grep -l -e '^To: <\?f[12]@example.org' "$OUT"/*.eml 2>/dev/null | wc -l | tr -d ' ')" 2
 check_contains "audit: resent by admin in the log" "$(cat "$T/web.log")" "$F1: resent by admin from failed/: sent"
-for s in list detail dashboard; do
+for s in list detail dashboard held; do
 	[ -s "$SHOTS/$s.png" ] && ok "screenshot $s.png" || fail "no screenshot $s.png"
 done
 finish

@@ -144,6 +144,24 @@ def post_without_token(d, base, ids, spool):
     check("POST without the token: still failed", os.path.exists(os.path.join(spool, "failed", target + ".yaml")))
 
 
+def hold_release(d, base, ids, spool, shots):
+    target = ids["search"]
+    for action, src, dst, done in (("Hold", "new", "hold", "Held 1 message receiver."),
+                                   ("Release", "hold", "new", "Released 1 message receiver.")):
+        d.get(base + ("/receivers?q=searchme" if src == "new" else "/receivers?status=held"))
+        for cb in d.find_elements(By.CSS_SELECTOR, "input[name=id]"):
+            if cb.get_attribute("value") == target:
+                cb.click()
+        click(d, d.find_element(By.XPATH, "//button[text()='%s selected receivers']" % action))
+        msg = d.find_element(By.CSS_SELECTOR, "p.msg").text
+        check("%s: the page says so" % action.lower(), msg == done, msg)
+        check("%s: the file is in %s/" % (action.lower(), dst), os.path.exists(os.path.join(spool, dst, target + ".yaml")))
+        if action == "Hold":
+            d.get(base + "/receivers?status=held")
+            check("hold: the held filter lists it", rows(d) == [target], str(rows(d)))
+            d.save_screenshot(os.path.join(shots, "held.png"))
+
+
 def hostile(d, base, ids):
     d.get(base + "/receivers?q=hostile")
     cell = d.find_element(By.CSS_SELECTOR, "td.subj").text
@@ -178,6 +196,7 @@ def main():
             resend_two(d, a.url, ids, a.out)
             detail_451(d, a.url, ids, a.out)
             post_without_token(d, a.url, ids, a.spool)
+            hold_release(d, a.url, ids, a.spool, a.out)
             d.get(a.url + "/")
             d.save_screenshot(os.path.join(a.out, "dashboard.png"))
             check("no alert anywhere", no_alert(d))
