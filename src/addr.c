@@ -144,8 +144,9 @@ static int local_part(struct cur *c, struct util_buf *out)
 	return rc;
 }
 
-/* The domain, converted to A-labels when it holds U-labels. */
-static int domain(struct cur *c, struct util_buf *out)
+/* The domain, converted to A-labels when it holds U-labels (and those,
+ * as libidn2 gives them back from the A-labels, in *ulabels). */
+static int domain(struct cur *c, struct util_buf *out, char **ulabels)
 {
 	const char *s = c->p;
 	if (*c->p == '[') {
@@ -174,6 +175,10 @@ static int domain(struct cur *c, struct util_buf *out)
 		return -1;
 	}
 	util_buf_adds(out, a);
+	char *back = NULL;
+	if (idn2_to_unicode_8z8z(a, &back, 0) == IDN2_OK)
+		*ulabels = strdup(back);
+	idn2_free(back);
 	idn2_free(a);
 	return 0;
 }
@@ -186,7 +191,7 @@ static int addr_spec(struct cur *c, struct addr *a)
 		return fail(c, "no '@' after the local part");
 	}
 	c->p++;
-	if (skip_cfws(c) < 0 || domain(c, &d) < 0 || skip_cfws(c) < 0) {
+	if (skip_cfws(c) < 0 || domain(c, &d, &a->domain_u) < 0 || skip_cfws(c) < 0) {
 		util_buf_free(&l);
 		util_buf_free(&d);
 		return -1;
@@ -258,6 +263,7 @@ void addr_free(struct addr *a)
 	free(a->display);
 	free(a->local);
 	free(a->domain);
+	free(a->domain_u);
 	memset(a, 0, sizeof *a);
 }
 
@@ -265,6 +271,13 @@ char *addr_spec_of(const struct addr *a)
 {
 	struct util_buf b = {0};
 	util_buf_printf(&b, "%s@%s", a->local, a->domain);
+	return util_buf_steal(&b);
+}
+
+char *addr_spec_utf8(const struct addr *a)
+{
+	struct util_buf b = {0};
+	util_buf_printf(&b, "%s@%s", a->local, a->domain_u ? a->domain_u : a->domain);
 	return util_buf_steal(&b);
 }
 

@@ -398,14 +398,16 @@ static int write_body(struct util_buf *msg, const struct receiver *r, const char
 /* The header fields, written by hdr.c so that readers decode exactly the
  * producer's strings. */
 static int write_fields(struct util_buf *msg, const struct receiver *r, const struct mime_options *o,
-			time_t now, const struct addr a[3], const char *mid)
+			time_t now, const struct addr a[3], const char *mid, bool utf8)
 {
 	char date[64];
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	struct util_buf subject = {0};
-	char *spec[3] = {addr_spec_of(&a[0]), addr_spec_of(&a[1]), r->reply_to ? addr_spec_of(&a[2]) : NULL};
+	/* U-labels are for display, where the message goes with SMTPUTF8. */
+	char *(*spec_of)(const struct addr *) = utf8 ? addr_spec_utf8 : addr_spec_of;
+	char *spec[3] = {spec_of(&a[0]), spec_of(&a[1]), r->reply_to ? spec_of(&a[2]) : NULL};
 	util_buf_printf(&subject, "%s%s", o->subject_prefix, r->subject);
 	int rc = !subject.data || !spec[0] || !spec[1] || (r->reply_to && !spec[2]) ||
 		 hdr_structured(msg, "Date", date) < 0 || hdr_mailbox(msg, "From", a[0].display, spec[0]) < 0 ||
@@ -492,7 +494,7 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 		goto done;
 	}
 	snprintf(env->message_id, sizeof env->message_id, "%s", mid);
-	rc = write_fields(msg, r, o, now, a, mid) < 0 || write_body(msg, r, text, mid, o->eightbit) < 0 ? -1 : 0;
+	rc = write_fields(msg, r, o, now, a, mid, env->smtputf8) < 0 || write_body(msg, r, text, mid, o->eightbit) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
 done:

@@ -19,6 +19,15 @@ check "ASCII: SIZE only" "$(opts_of ascii@ | cut -d= -f1)" "SIZE"
 f=$(grep -l "jørn@" "$OUT"/*.env | sed 's/\.env$/.eml/')
 py "$SRC/tests/parse_mail.py" "$f" > "$T/m.json"
 check "To keeps the UTF-8 local part (RFC 6532)" "$(py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["to"], d["defects"])' "$T/m.json")" "jørn@example.com []"
+# An IDN domain: the envelope in A-labels always; the header shows the
+# U-label only in a message that goes with SMTPUTF8 (a UTF-8 local part).
+iu=$(enq "jørn@bücher.example"); ia=$(enq "ascii@bücher.example")
+ms send >/dev/null 2>&1
+check "UTF-8 local part, IDN domain: sent" "$(status_of "$iu")" sent
+eml_to() { f=$(grep -l "$1" "$OUT"/*.env | sed 's/\.env$/.eml/'); py "$SRC/tests/parse_mail.py" "$f" | py -c 'import json,sys; d=json.load(sys.stdin); print(d["to"], d["defects"])'; }
+check "the envelope has the A-label" "$(grep -c 'jørn@xn--bcher-kva.example' "$OUT"/*.env | grep -vc ':0')" 1
+check "with SMTPUTF8 the To shows the U-label" "$(eml_to 'jørn@xn--bcher-kva')" "jørn@bücher.example []"
+check "without SMTPUTF8 the To has the A-label" "$(eml_to 'ascii@xn--bcher-kva')" "ascii@xn--bcher-kva.example []"
 
 # --- SMTPUTF8 not offered: error/ at once, counted once, never retried ---
 start_smtpd plain || exit 1
