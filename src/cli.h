@@ -17,6 +17,13 @@ struct cli {
 	struct conf conf;
 	struct spool *sp;
 	bool spool_open;
+	/* Files named on the command line that root opened before it became
+	 * the spool's owner (owner_preopen), by the name given. */
+	struct cli_input {
+		const char *path;
+		int fd;
+	} inputs[4];
+	int ninputs;
 };
 
 /* One line on stderr, prefix then the message with control characters

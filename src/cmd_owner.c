@@ -1,7 +1,9 @@
 /* cmd_owner: one owner for the spool, daemon.user. init run as root gives the
  * tree to it (--owner overrides); every other command started as root
  * becomes the spool's owner before it touches the spool, so nothing root
- * writes is left where the daemon cannot claim it; stats counts the
+ * writes is left where the daemon cannot claim it (the files its command
+ * line names and the SMTP password are opened first, as root, unless
+ * their path passes through the spool); stats counts the
  * receivers the owner cannot read (stuck) and names each. It never
  * changes a producer's file and never gives up root partly (all of the
  * groups, the group and the user, or an error). The rules are in
@@ -10,7 +12,9 @@
 #include "cmd_owner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +87,89 @@ int owner_become(struct cli *c)
 		return EX_OSERR;
 	}
 	return 0;
+}
+
+/* Whether resolving `path` walks through the spool's root directory
+ * (`root`): every prefix of it, and of each link's target met on the way,
+ * is compared with it, as the kernel would walk them. A name of the spool,
+ * or a link a producer left in it, must not be opened with root's rights.
+ * Unsure (a loop, too long) counts as inside. */
+static bool path_in_spool(const char *path, const char *base, const struct stat *root, int depth)
+{
+	char buf[PATH_MAX];
+	size_t lb = path[0] == '/' ? 0 : strlen(base), lp = strlen(path);
+	if (depth > 40 || lb + lp + 2 > sizeof buf)
+		return true;
+	if (lb) {
+		memcpy(buf, base, lb);
+		buf[lb++] = '/';
+	}
+	memcpy(buf + lb, path, lp + 1);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char was = *p;
+		*p = '\0';
+		struct stat st;
+		if (lstat(buf, &st) < 0) {
+			*p = was;
+			return false; /* the open fails or meets no more of ours */
+		}
+		if (S_ISDIR(st.st_mode) && st.st_dev == root->st_dev && st.st_ino == root->st_ino)
+			return true;
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = readlink(buf, target, sizeof target - 1);
+			char *slash = strrchr(buf, '/');
+			if (n < 0)
+				return true;
+			target[n] = '\0';
+			*slash = '\0';
+			bool in = path_in_spool(target, slash == buf ? "/" : buf, root, depth + 1);
+			*slash = '/';
+			if (in)
+				return true;
+		}
+		if (!(*p = was))
+			return false;
+	}
+}
+
+void owner_preopen(struct cli *c, const char *path)
+{
+	struct stat root;
+	char cwd[PATH_MAX];
+	if (c->ninputs == (int)(sizeof c->inputs / sizeof *c->inputs) || !strcmp(path, "-") || !*path ||
+	    stat(c->conf.spool, &root) < 0 || !getcwd(cwd, sizeof cwd) || path_in_spool(path, cwd, &root, 0))
+		return;
+	/* Not blocking on a FIFO; a terminal named here is not ours to keep. */
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* opened again as the owner, who says why */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	c->inputs[c->ninputs++] = (struct cli_input){path, fd};
+}
+
+int owner_open_input(struct cli *c, const char *path)
+{
+	if (!strcmp(path, "-"))
+		return dup(0);
+	for (int i = 0; i < c->ninputs; i++)
+		if (!strcmp(c->inputs[i].path, path))
+			return dup(c->inputs[i].fd);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+void owner_read_secrets(struct cli *c)
+{
+	const struct conf *k = &c->conf;
+	struct stat root;
+	char err[512], cwd[PATH_MAX];
+	if (k->transport != CONF_TRANSPORT_SMTP || !k->smtp.username || !k->smtp.password_file ||
+	    k->smtp.password || stat(k->spool, &root) < 0 || !getcwd(cwd, sizeof cwd) ||
+	    path_in_spool(k->smtp.password_file, cwd, &root, 0))
+		return;
+	c->conf.smtp.password = conf_read_password(k->smtp.password_file, err, sizeof err);
 }
 
 /* Who the spool's owner is, for the read check of each file. */

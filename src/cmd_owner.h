@@ -13,6 +13,16 @@ int owner_init(struct cli *c, const char *owner, gid_t group);
 /* Run as root: becomes the spool's owner (its groups, group and user) for
  * good; nothing when not root or the spool is root's. A sysexits code. */
 int owner_become(struct cli *c);
+/* Run as root before owner_become: opens a file named on the command line
+ * as root, unless its path passes through the spool (what a producer may
+ * link there is opened as the owner, later); owner_open_input gives it. */
+void owner_preopen(struct cli *c, const char *path);
+/* The descriptor of a file named on the command line ("-": standard
+ * input): the one root opened, else opened now. -1 and errno. */
+int owner_open_input(struct cli *c, const char *path);
+/* Run as root before owner_become: reads smtp.password_file, a secret
+ * root may keep to itself (a failure is left for the transport to say). */
+void owner_read_secrets(struct cli *c);
 /* Receivers in new/ and failed/ the spool's owner cannot read (each named
  * on stderr once per call): a sender could never claim them. Returns the
  * total; per status in `per`. */

@@ -103,9 +103,9 @@ static bool key_valid(const char *key)
 
 /* Reads a file named on the command line ("-": standard input), up to max
  * bytes. */
-static int read_path(const char *path, size_t max, char **out, size_t *len)
+static int read_path(struct cli *c, const char *path, size_t max, char **out, size_t *len)
 {
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(0);
+	int fd = owner_open_input(c, path); /* root's own files were opened before it became the owner */
 	if (fd < 0)
 		return -1;
 	int rc = util_read_fd(fd, max, out, len);
@@ -116,10 +116,10 @@ static int read_path(const char *path, size_t max, char **out, size_t *len)
 }
 
 /* The same for a body: UTF-8 text without NUL, else EILSEQ. */
-static int read_file_arg(const char *path, size_t max, char **out)
+static int read_file_arg(struct cli *c, const char *path, size_t max, char **out)
 {
 	size_t len;
-	int rc = read_path(path, max, out, &len);
+	int rc = read_path(c, path, max, out, &len);
 	if (rc == 0 && (memchr(*out, '\0', len) || !util_utf8_valid(*out, len))) {
 		free(*out);
 		*out = NULL; /* the caller tells which file failed by a NULL */
@@ -211,8 +211,8 @@ static int enqueue_build(struct cli *c, const char *to, const char *subject, con
 {
 	char id[SPOOL_ID_MAX + 1], err[RECEIVER_ERRLEN];
 	char *text = NULL, *html = NULL;
-	if ((textf && read_file_arg(textf, c->conf.max_receiver_size, &text) < 0) ||
-	    (htmlf && read_file_arg(htmlf, c->conf.max_receiver_size, &html) < 0)) {
+	if ((textf && read_file_arg(c, textf, c->conf.max_receiver_size, &text) < 0) ||
+	    (htmlf && read_file_arg(c, htmlf, c->conf.max_receiver_size, &html) < 0)) {
 		int e = errno;
 		cli_err("%s: %s", (textf && !text) ? textf : htmlf, e == EILSEQ ? "not UTF-8 text" : strerror(e));
 		free(text);
@@ -240,10 +240,8 @@ static int enqueue_build(struct cli *c, const char *to, const char *subject, con
 	return rc;
 }
 
-static int cmd_enqueue(struct cli *c, int argc, char **argv)
-{
-	/* An option whose val is 256 + i sets enqueue_keys[i]. */
-	static const struct option opts[] = {
+/* An option whose val is 256 + i sets enqueue_keys[i]. */
+static const struct option enqueue_opts[] = {
 		{"to", required_argument, 0, 't'}, {"subject", required_argument, 0, 's'},
 		{"text-file", required_argument, 0, 'T'}, {"html-file", required_argument, 0, 'H'},
 		{"user", required_argument, 0, 256}, {"language", required_argument, 0, 257},
@@ -251,6 +249,10 @@ static int cmd_enqueue(struct cli *c, int argc, char **argv)
 		{"reply-to", required_argument, 0, 260}, {"send-after", required_argument, 0, 261},
 		{"expires-at", required_argument, 0, 262}, {"priority", required_argument, 0, 263},
 		{"key", required_argument, 0, 'k'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
+
+static int cmd_enqueue(struct cli *c, int argc, char **argv)
+{
+	const struct option *opts = enqueue_opts;
 	const char *to = NULL, *subject = NULL, *textf = NULL, *htmlf = NULL, *key = NULL;
 	const char *vals[ENQUEUE_NKEYS] = {0};
 	int o;
@@ -295,9 +297,11 @@ static const char compose_help[] =
 	"  -q, --quiet    print nothing when the key was used before\n"
 	"The format is in msgspool-receiver(5) and spool-layout/README.md.\n";
 
+static const struct option compose_opts[] = {{"key", required_argument, 0, 'k'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
+
 static int cmd_compose(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"key", required_argument, 0, 'k'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
+	const struct option *opts = compose_opts;
 	const char *key = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1) {
@@ -313,7 +317,7 @@ static int cmd_compose(struct cli *c, int argc, char **argv)
 	const char *path = argv[optind];
 	char *data, err[COMPOSE_ERRLEN];
 	size_t len;
-	int rc = read_path(path, 256u << 20, &data, &len);
+	int rc = read_path(c, path, 256u << 20, &data, &len);
 	if (rc < 0) {
 		cli_err("%s: %s", path, strerror(errno));
 		return EX_NOINPUT;
@@ -349,6 +353,25 @@ struct command {
 	const char *summary;
 };
 
+/* What root opens for a command before it becomes the spool's owner: the
+ * files the command line names (the options, with their short ones, whose
+ * value is a file, and whether the one argument is one) and
+ * smtp.password_file for the commands that send. */
+static const struct root_reads {
+	int (*fn)(struct cli *, int, char **);
+	const struct option *opts;
+	const char *shortopts;
+	const char *file_opts;
+	bool file_arg;
+	bool sends;
+} root_reads[] = {
+	{cmd_enqueue, enqueue_opts, "nq", "TH", false, false},
+	{cmd_compose, compose_opts, "nq", "", true, false},
+	{cmd_send, NULL, NULL, NULL, false, true},
+	{cmd_resend, NULL, NULL, NULL, false, true},
+	{cmd_resend_failed, NULL, NULL, NULL, false, true},
+};
+
 static const struct command commands[] = {
 	{"init", cmd_init, init_help, "create the spool"},
 	{"enqueue", cmd_enqueue, enqueue_help, "write one receiver into new/"},
@@ -379,6 +402,34 @@ static void main_usage(FILE *f)
 		CONF_DEFAULT_PATH);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(f, "  %-34s %s\n", commands[i].name, commands[i].summary);
+}
+
+/* Root's pass over a command's arguments before it becomes the spool's
+ * owner: each file they name is opened now, with root's rights (the
+ * command parses them again, on the original argv: getopt reorders its
+ * copy). */
+static void root_read(struct cli *c, const struct command *command, int argc, char **argv)
+{
+	const struct root_reads *cmd = NULL;
+	for (size_t i = 0; i < sizeof root_reads / sizeof *root_reads; i++)
+		if (root_reads[i].fn == command->fn)
+			cmd = &root_reads[i];
+	if (cmd && cmd->sends)
+		owner_read_secrets(c);
+	if (!cmd || !cmd->opts)
+		return;
+	char **copy = util_xmalloc(((size_t)argc + 1) * sizeof *copy);
+	memcpy(copy, argv, ((size_t)argc + 1) * sizeof *copy);
+	int o, saved = opterr;
+	opterr = 0; /* the command itself says what is wrong */
+	optind = 0;
+	while ((o = getopt_long(argc, copy, cmd->shortopts, cmd->opts, NULL)) != -1)
+		if (o > 0 && o < 256 && optarg && strchr(cmd->file_opts, o))
+			owner_preopen(c, optarg);
+	if (cmd->file_arg && optind + 1 == argc)
+		owner_preopen(c, copy[optind]);
+	opterr = saved;
+	free(copy);
 }
 
 /* Loads -c, then $MSGSPOOL_CONFIG, then the default file if it exists,
@@ -453,8 +504,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	int rc = load_conf(&c);
-	if (rc == 0 && cmd->fn != cmd_init)
+	if (rc == 0 && cmd->fn != cmd_init && geteuid() == 0) {
+		root_read(&c, cmd, cargc, cargv);
 		rc = owner_become(&c); /* root acts as the spool's owner: nothing it writes is root's */
+	}
 	if (rc == 0) {
 		optind = 0; /* glibc: 0 re-initialises getopt, dropping main's '+' mode */
 		rc = cmd->fn(&c, cargc, cargv);

@@ -43,6 +43,41 @@ check_rc "compose as root" 0 ms compose "$T/msg.yaml"
 check "compose as root: records and receivers are the owner's" "$(owners)" ""
 check_rc "delete as root" 0 ms delete --yes "$id"
 
+# --- root's own files named on the command line are read before root
+# becomes the owner; a name inside the spool is read as the owner ---
+printf 'Root only text.\n' > "$T/root-text"; printf '<p>Root only html.</p>\n' > "$T/root-html"
+chmod 0600 "$T/root-text" "$T/root-html"
+check_rc "enqueue --text-file of a 0600 file of root's, as root" 0 ms enqueue --to t@example.com --subject s --text-file "$T/root-text"
+check "its text is in the receiver" "$(field "$(cat "$T/out")" text)" "Root only text."
+check_rc "enqueue --html-file=F of a 0600 file of root's, as root" 0 ms enqueue --to h@example.com --subject s --html-file="$T/root-html"
+check_contains "its html is in the receiver" "$(field "$(cat "$T/out")" html)" "Root only html."
+chmod 0600 "$T/msg.yaml"
+check_rc "compose of a 0600 file of root's, as root" 0 ms compose "$T/msg.yaml"
+check "and still nothing of root's in the spool" "$(owners)" ""
+printf 'secret\n' > "$T/secret"; chmod 0600 "$T/secret"
+ln -s "$T/secret" "$T/spool/new/evil.txt"; ln -s "$T" "$T/spool/new/evildir"
+before=$(find "$T/spool" -name '*.yaml' | wc -l)
+check_rc "a link in the spool to root's file is not read as root" 66 ms enqueue --to e@example.com --subject s --text-file "$T/spool/new/evil.txt"
+check_contains "says why" "$(cat "$T/err")" "Permission denied"
+check_rc "nor a file below a link to a directory in the spool" 66 ms enqueue --to e@example.com --subject s --text-file "$T/spool/new/evildir/secret"
+check_rc "nor a file of the spool named by .." 66 ms enqueue --to e@example.com --subject s --text-file "$T/spool/new/../new/evildir/secret"
+check_rc "nor a link named from within the spool" 66 sh -c "cd '$T/spool/new' && '$BLD/msgspool' enqueue --to e@example.com --subject s --text-file evil.txt"
+check_rc "nor compose's file by a link in the spool" 66 ms compose "$T/spool/new/evildir/msg.yaml"
+check "nothing was written" "$(find "$T/spool" -name '*.yaml' | wc -l)" "$before"
+rm -f "$T/spool/new/evil.txt" "$T/spool/new/evildir"
+
+# --- a 0600 smtp.password_file of root's: send as root reads it first ---
+start_smtpd auth --auth "mailuser:s3cret" || exit 1
+printf 's3cret\n' > "$T/password"; chmod 0600 "$T/password"
+sed -e 's/^transport: maildir/transport: smtp/' "$MSGSPOOL_CONFIG" > "$T/auth.yaml"
+printf 'smtp:\n  host: 127.0.0.1\n  port: %s\n  timeout: 5\n  helo: client.test.example\n  username: mailuser\n  password_file: %s\n' "$PORT" "$T/password" >> "$T/auth.yaml"
+check_rc "send as root with a 0600 password file of root's" 0 ms -c "$T/auth.yaml" send
+check "it sent them all with AUTH" "$(cat "$T/out"):$(mails)" "6 sent, 0 failed, 0 error, 0 quarantined:6"
+one=$(ls "$T/spool/sent" | head -1)
+check_rc "resend as root with it" 0 ms -c "$T/auth.yaml" resend "${one%.yaml}"
+check "the server has the resent one" "$(mails)" 7
+check "the password file stays root's 0600" "$(stat -c %U:%a "$T/password")" "root:600"
+
 # --- a file root left before: counted as stuck, given back by init ---
 printf 'msgspool: 1\nsend_to: r@example.com\nsubject: s\ntext: x\n' > "$T/spool/new/rootfile.yaml"
 chmod 0600 "$T/spool/new/rootfile.yaml"
@@ -52,7 +87,6 @@ check_contains "and names it" "$(ms stats 2>&1 >/dev/null)" "new/rootfile.yaml"
 check_rc "init again as root" 0 ms init
 check "init gave it to the owner" "$(owners)" ""
 check "not stuck any more" "$(ms stats --json | py -c 'import json,sys; print(json.load(sys.stdin)["stuck"])')" 0
-printf 'secret\n' > "$T/secret"; chmod 0600 "$T/secret"
 ln "$T/secret" "$T/spool/new/link.yaml"; ln -s "$T/secret" "$T/spool/new/sym.yaml"
 check_rc "init again, with a hard link and a symlink to root's file in new/" 0 ms init
 check "root's file elsewhere stays root's" "$(stat -c %U "$T/secret")" root
