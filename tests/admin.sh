@@ -230,10 +230,18 @@ for _ in range(rnd.randint(1, 8)):
             files.append((d, f2))
             continue
         files.append((d, f))
-    with open(os.path.join(spool, d, f), "w") as o:
+    # An edit outside new/ writes the file anew and renames it over, as every
+    # tool does (spool-layout/README.md, the list cache); in new/, in place.
+    p = os.path.join(spool, d, f)
+    w = p if d == "new" else p + ".edit"
+    with open(w, "w") as o:
         o.write("msgspool: 1\nsend_to: u%d@example.com\nsubject: s%d\ntext: x\ncreated: \"2026-01-%02dT10:00:00Z\"\n"
                 % (rnd.randint(0, 9), rnd.randint(0, 10**6), rnd.randint(1, 28)))
+    if w != p:
+        os.rename(w, p)
 PY
+	# Every other round the directories settle first: listed from stamps.
+	[ $((round % 2)) = 1 ] && sleep 0.15
 	cached=$(ms list)
 	cp "$T/spool/.list-cache" "$T/cache.keep" 2>/dev/null
 	rm -f "$T/spool/.list-cache"
