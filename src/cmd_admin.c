@@ -488,6 +488,7 @@ int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 		return r;
 	f.until = util_local_start(f.now, UTIL_DAY, (int)days);
 	f.unsorted = true; /* deleted in the directories' order */
+	f.forget_matches = !dry;
 	struct doomed d = {{0}, 0};
 	if ((r = cli_query_each(c, &f, keep_doomed, &d)) != 0) {
 		util_buf_free(&d.rows);

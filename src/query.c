@@ -127,8 +127,18 @@ static int emit_unreadable(struct scan_ctx *c, const char *id, const char *err)
 	return unreadable_matches(c->f, id) ? c->cb(&row, c->ctx) : 0;
 }
 
+/* The columns of a receiver just read, as a cache entry that is not in
+ * the cache. */
+static struct listcache_entry entry_of(const struct receiver *r)
+{
+	return (struct listcache_entry){.created = r->created, .sent_at = r->sent_at, .failed = r->failed_count,
+					.success = r->success_count, .subject = r->subject, .user = r->user,
+					.send_to = r->send_to, .type = r->context_type};
+}
+
 /* Reads and parses a file the cache does not know as it is now, records
- * it and hands it on while its strings live. */
+ * it (unless it matches a filter whose matches are about to go) and hands
+ * it on while its strings live. */
 static int read_fresh(struct scan_ctx *c, const char *id)
 {
 	char *data, err[RECEIVER_ERRLEN];
@@ -136,26 +146,39 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 	char path[4096];
 	struct stat s;
 	struct receiver r = {.doc = NULL};
-	spool_path(c->sp, c->st, id, path, sizeof path);
 	if (spool_read(c->sp, c->st, id, c->max_size, &data, &len, &s) < 0) {
 		c->trusted = false; /* an unreadable row has no line in the cache */
 		if (errno == ENOENT)
 			return 0; /* moved meanwhile */
-		if (snprintf(err, sizeof err, "%s: %s", path, util_file_reason(errno)) >= (int)sizeof err)
+		int e = errno;
+		spool_path(c->sp, c->st, id, path, sizeof path);
+		if (snprintf(err, sizeof err, "%s: %s", path, util_file_reason(e)) >= (int)sizeof err)
 			err[sizeof err - 1] = '\0'; /* a long path: cut */
 		return emit_unreadable(c, id, err);
 	}
 	/* The columns without a tree when the file is of the plain shape; a
 	 * full parse when the head reader is not sure (and for the reason). */
 	int rc = receiver_head(&c->head, data, len, s.st_mtime);
-	if (!rc && receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err) < 0) {
-		free(data);
-		c->trusted = false;
-		return emit_unreadable(c, id, err);
+	if (!rc) {
+		spool_path(c->sp, c->st, id, path, sizeof path);
+		if (receiver_parse(&r, id, data, len, s.st_mtime, path, err, sizeof err) < 0) {
+			free(data);
+			c->trusted = false;
+			return emit_unreadable(c, id, err);
+		}
 	}
-	note_file(c, &s);
 	free(data);
-	const struct listcache_entry *e = listcache_put(&c->cache, c->st, id, &s, rc ? &c->head.r : &r);
+	note_file(c, &s);
+	const struct receiver *got = rc ? &c->head.r : &r;
+	struct listcache_entry tmp = entry_of(got);
+	const struct listcache_entry *e = &tmp;
+	struct query_row row = {.id = (char *)id, .status = c->st, .created = got->created, .sent_at = got->sent_at,
+				.subject = (char *)got->subject, .user = (char *)got->user,
+				.send_to = (char *)got->send_to, .type = (char *)got->context_type};
+	if (c->f->forget_matches && row_matches(c->f, &row))
+		c->trusted = false; /* not in the cache: the directory is not stamped */
+	else
+		e = listcache_put(&c->cache, c->st, id, &s, got);
 	rc = e ? emit(c, id, e) : -1;
 	receiver_free(&r); /* nothing when the head reader read it */
 	if (!e)

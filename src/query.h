@@ -20,6 +20,8 @@ struct query_filter {
 	time_t since, until;	/* on created; 0 = open */
 	time_t now;		/* reference for --sent */
 	bool unsorted;		/* rows in any order (counting needs none) */
+	bool forget_matches;	/* matching rows are about to be removed: the list
+				 * cache need not learn the files it reads for them */
 	/* Called every 1024 files scanned, for a progress line. */
 	void (*progress)(size_t scanned, void *ctx);
 	void *progress_ctx;

@@ -466,9 +466,9 @@ static int map_at(struct hp *h, const char *k, size_t col, size_t depth)
 	}
 }
 
-static const struct val *get(const struct hp *h, const char *key)
+#define GET(h, lit) get(h, lit, sizeof lit - 1)
+static const struct val *get(const struct hp *h, const char *key, size_t n)
 {
-	size_t n = strlen(key);
 	for (size_t i = 0; i < h->ntop; i++)
 		if (h->top[i].klen == n && h->top[i].key[0] == key[0] && !memcmp(h->top[i].key, key, n))
 			return &h->top[i].v;
@@ -512,9 +512,13 @@ static int line_value(const struct val *v, const char *key, char *buf, const cha
 	return memchr(buf, '\0', (size_t)len) == NULL && !util_has_crlf(buf);
 }
 
-static const char *const line_keys[] = {"send_to", "subject", "user", "context_type", "language", "message",
-					"message_type", "from", "reply_to", "created", "sent_at", "send_after",
-					"expires_at", "priority"};
+#define K(s) {s, sizeof s - 1}
+static const struct {
+	const char *k;
+	size_t n;
+} line_keys[] = {K("send_to"), K("subject"), K("user"), K("context_type"), K("language"), K("message"),
+		 K("message_type"), K("from"), K("reply_to"), K("created"), K("sent_at"), K("send_after"),
+		 K("expires_at"), K("priority")};
 #define NLINE (sizeof line_keys / sizeof *line_keys)
 
 /* The columns and every check of receiver_parse, on the root's values. */
@@ -523,10 +527,10 @@ static int columns(const struct hp *h, struct receiver_head *out, time_t mtime)
 	const char *s[NLINE];
 	char *buf = out->store;
 	for (size_t i = 0; i < NLINE; i++, buf += 999)
-		if (!line_value(get(h, line_keys[i]), line_keys[i], buf, &s[i]))
+		if (!line_value(get(h, line_keys[i].k, line_keys[i].n), line_keys[i].k, buf, &s[i]))
 			return 0;
-	const struct val *v = get(h, "msgspool");
-	if (!v || v->kind != V_PLAIN || v->n != 1 || v->s[0] != '1' || get(h, "headers"))
+	const struct val *v = GET(h, "msgspool");
+	if (!v || v->kind != V_PLAIN || v->n != 1 || v->s[0] != '1' || GET(h, "headers"))
 		return 0;
 	if (!s[0] || !receiver_address_valid(s[0]) || !s[1])
 		return 0;
@@ -541,7 +545,7 @@ static int columns(const struct hp *h, struct receiver_head *out, time_t mtime)
 	bool body = false;
 	char tmp[32];
 	for (int i = 0; i < 2; i++) {
-		v = get(h, i ? "html" : "text");
+		v = i ? GET(h, "html") : GET(h, "text");
 		struct ydoc_node n = v && v->kind == V_PLAIN && v->n < sizeof tmp ? probe(v, tmp) : (struct ydoc_node){0};
 		if (v && v->kind == V_PLAIN && v->n < sizeof tmp && ydoc_is_null(&n))
 			continue;
@@ -551,7 +555,7 @@ static int columns(const struct hp *h, struct receiver_head *out, time_t mtime)
 	}
 	long long cnt[2] = {0, 0};
 	for (int i = 0; i < 2; i++) {
-		v = get(h, i ? "sending_success_count" : "sending_failed_count");
+		v = i ? GET(h, "sending_success_count") : GET(h, "sending_failed_count");
 		if (!v)
 			continue;
 		struct ydoc_node n = v->kind == V_PLAIN && v->n < sizeof tmp ? probe(v, tmp) : (struct ydoc_node){0};
@@ -559,7 +563,7 @@ static int columns(const struct hp *h, struct receiver_head *out, time_t mtime)
 		    cnt[i] > 1000000000)
 			return 0;
 	}
-	const struct val *e = get(h, "errors"), *la = get(h, "last_attempt");
+	const struct val *e = GET(h, "errors"), *la = GET(h, "last_attempt");
 	if ((e && e->kind != V_NULL && e->kind != V_SEQ) || (la && la->kind != V_NULL && la->kind != V_MAP) || !body)
 		return 0;
 	struct receiver *r = &out->r;
