@@ -250,20 +250,30 @@ static int queue_command(const struct queue_op *op, struct cli *c, int argc, cha
 /* ---- --dry-run for send, resend and resend-failed ---- */
 
 /* One line for one receiver a sending command would take; policy.c says
- * whether it is over the resend limit, as for the real run. */
-static bool dry_line(struct cli *c, enum spool_status st, const char *id, enum policy_mode mode)
+ * whether it is over the resend limit, scheduled for later or expired, as
+ * for the real run: 1 it would be tried, 0 over the limit, -1 neither. */
+static int dry_line(struct cli *c, enum spool_status st, const char *id, enum policy_mode mode)
 {
 	struct receiver r;
-	char err[RECEIVER_ERRLEN];
+	char err[RECEIVER_ERRLEN], when[64];
 	if (query_load(c->sp, c->conf.max_receiver_size, st, id, &r, err, sizeof err) < 0) {
 		printf("%s: would be quarantined: %s (dry run)\n", id, err);
-		return true;
+		return 1;
 	}
-	bool take = policy_decide(&c->conf, &r, mode, time(NULL)).verdict != POLICY_NEVER;
-	if (take && mode == POLICY_SEND)
+	struct policy_decision d = policy_decide(&c->conf, &r, mode, time(NULL));
+	int take = d.verdict == POLICY_NEVER ? 0 : d.verdict == POLICY_NOW ? 1 : -1;
+	if (d.verdict == POLICY_LATER) {
+		cli_fmt_local(d.not_before, when, sizeof when);
+		printf("%s: would wait: %s is %s (dry run)\n", id,
+		       r.send_after && r.send_after == d.not_before ? "send_after" : "the retry delay", when);
+	} else if (d.verdict == POLICY_EXPIRED) {
+		cli_fmt_local(r.expires_at, when, sizeof when);
+		printf("%s: would be moved to error/: expired at %s (dry run)\n", id, when);
+	} else if (take && mode == POLICY_SEND) {
 		printf("%s: would be sent to %s (dry run)\n", id, r.send_to);
-	else if (take)
+	} else if (take) {
 		printf("%s: would be resent (failed %lld times) (dry run)\n", id, r.failed_count);
+	}
 	receiver_free(&r);
 	return take;
 }
@@ -276,8 +286,11 @@ int queue_dry_send(struct cli *c, enum spool_status st, enum policy_mode mode, s
 	*would = *over = 0;
 	if (rc || (rc = cli_scan_ids(c, st, &ids, &n)) != 0)
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		(*(dry_line(c, st, ids[i], mode) ? would : over))++;
+	for (size_t i = 0; i < n; i++) {
+		int take = dry_line(c, st, ids[i], mode);
+		*would += take == 1;
+		*over += take == 0;
+	}
 	free(ids);
 	return 0;
 }

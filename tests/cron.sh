@@ -26,6 +26,17 @@ check_rc "send with a receiver that fails exits 75" 75 ms send --quiet
 check "send prints its line when something was done" "$(cat "$T/out")" "2 sent, 1 failed, 0 error, 0 quarantined"
 check "the failure is in failed/" "$(status_of "$b")" failed
 
+# --- send --dry-run says what send does with a scheduled and an expired receiver ---
+later=$(printf 'Hi\n' | ms enqueue --to later@example.com --subject S --text-file - --send-after 2099-01-01T00:00:00Z)
+gone=$(printf 'Hi\n' | ms enqueue --to gone@example.com --subject S --text-file - --expires-at 2001-01-01T00:00:00Z)
+check_rc "send --dry-run, a scheduled and an expired receiver" 0 ms send --dry-run
+check_contains "send --dry-run: the scheduled one waits" "$(cat "$T/out")" "$later: would wait: send_after is "
+check_contains "send --dry-run: the expired one would go to error/" "$(cat "$T/out")" "$gone: would be moved to error/: expired at "
+check_contains "send --dry-run: neither would be sent" "$(cat "$T/out")" "Would send 0 message receivers."
+check_rc "send: the expired one is not sent (exit 75)" 75 ms send
+check "send: as the dry run said" "$(cat "$T/out"):$(status_of "$later"):$(status_of "$gone")" "0 sent, 0 failed, 1 error, 0 quarantined:not_sent:error"
+ms delete --yes "$later" "$gone" >/dev/null
+
 # --- resend-failed ---
 check_rc "resend-failed --dry-run" 0 ms resend-failed --dry-run
 check "resend-failed --dry-run says what it would do" "$(cat "$T/out")" "$b: would be resent (failed 1 times) (dry run)
