@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
@@ -133,6 +132,20 @@ static void progress(struct sender *s)
 		fprintf(stderr, "\r\033[Ksending %zu/%zu", s->done, s->total);
 }
 
+/* Whether deliver_one would send it now, so that it needs a slot of
+ * smtp.rate: not when it is gone (msgspoold took it meanwhile), unreadable
+ * (quarantined), scheduled for later, over the limit or expired. */
+static bool will_send(struct sender *s, enum spool_status st, const char *id, enum policy_mode mode)
+{
+	struct receiver r;
+	char err[RECEIVER_ERRLEN];
+	if (query_load(s->c->sp, s->c->conf.max_receiver_size, st, id, &r, err, sizeof err) < 0)
+		return false;
+	bool now = policy_decide(&s->c->conf, &r, mode, time(NULL)).verdict == POLICY_NOW;
+	receiver_free(&r);
+	return now;
+}
+
 /* Attempts every id of a status in id order (creation order for our ids).
  * Stops at the first session failure: the server is down, and the rest stay
  * where they are instead of each waiting for a timeout. */
@@ -145,13 +158,7 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 		return rc;
 	s->total += n;
 	for (size_t i = 0; i < n && !*server_down; i++) {
-		struct stat gone;
-		if (s->rl && spool_stat(s->c->sp, st, ids[i], &gone) < 0 && errno == ENOENT) {
-			s->counts[DELIVER_BUSY]++; /* msgspoold took it meanwhile: no slot spent on it */
-			s->done++;
-			continue;
-		}
-		if (sender_take_rate(s)) {
+		if (s->rl && will_send(s, st, ids[i], mode) && sender_take_rate(s)) {
 			s->rate_left = n - i;
 			break;
 		}

@@ -4,7 +4,7 @@
 # send never exceeds the smarthost's limit, alone or beside the daemon.
 # What waits is not counted as failed; a terminal says it is waiting; a
 # full hour or day leaves the rest in new/ for the next run instead of
-# waiting for it. Against tests/smtpd.py on 127.0.0.1; the arrival times
+# waiting for it; a receiver scheduled for later takes no slot. Against tests/smtpd.py on 127.0.0.1; the arrival times
 # are the server's files' times.
 . "${top_srcdir:-.}/tests/lib.sh"
 start_smtpd rate || exit 1
@@ -71,11 +71,13 @@ check "daemon and send: nothing counted as failed" "$(count failed)$(count error
 # --- a full day: the rest is left in new/ for the next run, not waited for ---
 rm -f "$T/spool/rate"
 smtp_conf "$PORT" '  rate: ["3/day"]' "$DAEMON"
+# two scheduled for later come first (ids in order) and take no slot
+for i in 1 2; do printf 'Hi\n' | ms enqueue --to later$i@example.com --subject S --text-file - --send-after 2099-01-01T00:00:00Z >/dev/null; done
 produce 5 day
 check_rc "send with 3/day and 5 to send: exit 75, the rest left" 75 timeout 30 "$BLD/msgspool" send
-check "send with 3/day: 3 sent, 2 still in new/" "$(cat "$T/out"):$(count new)" "3 sent, 0 failed, 0 error, 0 quarantined:2"
+check "send with 3/day: 3 sent, 2 and the 2 scheduled still in new/" "$(cat "$T/out"):$(count new)" "3 sent, 0 failed, 0 error, 0 quarantined:4"
 check_contains "send with 3/day: says why the rest waits" "$(cat "$T/err")" "smtp.rate 3/day is used up"
-left=$(ls "$T/spool/new" | head -1); left=${left%.yaml}
+left=$(ls "$T/spool/new" | grep '^p' | head -1); left=${left%.yaml}
 [ -n "$left" ] && check "send with 3/day: a receiver left waits in new/, not counted as failed" \
 	"$(status_of "$left"):$(ms show --json "$left" | py -c 'import json,sys; print(json.load(sys.stdin).get("sending_failed_count") or 0)')" "not_sent:0" ||
 	fail "send with 3/day: nothing left in new/"
