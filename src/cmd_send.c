@@ -123,6 +123,8 @@ static int sender_take_rate(struct sender *s)
 			nanosleep(&ts, NULL);
 		}
 	}
+	if (said && s->progress)
+		fputs("\r\033[K", stderr); /* resend's line for the receiver goes here */
 	return 0;
 }
 
@@ -302,6 +304,7 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool any_failed = false;
+	s.total = n;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (sts[i] != SPOOL_ACTIVE && sender_take_rate(&s)) {
 			for (; i < n; i++)
@@ -316,6 +319,7 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
 					  : deliver_result_name(r));
 		any_failed |= r != DELIVER_SENT;
+		s.done++;
 		if (r == DELIVER_IOERR)
 			rc = EX_IOERR;
 		if (r == DELIVER_DEFERRED && rep.session_failed)

@@ -48,6 +48,12 @@ produce 3 tty
 script -qfec "'$BLD/msgspool' send" /dev/null > "$T/tty" 2>&1
 check_contains "send on a terminal says it waits for smtp.rate" "$(cat "$T/tty")" "waiting for smtp.rate"
 check "send on a terminal: all 3 sent" "$(count new)" 0
+set -- $(ls "$T/spool/sent" | grep '^p' | head -3 | sed 's/\.yaml$//')
+script -qfec "'$BLD/msgspool' resend $1 $2 $3" /dev/null > "$T/tty" 2>&1
+check_contains "resend on a terminal says which of how many waits" "$(cat "$T/tty")" "sending 2/3 (waiting for smtp.rate)"
+# what a terminal shows: each line from its last erase on
+shown=$(py -c 'import sys; print("\n".join(l.rstrip("\r").split("\x1b[K")[-1] for l in open(sys.argv[1], newline="").read().split("\n") if l.strip()))' "$T/tty")
+check "resend on a terminal: its lines are whole" "$shown" "$(printf '%s: sent\n' "$1" "$2" "$3")"
 
 # --- the daemon and a send at once: 40 at 10/second between them ---
 rm -f "$OUT"/*.eml
