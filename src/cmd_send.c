@@ -37,6 +37,7 @@ struct sender {
 	struct ratelimit *rl;	/* smtp.rate, counted with msgspoold's; NULL without limits */
 	size_t done, total;
 	size_t rate_left;	/* not tried: an hourly or daily limit was used up */
+	double rate_until;	/* till when */
 	size_t counts[DELIVER_IOERR + 1];
 };
 
@@ -87,7 +88,7 @@ static void sender_stop(struct sender *s)
 }
 
 /* Says which hourly or daily limit of smtp.rate is used up, and till when. */
-static void rate_used_up(struct sender *s, double until)
+static void rate_used_up(const struct sender *s, double until)
 {
 	struct ratelimit_use u[4];
 	int n = ratelimit_usage(s->c->sp, &s->c->conf, u);
@@ -112,7 +113,7 @@ static int sender_take_rate(struct sender *s)
 		clock_gettime(CLOCK_REALTIME, &now);
 		double wait = until - ((double)now.tv_sec + now.tv_nsec / 1e9);
 		if (wait > 61) {
-			rate_used_up(s, until);
+			s->rate_until = until;
 			return 1;
 		}
 		if (s->progress && !said)
@@ -242,6 +243,13 @@ static int send_pass(struct cli *c, int argc, char **argv, struct pass *p)
 	return rc;
 }
 
+/* Whether a pass changed anything: sent, or moved a receiver elsewhere. */
+static bool pass_did(const struct sender *s)
+{
+	const size_t *n = s->counts;
+	return n[DELIVER_SENT] + n[DELIVER_FAILED] + n[DELIVER_ERROR] + n[DELIVER_QUARANTINED] > 0;
+}
+
 /* The exit code both commands end with: 75 when a receiver was not sent
  * (cron mails the output of a run that failed someone), or when the mail
  * server could not be reached. */
@@ -250,11 +258,15 @@ static int pass_exit(const struct pass *p, int rc)
 	const size_t *n = p->s.counts;
 	if (rc == 0 && n[DELIVER_FAILED] + n[DELIVER_ERROR] + n[DELIVER_QUARANTINED])
 		rc = EX_TEMPFAIL;
-	if (rc == 0 && p->s.rate_left) {
+	/* Said by the pass that used the limit up; cron's --quiet passes after
+	 * it, which do nothing, say nothing. */
+	if (rc == 0 && p->s.rate_left && (!p->quiet || pass_did(&p->s))) {
+		rate_used_up(&p->s, p->s.rate_until);
 		cli_err("%zu receivers are left in %s/ for the next run (smtp.rate)", p->s.rate_left,
 			spool_status_dir(p->st));
-		rc = EX_TEMPFAIL;
 	}
+	if (rc == 0 && p->s.rate_left)
+		rc = EX_TEMPFAIL;
 	if (rc == 0 && p->down) {
 		cli_err("the mail server could not be reached; the rest of %s/ is left for the next run",
 			spool_status_dir(p->st));
@@ -273,7 +285,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	const size_t *n = p.s.counts;
-	if ((p.s.d.t && !p.quiet) || p.s.total)
+	if ((p.s.d.t && !p.quiet) || pass_did(&p.s))
 		printf("%zu sent, %zu failed, %zu error, %zu quarantined\n", n[DELIVER_SENT], n[DELIVER_FAILED],
 		       n[DELIVER_ERROR], n[DELIVER_QUARANTINED]);
 	if (n[DELIVER_DEFERRED] && !p.down && rc == 0)
@@ -307,6 +319,7 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	s.total = n;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (sts[i] != SPOOL_ACTIVE && sender_take_rate(&s)) {
+			rate_used_up(&s, s.rate_until);
 			for (; i < n; i++)
 				printf("%s: not sent (smtp.rate: try again later)\n", ids[i]);
 			any_failed = true;

@@ -35,6 +35,8 @@ check_contains "send --dry-run: the expired one would go to error/" "$(cat "$T/o
 check_contains "send --dry-run: neither would be sent" "$(cat "$T/out")" "Would send 0 message receivers."
 check_rc "send: the expired one is not sent (exit 75)" 75 ms send
 check "send: as the dry run said" "$(cat "$T/out"):$(status_of "$later"):$(status_of "$gone")" "0 sent, 0 failed, 1 error, 0 quarantined:not_sent:error"
+check_rc "send --quiet, only a receiver scheduled for later" 0 ms send --quiet
+check "send --quiet prints nothing when it only passed over a scheduled one" "$(cat "$T/out" "$T/err")" ""
 ms delete --yes "$later" "$gone" >/dev/null
 
 # --- resend-failed ---

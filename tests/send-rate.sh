@@ -87,5 +87,11 @@ left=$(ls "$T/spool/new" | grep '^p' | head -1); left=${left%.yaml}
 [ -n "$left" ] && check "send with 3/day: a receiver left waits in new/, not counted as failed" \
 	"$(status_of "$left"):$(ms show --json "$left" | py -c 'import json,sys; print(json.load(sys.stdin).get("sending_failed_count") or 0)')" "not_sent:0" ||
 	fail "send with 3/day: nothing left in new/"
+# cron runs send --quiet every minute: a day used up before the pass began
+# is said by the pass that used it up, not again every minute
+check_rc "send --quiet, the day used up before it began: exit 75" 75 ms send --quiet
+check "send --quiet, the day used up before it began: prints nothing" "$(cat "$T/out" "$T/err")" ""
+check_rc "send without --quiet says it again" 75 ms send
+check_contains "send without --quiet: why" "$(cat "$T/err")" "smtp.rate 3/day is used up"
 
 finish
