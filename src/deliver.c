@@ -1,7 +1,9 @@
 /* deliver: one attempt from claim to durable outcome: claim into active/,
  * read and check, render, send, record the outcome in the file and move it
  * to sent/, failed/ or error/; and recovery of what a crash left in active/.
- * It must never decide when a receiver may be tried or where a failure puts
+ * With hold an attempt may end sent to its end with the reply unread
+ * (DELIVER_PENDING): the receiver stays claimed until a later attempt or
+ * deliver_settle reads the reply and records it. It must never decide when a receiver may be tried or where a failure puts
  * it (policy.c), nor know a path (spool.c) or the wire (transport.c). The
  * rules are in spool-layout/README.md ("Rules", "Status transitions"). */
 #include "config.h"
@@ -20,7 +22,7 @@
 const char *deliver_result_name(enum deliver_result r)
 {
 	static const char *const names[] = {"sent", "failed", "error", "busy", "skipped", "quarantined",
-					    "deferred", "spool-error"};
+					    "deferred", "spool-error", "pending"};
 	return names[r];
 }
 
@@ -232,7 +234,83 @@ static int load(struct deliver *d, struct spool_claim *c, struct receiver *r, st
 	return not_yet(d, c, path, settled == 0 ? "still being written" : strerror(errno));
 }
 
-/* Renders, sends and records one loaded receiver. */
+/* Records what the transport said of one sent receiver. */
+static enum deliver_result outcome(struct deliver *d, struct spool_claim *c, struct receiver *r,
+				   const struct util_buf *src, struct transport_result *res,
+				   const struct timespec *t0, struct deliver_report *rep, char *err, size_t errsz,
+				   bool *later)
+{
+	enum deliver_result result;
+	rep->code = res->code;
+	rep->session_failed = res->session_failed;
+	if (res->outcome == TRANSPORT_SENT) {
+		util_test_stop("deliver-after-250");
+		receiver_record_success(r, time(NULL));
+		result = record_sent(d, c, r, src, res->code, ms_since(t0), later);
+	} else if (res->session_failed) {
+		result = DELIVER_DEFERRED;
+		if (release(d->sp, c, c->from) < 0) {
+			d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into %s/: %s (left in active/ for recovery)",
+			       c->id, spool_status_dir(c->from), strerror(errno));
+			result = DELIVER_IOERR;
+		}
+	} else {
+		result = failure(d, c, r, src, res->error, res->code, util_buf_cstr(&res->transcript),
+				 res->outcome == TRANSPORT_PERM && (d->conf->permanent_to_error || res->to_error));
+	}
+	if (res->error[0])
+		snprintf(err, errsz, "%s", res->error);
+	return result;
+}
+
+/* A receiver sent to its end whose reply travels with the next one's
+ * envelope (TRANSPORT_PENDING): what attempt() holds until it is read.
+ * res first: the transport hands back a pointer to it. */
+struct held {
+	struct transport_result res;
+	struct spool_claim c;
+	struct receiver r;
+	struct util_buf src;
+	struct timespec t0;
+	/* From when the connection was its own (the one before it answered):
+	 * its share of the connection, for conns.c, ends when it is read. */
+	struct timespec since;
+};
+
+static void log_outcome(struct deliver *d, const char *id, const struct receiver *r,
+			const struct deliver_report *rep, const char *err);
+
+/* Records a held receiver whose reply the transport has read, logs it,
+ * and tells rep (settled, settled_result, settled_ms). */
+static void finish_held(struct deliver *d, struct transport_result *res, struct deliver_report *rep)
+{
+	struct held *h = (struct held *)res;
+	struct deliver_report own = {0};
+	char err[RECEIVER_ERRLEN] = "";
+	bool later = false;
+	own.result = outcome(d, &h->c, &h->r, &h->src, res, &h->t0, &own, err, sizeof err, &later);
+	own.ms = ms_since(&h->t0);
+	if (!later)
+		log_outcome(d, h->c.id, &h->r, &own, err);
+	rep->settled = true;
+	rep->settled_result = own.result;
+	rep->settled_ms = ms_since(&h->since);
+	transport_result_free(res);
+	util_buf_free(&h->src);
+	receiver_free(&h->r);
+	free(h);
+}
+
+void deliver_settle(struct deliver *d, struct deliver_report *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	struct transport_result *res = transport_settle(d->t);
+	if (res)
+		finish_held(d, res, rep);
+}
+
+/* Renders, sends and records one loaded receiver; with d->hold it may be
+ * held (DELIVER_PENDING: c, r and src move into the hold). */
 static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, struct receiver *r,
 				   const struct util_buf *src, const struct timespec *t0,
 				   struct deliver_report *rep, char *err, size_t errsz, bool *later)
@@ -240,9 +318,7 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain,
 				  transport_8bitmime(d->t)};
 	struct util_buf msg = {0};
-	struct transport_result res = {0};
 	struct mime_envelope env;
-	enum deliver_result result;
 	*later = false;
 	if (mime_render(r, &mo, time(NULL), &msg, &env, err, errsz) < 0) {
 		/* Sending again cannot help a message that cannot be built. */
@@ -252,28 +328,26 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	}
 	if (!ydoc_get(r->doc, "message_id")) /* kept for retries and duplicates */
 		receiver_set(r, "message_id", env.message_id);
-	enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &res);
+	struct held *h = util_xmalloc(sizeof *h);
+	*h = (struct held){0};
+	enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &h->res, d->hold);
 	util_buf_free(&msg);
-	rep->code = res.code;
-	rep->session_failed = res.session_failed;
-	if (out == TRANSPORT_SENT) {
-		util_test_stop("deliver-after-250");
-		receiver_record_success(r, time(NULL));
-		result = record_sent(d, c, r, src, res.code, ms_since(t0), later);
-	} else if (res.session_failed) {
-		result = DELIVER_DEFERRED;
-		if (release(d->sp, c, c->from) < 0) {
-			d->log(d->log_ctx, LOG_ERR, "%s: cannot put back into %s/: %s (left in active/ for recovery)",
-			       c->id, spool_status_dir(c->from), strerror(errno));
-			result = DELIVER_IOERR;
-		}
-	} else {
-		result = failure(d, c, r, src, res.error, res.code, util_buf_cstr(&res.transcript),
-				 out == TRANSPORT_PERM && (d->conf->permanent_to_error || res.to_error));
+	struct transport_result *before = transport_settled(d->t);
+	if (before)
+		finish_held(d, before, rep);
+	if (out == TRANSPORT_PENDING) {
+		h->c = *c;
+		h->r = *r;
+		h->src = *src;
+		h->t0 = *t0;
+		h->since = *t0;
+		if (before)
+			clock_gettime(CLOCK_MONOTONIC, &h->since);
+		return DELIVER_PENDING;
 	}
-	if (res.error[0])
-		snprintf(err, errsz, "%s", res.error);
-	transport_result_free(&res);
+	enum deliver_result result = outcome(d, c, r, src, &h->res, t0, rep, err, errsz, later);
+	transport_result_free(&h->res);
+	free(h);
 	return result;
 }
 
@@ -318,13 +392,22 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	}
 	rep->ms = ms_since(&t0);
 	rep->result = result;
+	if (result == DELIVER_PENDING) /* held: logged and freed when its reply is read */
+		return result;
 	if (!later)
-		d->log(d->log_ctx, result == DELIVER_SENT ? LOG_INFO : result == DELIVER_DEFERRED ? LOG_WARNING : LOG_NOTICE,
-		       "%s to=<%s> outcome=%s code=%d ms=%ld%s%s", id, r.send_to, deliver_result_name(result),
-		       rep->code, rep->ms, result == DELIVER_SENT ? "" : " error=", result == DELIVER_SENT ? "" : err);
+		log_outcome(d, id, &r, rep, err);
 	util_buf_free(&src);
 	receiver_free(&r);
 	return result;
+}
+
+static void log_outcome(struct deliver *d, const char *id, const struct receiver *r,
+			const struct deliver_report *rep, const char *err)
+{
+	enum deliver_result result = rep->result;
+	d->log(d->log_ctx, result == DELIVER_SENT ? LOG_INFO : result == DELIVER_DEFERRED ? LOG_WARNING : LOG_NOTICE,
+	       "%s to=<%s> outcome=%s code=%d ms=%ld%s%s", id, r->send_to, deliver_result_name(result),
+	       rep->code, rep->ms, result == DELIVER_SENT ? "" : " error=", result == DELIVER_SENT ? "" : err);
 }
 
 /* Where a receiver found in active/ goes: where its last outcome says. */

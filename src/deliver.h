@@ -28,6 +28,8 @@ enum deliver_result {
 	DELIVER_QUARANTINED,	/* unreadable: moved to corrupt/ */
 	DELIVER_DEFERRED,	/* the server could not be used: put back unchanged, not counted */
 	DELIVER_IOERR,		/* the spool could not be changed; see the log */
+	DELIVER_PENDING,	/* held (struct deliver's hold): sent to its end, its reply read
+				 * by a later deliver_one or deliver_settle (rep->settled) */
 };
 
 typedef msgspool_log_fn deliver_log_fn;
@@ -41,6 +43,9 @@ struct deliver {
 	/* When set, a sent receiver's record is handed to it and written in a
 	 * group with others while the caller sends the next one. */
 	struct committer *cm;
+	/* Another receiver waits for this connection: an attempt may end
+	 * DELIVER_PENDING, its reply read with the next one's envelope. */
+	bool hold;
 };
 
 struct deliver_report {
@@ -53,12 +58,23 @@ struct deliver_report {
 	bool stuck;
 	struct stat stuck_st;
 	time_t not_before;	/* DELIVER_SKIPPED for send_after or the retry delay: when it is due */
+	/* A receiver held by an earlier call whose reply this call read, and
+	 * what became of it (recorded and logged already); settled_ms: its
+	 * share of the connection, from the reply before it to its own. */
+	bool settled;
+	enum deliver_result settled_result;
+	long settled_ms;
 };
 
 /* Attempts one receiver found in `from`, if the policy lets `mode` try it
  * now (else DELIVER_SKIPPED, left where it was). */
 enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
 				enum policy_mode mode, struct deliver_report *rep);
+
+/* Reads the reply of the receiver held on d->t (DELIVER_PENDING), if any,
+ * and records it (rep->settled). Call it before the connection waits,
+ * idles or is freed. */
+void deliver_settle(struct deliver *d, struct deliver_report *rep);
 
 /* Finishes what a crash left in active/ (spool-layout/README.md, rule 5):
  * files no live process holds go where their last outcome says, else back

@@ -67,8 +67,9 @@ static enum transport_outcome io_fail(struct transport_result *res, const char *
 }
 
 static enum transport_outcome maildir_send(void *impl, const char *from, const char *rcpt,
-					   const char *msg, size_t len, struct transport_result *res)
+					   const char *msg, size_t len, struct transport_result *res, bool hold)
 {
+	(void)hold; /* a file has no reply to wait for */
 	struct maildir *m = impl;
 	struct timespec ts;
 	unsigned char r[4] = {0};
@@ -134,17 +135,10 @@ static void maildir_describe(const void *impl, char *buf, size_t n)
 	snprintf(buf, n, "maildir %s", m->path);
 }
 
-static bool maildir_eightbit(const void *impl)
-{
-	(void)impl;
-	return true; /* files, no SMTP between */
-}
-
+/* Files, no SMTP between: 8bit always (no eightbit), nothing to idle. */
 const struct transport_ops transport_maildir = {
 	.open = maildir_open,
 	.send = maildir_send,
-	.idle = NULL,
 	.close = maildir_close,
 	.describe = maildir_describe,
-	.eightbit = maildir_eightbit,
 };

@@ -125,6 +125,8 @@ struct worker {
 	bool connected;
 };
 
+static void settle(struct worker *w, bool locked);
+
 /* Waits under mu for a job; false when stopping. Closes an idle
  * connection after idle_close seconds, and at once one that conns.c no
  * longer allows. */
@@ -133,6 +135,12 @@ static bool next_job(struct worker *w, struct jobq_job *job)
 	struct daemon *d = w->d;
 	bool may;
 	while (!d->stopping && (!(may = conns_may_send(&d->cc, w->n)) || d->q.n == 0 || time(NULL) < d->backoff_until)) {
+		if (transport_pending(w->t)) { /* its reply is read before waiting */
+			pthread_mutex_unlock(&d->mu);
+			settle(w, false);
+			pthread_mutex_lock(&d->mu);
+			continue;
+		}
 		if (!may && w->connected) {
 			pthread_mutex_unlock(&d->mu);
 			transport_idle(w->t);
@@ -170,13 +178,15 @@ static bool next_job(struct worker *w, struct jobq_job *job)
 }
 
 /* One attempt under the configuration's read lock, with a transport for
- * the configuration in use. */
-static enum deliver_result work(struct worker *w, const struct jobq_job *job, struct deliver_report *rep)
+ * the configuration in use; `more`: another receiver waits, so this one's
+ * reply may travel with the next one's envelope (deliver.h, hold). */
+static enum deliver_result work(struct worker *w, const struct jobq_job *job, struct deliver_report *rep, bool more)
 {
 	struct daemon *d = w->d;
 	pthread_rwlock_rdlock(&d->conf_lock);
 	if (!w->t || w->gen != d->conf_gen) {
 		char err[512] = "";
+		settle(w, true);
 		transport_free(w->t);
 		w->t = transport_open(d->conf, err, sizeof err);
 		w->gen = d->conf_gen;
@@ -187,7 +197,7 @@ static enum deliver_result work(struct worker *w, const struct jobq_job *job, st
 	memset(rep, 0, sizeof *rep);
 	enum deliver_result r = DELIVER_DEFERRED;
 	if (w->t) {
-		struct deliver dl = {d->sp, d->conf, w->t, dlog_fn, NULL, d->committer};
+		struct deliver dl = {d->sp, d->conf, w->t, dlog_fn, NULL, d->committer, more && !d->conf->smtp.nrates};
 		r = deliver_one(&dl, job->from, job->id, job->from == SPOOL_FAILED ? POLICY_RETRY_DUE : POLICY_SEND,
 				rep);
 		w->connected = true;
@@ -219,6 +229,25 @@ static enum conns_change count_connections(struct daemon *d, enum deliver_result
 	return ch;
 }
 
+/* Reads, records and counts the reply still held on this worker's
+ * connection (deliver.h, DELIVER_PENDING) before it waits, stops or is
+ * replaced; `locked`: the caller holds the configuration's read lock. */
+static void settle(struct worker *w, bool locked)
+{
+	struct daemon *d = w->d;
+	struct deliver_report rep;
+	if (!transport_pending(w->t))
+		return;
+	if (!locked)
+		pthread_rwlock_rdlock(&d->conf_lock);
+	deliver_settle(&(struct deliver){d->sp, d->conf, w->t, dlog_fn, NULL, d->committer, false}, &rep);
+	if (!locked)
+		pthread_rwlock_unlock(&d->conf_lock);
+	pthread_mutex_lock(&d->mu);
+	count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -226,6 +255,7 @@ static void *worker_main(void *arg)
 	struct jobq_job job;
 	pthread_mutex_lock(&d->mu);
 	while (next_job(w, &job)) {
+		bool more = d->q.n > 0;
 		pthread_mutex_unlock(&d->mu);
 		if (ratelimit_take(d->rl) < 0) { /* stopping: the receiver stays where it is */
 			pthread_mutex_lock(&d->mu);
@@ -235,8 +265,10 @@ static void *worker_main(void *arg)
 		struct deliver_report rep;
 		bool fresh = !w->connected;
 		double t0 = conns_now_ms();
-		enum deliver_result r = work(w, &job, &rep);
+		enum deliver_result r = work(w, &job, &rep, more);
 		pthread_mutex_lock(&d->mu);
+		if (rep.settled) /* the one held before, read with this one */
+			count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);
 		jobq_done(&d->q, job.id);
 		if (rep.stuck)
 			jobq_stuck_add(&d->q, job.id, &rep.stuck_st);
@@ -272,6 +304,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&d->mu);
+	settle(w, false);
 	transport_free(w->t);
 	return NULL;
 }
@@ -341,7 +374,7 @@ static void rescan(struct daemon *d, bool failed_too)
  * tmp/. Called from the main thread, which alone replaces d->conf. */
 static void housekeeping(struct daemon *d, bool full)
 {
-	struct deliver dl = {d->sp, d->conf, NULL, dlog_fn, NULL, NULL};
+	struct deliver dl = {d->sp, d->conf, NULL, dlog_fn, NULL, NULL, false};
 	int moved = deliver_recover(&dl);
 	int cleaned = 0;
 	if (full) {

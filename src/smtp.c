@@ -7,8 +7,10 @@
  * MAIL, RCPT and DATA are pipelined when the server offers PIPELINING,
  * written over libetpan's stream (the library sends one command a write);
  * with CHUNKING too, MAIL, RCPT, BDAT and the message leave in one write
- * (one round trip a message); a message that needs no dot-stuffing (every
- * one mime.c renders) is written as it is.
+ * (one round trip a message); without it, a send with hold leaves the
+ * reply to its end unread (TRANSPORT_PENDING) and reads it after writing
+ * the next envelope, also one round trip a message. A message that needs
+ * no dot-stuffing (every one mime.c renders) is written as it is.
  * Owns: libetpan's SMTP session (the only module that knows it, with
  * smtp_tls.c for the certificate check), the transcript of an attempt.
  * Never: decides from libetpan's error values (they do not tell 450 from
@@ -52,6 +54,8 @@ struct smtp {
 	bool chunking;		/* the server offers CHUNKING (RFC 3030) */
 	bool lost_first;	/* the connection died before any reply to MAIL */
 	bool eightbit;		/* the last session offered 8BITMIME */
+	long timeout;		/* smtp.timeout, kept: a pending reply may outlive c */
+	struct transport_result *pending;	/* written to its end, reply unread */
 };
 
 
@@ -83,6 +87,7 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 	mailstream_network_delay.tv_usec = 0;
 	struct smtp *s = util_xmalloc(sizeof *s);
 	s->c = c;
+	s->timeout = c->smtp.timeout;
 	if (c->smtp.username) {
 		if (!c->smtp.password_file) {
 			snprintf(err, errsz, "smtp.username is set but smtp.password_file is not");
@@ -191,6 +196,15 @@ static void no_delay(struct smtp *s)
 
 static void drop_session(struct smtp *s)
 {
+	struct transport_result *res = s->pending;
+	if (res) {
+		/* Its message went to its end; whether the server took it is not
+		 * known: a failure, counted, as a connection lost after the data. */
+		s->pending = NULL;
+		snprintf(res->error, sizeof res->error, "end of data: no reply (the connection ended before it)");
+		util_buf_printf(&res->transcript, "*** end of data failed: %s\n", res->error);
+		res->outcome = TRANSPORT_TEMP;
+	}
 	if (s->s) {
 		mailsmtp_free(s->s);
 		s->s = NULL;
@@ -199,9 +213,12 @@ static void drop_session(struct smtp *s)
 	util_buf_free(&s->setup);
 }
 
+static void settle_pending(struct smtp *s);
+
 static void smtp_idle(void *impl)
 {
 	struct smtp *s = impl;
+	settle_pending(s);
 	if (s->s) {
 		/* libetpan's QUIT does not wait for the 221: read it, within the
 		 * timeout, so the server ends the session, not a broken pipe. */
@@ -359,10 +376,15 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	return TRANSPORT_SENT;
 }
 
+/* What a failed step leaves of the session: nothing, a transaction to
+ * reset, or none (the end of data closes it whatever the reply). */
+enum after_fail { AFTER_DROP, AFTER_RESET, AFTER_KEEP };
+
 /* Decides the outcome of a failed step from the reply code; the session is
- * reset and kept when the server still follows us (can_reset), else closed. */
+ * kept when the server still follows us (after a RSET if `then` asks for
+ * one), else closed. */
 static enum transport_outcome step_fail(struct smtp *s, struct transport_result *res, const char *step,
-					bool can_reset)
+					enum after_fail then)
 {
 	int code = s->s->response_code;
 	const char *said = s->s->response ? s->s->response : "";
@@ -373,17 +395,17 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 		snprintf(res->error, sizeof res->error, "%s: the server's reply is not SMTP: %.300s", step, said);
 	else
 		snprintf(res->error, sizeof res->error, "%s: no reply (connection lost or timed out after %ld s)",
-			 step, s->c->smtp.timeout);
+			 step, s->timeout);
 	s->lost_first = !code && !*said && !strcmp(step, "MAIL FROM");
 	/* A refusal of our session (a HELO name a policy rejects, AUTH wanted)
 	 * that the server gives at MAIL or RCPT says nothing about this message. */
 	res->session_failed = code == 530 || strstr(said, "Helo command rejected") != NULL;
 	util_buf_printf(&res->transcript, "*** %s failed: %s\n", step, res->error);
 	s->log = NULL;
-	if (can_reset && (code / 100 == 4 || code / 100 == 5)) {
+	if (then != AFTER_DROP && (code / 100 == 4 || code / 100 == 5)) {
 		/* The session is still good: reset the transaction and go on. */
 		s->log = &res->transcript;
-		if (code == 421 || smtp_proto_command(s->s, "RSET\r\n") != 250)
+		if (code == 421 || (then == AFTER_RESET && smtp_proto_command(s->s, "RSET\r\n") != 250))
 			drop_session(s);
 		s->log = NULL;
 		return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
@@ -459,19 +481,54 @@ struct step {
 static const struct step step_mail = {"MAIL FROM", 250, 250}, step_rcpt = {"RCPT TO", 250, 251},
 			 step_data = {"DATA", 354, 354}, step_bdat = {"BDAT", 250, 250};
 
+/* Reads the reply to the pending message's end of data into its result.
+ * The end of data closes the transaction whatever the reply, and the next
+ * envelope may be in the server's hands already: no RSET; a 421 or no
+ * reply ends the session. */
+static void settle_pending(struct smtp *s)
+{
+	struct transport_result *res = s->pending;
+	if (!res || !s->s)
+		return;
+	struct util_buf *was = s->log;
+	s->log = &res->transcript;
+	s->pending = NULL;
+	if (smtp_proto_reply(s->s) == 250) {
+		res->code = 250;
+		reply_line(s->s, res->error, sizeof res->error, "");
+		res->outcome = TRANSPORT_SENT;
+	} else {
+		res->outcome = step_fail(s, res, "end of data", AFTER_KEEP);
+	}
+	s->log = was;
+}
+
 /* Reads one reply per step of a group written at once (wrote: the write
- * went out), in order (RFC 2920). The first refusal is the outcome,
- * whatever followed it, also when the server then closes. */
+ * went out), in order (RFC 2920), after the pending message's, which was
+ * written before it. The first refusal is the outcome, whatever followed
+ * it, also when the server then closes. */
 static enum transport_outcome read_replies(struct smtp *s, bool wrote, const struct step *const *steps, int n,
 					   struct transport_result *res)
 {
+	if (s->pending) {
+		settle_pending(s);
+		s->log = &res->transcript;
+		if (!s->s) {
+			/* Nothing of this one was answered: sent again on a new
+			 * connection, uncounted (smtp_send). */
+			s->lost_first = true;
+			snprintf(res->error, sizeof res->error, "MAIL FROM: no reply (the connection ended with the message before)");
+			util_buf_printf(&res->transcript, "*** %s\n", res->error);
+			return TRANSPORT_TEMP;
+		}
+	}
 	mailsmtp *m = s->s;
 	int failed = -1, code = 0;
 	char *saved = NULL;
 	for (int i = 0; i < n; i++) {
 		int c = wrote ? smtp_proto_reply(m) : 0;
 		if (c == 0 && failed < 0) /* lost, or not SMTP: that is the outcome */
-			return step_fail(s, res, steps[i]->name, false);
+			return step_fail(s, res, steps[i]->name, AFTER_DROP);
 		if (c == 0)
 			break;
 		if (c != steps[i]->ok && c != steps[i]->ok2 && failed < 0) {
@@ -494,7 +551,7 @@ static enum transport_outcome read_replies(struct smtp *s, bool wrote, const str
 	free(saved);
 	m->response = m->response_buffer->str;
 	m->response_code = code;
-	return step_fail(s, res, steps[failed]->name, usable);
+	return step_fail(s, res, steps[failed]->name, usable ? AFTER_RESET : AFTER_DROP);
 }
 
 /* RFC 2920 PIPELINING: MAIL, RCPT and DATA in one write and their replies
@@ -542,20 +599,21 @@ static enum transport_outcome envelope_stepwise(struct smtp *s, const char *mail
 	snprintf(cmd, sizeof cmd, "%s\r\n", mail);
 	int c = smtp_proto_command(s->s, cmd);
 	if (c != 250)
-		return step_fail(s, res, "MAIL FROM", true);
+		return step_fail(s, res, "MAIL FROM", AFTER_RESET);
 	snprintf(cmd, sizeof cmd, "RCPT TO:<%s>\r\n", rcpt);
 	c = smtp_proto_command(s->s, cmd);
 	if (c != 250 && c != 251)
-		return step_fail(s, res, "RCPT TO", true);
+		return step_fail(s, res, "RCPT TO", AFTER_RESET);
 	if (smtp_proto_command(s->s, "DATA\r\n") != 354)
-		return step_fail(s, res, "DATA", true);
+		return step_fail(s, res, "DATA", AFTER_RESET);
 	return TRANSPORT_SENT;
 }
 
 /* The message and its end: written as it is when it is wire-ready (one
  * memchr pass instead of libetpan's byte-at-a-time dot-stuffing, and no
- * empty line added before the dot), else through libetpan's encoder. */
-static int send_message(mailsmtp *m, const char *msg, size_t len)
+ * empty line added before the dot), else through libetpan's encoder.
+ * With hold (wire-ready only) the reply is left for later: 1. */
+static int send_message(mailsmtp *m, const char *msg, size_t len, bool hold)
 {
 	if (!mime_wire_ready(msg, len))
 		return mailsmtp_data_message(m, msg, len) == MAILSMTP_NO_ERROR ? 0 : -1;
@@ -564,12 +622,14 @@ static int send_message(mailsmtp *m, const char *msg, size_t len)
 	if (mailstream_write(m->stream, msg, len) != (ssize_t)len ||
 	    mailstream_write(m->stream, dot, strlen(dot)) != (ssize_t)strlen(dot) || mailstream_flush(m->stream) != 0)
 		return -1;
+	if (hold)
+		return 1;
 	return smtp_proto_reply(m) == 250 ? 0 : -1;
 }
 
 /* One try on the open session (connecting first when there is none). */
 static enum transport_outcome send_once(struct smtp *s, const char *from, const char *rcpt,
-					const char *msg, size_t len, struct transport_result *res)
+					const char *msg, size_t len, struct transport_result *res, bool hold)
 {
 	if (s->s && s->sent_on_session >= s->c->smtp.messages_per_connection)
 		smtp_idle(s);
@@ -600,14 +660,23 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 		return o;
 	}
 	if (!chunk) {
+		/* Its reply may travel with the next envelope (RFC 2920): one
+		 * round trip a message without CHUNKING too. */
+		bool keep = hold && pipe && s->sent_on_session < s->c->smtp.messages_per_connection &&
+			    mime_wire_ready(msg, len);
 		s->in_data = true;
 		s->data_bytes = 0;
 		s->s->response_code = 0;
-		int r = send_message(s->s, msg, len);
+		int r = send_message(s->s, msg, len, keep);
 		s->in_data = false;
 		util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
 		if (r < 0)
-			return step_fail(s, res, "end of data", true);
+			return step_fail(s, res, "end of data", AFTER_RESET);
+		if (r == 1) {
+			s->pending = res;
+			s->log = NULL;
+			return TRANSPORT_PENDING;
+		}
 	}
 	res->code = s->s->response_code;
 	reply_line(s->s, res->error, sizeof res->error, "");
@@ -615,24 +684,37 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	return TRANSPORT_SENT;
 }
 
-static enum transport_outcome smtp_send(void *impl, const char *from, const char *rcpt,
-					const char *msg, size_t len, struct transport_result *res)
+static enum transport_outcome send_checked(struct smtp *s, const char *from, const char *rcpt,
+					   const char *msg, size_t len, struct transport_result *res, bool hold)
 {
-	struct smtp *s = impl;
 	if (util_has_crlf(from) || util_has_crlf(rcpt)) {
 		snprintf(res->error, sizeof res->error, "refused: a line break in an address");
 		return TRANSPORT_PERM;
 	}
-	enum transport_outcome o = send_once(s, from, rcpt, msg, len, res);
-	if (o == TRANSPORT_SENT || !s->lost_first)
+	enum transport_outcome o = send_once(s, from, rcpt, msg, len, res, hold);
+	if (o == TRANSPORT_SENT || o == TRANSPORT_PENDING || !s->lost_first)
 		return o;
-	/* A pooled connection the server had closed while idle: not this
-	 * message's fault; once more on a new connection, uncounted. */
+	/* A pooled connection the server had closed while idle, or one lost
+	 * with the message before this one: not this message's fault; once
+	 * more on a new connection, uncounted. */
 	util_buf_printf(&res->transcript, "*** the open connection was gone; sending again on a new one\n");
 	res->code = 0;
 	res->error[0] = '\0';
 	res->session_failed = false;
-	return send_once(s, from, rcpt, msg, len, res);
+	return send_once(s, from, rcpt, msg, len, res, hold);
+}
+
+/* One message, after which the reply of the one before it (pending) has
+ * been read: with this one's envelope, or else here. */
+static enum transport_outcome smtp_send(void *impl, const char *from, const char *rcpt,
+					const char *msg, size_t len, struct transport_result *res, bool hold)
+{
+	struct smtp *s = impl;
+	struct transport_result *prev = s->pending;
+	enum transport_outcome o = send_checked(s, from, rcpt, msg, len, res, hold);
+	if (prev && s->pending == prev)
+		settle_pending(s);
+	return o;
 }
 
 static void smtp_describe(const void *impl, char *buf, size_t n)
@@ -647,9 +729,15 @@ static bool smtp_eightbit(const void *impl)
 	return ((const struct smtp *)impl)->eightbit;
 }
 
+static void smtp_settle(void *impl)
+{
+	settle_pending(impl);
+}
+
 const struct transport_ops transport_smtp = {
 	.open = smtp_open,
 	.send = smtp_send,
+	.settle = smtp_settle,
 	.idle = smtp_idle,
 	.close = smtp_close,
 	.describe = smtp_describe,

@@ -24,6 +24,8 @@ struct transport {
 	const struct transport_ops *ops;
 	void *impl;
 	char desc[300];
+	struct transport_result *pending;	/* its reply not read yet */
+	struct transport_result *settled;	/* read by the last send, not taken yet */
 };
 
 static const struct transport_ops *ops_for(enum conf_transport which)
@@ -45,6 +47,7 @@ struct transport *transport_open(const struct conf *c, char *err, size_t errsz)
 	if (!impl)
 		return NULL;
 	struct transport *t = util_xmalloc(sizeof *t);
+	*t = (struct transport){0};
 	t->ops = ops;
 	t->impl = impl;
 	ops->describe(impl, t->desc, sizeof t->desc);
@@ -53,25 +56,54 @@ struct transport *transport_open(const struct conf *c, char *err, size_t errsz)
 
 enum transport_outcome transport_send(struct transport *t, const char *envelope_from,
 				      const char *rcpt, const char *msg, size_t len,
-				      struct transport_result *res)
+				      struct transport_result *res, bool hold)
 {
+	struct transport_result *prev = t->pending;
 	res->code = 0;
 	res->error[0] = '\0';
 	res->session_failed = false;
 	res->to_error = false;
-	res->outcome = t->ops->send(t->impl, envelope_from, rcpt, msg, len, res);
+	res->outcome = t->ops->send(t->impl, envelope_from, rcpt, msg, len, res, hold && t->ops->settle);
+	if (prev) /* the implementation has read its reply with this one */
+		t->settled = prev;
+	t->pending = res->outcome == TRANSPORT_PENDING ? res : NULL;
 	return res->outcome;
+}
+
+struct transport_result *transport_settled(struct transport *t)
+{
+	struct transport_result *r = t->settled;
+	t->settled = NULL;
+	return r;
+}
+
+struct transport_result *transport_settle(struct transport *t)
+{
+	struct transport_result *r = t->pending;
+	if (r)
+		t->ops->settle(t->impl);
+	t->pending = NULL;
+	return r;
+}
+
+bool transport_pending(const struct transport *t)
+{
+	return t && t->pending;
 }
 
 void transport_idle(struct transport *t)
 {
 	if (t && t->ops->idle)
 		t->ops->idle(t->impl);
+	if (t && t->pending) /* read by idle: the caller should have settled it */
+		t->settled = t->pending;
+	if (t)
+		t->pending = NULL;
 }
 
 bool transport_8bitmime(const struct transport *t)
 {
-	return t->ops->eightbit && t->ops->eightbit(t->impl);
+	return !t->ops->eightbit || t->ops->eightbit(t->impl);
 }
 
 const char *transport_describe(const struct transport *t)

@@ -74,4 +74,73 @@ check "no PIPELINING: summary" "$(cat "$T/out")" "2 sent, 1 failed, 0 error, 0 q
 check "no PIPELINING: one command a round trip" "$(groups | head -4)" "$(printf 'MAIL\nRCPT\nDATA\ndata .')"
 check "no PIPELINING: 550 its own" "$(status_of "$p") $(fails "$p")" "failed 1"
 check "no PIPELINING: after it, sent" "$(status_of "$b")" sent
+
+# --- PIPELINING without CHUNKING, through the daemon with a backlog: the
+# end of one message goes with the next one's MAIL, RCPT and DATA, and
+# each reply still decides its own receiver ---
+# drain NAME: runs msgspoold until nothing waits in new/ or active/.
+drain() {
+	start_daemon "$1" || fail "msgspoold did not start"
+	wait_until 30 sh -c "[ -z \"\$(ls '$T/spool/new' '$T/spool/active')\" ]"
+	kill -TERM "$DPID"
+	wait "$DPID" 2>/dev/null
+}
+start_smtpd piped --pipelining --groups --hold-reply 1 || exit 1
+smtp_conf "$PORT" "  connections: 1" "daemon: {user: root, idle_close: 600}"
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+good=""
+for n in 1 2 3 4 5 6; do good="$good $(enq "good$n@example.com")"; done
+p=$(enq perm550@example.com); r=$(enq temp451@example.com); t=$(enq data451@example.com); d=$(enq data554@example.com)
+drain piped
+all_sent=$(for i in $good; do echo "$(status_of "$i") $(fails "$i")"; done | sort | uniq -c | tr -s ' ')
+check "held: every good one sent, none counted" "$all_sent" " 6 sent 0"
+check "held: a 550 to RCPT is that receiver's" "$(status_of "$p") $(fails "$p") $(err "$p" error)" "failed 1 550 5.1.1 no such user here"
+check "held: a 451 to RCPT" "$(status_of "$r") $(fails "$r") $(err "$r" smtp_code)" "failed 1 451"
+check "held: a 451 after the data" "$(status_of "$t") $(fails "$t") $(err "$t" error)" "failed 1 451 4.3.0 message deferred, try later"
+check "held: a 554 after the data" "$(status_of "$d") $(fails "$d") $(err "$d" smtp_code)" "failed 1 554"
+check_contains "held: RSET after the refused RCPT" "$(err "$p" transcript)" ">>> RSET"
+check "held: what arrived is the good ones, once each" "$(mails) $(received_distinct)" "6 6"
+check "held: arrives whole" "$(parsed good4@example.com)" "good4@example.com [] Hello."
+joined=$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")
+[ "$joined" -ge 4 ] && ok "held: the end of a message and the next envelope in one group ($joined times)" ||
+	fail "held: end of data and the next envelope together only $joined times: $(cat "$OUT/groups.log")"
+check "held: one connection" "$(grep -c '^EHLO' "$OUT/groups.log")" 1
+check_contains "held: the daemon logs each outcome" "$(grep -c 'outcome=' "$T/piped.dlog")" "10"
+
+# --- two in flight when the connection goes: a 421 after one message's
+# data and a drop without a reply; the one behind each is sent again on a
+# new connection, uncounted ---
+rm -f "$OUT"/*
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+good=""
+for n in 1 2 3 4 5 6; do good="$good $(enq "after$n@example.com")"; done
+# First in the backlog (high priority), so that another waits behind each.
+first() { printf 'Hello.\n' | ms enqueue --to "$1" --subject Test --text-file - --priority high; }
+q=$(first data421@example.com); x=$(first drop@example.com)
+drain lost
+all_sent=$(for i in $good; do echo "$(status_of "$i") $(fails "$i")"; done | sort | uniq -c | tr -s ' ')
+check "lost: every good one sent, none counted" "$all_sent" " 6 sent 0"
+check "lost: 421 after the data: its own, counted once" "$(status_of "$q") $(fails "$q") $(err "$q" error)" "failed 1 421 4.3.2 shutting down"
+check "lost: no reply after the data: counted once" "$(status_of "$x") $(fails "$x")" "failed 1"
+check_contains "lost: says no reply" "$(err "$x" error)" "no reply"
+check "lost: each good one arrived once" "$(mails) $(received_distinct)" "6 6"
+nc=$(grep -c '^EHLO' "$OUT/groups.log")
+[ "$nc" -ge 2 ] && ok "lost: new connections after the losses ($nc)" || fail "lost: connections: $nc"
+# The envelope behind each loss was in the server's hands already.
+unread=$(grep -c '^data \. (unread)$' "$OUT/groups.log")
+[ "$unread" -ge 1 ] && ok "lost: the next envelope was in the server's hands at a loss ($unread of 2)" ||
+	fail "lost: no loss had the next envelope in flight: $(cat "$OUT/groups.log")"
+
+# --- the daemon and a server without PIPELINING: nothing held ---
+start_smtpd unpiped --groups || exit 1
+smtp_conf "$PORT" "  connections: 1" "daemon: {user: root, idle_close: 600}"
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+good=""
+for n in 1 2 3; do good="$good $(enq "plain$n@example.com")"; done
+p=$(enq perm550@example.com)
+drain unpiped
+all_sent=$(for i in $good; do echo "$(status_of "$i") $(fails "$i")"; done | sort | uniq -c | tr -s ' ')
+check "no PIPELINING (daemon): good ones sent" "$all_sent" " 3 sent 0"
+check "no PIPELINING (daemon): 550 its own" "$(status_of "$p") $(fails "$p")" "failed 1"
+check "no PIPELINING (daemon): one command a group" "$(grep -c ' ' "$OUT/groups.log")" "$(grep -c '^data \.' "$OUT/groups.log")"
 finish

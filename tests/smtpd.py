@@ -3,11 +3,11 @@
 
 Replies are chosen by the recipient's local part, so one server covers many
 cases:  temp451@ -> 451 at RCPT, perm550@ -> 550 at RCPT, data554@ -> 554
-after the data, data451@ -> 451 after the data, drop@ -> the connection is
-closed after the data, hang@ -> no answer to RCPT at all, bye421@ -> 421
-and close; a sender mail451@ or
-mail553@ gets that code at MAIL.  Anything else is accepted and stored as
-OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
+after the data, data451@ -> 451 after the data, data421@ -> 421 and close
+after the data, drop@ -> the connection is closed after the data without a
+reply, hang@ -> no answer to RCPT at all, bye421@ -> 421 and close; a
+sender mail451@ or mail553@ gets that code at MAIL.  Anything else is
+accepted and stored as OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
 
 Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
 implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
@@ -21,7 +21,9 @@ N messages), --max-sessions N (421 to a session beyond N at once), --chunking
 whole before any refusal), --groups (OUT/groups.log: one line per group
 of client input that arrived without the server waiting on the network,
 its commands in order and "data" for message text, "." for the dot: the
-round trips the client made);
+round trips the client made), --hold-reply S (the reply to a message's
+end waits until the client writes more or S seconds pass: what came
+meanwhile was sent without waiting for it, so it joins the group);
 dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
@@ -33,6 +35,16 @@ import sys
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+HOLD_REPLY = 0.0
+
+
+def unread(server):
+    """Notes in the group log that the connection closes with client input
+    not read yet (the next envelope, pipelined)."""
+    if isinstance(server._reader, GroupReader) and server._reader._buffer:
+        server._reader.note(False, "(unread)")
 
 
 class Handler:
@@ -73,7 +85,14 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0].split("@")[0].lower() if envelope.rcpt_tos else ""
+        if HOLD_REPLY:
+            # Until the client writes more or the time is up: input that
+            # comes meanwhile was sent without waiting for this reply.
+            end = asyncio.get_event_loop().time() + HOLD_REPLY
+            while not server._reader._buffer and not server._reader.at_eof() and asyncio.get_event_loop().time() < end:
+                await asyncio.sleep(0.005)
         if rcpt.startswith("drop"):
+            unread(server)
             server.transport.close()
             return "421 closing"
         if rcpt.startswith("slowdata"):
@@ -82,6 +101,11 @@ class Handler:
             return "554 5.6.0 message content rejected"
         if rcpt.startswith("data451"):
             return "451 4.3.0 message deferred, try later"
+        if rcpt.startswith("data421"):
+            unread(server)
+            await server.push("421 4.3.2 shutting down")
+            server.transport.close()
+            return "421 4.3.2 shutting down"
         if rcpt.startswith("dataglitch"):
             return "hello, this is not SMTP either"
         if self.delay:
@@ -252,7 +276,11 @@ def main():
     ap.add_argument("--max-sessions", type=int, default=0, help="421 to a session beyond N at once")
     ap.add_argument("--chunking", action="store_true", help="offer CHUNKING (and PIPELINING), take BDAT")
     ap.add_argument("--groups", action="store_true", help="log the groups of client input in OUT/groups.log")
+    ap.add_argument("--hold-reply", type=float, default=0.0,
+                    help="hold the reply to a message until the client writes more, or S seconds")
     a = ap.parse_args()
+    global HOLD_REPLY
+    HOLD_REPLY = a.hold_reply
     os.makedirs(a.out, exist_ok=True)
     if a.groups:
         ScriptedSMTP.groups = os.path.join(a.out, "groups.log")
