@@ -149,7 +149,10 @@ received_is() { [ "$(received)" = "$1" ]; }
 
 # start_daemon NAME: msgspoold in the foreground, log in $T/NAME.dlog.
 start_daemon() {
-	${DAEMON_WRAPPER:-} "$BLD/msgspoold" --foreground > "$T/$1.dlog" 2>&1 &
+	# Emptied here, not by the background redirection: that runs after the
+	# fork, and a reused name's old "started:" line could satisfy the wait.
+	: > "$T/$1.dlog"
+	${DAEMON_WRAPPER:-} "$BLD/msgspoold" --foreground >> "$T/$1.dlog" 2>&1 &
 	DPID=$!
 	PIDS="$PIDS $DPID"
 	wait_until "${START_WAIT:-10}" grep -q "started:" "$T/$1.dlog"
