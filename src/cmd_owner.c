@@ -72,18 +72,10 @@ int owner_init(struct cli *c, const char *owner, gid_t group)
 int owner_become(struct cli *c)
 {
 	struct stat st;
-	if (geteuid() != 0 || stat(c->conf.spool, &st) < 0 || st.st_uid == 0)
-		return 0; /* not root, no spool yet (the command says so), or root's own */
-	struct passwd *pw = getpwuid(st.st_uid);
-	gid_t gid = pw ? pw->pw_gid : st.st_gid;
-	int rc = pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL);
-	if (rc == 0)
-		rc = setgid(gid);
-	if (rc == 0)
-		rc = setuid(st.st_uid);
-	if (rc < 0 || setuid(0) == 0) {
-		cli_err("%s: cannot become its owner (uid %ld): %s", c->conf.spool, (long)st.st_uid,
-			rc < 0 ? strerror(errno) : "root regained");
+	if (spool_become_owner(c->conf.spool) < 0) {
+		int e = errno;
+		cli_err("%s: cannot become its owner (uid %ld): %s", c->conf.spool,
+			stat(c->conf.spool, &st) == 0 ? (long)st.st_uid : -1L, strerror(e));
 		return EX_OSERR;
 	}
 	return 0;

@@ -28,6 +28,10 @@ int spool_init(const char *root, gid_t group);
  * group too, unless gid is -1), and every plain file in them that root
  * owns: what root's commands left behind. Producers' files are theirs. */
 int spool_chown_tree(const char *root, uid_t uid, gid_t gid);
+/* Run as root: becomes the owner of the spool at `root` (its groups, group
+ * and user) for good; nothing when not root, no spool, or a spool of
+ * root's. -1 and errno (EPERM when root could be regained). */
+int spool_become_owner(const char *root);
 /* Opens the tree into *out (freed by spool_close, which takes NULL). */
 int spool_open(struct spool **out, const char *root);
 void spool_close(struct spool *sp);

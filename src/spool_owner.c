@@ -1,4 +1,5 @@
-/* spool_owner: giving the tree to its owner (msgspool init run as root).
+/* spool_owner: giving the tree to its owner (msgspool init run as root),
+ * and root becoming that owner (every other command, msgspool-web).
  * Part of the spool module, the only one that knows paths. It must never
  * follow a link, never change a file through a name it has not checked,
  * and never touch a producer's file. The rules are in spool-layout/README.md
@@ -10,6 +11,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +46,25 @@ static int chown_dir(int dfd, uid_t uid, gid_t gid)
 		close(ffd);
 	}
 	closedir(d);
+	return rc;
+}
+
+int spool_become_owner(const char *root)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(root, &st) < 0 || st.st_uid == 0)
+		return 0; /* not root, no spool yet (the caller says so), or root's own */
+	struct passwd *pw = getpwuid(st.st_uid);
+	gid_t gid = pw ? pw->pw_gid : st.st_gid;
+	int rc = pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL);
+	if (rc == 0)
+		rc = setgid(gid);
+	if (rc == 0)
+		rc = setuid(st.st_uid);
+	if (rc == 0 && setuid(0) == 0) {
+		errno = EPERM; /* root regained: not given up for good */
+		rc = -1;
+	}
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 /* msgspool-web: the web admin. Reads the configuration (its web: section),
- * the users (htpasswd, bcrypt) and the TLS files, opens the spool, and
+ * the users (htpasswd, bcrypt) and the TLS files, becomes the spool's
+ * owner when started as root (spool_become_owner), opens the spool, and
  * serves until SIGTERM. It refuses to start (exit 78) on anything unsafe:
  * no users, a users file others can read, half a TLS setup. It must never
  * run without a login in front of the spool. See man/msgspool-web.8. */
@@ -117,6 +118,15 @@ static int prepare(struct webapp *app, struct sockaddr_storage *ss, char **cert,
 	if (parse_listen(app->conf.web.listen, ss) < 0) {
 		fprintf(stderr, "msgspool-web: web.listen: '%s' is not host:port or [v6]:port\n", app->conf.web.listen);
 		return EX_CONFIG;
+	}
+	/* Root reads its secrets first, then works as the spool's owner, as
+	 * every msgspool command does: a resend must not leave root's files. */
+	const struct conf *k = &app->conf;
+	if (k->transport == CONF_TRANSPORT_SMTP && k->smtp.username && k->smtp.password_file && geteuid() == 0)
+		app->conf.smtp.password = conf_read_password(k->smtp.password_file, err, sizeof err); /* else said at resend */
+	if (spool_become_owner(app->conf.spool) < 0) {
+		fprintf(stderr, "msgspool-web: %s: cannot become its owner: %s\n", app->conf.spool, strerror(errno));
+		return EX_OSERR;
 	}
 	if (spool_open(&app->sp, app->conf.spool) < 0) {
 		fprintf(stderr, "msgspool-web: %s: cannot open spool: %s\n", app->conf.spool, strerror(errno));

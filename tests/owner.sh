@@ -78,6 +78,21 @@ check_rc "resend as root with it" 0 ms -c "$T/auth.yaml" resend "${one%.yaml}"
 check "the server has the resent one" "$(mails)" 7
 check "the password file stays root's 0600" "$(stat -c %U:%a "$T/password")" "root:600"
 
+# --- msgspool-web started as root works as the spool's owner too: its
+# resend writes nothing of root's; its root-only users file is read first ---
+. "$SRC/tests/web-lib.sh"
+web_users; chmod 0600 "$T/web.htpasswd"
+web_conf
+start_web || fail "msgspool-web as root did not start: $(cat "$T/web.log")"
+web_login
+one=$(ls "$T/spool/sent" | head -1); one=${one%.yaml}
+n=$(field "$one" sending_success_count)
+curl -s -b "$T/jar" --data "csrf=$(web_csrf)&id=$one" "$WEB/receivers/resend" > "$T/page"
+check "msgspool-web as root: the resend was sent" "$(field "$one" sending_success_count)" $((n + 1))
+check "msgspool-web as root: nothing in the spool is root's" "$(owners)" ""
+check "msgspool-web as root runs as the owner" "$(stat -c %U /proc/$WEB_PID)" nobody
+kill $WEB_PID; wait $WEB_PID 2>/dev/null
+
 # --- a file root left before: counted as stuck, given back by init ---
 printf 'msgspool: 1\nsend_to: r@example.com\nsubject: s\ntext: x\n' > "$T/spool/new/rootfile.yaml"
 chmod 0600 "$T/spool/new/rootfile.yaml"
