@@ -100,7 +100,10 @@ void webapi_resend(struct web_req *r)
 		return;
 	}
 	struct webspool_counts c;
+	/* The SMTP time without the lock: the other pages answer meanwhile. */
+	webhttp_unlock(r);
 	int rc = webspool_resend(r->app->sp, &r->app->conf, r->user, ids, n, &c, err, sizeof err);
+	webhttp_relock(r);
 	free(ids);
 	ydoc_free(doc);
 	if (rc < 0) {

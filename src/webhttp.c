@@ -1,8 +1,11 @@
-/* webhttp: the request cycle on libmicrohttpd. One internal polling thread
- * serves every request in turn (libmicrohttpd's "internal thread" mode): the
- * session table and the spool handle need no locks, and a resend holds the
- * other requests for its SMTP time, which an admin of a few users accepts.
- * Must never answer a page without the security headers, read a body over
+/* webhttp: the request cycle on libmicrohttpd. Each connection has a
+ * thread of its own (MHD_USE_THREAD_PER_CONNECTION, the mode libmicrohttpd's
+ * manual advises when a handler may block), and the handlers run one at a
+ * time under the app's lock, so the session, CSRF and lockout tables and
+ * the list cache reader are never touched by two threads at once; a resend
+ * lets go of the lock for its SMTP time (webhttp_unlock), so a slow or
+ * hanging mail server does not freeze the other users' pages. Nothing
+ * request-specific lives in a static buffer. Must never answer a page without the security headers, read a body over
  * WEBHTTP_MAX_BODY, or run a POST handler without the CSRF check. The rules
  * are in man/msgspool-web.8 and SECURITY.md. */
 #include "config.h"
@@ -239,12 +242,11 @@ static void basic_login(struct web_req *r, time_t now)
 	char *user = MHD_basic_auth_get_username_password(r->conn, &pass);
 	if (!user)
 		return;
-	static char who[WEBAUTH_USER_MAX + 1];
 	if (webauth_locked(r->app->auth, r->addr, now)) {
 		webhttp_log("%s: Basic login for %s refused: address locked out", r->addr, user);
 	} else if (webpasswd_check(&r->app->pw, user, pass)) {
-		snprintf(who, sizeof who, "%s", user);
-		r->user = who;
+		snprintf(r->who, sizeof r->who, "%s", user);
+		r->user = r->who;
 		webauth_succeeded(r->app->auth, r->addr);
 	} else {
 		webauth_failed(r->app->auth, r->addr, now);
@@ -260,7 +262,11 @@ static void basic_login(struct web_req *r, time_t now)
 static bool pass_gates(struct web_req *r, const struct webhttp_route *rt)
 {
 	time_t now = time(NULL);
-	r->sess = webauth_find(r->app->auth, cookie_session(r), now);
+	const struct webauth_session *s = webauth_find(r->app->auth, cookie_session(r), now);
+	if (s) {
+		r->sess_copy = *s;
+		r->sess = &r->sess_copy;
+	}
 	if (r->sess && r->sess->user[0])
 		r->user = r->sess->user;
 	if (!r->user && rt->gate == WEBHTTP_API)
@@ -315,12 +321,29 @@ static void dispatch(struct web_req *r)
 			      path_known ? "This address does not take that method." : "No such page.");
 		return;
 	}
-	if (!pass_gates(r, found))
-		return;
-	if (found->plain)
-		found->plain(r);
-	else
-		found->with_id(r, id);
+	pthread_mutex_lock(&r->app->lock);
+	if (pass_gates(r, found)) {
+		if (found->plain)
+			found->plain(r);
+		else
+			found->with_id(r, id);
+	}
+	webhttp_unlock(r);
+}
+
+void webhttp_unlock(struct web_req *r)
+{
+	/* What a handler created in the table is the request's own from here. */
+	if (r->sess && r->sess != &r->sess_copy) {
+		r->sess_copy = *r->sess;
+		r->sess = &r->sess_copy;
+	}
+	pthread_mutex_unlock(&r->app->lock);
+}
+
+void webhttp_relock(struct web_req *r)
+{
+	pthread_mutex_lock(&r->app->lock);
 }
 
 static void client_addr(struct web_req *r)
@@ -402,7 +425,7 @@ int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t
 {
 	app->routes = routes;
 	app->nroutes = nroutes;
-	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	if (sa->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (cert)
@@ -413,6 +436,10 @@ int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t
 		{MHD_OPTION_END, 0, NULL},
 	};
 	app->tls = cert != NULL;
+	if (pthread_mutex_init(&app->lock, NULL) != 0) {
+		snprintf(err, errsz, "cannot create the server's lock");
+		return -1;
+	}
 	app->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, app,
 				  MHD_OPTION_SOCK_ADDR, sa,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
@@ -424,6 +451,7 @@ int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t
 				  MHD_OPTION_ARRAY, cert ? tls : tls + 2,
 				  MHD_OPTION_END);
 	if (!app->d) {
+		pthread_mutex_destroy(&app->lock);
 		snprintf(err, errsz, "cannot listen on %s: address in use, not local, or TLS files unusable",
 			 app->conf.web.listen);
 		return -1;
@@ -433,7 +461,9 @@ int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t
 
 void webhttp_stop(struct webapp *app)
 {
-	if (app->d)
+	if (app->d) {
 		MHD_stop_daemon(app->d);
+		pthread_mutex_destroy(&app->lock);
+	}
 	app->d = NULL;
 }

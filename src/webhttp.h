@@ -7,6 +7,7 @@
 #ifndef MSGSPOOL_WEBHTTP_H
 #define MSGSPOOL_WEBHTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "conf.h"
@@ -41,6 +42,10 @@ struct webapp {
 	struct webpasswd pw;
 	bool tls;
 	struct MHD_Daemon *d;
+	/* Held by every handler: the session, CSRF and lockout tables, the
+	 * spool's list cache reader and the users are shared by the
+	 * connections' threads. A resend lets go of it for its SMTP time. */
+	pthread_mutex_t lock;
 	const struct webhttp_route *routes;	/* handed to webhttp_start */
 	size_t nroutes;
 };
@@ -58,6 +63,10 @@ struct web_req {
 	char addr[64];		/* the client's address, for lockout and the log */
 	const struct webauth_session *sess;	/* the cookie's session, maybe not logged in */
 	const char *user;	/* the logged-in user (session or Basic), or NULL */
+	/* Copies of the session and the user, the request's own: another
+	 * thread may reuse the table's slot while a resend runs unlocked. */
+	struct webauth_session sess_copy;
+	char who[WEBAUTH_USER_MAX + 1];
 	struct util_buf body;
 	bool too_big, answered;
 	struct webform form;
@@ -92,6 +101,13 @@ void webhttp_error(struct web_req *r, unsigned status, const char *msg);
 void webhttp_set_cookie(struct web_req *r, const char *value);
 /* Logs a line to stderr (the journal under systemd): "msgspool-web: ...". */
 void webhttp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Around a long action that touches only the spool (which takes commits
+ * from many threads) and its own transport: lets the other requests run
+ * meanwhile. Between the two, r->sess and r->user stay valid (copies) but
+ * the session table and the app's other state must not be touched. */
+void webhttp_unlock(struct web_req *r);
+void webhttp_relock(struct web_req *r);
 
 /* Starts serving routes (kept, not copied) on sa; with cert and key (PEM
  * text) HTTPS only. */

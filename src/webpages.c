@@ -285,7 +285,10 @@ void webpages_resend(struct web_req *r)
 		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
 		return;
 	}
+	/* The SMTP time without the lock: the other pages answer meanwhile. */
+	webhttp_unlock(r);
 	int rc = webspool_resend(r->app->sp, &r->app->conf, r->user, ids, n, &c, err, sizeof err);
+	webhttp_relock(r);
 	free(ids);
 	webhtml_head(&r->out, "Send message to selected receivers", r->user, r->sess->csrf);
 	if (rc < 0) {
