@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* spool_commit_batch, spool_pool_count and spool_clean_tmp are public too:
  * spool_types.h declares them, beneath the files that implement them. */
@@ -147,5 +148,9 @@ int spool_message_remove(struct spool *sp, const char *id);
 int spool_message_stat(struct spool *sp, const char *id, struct stat *st);
 /* Makes removals from messages/ durable. */
 int spool_sync_messages(struct spool *sp);
+
+/* Appends "AT ACTION ID DIR/ BY VIA" to SPOOL/audit, durably (spool_audit.c). */
+int spool_audit(struct spool *sp, const char *action, const char *id, enum spool_status from, const char *by,
+		const char *via, time_t at);
 
 #endif
