@@ -2,7 +2,11 @@
  * query, receiver and deliver only, so the web has no second parser and no
  * second idea of a status. The audit entry is written under a claim, like
  * any change to a receiver file, so it is atomic and durable and never
- * races a sender. */
+ * races a sender; every action also appends a line to the spool's audit
+ * file (spool_audit), the durable record of a delete, whose file is gone.
+ * A resend runs without the server's lock: nothing here touches the web's
+ * shared state, only the spool (safe from many threads) and its own
+ * transport. */
 #include "config.h"
 #include "webspool.h"
 #include "deliver.h"
@@ -79,6 +83,15 @@ int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, cons
 	return rc;
 }
 
+/* The spool's audit line (SPOOL/audit); a failure is logged, the action
+ * already done stays done. */
+static void audit(struct spool *sp, const char *action, const char *id, enum spool_status from, const char *user)
+{
+	if (spool_audit(sp, action, id, from, user, "web", time(NULL)) < 0)
+		webhttp_log("%s: %s by %s: not recorded in the spool's audit file: %s", id, action, user,
+			    strerror(errno));
+}
+
 static void deliver_log(void *ctx, int prio, const char *fmt, ...)
 {
 	(void)ctx;
@@ -112,6 +125,7 @@ static enum deliver_result resend_one(struct deliver *d, const char *user, const
 		out->other += errno != EBUSY;
 		return DELIVER_SKIPPED;
 	}
+	audit(d->sp, "resend", id, st, user);
 	struct deliver_report rep = {0};
 	enum deliver_result r = deliver_one(d, st, id, -1, &rep);
 	webhttp_log("%s: resent by %s from %s/: %s", id, user, spool_status_dir(st), deliver_result_name(r));
@@ -162,6 +176,7 @@ size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n,
 		}
 		spool_sync(sp, st);
 		webhttp_log("%s: deleted by %s from %s/", ids[i], user, spool_status_dir(st));
+		audit(sp, "delete", ids[i], st, user);
 		done++;
 	}
 	return done;
@@ -196,6 +211,7 @@ size_t webspool_move(struct spool *sp, const char *user, char **ids, size_t n, b
 		}
 		webhttp_log("%s: %s by %s: %s/ -> %s/", ids[i], hold ? "held" : "released", user, spool_status_dir(st),
 			    spool_status_dir(to));
+		audit(sp, what, ids[i], st, user);
 		done++;
 	}
 	return done;

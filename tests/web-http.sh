@@ -131,6 +131,7 @@ e = json.load(sys.stdin)["events"][-1]
 print(e["action"], e["by"], e["via"], "at" in e)' > "$T/ev"
 check "resend: audit entry in the file" "$(cat "$T/ev")" "resend admin web True"
 check_contains "resend: audit line in the log" "$(cat "$T/web.log")" "$ID1: resent by admin from new/: sent"
+check "resend: its record in the audit file" "$(grep " resend $ID1 " "$T/spool/audit" | cut -d' ' -f2-)" "resend $ID1 new/ admin web"
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID2" "$WEB/receivers/delete" > "$T/page"
 check_contains "delete: asks first" "$(cat "$T/page")" "Are you sure?"
 check "delete: nothing deleted before the answer" "$(count new)" 1
@@ -138,6 +139,8 @@ curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID2&confirm=yes" "$WEB/receivers/dele
 check_contains "delete: done" "$(cat "$T/page")" "Deleted 1 message receiver."
 check "delete: gone" "$(count new)" 0
 check_contains "delete: audit line in the log" "$(cat "$T/web.log")" "$ID2: deleted by admin from new/"
+check "delete: its record in the spool's audit file" "$(grep " delete $ID2 " "$T/spool/audit" | cut -d' ' -f2-)" "delete $ID2 new/ admin web"
+check "the audit file: the owner's, not others'" "$(stat -c %a "$T/spool/audit")" 640
 
 # ---- hold and release, as msgspool hold and release ----
 IDH=$(enq h1@example.org Hold)
@@ -150,6 +153,7 @@ curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/hold" > "$T/page
 check_contains "hold: done" "$(cat "$T/page")" "Held 1 message receiver."
 check "hold: in hold/" "$(status_of "$IDH")" held
 check_contains "hold: audit line in the log" "$(cat "$T/web.log")" "$IDH: held by admin: new/ -> hold/"
+check "hold: its record in the audit file" "$(grep " hold $IDH " "$T/spool/audit" | cut -d' ' -f2-)" "hold $IDH new/ admin web"
 check_contains "the list's held filter shows it" "$(curl -s -b "$T/jar" "$WEB/receivers?status=held")" "value=\"$IDH\""
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID1" "$WEB/receivers/hold" > "$T/page"
 check_contains "hold of a sent receiver: refused" "$(cat "$T/page")" "1 not held"
@@ -158,6 +162,7 @@ curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/p
 check_contains "release: done" "$(cat "$T/page")" "Released 1 message receiver."
 check "release: back in new/" "$(status_of "$IDH")" not_sent
 check_contains "release: audit line in the log" "$(cat "$T/web.log")" "$IDH: released by admin: hold/ -> new/"
+check "release: its record in the audit file" "$(grep " release $IDH " "$T/spool/audit" | cut -d' ' -f2-)" "release $IDH hold/ admin web"
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/page"
 check_contains "release of a receiver not held: refused" "$(cat "$T/page")" "1 not released"
 ms delete --yes "$IDH" > /dev/null
@@ -180,6 +185,7 @@ printf 'not: [yaml\n' > "$T/spool/corrupt/broken-1.yaml"
 check "API resend: corrupt/ is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["broken-1"]}' "$WEB/api/resend")" \
 	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
 check_contains "detail of an unreadable file: says why" "$(curl -s -b "$T/jar" "$WEB/receivers/broken-1")" "This file cannot be read"
+check "the audit file: one line per action, each a time and five fields" "$(awk 'NF != 6 || $1 !~ /^20[0-9-]*T[0-9:]*Z$/' "$T/spool/audit")" ""
 check "delete: corrupt/ is never deleted" "$(code -b "$T/jar" --data "csrf=$csrf&id=broken-1&confirm=yes" "$WEB/receivers/delete"; ls "$T/spool/corrupt")" "200broken-1.yaml"
 check "API resend by Basic: the audit names the user" "$(ms show --json "$ID3" | py -c 'import json,sys; print(json.load(sys.stdin)["events"][-1]["by"])')" "$WEB_USER"
 
