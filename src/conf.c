@@ -452,3 +452,8 @@ const char *conf_transport_name(enum conf_transport t)
 {
 	return transport_names[t];
 }
+
+const char *conf_tls_name(enum conf_tls t)
+{
+	return tls_names[t];
+}

@@ -85,5 +85,6 @@ const char *conf_locate(const char *explicit_path);
 void conf_print_version(FILE *f, const char *prog, const struct conf *c);
 /* A transport's name as the configuration spells it ("smtp", "maildir"). */
 const char *conf_transport_name(enum conf_transport t);
+const char *conf_tls_name(enum conf_tls t);	/* "none", "starttls", "tls": as smtp.tls spells them */
 
 #endif

@@ -313,8 +313,8 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	mailsmtp_set_timeout(s->s, c->smtp.timeout);
 	mailsmtp_set_logger(s->s, logger, s);
 	s->log = &s->setup;
-	util_buf_printf(&s->setup, "*** connecting to %s:%ld (%s)\n", c->smtp.host, c->smtp.port,
-			c->smtp.tls == CONF_TLS_TLS ? "TLS" : c->smtp.tls == CONF_TLS_STARTTLS ? "STARTTLS" : "plain");
+	util_buf_printf(&s->setup, "*** connecting to %s:%ld (smtp.tls: %s)\n", c->smtp.host, c->smtp.port,
+			conf_tls_name(c->smtp.tls));
 	int r = c->smtp.tls == CONF_TLS_TLS
 		? mailsmtp_ssl_connect_with_callback(s->s, c->smtp.host, (uint16_t)c->smtp.port, sni_callback, c->smtp.host)
 		: mailsmtp_socket_connect(s->s, c->smtp.host, (uint16_t)c->smtp.port);
@@ -720,8 +720,7 @@ static enum transport_outcome smtp_send(void *impl, const char *from, const char
 static void smtp_describe(const void *impl, char *buf, size_t n)
 {
 	const struct conf *c = ((const struct smtp *)impl)->c;
-	snprintf(buf, n, "smtp %s:%ld (%s)", c->smtp.host, c->smtp.port,
-		 c->smtp.tls == CONF_TLS_TLS ? "tls" : c->smtp.tls == CONF_TLS_STARTTLS ? "starttls" : "plain");
+	snprintf(buf, n, "smtp %s:%ld (tls: %s)", c->smtp.host, c->smtp.port, conf_tls_name(c->smtp.tls));
 }
 
 static bool smtp_eightbit(const void *impl)
