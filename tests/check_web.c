@@ -1,6 +1,7 @@
 /* check_web: unit tests of msgspool-web's modules: the HTML escaper, the
  * session store, CSRF checks, lockout, the htpasswd reader, request
- * decoding and id checks, and the configuration's web section. */
+ * decoding and id checks, the spool's audit file, and the configuration's
+ * web section. */
 #include "config.h"
 #include "conf.h"
 #include "spool.h"
@@ -271,6 +272,47 @@ START_TEST(id_checks)
 }
 END_TEST
 
+/* SPOOL/audit: one line an action, appended; never through a link. */
+START_TEST(audit_file)
+{
+	char *dir = unit_tmpdir(), root[4200], path[4300], other[4300];
+	snprintf(root, sizeof root, "%s/spool", dir);
+	snprintf(path, sizeof path, "%s/audit", root);
+	snprintf(other, sizeof other, "%s/other", dir);
+	struct spool *sp;
+	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
+	ck_assert_int_eq(spool_open(&sp, root), 0);
+	ck_assert_int_eq(spool_audit(sp, "delete", "id-1", SPOOL_FAILED, "al ice\n", "web", 86400), 0);
+	ck_assert_int_eq(spool_audit(sp, "hold", "id-2", SPOOL_NEW, "bob", "web", 86401), 0);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	char buf[512] = "";
+	ck_assert_uint_gt(fread(buf, 1, sizeof buf - 1, f), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "1970-01-02T00:00:00Z delete id-1 failed/ al?ice? web\n"
+			      "1970-01-02T00:00:01Z hold id-2 new/ bob web\n");
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	/* A link in its place, symbolic or hard, is never written through. */
+	f = fopen(other, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(symlink(other, path), 0);
+	ck_assert_int_lt(spool_audit(sp, "delete", "id-3", SPOOL_NEW, "bob", "web", 86402), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(link(other, path), 0);
+	ck_assert_int_lt(spool_audit(sp, "delete", "id-3", SPOOL_NEW, "bob", "web", 86402), 0);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_eq(stat(other, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+	spool_close(sp);
+	unit_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(conf_web)
 {
 	struct conf c;
@@ -298,7 +340,7 @@ int main(void)
 	Suite *s = suite_create("web");
 	TCase *tc = tcase_create("web");
 	const TTest *const tests[] = {escape_markup, escape_bytes, url_encoding, unescape, form, sessions,
-				sessions_bounded, csrf, lockout, htpasswd_parse, htpasswd_file, id_checks, conf_web};
+				sessions_bounded, csrf, lockout, htpasswd_parse, htpasswd_file, id_checks, audit_file, conf_web};
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++)
 		tcase_add_test(tc, tests[i]);
 	tcase_set_timeout(tc, 30);
