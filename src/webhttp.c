@@ -436,6 +436,9 @@ int webhttp_start(struct webapp *app, const struct webhttp_route *routes, size_t
 		{MHD_OPTION_END, 0, NULL},
 	};
 	app->tls = cert != NULL;
+	/* The time zone read once before any thread: the log and the list's
+	 * date filters then only read glibc's copy of it. */
+	tzset();
 	if (pthread_mutex_init(&app->lock, NULL) != 0) {
 		snprintf(err, errsz, "cannot create the server's lock");
 		return -1;
