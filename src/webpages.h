@@ -43,19 +43,25 @@ void weblist_free(struct weblist *l);
 bool webpages_locate(struct web_req *r, const char *id, enum spool_status *st, const char *bad,
 		     const char *missing);
 
-void webpages_login_form(struct web_req *r);
-void webpages_login(struct web_req *r);
-void webpages_logout(struct web_req *r);
-void webpages_dashboard(struct web_req *r);
-void webpages_list(struct web_req *r);
-void webpages_detail(struct web_req *r, const char *id);
-void webpages_resend(struct web_req *r);
-void webpages_delete(struct web_req *r);
-/* Hold and release the selected receivers, as `msgspool hold` and `release`. */
-void webpages_hold(struct web_req *r);
-void webpages_release(struct web_req *r);
-void webapi_list(struct web_req *r);
-void webapi_show(struct web_req *r, const char *id);
-void webapi_resend(struct web_req *r);
+/* The handlers, one per route of web.c's table, named by the route they
+ * answer. Pages (webpages.c, weblist.c, webdash.c): */
+void webpages_login_form(struct web_req *r);	/* GET /login */
+void webpages_login(struct web_req *r);		/* POST /login: checks, then a session */
+void webpages_logout(struct web_req *r);	/* POST /logout */
+void webpages_dashboard(struct web_req *r);	/* GET /: counts, oldest waiting, 48 h chart */
+void webpages_list(struct web_req *r);		/* GET /receivers?status&sent&type&q&sort&page */
+void webpages_detail(struct web_req *r, const char *id);	/* GET /receivers/ID */
+
+/* The actions on the selected receivers (POST /receivers/ACTION), each
+ * through the same code as the command of its name: */
+void webpages_resend(struct web_req *r);	/* msgspool resend: regardless of status */
+void webpages_delete(struct web_req *r);	/* asks, then deletes: msgspool delete */
+void webpages_hold(struct web_req *r);		/* msgspool hold: new/ or failed/ to hold/ */
+void webpages_release(struct web_req *r);	/* msgspool release: hold/ to new/ */
+
+/* The JSON API (webapi.c): list --json, show --json and resend. */
+void webapi_list(struct web_req *r);			/* GET /api/receivers */
+void webapi_show(struct web_req *r, const char *id);	/* GET /api/receivers/ID */
+void webapi_resend(struct web_req *r);			/* POST /api/resend {"ids": [...]} */
 
 #endif
