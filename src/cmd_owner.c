@@ -85,8 +85,9 @@ int owner_become(struct cli *c)
  * (`root`): every prefix of it, and of each link's target met on the way,
  * is compared with it, as the kernel would walk them. A name of the spool,
  * or a link a producer left in it, must not be opened with root's rights.
- * Unsure (a loop, too long) counts as inside. */
-static bool path_in_spool(const char *path, const char *base, const struct stat *root, int depth)
+ * Unsure (a loop, too long, more than *steps names to look at) counts as
+ * inside. */
+static bool path_in_spool(const char *path, const char *base, const struct stat *root, int depth, int *steps)
 {
 	char buf[PATH_MAX];
 	size_t lb = path[0] == '/' ? 0 : strlen(base), lp = strlen(path);
@@ -103,6 +104,8 @@ static bool path_in_spool(const char *path, const char *base, const struct stat 
 		char was = *p;
 		*p = '\0';
 		struct stat st;
+		if (--*steps < 0)
+			return true; /* links made to fan out: unsure */
 		if (lstat(buf, &st) < 0) {
 			*p = was;
 			return false; /* the open fails or meets no more of ours */
@@ -117,7 +120,7 @@ static bool path_in_spool(const char *path, const char *base, const struct stat 
 				return true;
 			target[n] = '\0';
 			*slash = '\0';
-			bool in = path_in_spool(target, slash == buf ? "/" : buf, root, depth + 1);
+			bool in = path_in_spool(target, slash == buf ? "/" : buf, root, depth + 1, steps);
 			*slash = '/';
 			if (in)
 				return true;
@@ -132,7 +135,7 @@ void owner_preopen(struct cli *c, const char *path)
 	struct stat root;
 	char cwd[PATH_MAX];
 	if (c->ninputs == (int)(sizeof c->inputs / sizeof *c->inputs) || !strcmp(path, "-") || !*path ||
-	    stat(c->conf.spool, &root) < 0 || !getcwd(cwd, sizeof cwd) || path_in_spool(path, cwd, &root, 0))
+	    stat(c->conf.spool, &root) < 0 || !getcwd(cwd, sizeof cwd) || path_in_spool(path, cwd, &root, 0, &(int){4096}))
 		return;
 	/* Not blocking on a FIFO; a terminal named here is not ours to keep. */
 	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -159,7 +162,7 @@ void owner_read_secrets(struct cli *c)
 	char err[512], cwd[PATH_MAX];
 	if (k->transport != CONF_TRANSPORT_SMTP || !k->smtp.username || !k->smtp.password_file ||
 	    k->smtp.password || stat(k->spool, &root) < 0 || !getcwd(cwd, sizeof cwd) ||
-	    path_in_spool(k->smtp.password_file, cwd, &root, 0))
+	    path_in_spool(k->smtp.password_file, cwd, &root, 0, &(int){4096}))
 		return;
 	c->conf.smtp.password = conf_read_password(k->smtp.password_file, err, sizeof err);
 }
