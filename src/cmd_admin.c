@@ -435,9 +435,9 @@ const char delete_receivers_help[] =
 	"Deletes receivers created before midnight DAYS days ago, in every status\n"
 	"(Devilry's rule), and prints \"Deleting N message receivers.\". Receivers\n"
 	"being sent (active/) and files in corrupt/ are never deleted.\n"
-	"  --status S   only in these statuses (not_sent, failed, error, sent)\n"
-	"  --dry-run    count only\n"
-	"  --quiet      print nothing when nothing is to be deleted\n";
+	"  --status S     only in these statuses (not_sent, failed, error, sent)\n"
+	"  -n, --dry-run  count only\n"
+	"  -q, --quiet    print nothing when nothing is to be deleted\n";
 
 /* The receivers to delete: "S<id>\0" each (S the status digit), nothing
  * else of the rows kept. */
@@ -458,17 +458,13 @@ static int keep_doomed(const struct query_row *row, void *vd)
 
 int cmd_delete_receivers(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"status", required_argument, 0, 'S'},
-					     {"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"status", required_argument, 0, 'S'}, CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	struct query_filter f = {.now = time(NULL)};
 	bool dry = false, quiet = false;
 	int o, r;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'n' || o == 'q') {
-			dry |= o == 'n';
-			quiet |= o == 'q';
+	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1) {
+		if (cli_dry_quiet_option(o, &dry, &quiet))
 			continue;
-		}
 		if ((r = cli_filter_option("delete-receivers", o, optarg, &f)) < 0)
 			return EX_USAGE;
 		if (!r)
@@ -526,8 +522,8 @@ const char delete_messages_help[] =
 	"Deletes message records (messages/) that no receiver points to, and prints\n"
 	"\"Deleting N messages with no message receivers.\". Records younger than an\n"
 	"hour are kept: compose may still be writing their receivers.\n"
-	"  --dry-run    count only\n"
-	"  --quiet      print nothing when nothing is to be deleted\n";
+	"  -n, --dry-run  count only\n"
+	"  -q, --quiet    print nothing when nothing is to be deleted\n";
 
 struct msgref {
 	char **ids;
@@ -614,16 +610,12 @@ static int find_orphans(struct cli *c, struct msgref *doomed)
 
 int cmd_delete_messages(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"dry-run", no_argument, 0, 'n'}, {"quiet", no_argument, 0, 'q'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {CLI_DRY_QUIET_OPTIONS, {0, 0, 0, 0}};
 	bool dry = false, quiet = false;
 	int o, rc;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o != 'n' && o != 'q')
+	while ((o = getopt_long(argc, argv, "nq", opts, NULL)) != -1)
+		if (!cli_dry_quiet_option(o, &dry, &quiet))
 			return cli_usage_error("delete-messages-without-receivers", "unknown option");
-		dry |= o == 'n';
-		quiet |= o == 'q';
-	}
 	if (optind != argc)
 		return cli_usage_error("delete-messages-without-receivers", "unexpected argument: %s", argv[optind]);
 	if ((rc = dry ? cli_open_spool(c) : cli_check_owner(c)) != 0)

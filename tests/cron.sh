@@ -79,6 +79,10 @@ check "delete-messages --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
 mkdir -p "$T/spool/messages"; echo 'msgspool: 1' > "$T/spool/messages/m1.yaml"; touch -d '2 hours ago' "$T/spool/messages/m1.yaml"
 check_rc "delete-messages-without-receivers --quiet, one to delete" 0 ms delete-messages-without-receivers --quiet
 check "delete-messages prints Devilry's line when it did something" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
+check_rc "delete-receivers -n -q, as every command takes them" 0 ms delete-receivers -n -q 1
+check "delete-receivers -n -q says what it would do" "$(cat "$T/out")" "Would delete 1 message receivers."
+check_rc "delete-messages-without-receivers -n -q" 0 ms delete-messages-without-receivers -n -q
+check "delete-messages -n -q prints nothing when nothing is left" "$(cat "$T/out" "$T/err")" ""
 
 # --- enqueue and compose: --dry-run writes nothing, --quiet is silent on a repeat ---
 before=$(tree)
