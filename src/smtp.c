@@ -25,7 +25,6 @@
 #include "smtp_tls.h"
 #include "transport.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libetpan/libetpan.h>
@@ -65,17 +64,6 @@ static int choose_helo(struct smtp *s, char *err, size_t errsz)
 	return smtp_proto_helo_name(s->c->smtp.helo, s->helo, sizeof s->helo, err, errsz);
 }
 
-static bool is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	if (!strcmp(host, "localhost"))
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
-
 static void smtp_close(void *impl);
 
 static void *smtp_open(const struct conf *c, char *err, size_t errsz)
@@ -94,7 +82,7 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 			free(s);
 			return NULL;
 		}
-		if (c->smtp.tls == CONF_TLS_NONE && !is_loopback(c->smtp.host)) {
+		if (c->smtp.tls == CONF_TLS_NONE && !smtp_proto_is_loopback(c->smtp.host)) {
 			snprintf(err, errsz, "smtp: AUTH over a plain connection to %s would send the password in clear; set smtp.tls", c->smtp.host);
 			free(s);
 			return NULL;
@@ -114,22 +102,6 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 	return s;
 }
 
-static void append_lines(struct util_buf *b, const char *prefix, const char *str, size_t size)
-{
-	while (size) {
-		const char *nl = memchr(str, '\n', size);
-		size_t l = nl ? (size_t)(nl - str) + 1 : size;
-		size_t t = l;
-		while (t && (str[t - 1] == '\n' || str[t - 1] == '\r'))
-			t--;
-		util_buf_adds(b, prefix);
-		util_buf_add(b, str, t);
-		util_buf_add(b, "\n", 1);
-		str += l;
-		size -= l;
-	}
-}
-
 static void logger(mailsmtp *session, int type, const char *str, size_t size, void *ctx)
 {
 	struct smtp *s = ctx;
@@ -138,7 +110,7 @@ static void logger(mailsmtp *session, int type, const char *str, size_t size, vo
 		return;
 	switch (type) {
 	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
-		append_lines(s->log, "<<< ", str, size);
+		smtp_proto_append_lines(s->log, "<<< ", str, size);
 		break;
 	case MAILSTREAM_LOG_TYPE_DATA_SENT:
 	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
@@ -158,7 +130,7 @@ static void logger(mailsmtp *session, int type, const char *str, size_t size, vo
 				util_buf_adds(s->log, ">>> <credentials redacted>\n");
 			}
 		} else {
-			append_lines(s->log, ">>> ", str, size);
+			smtp_proto_append_lines(s->log, ">>> ", str, size);
 		}
 		break;
 	case MAILSTREAM_LOG_TYPE_ERROR_RECEIVED:
@@ -170,18 +142,6 @@ static void logger(mailsmtp *session, int type, const char *str, size_t size, vo
 	default:
 		break;
 	}
-}
-
-/* "451 4.3.0 try later": the reply on one line, whatever the server sent. */
-static void reply_line(const mailsmtp *m, char *buf, size_t n, const char *prefix)
-{
-	snprintf(buf, n, "%s%d %s", prefix, m->response_code, m->response ? m->response : "");
-	for (char *p = buf; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	size_t l = strlen(buf);
-	while (l && buf[l - 1] == ' ')
-		buf[--l] = '\0';
 }
 
 /* Every write is a whole group the server waits for: Nagle's algorithm
@@ -289,7 +249,7 @@ static enum transport_outcome session_fail(struct smtp *s, struct transport_resu
 	else if (code) {
 		char pre[64];
 		snprintf(pre, sizeof pre, "%s: ", step);
-		reply_line(s->s, res->error, sizeof res->error, pre);
+		smtp_proto_reply_line(s->s, res->error, sizeof res->error, pre);
 	}
 	else
 		snprintf(res->error, sizeof res->error, "%s: no reply from %s:%ld (connection lost or timed out after %ld s)",
@@ -324,7 +284,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 		else if (r == MAILSMTP_ERROR_SSL)
 			snprintf(err, sizeof err, "connect: TLS handshake with %s:%ld failed", c->smtp.host, c->smtp.port);
 		else if (s->s->response_code)
-			reply_line(s->s, err, sizeof err, "greeting: ");
+			smtp_proto_reply_line(s->s, err, sizeof err, "greeting: ");
 		else
 			snprintf(err, sizeof err, "connect: no greeting from %s:%ld (%s)", c->smtp.host, c->smtp.port,
 				 mailsmtp_strerror(r) ? mailsmtp_strerror(r) : "error");
@@ -390,7 +350,7 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 	const char *said = s->s->response ? s->s->response : "";
 	res->code = code;
 	if (code)
-		reply_line(s->s, res->error, sizeof res->error, "");
+		smtp_proto_reply_line(s->s, res->error, sizeof res->error, "");
 	else if (*said)
 		snprintf(res->error, sizeof res->error, "%s: the server's reply is not SMTP: %.300s", step, said);
 	else
@@ -414,39 +374,6 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 	return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
 }
 
-/* Whether the message has a byte over 127 (an 8bit part, UTF-8 headers);
- * eight bytes at a time, as every message of 7 bits is read to its end. */
-static bool has_8bit(const char *msg, size_t len)
-{
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, msg + i, sizeof w);
-		if (w & 0x8080808080808080u)
-			return true;
-	}
-	for (; i < len; i++)
-		if ((unsigned char)msg[i] >= 0x80)
-			return true;
-	return false;
-}
-
-/* "MAIL FROM:<a>" with the parameters the message needs and the server
- * offers: SIZE (RFC 1870), SMTPUTF8 (RFC 6531) with BODY=8BITMIME. */
-static int mail_command(const struct smtp *s, const char *from, const char *rcpt, size_t len, bool eight,
-			char *cmd, size_t n)
-{
-	bool utf8 = !hdr_is_ascii(from) || !hdr_is_ascii(rcpt);
-	int w = snprintf(cmd, n, "MAIL FROM:<%s>", from);
-	if (s->s->esmtp & MAILSMTP_ESMTP_SIZE)
-		w += snprintf(cmd + w, n - (size_t)w, " SIZE=%zu", len);
-	if (utf8)
-		w += snprintf(cmd + w, n - (size_t)w, " SMTPUTF8");
-	if ((utf8 || eight) && (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME))
-		w += snprintf(cmd + w, n - (size_t)w, " BODY=8BITMIME");
-	return w;
-}
-
 /* A message this server cannot take, said before MAIL: error/ at once. */
 static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, const char *msg, size_t len,
 			 struct transport_result *res)
@@ -458,7 +385,7 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 		snprintf(res->error, sizeof res->error,
 			 "refused before DATA: the message is %zu bytes, more than the server's limit of %zu (SIZE)",
 			 len, s->s->smtp_max_msg_size);
-	else if (has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)) {
+	else if (smtp_proto_has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)) {
 		/* Rendered for the server of the last session; this one wants 7
 		 * bits: not the message's fault, rendered again next time. */
 		snprintf(res->error, sizeof res->error, "the server no longer offers 8BITMIME; the message goes again in 7 bits");
@@ -495,7 +422,7 @@ static void settle_pending(struct smtp *s)
 	s->pending = NULL;
 	if (smtp_proto_reply(s->s) == 250) {
 		res->code = 250;
-		reply_line(s->s, res->error, sizeof res->error, "");
+		smtp_proto_reply_line(s->s, res->error, sizeof res->error, "");
 		res->outcome = TRANSPORT_SENT;
 	} else {
 		res->outcome = step_fail(s, res, "end of data", AFTER_KEEP);
@@ -580,7 +507,7 @@ static enum transport_outcome send_chunked(struct smtp *s, const char *mail, con
 	bool crlf = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n';
 	char cmd[1400];
 	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nBDAT %zu LAST\r\n", mail, rcpt, len + (crlf ? 0 : 2));
-	append_lines(&res->transcript, ">>> ", cmd, (size_t)n);
+	smtp_proto_append_lines(&res->transcript, ">>> ", cmd, (size_t)n);
 	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", len + (crlf ? 0 : 2));
 	mailstream_set_privacy(m->stream, 1);
 	s->in_data = true;
@@ -645,7 +572,8 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	if (refuse_early(s, from, rcpt, msg, len, res))
 		return res->session_failed ? TRANSPORT_TEMP : TRANSPORT_PERM;
 	char mail[700];
-	if (mail_command(s, from, rcpt, len, has_8bit(msg, len), mail, sizeof mail) >= (int)sizeof mail - 1) {
+	bool eight = smtp_proto_has_8bit(msg, len);
+	if (smtp_proto_mail_command(s->s, from, rcpt, len, eight, mail, sizeof mail) >= (int)sizeof mail - 1) {
 		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
 		return TRANSPORT_PERM;
 	}
@@ -679,7 +607,7 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 		}
 	}
 	res->code = s->s->response_code;
-	reply_line(s->s, res->error, sizeof res->error, "");
+	smtp_proto_reply_line(s->s, res->error, sizeof res->error, "");
 	s->log = NULL;
 	return TRANSPORT_SENT;
 }

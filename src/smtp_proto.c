@@ -1,6 +1,8 @@
 /* smtp_proto: SMTP commands and replies written and read over libetpan's
  * stream (libetpan 1.9.4 exports no way to send a command of our own, nor
- * to choose the EHLO name), the EHLO extensions, and the EHLO name.
+ * to choose the EHLO name), the EHLO extensions, and the EHLO name; the
+ * MAIL command with its parameters, a reply on one line and transcript
+ * lines, which need no session of smtp.c's.
  * Owns: the reply grammar (RFC 5321 4.2) and the extension keywords.
  * Never: takes a line that is not a reply for one (it is kept, so the
  * failure can say what came), or waits longer than the stream's timeout.
@@ -8,10 +10,13 @@
  * man/msgspool.yaml.5 (smtp.helo). */
 #include "config.h"
 #include "smtp_proto.h"
+#include "hdr.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,3 +160,74 @@ int smtp_proto_reply(mailsmtp *m)
 	return code;
 }
 
+bool smtp_proto_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!strcmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+void smtp_proto_append_lines(struct util_buf *b, const char *prefix, const char *str, size_t size)
+{
+	while (size) {
+		const char *nl = memchr(str, '\n', size);
+		size_t l = nl ? (size_t)(nl - str) + 1 : size;
+		size_t t = l;
+		while (t && (str[t - 1] == '\n' || str[t - 1] == '\r'))
+			t--;
+		util_buf_adds(b, prefix);
+		util_buf_add(b, str, t);
+		util_buf_add(b, "\n", 1);
+		str += l;
+		size -= l;
+	}
+}
+
+/* "451 4.3.0 try later": the reply on one line, whatever the server sent. */
+void smtp_proto_reply_line(const mailsmtp *m, char *buf, size_t n, const char *prefix)
+{
+	snprintf(buf, n, "%s%d %s", prefix, m->response_code, m->response ? m->response : "");
+	for (char *p = buf; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	size_t l = strlen(buf);
+	while (l && buf[l - 1] == ' ')
+		buf[--l] = '\0';
+}
+
+/* Whether the message has a byte over 127 (an 8bit part, UTF-8 headers);
+ * eight bytes at a time, as every message of 7 bits is read to its end. */
+bool smtp_proto_has_8bit(const char *msg, size_t len)
+{
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, msg + i, sizeof w);
+		if (w & 0x8080808080808080u)
+			return true;
+	}
+	for (; i < len; i++)
+		if ((unsigned char)msg[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* "MAIL FROM:<a>" with the parameters the message needs and the server
+ * offers: SIZE (RFC 1870), SMTPUTF8 (RFC 6531) with BODY=8BITMIME. */
+int smtp_proto_mail_command(const mailsmtp *m, const char *from, const char *rcpt, size_t len, bool eight,
+			    char *cmd, size_t n)
+{
+	bool utf8 = !hdr_is_ascii(from) || !hdr_is_ascii(rcpt);
+	int w = snprintf(cmd, n, "MAIL FROM:<%s>", from);
+	if (m->esmtp & MAILSMTP_ESMTP_SIZE)
+		w += snprintf(cmd + w, n - (size_t)w, " SIZE=%zu", len);
+	if (utf8)
+		w += snprintf(cmd + w, n - (size_t)w, " SMTPUTF8");
+	if ((utf8 || eight) && (m->esmtp & MAILSMTP_ESMTP_8BITMIME))
+		w += snprintf(cmd + w, n - (size_t)w, " BODY=8BITMIME");
+	return w;
+}
