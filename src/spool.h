@@ -120,9 +120,8 @@ int spool_state_read(struct spool *sp, const char *name, size_t max, char **data
 /* The same, with the file's stat (a reader checks its owner). */
 int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
 			  struct stat *st);
-/* An exclusive lock for a read, change and write of a state file by
- * several processes: a descriptor to close, or -1. */
-int spool_state_lock(struct spool *sp, const char *name);
+/* spool_state_lock (an exclusive lock on a state file's read, change and
+ * write by several processes) is declared in spool_types.h. */
 
 /* Staging for all-or-nothing batches (compose): a receiver written and
  * fsynced as tmp/ID.yaml.TAG.staged, published later by renaming it into

@@ -6,7 +6,6 @@
  * more than one component, never follow a symbolic link, never replace an
  * entry by a rename. Rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
-#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 

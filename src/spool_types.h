@@ -56,5 +56,8 @@ int spool_pool_count(struct spool *sp);
 /* Removes tmp/ files older than max_age seconds; returns how many.
  * (spool_fs.c) */
 int spool_clean_tmp(struct spool *sp, time_t max_age);
+/* An exclusive lock for a read, change and write of a state file by
+ * several processes: a descriptor to close, or -1 (spool_fs.c). */
+int spool_state_lock(struct spool *sp, const char *name);
 
 #endif
