@@ -1,6 +1,7 @@
 /* cli: helpers every msgspool command shares: messages, usage errors,
  * id prefixes, filter, --dry-run and --quiet options, a status directory's
- * ids in order, the owner check, progress lines and times for people. It
+ * ids in order, the owner check, the audit lines of a command, progress
+ * lines and times for people. It
  * must never print a producer's text unescaped and never let a command
  * that changes the spool run as anyone but its owner or root. Rules:
  * msgspool(1), sysexits(3) for the exit codes. */
@@ -10,6 +11,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,4 +338,45 @@ void cli_pager_end(struct cli_pager *pg)
 	close(pg->saved);
 	pclose(pg->pipe);
 	pg->pipe = NULL;
+}
+
+const char *cli_user(struct cli *c)
+{
+	if (c->user[0])
+		return c->user;
+	uid_t uid = getuid();
+	const char *su = getenv("SUDO_USER"), *suid = getenv("SUDO_UID");
+	char *end, buf[4096];
+	/* sudo sets both; a uid other than the one sudo came from is a sudo run. */
+	unsigned long from = suid && *suid ? strtoul(suid, &end, 10) : 0;
+	if (su && *su && suid && *suid && !*end && (uid_t)from != uid) {
+		snprintf(c->user, sizeof c->user, "%s", su);
+		return c->user;
+	}
+	struct passwd pw, *res = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res && res->pw_name[0])
+		snprintf(c->user, sizeof c->user, "%s", res->pw_name);
+	else
+		snprintf(c->user, sizeof c->user, "%lu", (unsigned long)uid);
+	return c->user;
+}
+
+void cli_audit_begin(struct cli *c, struct spool_audit_batch *b)
+{
+	cli_user(c);
+	if (spool_audit_open(c->sp, b) < 0)
+		cli_warn("%s/audit: cannot write: %s; what this command does is not recorded there", c->conf.spool,
+			 strerror(errno));
+}
+
+void cli_audit(struct cli *c, struct spool_audit_batch *b, const char *action, const char *id, const char *dir)
+{
+	if (b->fd >= 0)
+		spool_audit_add(b, action, id, dir, cli_user(c), "cli", time(NULL));
+}
+
+void cli_audit_end(struct cli *c, struct spool_audit_batch *b)
+{
+	if (b->fd >= 0 && spool_audit_close(b) < 0)
+		cli_warn("%s/audit: lines not recorded: %s; the actions are done", c->conf.spool, strerror(errno));
 }

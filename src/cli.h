@@ -24,6 +24,8 @@ struct cli {
 		int fd;
 	} inputs[4];
 	int ninputs;
+	/* The person running the command, for SPOOL/audit (cli_user). */
+	char user[64];
 };
 
 /* One line on stderr, prefix then the message with control characters
@@ -81,6 +83,16 @@ struct query_row;
 int cli_query_each(struct cli *c, struct query_filter *f, int (*cb)(const struct query_row *, void *), void *ctx);
 /* Commands that move or delete files run as the spool's owner (or root). */
 int cli_check_owner(struct cli *c);
+/* The person running the command (SUDO_USER when run through sudo, else
+ * the real uid's login name, else its number), kept in c->user. root's
+ * commands call it before they become the spool's owner. */
+const char *cli_user(struct cli *c);
+/* SPOOL/audit lines of a command (VIA cli): begin, a line per receiver
+ * acted on (dir NULL: a summary line), end flushes them once. A failure is
+ * warned once; what was done stays done. */
+void cli_audit_begin(struct cli *c, struct spool_audit_batch *b);
+void cli_audit(struct cli *c, struct spool_audit_batch *b, const char *action, const char *id, const char *dir);
+void cli_audit_end(struct cli *c, struct spool_audit_batch *b);
 
 /* The commands, one function each, with their --help texts. */
 #define CLI_COMMAND(name) \

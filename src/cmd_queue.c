@@ -2,7 +2,9 @@
  * by ids or by filter, with --dry-run and --quiet for cron. It moves and
  * removes files only through spool.c, by (status, id), and never touches
  * active/ (a sender has it) or corrupt/ (kept for a human). A receiver
- * that moved meanwhile is left where it went. The rules are written in
+ * that moved meanwhile is left where it went. Each receiver acted on gets
+ * its line in SPOOL/audit (cli_audit), flushed once at the end, none for a
+ * dry run. The rules are written in
  * spool-layout/README.md and msgspool(1). */
 #include "config.h"
 #include "cli.h"
@@ -206,6 +208,9 @@ static int queue_run(struct cli *c, const struct queue_op *op, struct queue_args
 		printf("Deleting %zu message receivers.\n", ts->n);
 		fflush(stdout);
 	}
+	struct spool_audit_batch audit = {.fd = -1};
+	if (!a->dry && ts->n)
+		cli_audit_begin(c, &audit);
 	for (size_t i = 0; i < ts->n; i++) {
 		const struct target *t = &ts->t[i];
 		int r = a->dry ? 0 : queue_apply(c, op, t);
@@ -214,6 +219,8 @@ static int queue_run(struct cli *c, const struct queue_op *op, struct queue_args
 		if (r != 0)
 			continue;
 		done++;
+		if (!a->dry)
+			cli_audit(c, &audit, op->cmd, t->id, spool_status_dir(t->st));
 		if (del && a->dry)
 			printf("%s: %s (dry run)\n", t->id, spool_status_name(t->st));
 		else if (!del)
@@ -224,6 +231,7 @@ static int queue_run(struct cli *c, const struct queue_op *op, struct queue_args
 		for (int s = 0; s < SPOOL_NSTATUS; s++)
 			if (op->from_mask & BIT(s))
 				spool_sync(c->sp, (enum spool_status)s);
+	cli_audit_end(c, &audit); /* after the directories: its lines name done deeds */
 	if (del && a->dry)
 		printf("Would delete %zu message receivers.\n", done);
 	else if (!del && (a->filtered || a->dry))

@@ -1,7 +1,9 @@
 /* cmd_send: the commands that send: send, resend, resend-failed. It owns
  * their options, output and exit codes; it must never decide itself which
  * receiver may be tried (policy.c) nor touch a file but through deliver and
- * the spool. The commands are described in msgspool(1). */
+ * the spool. resend (a person's action) writes a SPOOL/audit line per
+ * receiver before its send, flushed once at the end. The commands are
+ * described in msgspool(1). */
 #include "config.h"
 #include "cli.h"
 #include "cmd_queue.h"
@@ -316,6 +318,9 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 	struct sender s;
 	int rc = sender_start(&s, c, verbose);
 	bool any_failed = false;
+	struct spool_audit_batch audit = {.fd = -1};
+	if (rc == 0)
+		cli_audit_begin(c, &audit);
 	s.total = n;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (sts[i] != SPOOL_ACTIVE && sender_take_rate(&s)) {
@@ -326,6 +331,8 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 			break;
 		}
 		struct deliver_report rep;
+		if (sts[i] != SPOOL_ACTIVE) /* before the send, as the web's */
+			cli_audit(c, &audit, "resend", ids[i], spool_status_dir(sts[i]));
 		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
 				       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);
 		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
@@ -339,6 +346,7 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 			break; /* the server is down: the rest stay as they are */
 	}
 	sender_stop(&s);
+	cli_audit_end(c, &audit);
 	return rc ? rc : any_failed ? EX_TEMPFAIL : 0;
 }
 

@@ -506,6 +506,7 @@ int main(int argc, char **argv)
 	int rc = load_conf(&c);
 	if (rc == 0 && cmd->fn != cmd_init && geteuid() == 0) {
 		root_read(&c, cmd, cargc, cargv);
+		cli_user(&c); /* the person, for SPOOL/audit, before root becomes the owner */
 		rc = owner_become(&c); /* root acts as the spool's owner: nothing it writes is root's */
 	}
 	if (rc == 0) {

@@ -151,5 +151,20 @@ int spool_sync_messages(struct spool *sp);
 /* Appends "AT ACTION ID DIR/ BY VIA" to SPOOL/audit, durably (spool_audit.c). */
 int spool_audit(struct spool *sp, const char *action, const char *id, enum spool_status from, const char *by,
 		const char *via, time_t at);
+/* Many lines, one flush (a command acting on thousands of receivers):
+ * spool_audit_open, then spool_audit_add per action (one write(2) a line,
+ * not flushed), then spool_audit_close flushes them all once. A failed
+ * open leaves the batch unusable: every add then fails with its errno. */
+struct spool_audit_batch {
+	int fd;
+	int err;	/* errno of the first failure, 0 while none */
+};
+int spool_audit_open(struct spool *sp, struct spool_audit_batch *b);
+/* ID and DIR as in spool_audit; dir NULL writes "-" (a summary line, its
+ * count in ID's place). */
+int spool_audit_add(struct spool_audit_batch *b, const char *action, const char *id, const char *dir,
+		    const char *by, const char *via, time_t at);
+/* Flushes and closes: 0, or -1 when a line was not written or not flushed. */
+int spool_audit_close(struct spool_audit_batch *b);
 
 #endif

@@ -81,6 +81,10 @@ check_rc "delete-messages-without-receivers --quiet, one to delete" 0 ms delete-
 check "delete-messages prints Devilry's line when it did something" "$(cat "$T/out")" "Deleting 1 messages with no message receivers."
 check_rc "delete-receivers -n -q, as every command takes them" 0 ms delete-receivers -n -q 1
 check "delete-receivers -n -q says what it would do" "$(cat "$T/out")" "Would delete 1 message receivers."
+check "delete-receivers: no audit line for a dry run or for nothing deleted" "$(grep -c ' delete-receivers ' "$T/spool/audit")" 0
+check_rc "delete-receivers --quiet, one to delete" 0 env -u SUDO_USER -u SUDO_UID "$BLD/msgspool" delete-receivers --quiet 1
+check "delete-receivers: one summary line, the count in ID's place" "$(grep ' delete-receivers ' "$T/spool/audit" | cut -d' ' -f2-)" "delete-receivers 1 - $(id -un) cli"
+printf 'msgspool: 1\nsend_to: old@example.com\nsubject: Old\ntext: x\ncreated: "%s"\n' "$(date -u -d '3 days ago' +%FT%TZ)" > "$T/spool/sent/old.yaml"
 check_rc "delete-messages-without-receivers -n -q" 0 ms delete-messages-without-receivers -n -q
 check "delete-messages -n -q prints nothing when nothing is left" "$(cat "$T/out" "$T/err")" ""
 

@@ -138,6 +138,45 @@ check "answered no: kept" "$(here error)" "d-err"
 (sleep 1; printf 'y\n') | script -qc "'$BLD/msgspool' delete d-err" /dev/null > "$T/tty.out" 2>&1
 check "answered yes: deleted" "$(here error)" ""
 
+# --- each command-line hold, release, delete and resend leaves a line in SPOOL/audit ---
+rm -f "$T"/spool/*/*.yaml "$T/spool/audit"
+me=$(id -un)
+aud() { env -u SUDO_USER -u SUDO_UID "$BLD/msgspool" "$@"; }
+alines() { cut -d' ' -f2- "$T/spool/audit" 2>/dev/null; : 2>/dev/null > "$T/spool/audit"; } # the lines since the last call
+mk not_sent a1; mk not_sent a2 0 audit_t; mk not_sent a3 0 audit_t; mk failed a4 1 audit_t
+check_rc "hold --dry-run" 0 aud hold --dry-run a1
+check_rc "hold --dry-run by filter" 0 aud hold --dry-run --type audit_t
+check_rc "delete --dry-run" 0 aud delete --dry-run --yes a1
+check_rc "resend --dry-run by filter" 0 aud resend --dry-run --yes --type audit_t
+check "a dry run writes no audit line" "$(alines)" ""
+check_rc "hold by id" 0 aud hold a1
+check_contains "the line starts with a UTC time" "$(cat "$T/spool/audit")" "Z hold a1 "
+check "hold by id: its line, VIA cli, the user" "$(alines)" "hold a1 new/ $me cli"
+check_rc "hold by filter" 0 aud hold --type audit_t
+check "hold by filter: a line each" "$(alines)" "hold a2 new/ $me cli
+hold a3 new/ $me cli
+hold a4 failed/ $me cli"
+check_rc "release by id" 0 env SUDO_USER=alice SUDO_UID=424242 "$BLD/msgspool" release a1
+check "release through sudo names SUDO_USER" "$(alines)" "release a1 hold/ alice cli"
+check_rc "release by filter" 0 aud release --type audit_t
+check "release by filter: a line each" "$(alines)" "release a2 hold/ $me cli
+release a3 hold/ $me cli
+release a4 hold/ $me cli"
+check_rc "resend by id" 0 aud resend a1
+check "resend by id: its line" "$(alines)" "resend a1 new/ $me cli"
+check_rc "resend by filter" 0 aud resend --yes --status not_sent --type audit_t
+check "resend by filter: a line each" "$(alines)" "resend a2 new/ $me cli
+resend a3 new/ $me cli
+resend a4 new/ $me cli"
+check_rc "delete by id" 0 aud delete --yes a1
+check "delete by id: its line" "$(alines)" "delete a1 sent/ $me cli"
+check_rc "delete by filter" 0 aud delete --yes --status sent --type audit_t
+check "delete by filter: a line each" "$(alines)" "delete a2 sent/ $me cli
+delete a3 sent/ $me cli
+delete a4 sent/ $me cli"
+check_rc "delete --dry-run by filter" 0 aud delete --dry-run --status sent
+check "still no line for a dry run" "$(alines)" ""
+
 # --- msgspoold never sends from hold/ (a real SMTP server) ---
 rm -f "$T"/spool/*/*.yaml
 start_smtpd main --delay 0.002 || exit 1
