@@ -112,5 +112,6 @@ void webapi_resend(struct web_req *r)
 	}
 	r->ctype = "application/json";
 	util_buf_printf(&r->out, "{\"sent\":%zu,\"failed\":%zu,\"error\":%zu,\"busy\":%zu,\"refused\":%zu,"
-				 "\"not_attempted\":%zu}\n", c.sent, c.failed, c.error, c.busy, c.refused, c.other);
+				 "\"not_attempted\":%zu,\"rate_limited\":%zu}\n", c.sent, c.failed, c.error, c.busy, c.refused,
+			c.other, c.rate);
 }

@@ -304,6 +304,10 @@ void webpages_resend(struct web_req *r)
 				 c.busy, c.refused, c.other);
 			result_line(&r->out, false, line);
 		}
+		if (c.rate) {
+			snprintf(line, sizeof line, "%zu not sent: %s; left where they were.", c.rate, c.rate_note);
+			result_line(&r->out, false, line);
+		}
 	}
 	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
 	webhtml_foot(&r->out);

@@ -4,6 +4,8 @@
  * any change to a receiver file, so it is atomic and durable and never
  * races a sender; every action also appends a line to the spool's audit
  * file (spool_audit), the durable record of a delete, whose file is gone.
+ * A resend takes a slot of smtp.rate for each receiver, as the commands
+ * do, so the web never adds to what the smarthost allows.
  * A resend runs without the server's lock: nothing here touches the web's
  * shared state, only the spool (safe from many threads) and its own
  * transport. */
@@ -12,6 +14,7 @@
 #include "deliver.h"
 #include "json.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "receiver.h"
 #include "transport.h"
 #include "webhttp.h"
@@ -20,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int webspool_locate(struct spool *sp, const char *id, enum spool_status *st)
@@ -104,9 +108,44 @@ static void deliver_log(void *ctx, int prio, const char *fmt, ...)
 	webhttp_log("%s", line);
 }
 
-/* One receiver of a resend: the audit entry, then the send. */
-static enum deliver_result resend_one(struct deliver *d, const char *user, const char *id, size_t max_size,
-				      struct webspool_counts *out)
+/* A slot of smtp.rate (SPOOL/rate, counted with msgspoold's and the
+ * commands'): waits while a paced limit (per second, per minute) is full;
+ * 1 with *until when an hourly or daily one is used up, which no page
+ * waits for. */
+static int take_rate(struct ratelimit *rl, double *until)
+{
+	while (rl && ratelimit_try(rl, until) == 1) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double wait = *until - ((double)now.tv_sec + now.tv_nsec / 1e9);
+		if (wait > 61)
+			return 1;
+		if (wait > 0) {
+			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+/* Which hourly or daily limit is used up, and until when, for the page. */
+static void rate_note(struct spool *sp, const struct conf *conf, double until, struct webspool_counts *out)
+{
+	struct ratelimit_use u[4];
+	char when[UTIL_TIME_LEN];
+	int n = ratelimit_usage(sp, conf, u);
+	util_time_format((time_t)until, when);
+	snprintf(out->rate_note, sizeof out->rate_note, "smtp.rate is used up until %s", when);
+	for (int i = 0; i < n; i++)
+		if (u[i].per >= 3600 && u[i].count >= u[i].limit)
+			snprintf(out->rate_note, sizeof out->rate_note, "smtp.rate %ld/%s is used up until %s", u[i].limit,
+				 u[i].per == 3600 ? "hour" : "day", when);
+}
+
+/* One receiver of a resend: a slot of smtp.rate, the audit entry, then
+ * the send. *until set (nothing done) when a limit is used up. */
+static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, double *until, const char *user,
+				      const char *id, size_t max_size, struct webspool_counts *out)
 {
 	enum spool_status st = SPOOL_NEW;
 	char err[RECEIVER_ERRLEN];
@@ -119,6 +158,9 @@ static enum deliver_result resend_one(struct deliver *d, const char *user, const
 		out->refused += lr < 0 || st == SPOOL_CORRUPT;
 		return DELIVER_SKIPPED;
 	}
+	if (take_rate(rl, until))
+		return DELIVER_SKIPPED; /* *until stays set: the caller stops */
+	*until = 0;
 	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), err, sizeof err) < 0) {
 		webhttp_log("%s: resend by %s not done: %s", id, user, err);
 		out->busy += errno == EBUSY;
@@ -145,12 +187,23 @@ int webspool_resend(struct spool *sp, const struct conf *conf, const char *user,
 	d.t = transport_open(conf, err, errsz);
 	if (!d.t)
 		return -1;
+	struct ratelimit *rl = conf->smtp.nrates ? ratelimit_new(sp, conf) : NULL;
+	double until = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (resend_one(&d, user, ids[i], conf->max_receiver_size, out) == DELIVER_DEFERRED) {
+		until = 0;
+		enum deliver_result r = resend_one(&d, rl, &until, user, ids[i], conf->max_receiver_size, out);
+		if (r == DELIVER_SKIPPED && until > 0) {
+			out->rate = n - i; /* left where they were, for later */
+			rate_note(sp, conf, until, out);
+			webhttp_log("resend by %s: %zu not sent: %s", user, out->rate, out->rate_note);
+			break;
+		}
+		if (r == DELIVER_DEFERRED) {
 			out->other += n - i - 1; /* the server is down: the rest stay as they are */
 			break;
 		}
 	}
+	ratelimit_free(rl);
 	transport_free(d.t);
 	return 0;
 }

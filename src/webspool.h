@@ -26,10 +26,14 @@ int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, cons
 
 struct webspool_counts {
 	size_t sent, failed, error, busy, refused, other;
+	size_t rate;		/* not sent: an hourly or daily smtp.rate was used up */
+	char rate_note[128];	/* which, and until when */
 };
 
 /* Resends each id whatever its status, as `msgspool resend` does, after
- * recording who asked; stops when the mail server cannot be used. Each
+ * recording who asked, each taking a slot of smtp.rate (shared with
+ * msgspoold and the commands); stops when the mail server cannot be used
+ * or an hourly or daily limit is used up (out->rate, out->rate_note). Each
  * outcome is logged with the user. -1 with err when no transport opens. */
 int webspool_resend(struct spool *sp, const struct conf *conf, const char *user, char **ids, size_t n,
 		    struct webspool_counts *out, char *err, size_t errsz);

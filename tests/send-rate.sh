@@ -94,4 +94,34 @@ check "send --quiet, the day used up before it began: prints nothing" "$(cat "$T
 check_rc "send without --quiet says it again" 75 ms send
 check_contains "send without --quiet: why" "$(cat "$T/err")" "smtp.rate 3/day is used up"
 
+# --- msgspool-web's resend takes the same slots: 6 at 2/second, then a used-up hour ---
+. "$SRC/tests/web-lib.sh"
+rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/new/*.yaml
+smtp_conf "$PORT" '  rate: ["2/second"]' "$DAEMON"
+web_users
+web_conf
+produce 6 web
+wlist=$(ls "$T/spool/new" | sed 's/\.yaml$//')
+wids=$(echo $wlist | py -c 'import json,sys; print(json.dumps({"ids": sys.stdin.read().split()}))')
+start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
+check "web resend of 6 at 2/second: all sent" \
+	"$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data "$wids" "$WEB/api/resend" | py -c 'import json,sys; print(json.load(sys.stdin)["sent"])')" 6
+read span most <<<"$(spread)"
+echo "# web resend of 6 at 2/second: ${span} s, at most $most in one second"
+at_least "$span" 1.8 && ok "web resend: 6 at 2/second took ${span} s (>= 1.8)" || fail "web resend: 6 took only ${span} s"
+[ "$most" -le 2 ] && ok "web resend: no second held more than 2 ($most)" || fail "web resend: $most in one second"
+kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
+rm -f "$T/spool/rate" "$OUT"/*.eml
+sed -i 's|rate: \["2/second"\]|rate: ["1/hour"]|' "$MSGSPOOL_CONFIG"
+start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
+web_login
+csrf=$(web_csrf)
+set -- $wlist
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$1&id=$2&id=$3" "$WEB/receivers/resend" > "$T/page"
+check "web resend with 1/hour: one arrived" "$(ls "$OUT"/*.eml 2>/dev/null | wc -l)" 1
+check_contains "web resend with 1/hour: the page says the rest waits" "$(cat "$T/page")" "2 not sent: smtp.rate 1/hour is used up"
+check "web resend with 1/hour: the rest left where they were, no second resend recorded" \
+	"$(status_of "$3"):$(ms show --json "$3" | py -c 'import json,sys; print(len(json.load(sys.stdin).get("events") or []))')" "sent:1"
+kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
+
 finish

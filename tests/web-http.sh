@@ -176,14 +176,14 @@ check "API list ?sent=none&sort=created = oldest first" "$(curl -s -b "$T/jar" "
 	"$(ms list --sent none --json | py -c 'import json,sys; print(" ".join(r["id"] for r in reversed(json.load(sys.stdin))))')"
 ID3=$(enq a3@example.org Third)
 check "API resend: counts" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["'$ID3'"]}' "$WEB/api/resend")" \
-	'{"sent":1,"failed":0,"error":0,"busy":0,"refused":0,"not_attempted":0}'
+	'{"sent":1,"failed":0,"error":0,"busy":0,"refused":0,"not_attempted":0,"rate_limited":0}'
 check "API resend: bad body 400" "$(code -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":"x"}' "$WEB/api/resend")" 400
 check "API resend: a bad id is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["../x"]}' "$WEB/api/resend")" \
-	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
+	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0,"rate_limited":0}'
 
 printf 'not: [yaml\n' > "$T/spool/corrupt/broken-1.yaml"
 check "API resend: corrupt/ is refused" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["broken-1"]}' "$WEB/api/resend")" \
-	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0}'
+	'{"sent":0,"failed":0,"error":0,"busy":0,"refused":1,"not_attempted":0,"rate_limited":0}'
 check_contains "detail of an unreadable file: says why" "$(curl -s -b "$T/jar" "$WEB/receivers/broken-1")" "This file cannot be read"
 check "the audit file: one line per action, each a time and five fields" "$(awk 'NF != 6 || $1 !~ /^20[0-9-]*T[0-9:]*Z$/' "$T/spool/audit")" ""
 check "delete: corrupt/ is never deleted" "$(code -b "$T/jar" --data "csrf=$csrf&id=broken-1&confirm=yes" "$WEB/receivers/delete"; ls "$T/spool/corrupt")" "200broken-1.yaml"
