@@ -34,9 +34,7 @@ const char *status_outcome_name(enum status_outcome o)
 void status_begin(long min, long max)
 {
 	started = time(NULL);
-	atomic_store(&conns_min, min);
-	atomic_store(&conns_max, max);
-	atomic_store(&dirty, true);
+	status_range(min, max);
 }
 
 bool status_count(enum deliver_result r)
@@ -177,4 +175,11 @@ int status_read(struct spool *sp, struct status_info *si, const char **why)
 	}
 	free(data);
 	return rc;
+}
+
+void status_range(long min, long max)
+{
+	atomic_store(&conns_min, min);
+	atomic_store(&conns_max, max);
+	atomic_store(&dirty, true);
 }

@@ -28,6 +28,8 @@ void status_begin(long conns_min, long conns_max);
  * this made the state dirty: the caller wakes the thread that flushes. */
 bool status_count(enum deliver_result r);
 bool status_conns(long allowed);
+/* A reload changed smtp.connections: the range stats shows from now on. */
+void status_range(long conns_min, long conns_max);
 /* Writes the file if something changed since the last write (or at stop,
  * marked stopped). -1 with errno when it could not be written. */
 int status_flush(struct spool *sp, bool stopped);
