@@ -121,6 +121,19 @@ enum conns_change conns_after(struct conns *c, bool delivered, bool session_fail
 	return CONNS_GREW;
 }
 
+void conns_set_range(struct conns *c, long min, long max)
+{
+	long allowed = c->allowed < min ? min : c->allowed > max ? max : c->allowed;
+	c->min = min;
+	c->max = max;
+	c->ceiling = max;
+	if (allowed != c->allowed) {
+		c->allowed = allowed;
+		c->mean_before = 0;
+		changed(c);
+	}
+}
+
 bool conns_idle(struct conns *c)
 {
 	bool was = c->allowed != c->min;

@@ -31,6 +31,9 @@ enum conns_change {
 };
 
 void conns_init(struct conns *c, long min, long max);
+/* A new range (a reload): allowed moves into it at once, growth is judged
+ * afresh up to the new max. */
+void conns_set_range(struct conns *c, long min, long max);
 /* A worker's number below allowed: it may take a job and connect. */
 bool conns_may_send(const struct conns *c, size_t worker);
 /* After an attempt of `ms` milliseconds that ended at `now` (ms): delivered

@@ -20,6 +20,20 @@
  * rescan when the queue runs low. Memory does not grow with the backlog. */
 #define QUEUE_HIGH 4096
 #define QUEUE_LOW 512
+/* conf.c's bound on smtp.connections: room for every worker a reload may
+ * start, so the arrays never move under a running thread. */
+#define DAEMON_WORKERS_MAX 64
+
+struct daemon;
+
+/* One sending thread: its transport, for the configuration of gen. */
+struct worker {
+	struct daemon *d;
+	size_t n;
+	struct transport *t;
+	unsigned long gen;
+	bool connected;
+};
 
 struct daemon {
 	struct spool *sp;
@@ -35,9 +49,8 @@ struct daemon {
 	time_t backoff_until;		/* the server failed: nobody sends before this */
 	long backoff;			/* seconds, see policy_session_backoff */
 	long idle_close;		/* copy of daemon.idle_close, read under mu */
-	size_t workers;
-	pthread_t *threads;
-	struct worker *ws;
+	size_t workers;			/* threads started: the main thread's alone */
+	pthread_t threads[DAEMON_WORKERS_MAX];
 	struct ratelimit *rl;		/* smtp.rate over all workers */
 	struct evloop ev;		/* workers ring it: a rescan, or a new timer */
 	bool want_rescan;		/* under mu: the queue ran low with new/ fuller */
@@ -45,15 +58,7 @@ struct daemon {
 	struct conns cc;		/* how many may be connected now (conns.c), under mu */
 	pthread_cond_t spare;		/* workers conns.c does not allow wait here */
 	time_t next_rescan, next_full, next_retry, next_status;
-};
-
-/* One sending thread: its transport, for the configuration of gen. */
-struct worker {
-	struct daemon *d;
-	size_t n;
-	struct transport *t;
-	unsigned long gen;
-	bool connected;
+	struct worker ws[DAEMON_WORKERS_MAX];
 };
 
 /* A worker's thread: takes receivers from the queue and sends them until

@@ -5,7 +5,8 @@
  * and the msgspool command, can share a spool). Failed receivers are
  * retried when policy.c says they are due and daemon.retry_failed_after is
  * set. SIGTERM/SIGINT finish the attempts in flight and exit 0; SIGHUP
- * re-reads the configuration and keeps the old one when the new one is bad.
+ * re-reads the configuration (a new connection range too: more threads or
+ * fewer allowed) and keeps the old one when the new one is bad.
  *
  * The sending threads are worker.c's, the state they share daemon.h's.
  * It owns the daemon's start and stop, timers, privileges and configuration swap;
@@ -325,6 +326,58 @@ static int daemonize(void)
 	return 0;
 }
 
+/* The connection range a configuration asks for: smtp.connections over
+ * SMTP. A Maildir has no server to spare, nor a count to adapt: min workers
+ * (a whole number's count), all of them always, as many as before the
+ * count adapted; not max threads that would only take turns. */
+static void wanted_range(const struct conf *c, long *min, long *max)
+{
+	bool smtp = c->transport == CONF_TRANSPORT_SMTP;
+	*max = smtp ? c->smtp.connections : c->smtp.connections_min;
+	*min = smtp ? c->smtp.connections_min : *max;
+}
+
+/* Starts worker threads until n run (the main thread alone: it alone
+ * reads d->workers, in stop_work). A new one waits on d->spare until
+ * conns.c allows it. */
+static void start_workers(struct daemon *d, size_t n)
+{
+	while (d->workers < n && d->workers < DAEMON_WORKERS_MAX) {
+		struct worker *w = &d->ws[d->workers];
+		*w = (struct worker){.d = d, .n = d->workers};
+		int rc = pthread_create(&d->threads[d->workers], NULL, worker_main, w);
+		if (rc) {
+			dlog(LOG_ERR, "cannot start worker %zu: %s", d->workers, strerror(rc));
+			return;
+		}
+		d->workers++;
+	}
+}
+
+/* A reload's smtp.connections: the range conns.c keeps the count in, and
+ * the threads for a higher max; those above a lower one close their
+ * connection once their attempt is settled (next_job). */
+static void apply_range(struct daemon *d, const struct conf *c)
+{
+	long min, max;
+	wanted_range(c, &min, &max);
+	pthread_mutex_lock(&d->mu);
+	long omin = d->cc.min, omax = d->cc.max;
+	d->idle_close = c->daemon.idle_close;
+	if (min != omin || max != omax) {
+		conns_set_range(&d->cc, min, max);
+		status_range(min, max);
+		status_conns(d->cc.allowed);
+	}
+	pthread_cond_broadcast(&d->cv);
+	pthread_cond_broadcast(&d->spare);
+	pthread_mutex_unlock(&d->mu);
+	if (min == omin && max == omax)
+		return;
+	start_workers(d, (size_t)max);
+	dlog(LOG_NOTICE, "SIGHUP: connections {%ld, %ld} -> {%ld, %ld}", omin, omax, min, max);
+}
+
 static void on_hup(void *ctx)
 {
 	struct daemon *d = ctx;
@@ -347,10 +400,7 @@ static void on_hup(void *ctx)
 	conf_free(old);
 	free(old);
 	dlog(LOG_NOTICE, "SIGHUP: configuration re-read from %s", d->conf_path ? d->conf_path : "built-in defaults");
-	pthread_mutex_lock(&d->mu);
-	d->idle_close = c->daemon.idle_close;
-	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
+	apply_range(d, c);
 }
 
 /* ---- start and stop ---- */
@@ -399,26 +449,16 @@ static void start_work(struct daemon *d)
 	pthread_rwlock_init(&d->conf_lock, &rwa);
 	jobq_init(&d->q, QUEUE_HIGH);
 	d->idle_close = d->conf->daemon.idle_close;
-	/* A Maildir has no server to spare, nor a count to adapt: min workers
-	 * (a whole number's count), all of them always, as many as before the
-	 * count adapted; not max threads that would only take turns. */
-	bool smtp = d->conf->transport == CONF_TRANSPORT_SMTP;
-	d->workers = (size_t)(smtp ? d->conf->smtp.connections : d->conf->smtp.connections_min);
-	conns_init(&d->cc, smtp ? d->conf->smtp.connections_min : (long)d->workers, (long)d->workers);
+	long min, max;
+	wanted_range(d->conf, &min, &max);
+	conns_init(&d->cc, min, max);
 	d->rl = ratelimit_new(d->sp, d->conf);
 	status_begin(d->cc.min, d->cc.max);
 	status_conns(d->cc.allowed);
 	d->committer = committer_start(d->sp, dlog_fn, NULL);
 	if (!d->committer)
 		dlog(LOG_WARNING, "no committer thread (%s): each sent receiver is recorded alone", strerror(errno));
-	d->threads = util_xmalloc(d->workers * sizeof *d->threads);
-	struct worker *ws = d->ws = util_xmalloc(d->workers * sizeof *ws);
-	memset(ws, 0, d->workers * sizeof *ws);
-	for (size_t i = 0; i < d->workers; i++) {
-		ws[i].d = d;
-		ws[i].n = i;
-		pthread_create(&d->threads[i], NULL, worker_main, &ws[i]);
-	}
+	start_workers(d, (size_t)max);
 	dlog(LOG_NOTICE, "started: spool %s, %zu workers, transport %s, connections: %ld", d->conf->spool,
 	     d->workers, conf_transport_name(d->conf->transport), d->cc.allowed);
 	rescan(d, true);
@@ -443,8 +483,6 @@ static void stop_work(struct daemon *d)
 	committer_stop(d->committer); /* after the workers: their last records too */
 	status_flush(d->sp, true);
 	dlog(LOG_NOTICE, "stopped");
-	free(d->threads);
-	free(d->ws);
 	ratelimit_free(d->rl);
 	jobq_free(&d->q);
 }

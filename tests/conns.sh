@@ -70,4 +70,39 @@ check "limited server: none failed" "$(count failed)" 0
 check_contains "limited server: the refusal lowered the count" "$(cat "$T/d3.dlog")" "(the server refused one more; growing again in"
 check "limited server: no daemon-wide backoff" "$(grep -c 'mail server unusable' "$T/d3.dlog")" 0
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+# SIGHUP applies a new smtp.connections: a higher range opens more sessions
+# while a backlog waits, a lower one closes those above it once their
+# attempt is done; the log and stats say so, and every receiver goes once.
+start_smtpd hup --delay 0.2 --pipelining || exit 1
+conns_conf "{min: 1, max: 2}"
+start_daemon d4 || { fail "daemon did not start: $(cat "$T/d4.dlog")"; finish; exit 1; }
+before=$(count sent)
+produce 120 hup
+range_is() { ms stats --json | py -c 'import json,sys; c=json.load(sys.stdin)["daemon"]["connections"]; sys.exit((c["min"], c["max"]) != (int(sys.argv[1]), int(sys.argv[2])))' "$1" "$2"; }
+more_than() { [ "$(sessions)" -gt "$1" ]; }
+at_most() { [ "$(sessions)" -le "$1" ]; }
+wait_until 10 more_than 0 || fail "no session before the SIGHUP"
+top=$(most_sessions 1)
+[ "$top" -le 2 ] && ok "at most 2 sessions before the SIGHUP ($top)" || fail "$top sessions with max 2"
+conns_conf "{min: 3, max: 6}"
+kill -HUP "$DPID"
+wait_until 5 grep -q "SIGHUP: connections {1, 2} -> {3, 6}" "$T/d4.dlog" && ok "the raise is logged" ||
+	fail "no raise logged: $(grep SIGHUP "$T/d4.dlog")"
+wait_until 10 more_than 2 && ok "more than 2 sessions after the raise ($(sessions))" ||
+	fail "still $(sessions) sessions after the raise, $(count new) waiting"
+wait_until 5 range_is 3 6 && ok "stats shows the new range 3..6" || fail "stats: $(ms stats --json)"
+conns_conf 1
+kill -HUP "$DPID"
+wait_until 5 grep -q "SIGHUP: connections {3, 6} -> {1, 1}" "$T/d4.dlog" && ok "the drop is logged" ||
+	fail "no drop logged: $(grep SIGHUP "$T/d4.dlog")"
+[ "$(count new)" -gt 0 ] || fail "the backlog ran out before the drop: the test proves nothing"
+wait_until 10 at_most 1 && ok "down to 1 session after the drop" || fail "still $(sessions) sessions after the drop"
+wait_until 5 range_is 1 1 && ok "stats shows the new range 1..1" || fail "stats: $(ms stats --json)"
+top=$(most_sessions 2)
+[ "$top" -le 1 ] && ok "stays at 1 session ($top)" || fail "$top sessions after the drop to 1"
+wait_until 60 sent_is $((before + 120)) || fail "not all sent: $(count sent) in sent/, $(count new) in new/"
+check "SIGHUP: all 120 arrived, each once" "$(mails)/$(received_distinct)" "120/120"
+check "SIGHUP: all 120 in sent/" "$(count sent)" $((before + 120))
+check "SIGHUP: none failed or left" "$(count failed)/$(count active)/$(count new)" "0/0/0"
+kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
 finish
