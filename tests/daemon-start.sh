@@ -57,4 +57,25 @@ check "maildir, default connections: min's 4 workers, not max's 40" "$(maildir_w
 check "maildir, connections: 6: 6 workers" "$(maildir_workers "smtp: {connections: 6}")" 6
 check "maildir, connections {min: 2, max: 10}: 2 workers" "$(maildir_workers "smtp: {connections: {min: 2, max: 10}}")" 2
 
+# --- SIGHUP on a Maildir: the new count of workers applies (min, as at start) ---
+maildir_conf() { printf 'spool: %s/spool\ntransport: maildir\nmaildir:\n  path: %s/outbox\ndaemon:\n  user: root\n%s\n' \
+	"$T" "$T" "$1" > "$MSGSPOOL_CONFIG"; }
+threads() { ls "/proc/$DPID/task" | wc -l; }
+maildir_conf "smtp: {connections: 1}"
+start_daemon mh || fail "did not start: $(cat "$T/mh.dlog")"
+before=$(threads)
+maildir_conf "smtp: {connections: {min: 3, max: 10}}"
+kill -HUP $DPID
+wait_until 5 grep -q "SIGHUP: connections {1, 1} -> {3, 3}" "$T/mh.dlog" && ok "maildir SIGHUP: 1 worker -> min's 3 logged" ||
+	fail "maildir SIGHUP: $(grep SIGHUP "$T/mh.dlog")"
+check "maildir SIGHUP: two more threads" "$(( $(threads) - before ))" 2
+range_3() { ms stats --json | py -c 'import json,sys; c=json.load(sys.stdin)["daemon"]["connections"]; sys.exit((c["min"], c["max"], c["current"]) != (3, 3, 3))'; }
+wait_until 5 range_3 && ok "maildir SIGHUP: stats shows 3 of 3..3" || fail "stats: $(ms stats --json)"
+sent0=$(count sent)
+produce 30 mh
+wait_until 30 count_is sent $((sent0 + 30)) && ok "maildir SIGHUP: 30 sent after the reload" || fail "sent: $(count sent)"
+check "maildir SIGHUP: each in the Maildir once" \
+	"$(cat "$T"/outbox/new/* | tr -d '\r' | grep '^To: mh[0-9]*@example.com$' | sort | uniq -c | awk '$1 == 1' | wc -l)" 30
+kill -TERM $DPID; wait $DPID
+
 finish
