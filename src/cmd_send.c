@@ -40,6 +40,7 @@ struct sender {
 	size_t done, total;
 	size_t rate_left;	/* not tried: an hourly or daily limit was used up */
 	double rate_until;	/* till when */
+	bool rate_said;		/* the terminal says the pass waits for smtp.rate */
 	size_t counts[DELIVER_IOERR + 1];
 };
 
@@ -101,6 +102,15 @@ static void rate_used_up(const struct sender *s, double until)
 			cli_err("smtp.rate %ld/%s is used up until %s", u[i].limit, u[i].per == 3600 ? "hour" : "day", when);
 }
 
+/* The terminal's line while a paced limit makes the pass wait. */
+static void rate_waiting(void *ctx)
+{
+	struct sender *s = ctx;
+	if (s->progress)
+		fprintf(stderr, "\r\033[Ksending %zu/%zu (waiting for smtp.rate)", s->done + 1, s->total);
+	s->rate_said = true;
+}
+
 /* Takes a slot of smtp.rate before an attempt, counted with msgspoold's:
  * waits while a paced limit (per second, per minute) has no room, saying
  * so on a terminal; 1 when an hourly or daily limit is used up (a pass
@@ -109,24 +119,12 @@ static void rate_used_up(const struct sender *s, double until)
 static int sender_take_rate(struct sender *s)
 {
 	double until;
-	bool said = false;
-	while (s->rl && ratelimit_try(s->rl, &until) == 1) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		double wait = until - ((double)now.tv_sec + now.tv_nsec / 1e9);
-		if (wait > 61) {
-			s->rate_until = until;
-			return 1;
-		}
-		if (s->progress && !said)
-			fprintf(stderr, "\r\033[Ksending %zu/%zu (waiting for smtp.rate)", s->done + 1, s->total);
-		said = true;
-		if (wait > 0) {
-			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-			nanosleep(&ts, NULL);
-		}
+	s->rate_said = false;
+	if (ratelimit_wait(s->rl, 61, &until, rate_waiting, s)) {
+		s->rate_until = until;
+		return 1;
 	}
-	if (said && s->progress)
+	if (s->rate_said && s->progress)
 		fputs("\r\033[K", stderr); /* resend's line for the receiver goes here */
 	return 0;
 }

@@ -250,3 +250,23 @@ void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c)
 	}
 	fputc('\n', f);
 }
+
+int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
+{
+	bool said = false;
+	while (ratelimit_try(rl, until) == 1) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double wait = *until - ((double)now.tv_sec + now.tv_nsec / 1e9);
+		if (wait > max_wait)
+			return 1;
+		if (waiting && !said)
+			waiting(ctx);
+		said = true;
+		if (wait > 0) {
+			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}

@@ -22,6 +22,11 @@ int ratelimit_take(struct ratelimit *rl);
 /* Counts one when every limit has room (0); else 1 and *until, the time
  * (seconds since the epoch) to try again; -1 once stopped. Never waits. */
 int ratelimit_try(struct ratelimit *rl, double *until);
+/* For a one-pass sender (a command, the web admin): sleeps while the next
+ * slot is at most max_wait seconds away, then counts one (0); 1 with
+ * *until when it is further (an hourly or daily limit used up). `waiting`,
+ * if set, is called once before the first sleep (a progress line). */
+int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
 /* Wakes every waiter: ratelimit_take returns -1 from now on. */
 void ratelimit_stop(struct ratelimit *rl);
 void ratelimit_free(struct ratelimit *rl);

@@ -108,26 +108,6 @@ static void deliver_log(void *ctx, int prio, const char *fmt, ...)
 	webhttp_log("%s", line);
 }
 
-/* A slot of smtp.rate (SPOOL/rate, counted with msgspoold's and the
- * commands'): waits while a paced limit (per second, per minute) is full;
- * 1 with *until when an hourly or daily one is used up, which no page
- * waits for. */
-static int take_rate(struct ratelimit *rl, double *until)
-{
-	while (rl && ratelimit_try(rl, until) == 1) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		double wait = *until - ((double)now.tv_sec + now.tv_nsec / 1e9);
-		if (wait > 61)
-			return 1;
-		if (wait > 0) {
-			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-			nanosleep(&ts, NULL);
-		}
-	}
-	return 0;
-}
-
 /* Which hourly or daily limit is used up, and until when, for the page. */
 static void rate_note(struct spool *sp, const struct conf *conf, double until, struct webspool_counts *out)
 {
@@ -158,7 +138,7 @@ static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, d
 		out->refused += lr < 0 || st == SPOOL_CORRUPT;
 		return DELIVER_SKIPPED;
 	}
-	if (take_rate(rl, until))
+	if (rl && ratelimit_wait(rl, 61, until, NULL, NULL))
 		return DELIVER_SKIPPED; /* *until stays set: the caller stops */
 	*until = 0;
 	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), err, sizeof err) < 0) {
