@@ -77,7 +77,7 @@ start_smtpd hup --delay 0.2 --pipelining || exit 1
 conns_conf "{min: 1, max: 2}"
 start_daemon d4 || { fail "daemon did not start: $(cat "$T/d4.dlog")"; finish; exit 1; }
 before=$(count sent)
-produce 120 hup
+produce 160 hup
 range_is() { ms stats --json | py -c 'import json,sys; c=json.load(sys.stdin)["daemon"]["connections"]; sys.exit((c["min"], c["max"]) != (int(sys.argv[1]), int(sys.argv[2])))' "$1" "$2"; }
 more_than() { [ "$(sessions)" -gt "$1" ]; }
 at_most() { [ "$(sessions)" -le "$1" ]; }
@@ -100,9 +100,9 @@ wait_until 10 at_most 1 && ok "down to 1 session after the drop" || fail "still 
 wait_until 5 range_is 1 1 && ok "stats shows the new range 1..1" || fail "stats: $(ms stats --json)"
 top=$(most_sessions 2)
 [ "$top" -le 1 ] && ok "stays at 1 session ($top)" || fail "$top sessions after the drop to 1"
-wait_until 60 sent_is $((before + 120)) || fail "not all sent: $(count sent) in sent/, $(count new) in new/"
-check "SIGHUP: all 120 arrived, each once" "$(mails)/$(received_distinct)" "120/120"
-check "SIGHUP: all 120 in sent/" "$(count sent)" $((before + 120))
+wait_until 60 sent_is $((before + 160)) || fail "not all sent: $(count sent) in sent/, $(count new) in new/"
+check "SIGHUP: all 160 arrived, each once" "$(mails)/$(received_distinct)" "160/160"
+check "SIGHUP: all 160 in sent/" "$(count sent)" $((before + 160))
 check "SIGHUP: none failed or left" "$(count failed)/$(count active)/$(count new)" "0/0/0"
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
 finish
