@@ -116,7 +116,7 @@ static const struct key keys[] = {
 	{"smtp", "username", K_STR, O(smtp.username), 0, 0},
 	{"smtp", "password_file", K_PATH, O(smtp.password_file), 0, 0},
 	{"smtp", "timeout", K_INT, O(smtp.timeout), 1, 3600},
-	{"smtp", "connections", K_CONNS, O(smtp.connections), 1, 64},
+	{"smtp", "connections", K_CONNS, O(smtp.connections), 1, CONF_CONNECTIONS_MAX},
 	{"smtp", "rate", K_RATE, O(smtp.rate), 1, 1000000000},
 	{"smtp", "messages_per_connection", K_INT, O(smtp.messages_per_connection), 1, 100000},
 	{"smtp", "pipelining", K_BOOL, O(smtp.pipelining), 0, 0},
@@ -336,8 +336,8 @@ static int set_conns(struct conf *c, const struct key *k, const struct ydoc_node
 		     const char *path, char *err, size_t errsz)
 {
 	static const struct key part[] = {
-		{"smtp", "connections.min", K_INT, O(smtp.connections_min), 1, 64},
-		{"smtp", "connections.max", K_INT, O(smtp.connections), 1, 64},
+		{"smtp", "connections.min", K_INT, O(smtp.connections_min), 1, CONF_CONNECTIONS_MAX},
+		{"smtp", "connections.max", K_INT, O(smtp.connections), 1, CONF_CONNECTIONS_MAX},
 	};
 	struct key one = *k;
 	one.kind = K_INT;

@@ -17,6 +17,10 @@ extern const char conf_default_spool[];
 enum conf_tls { CONF_TLS_NONE, CONF_TLS_STARTTLS, CONF_TLS_TLS };
 enum conf_transport { CONF_TRANSPORT_SMTP, CONF_TRANSPORT_MAILDIR };
 
+/* The largest smtp.connections (its max); msgspoold's worker arrays have
+ * this many slots. */
+#define CONF_CONNECTIONS_MAX 64
+
 struct conf {
 	char *path;		/* the file read, or NULL for built-in defaults */
 	char *spool;

@@ -22,7 +22,7 @@
 #define QUEUE_LOW 512
 /* conf.c's bound on smtp.connections: room for every worker a reload may
  * start, so the arrays never move under a running thread. */
-#define DAEMON_WORKERS_MAX 64
+#define DAEMON_WORKERS_MAX CONF_CONNECTIONS_MAX
 
 struct daemon;
 
