@@ -267,6 +267,16 @@ static bool phrase_ew(const char *w, size_t n)
 	return quoted > 900; /* too long for a quoted line of 998: encoded and split */
 }
 
+/* The octets the word at s takes inside quotes, up to the next whitespace
+ * (a backslash before " and \), and the closing quote when it ends s. */
+static size_t quoted_run(const char *s, size_t n)
+{
+	size_t k = 0, i = 0;
+	for (; i < n && !wsp(s[i]); i++)
+		k += 1 + (s[i] == '"' || s[i] == '\\');
+	return k + (i == n);
+}
+
 /* A quoted-string of ASCII text, folded before its own whitespace when
  * the line gets long (RFC 5322 3.2.4: FWS inside quotes). */
 static void put_quoted(struct fold *f, const char *s, size_t n)
@@ -275,9 +285,12 @@ static void put_quoted(struct fold *f, const char *s, size_t n)
 		newline(f), put(f, " ", 1);
 	put(f, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		/* Before a lone space, so that unfolding into one space is exact. */
+		/* Before a lone space, so that unfolding into one space is exact;
+		 * before any whitespace when the word after it would end past
+		 * HARD (the words of a name joined by tabs, each under 900). */
 		bool lone = s[i] == ' ' && i + 1 < n && !wsp(s[i + 1]);
-		if (wsp(s[i]) && i + 1 < n && ((lone && f->col + 2 > LINE) || f->col + 2 > HARD)) {
+		if (wsp(s[i]) && i + 1 < n &&
+		    ((lone && f->col + 2 > LINE) || f->col + 2 + quoted_run(s + i + 1, n - i - 1) > HARD)) {
 			f->forced |= !lone;
 			newline(f);
 		}
