@@ -144,6 +144,11 @@ static int local_part(struct cur *c, struct util_buf *out)
 	return rc;
 }
 
+/* IDNA 2008 with UTS 46 mapping, transitional off; STD3: what the mapping
+ * gives must be letters, digits and hyphens (U+2000 would map to a space,
+ * '+' would stay), as a host name on the wire must be. */
+#define IDNA_FLAGS (IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT | IDN2_USE_STD3_ASCII_RULES)
+
 /* The domain, converted to A-labels when it holds U-labels (and those,
  * as libidn2 gives them back from the A-labels, in *ulabels). */
 static int domain(struct cur *c, struct util_buf *out, char **ulabels)
@@ -166,7 +171,7 @@ static int domain(struct cur *c, struct util_buf *out, char **ulabels)
 	if (ascii)
 		return util_buf_add(out, s, n);
 	char *u = strndup(s, n), *a = NULL;
-	int r = u ? idn2_to_ascii_8z(u, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) : IDN2_MALLOC;
+	int r = u ? idn2_to_ascii_8z(u, &a, IDNA_FLAGS) : IDN2_MALLOC;
 	free(u);
 	if (r != IDN2_OK) {
 		if (c->err && !c->err[0])
@@ -298,7 +303,7 @@ char *addr_domain_ascii(const char *d)
 		ascii &= *p < 0x80;
 	if (ascii)
 		return strdup(d);
-	if (idn2_to_ascii_8z(d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) != IDN2_OK)
+	if (idn2_to_ascii_8z(d, &a, IDNA_FLAGS) != IDN2_OK)
 		return NULL;
 	char *r = strdup(a);
 	idn2_free(a);
