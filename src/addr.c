@@ -149,6 +149,28 @@ static int local_part(struct cur *c, struct util_buf *out)
  * '+' would stay), as a host name on the wire must be. */
 #define IDNA_FLAGS (IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT | IDN2_USE_STD3_ASCII_RULES)
 
+/* A host name as RFC 5321 wants it: labels of 1 to 63 letters, digits and
+ * hyphens, no hyphen at either end. */
+static bool ldh_domain(const char *d)
+{
+	size_t label = 0;
+	for (const char *p = d;; p++) {
+		if (*p == '.' || !*p) {
+			if (label == 0 || p[-1] == '-')
+				return false;
+			if (!*p)
+				return true;
+			label = 0;
+		} else if (((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') || (*p >= '0' && *p <= '9') ||
+			   (*p == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+}
+
 /* The domain, converted to A-labels when it holds U-labels (and those,
  * as libidn2 gives them back from the A-labels, in *ulabels). */
 static int domain(struct cur *c, struct util_buf *out, char **ulabels)
@@ -173,10 +195,13 @@ static int domain(struct cur *c, struct util_buf *out, char **ulabels)
 	char *u = strndup(s, n), *a = NULL;
 	int r = u ? idn2_to_ascii_8z(u, &a, IDNA_FLAGS) : IDN2_MALLOC;
 	free(u);
+	if (r == IDN2_OK && !ldh_domain(a))
+		r = IDN2_DISALLOWED; /* what the mapping left is no host name */
 	if (r != IDN2_OK) {
 		if (c->err && !c->err[0])
 			snprintf(c->err, c->errsz, "the domain is not a valid internationalised domain name: %s",
 				 idn2_strerror(r));
+		idn2_free(a);
 		return -1;
 	}
 	util_buf_adds(out, a);
@@ -303,8 +328,10 @@ char *addr_domain_ascii(const char *d)
 		ascii &= *p < 0x80;
 	if (ascii)
 		return strdup(d);
-	if (idn2_to_ascii_8z(d, &a, IDNA_FLAGS) != IDN2_OK)
+	if (idn2_to_ascii_8z(d, &a, IDNA_FLAGS) != IDN2_OK || !ldh_domain(a)) {
+		idn2_free(a);
 		return NULL;
+	}
 	char *r = strdup(a);
 	idn2_free(a);
 	return r;
