@@ -120,6 +120,8 @@ static int sender_take_rate(struct sender *s)
 {
 	double until;
 	s->rate_said = false;
+	if (!s->rl) /* no smtp.rate */
+		return 0;
 	if (ratelimit_wait(s->rl, 61, &until, rate_waiting, s)) {
 		s->rate_until = until;
 		return 1;
