@@ -49,10 +49,11 @@ void webapi_list(struct web_req *r)
 	answer_json(r, data, len);
 }
 
-void webapi_show(struct web_req *r, const char *id)
+void webapi_show(struct web_req *r, const char *in)
 {
 	enum spool_status st;
-	if (!webpages_locate(r, id, &st, "not a receiver id", "no receiver with this id"))
+	char id[SPOOL_ID_MAX + 1];
+	if (!webpages_locate(r, in, id, &st, "not a receiver id", "no receiver with this id or id prefix"))
 		return;
 	char *data = NULL;
 	size_t len = 0;
@@ -99,12 +100,20 @@ void webapi_resend(struct web_req *r)
 		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "the body must be {\"ids\": [\"ID\", ...]}");
 		return;
 	}
+	char *store;
+	if (!webpages_resolve_ids(r, ids, n, &store)) {
+		free(store);
+		free(ids);
+		ydoc_free(doc);
+		return;
+	}
 	struct webspool_counts c;
 	/* The SMTP time without the lock: the other pages answer meanwhile. */
 	webhttp_unlock(r);
 	int rc = webspool_resend(r->app->sp, &r->app->conf, r->user, ids, n, &c, err, sizeof err);
 	webhttp_relock(r);
 	free(ids);
+	free(store);
 	ydoc_free(doc);
 	if (rc < 0) {
 		webhttp_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, err);

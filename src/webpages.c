@@ -104,6 +104,14 @@ void webpages_logout(struct web_req *r)
 
 /* ---- detail ---- */
 
+/* Whether hold (or release) applies to a receiver of this status: hold
+ * takes those waiting to be sent (new/, failed/), release the held ones,
+ * as `msgspool hold` and `release` do. */
+static bool move_applies(bool hold, enum spool_status st)
+{
+	return hold ? st == SPOOL_NEW || st == SPOOL_FAILED : st == SPOOL_HOLD;
+}
+
 static void field(struct util_buf *b, const char *label, const char *value)
 {
 	if (!value)
@@ -172,16 +180,20 @@ static void errors_html(struct util_buf *b, const struct receiver *rc)
 	}
 }
 
-static void action_buttons(struct web_req *r, const char *id)
+/* The actions of a receiver's page: Hold only for one waiting to be sent,
+ * Release only for a held one (move_page refuses the others too). */
+static void action_buttons(struct web_req *r, const char *id, enum spool_status st)
 {
 	util_buf_adds(&r->out, "<form class=\"bar\" method=\"post\" action=\"/receivers/resend\">");
 	webhtml_csrf(&r->out, r->sess->csrf);
 	util_buf_adds(&r->out, "<input type=\"hidden\" name=\"id\" value=\"");
 	webhtml_esc(&r->out, id);
-	util_buf_adds(&r->out, "\"><button type=\"submit\">Resend</button>"
-			       "<button type=\"submit\" formaction=\"/receivers/hold\">Hold</button>"
-			       "<button type=\"submit\" formaction=\"/receivers/release\">Release</button>"
-			       "<button type=\"submit\" class=\"danger\" formaction=\"/receivers/delete\">Delete</button>"
+	util_buf_adds(&r->out, "\"><button type=\"submit\">Resend</button>");
+	if (move_applies(true, st))
+		util_buf_adds(&r->out, "<button type=\"submit\" formaction=\"/receivers/hold\">Hold</button>");
+	if (move_applies(false, st))
+		util_buf_adds(&r->out, "<button type=\"submit\" formaction=\"/receivers/release\">Release</button>");
+	util_buf_adds(&r->out, "<button type=\"submit\" class=\"danger\" formaction=\"/receivers/delete\">Delete</button>"
 			       "<a href=\"/receivers\">Back to the list</a></form>");
 }
 
@@ -211,21 +223,154 @@ static void detail_fields(struct web_req *r, const struct receiver *rc, enum spo
 	util_buf_adds(b, "</dl>");
 }
 
-bool webpages_locate(struct web_req *r, const char *id, enum spool_status *st, const char *bad,
-		     const char *missing)
+/* The receivers an id prefix names, for a page that lists them: the first
+ * WEBPAGES_CANDIDATES, sorted, and how many in all. */
+struct candidates {
+	const char *prefix;
+	size_t plen, n;
+	enum spool_status cur;
+	struct webpages_candidate c[WEBPAGES_CANDIDATES];
+};
+
+static int candidate_cb(const char *id, void *vctx)
 {
-	if (webspool_locate(r->app->sp, id, st) >= 0)
-		return true;
-	bool inval = errno == EINVAL;
-	webhttp_error(r, inval ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND, inval ? bad : missing);
-	return false;
+	struct candidates *k = vctx;
+	if (strncmp(id, k->prefix, k->plen))
+		return 0;
+	if (k->n < WEBPAGES_CANDIDATES) {
+		snprintf(k->c[k->n].id, sizeof k->c[k->n].id, "%s", id);
+		k->c[k->n].st = k->cur;
+	}
+	k->n++;
+	return 0;
 }
 
-void webpages_detail(struct web_req *r, const char *id)
+static int candidate_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct webpages_candidate *)a)->id, ((const struct webpages_candidate *)b)->id);
+}
+
+size_t webpages_candidates(struct web_req *r, const char *prefix, struct webpages_candidate *out)
+{
+	struct candidates *k = calloc(1, sizeof *k);
+	if (!k)
+		return 0;
+	k->prefix = prefix;
+	k->plen = strlen(prefix);
+	for (int i = 0; i < SPOOL_NSTATUS; i++) {
+		k->cur = (enum spool_status)i;
+		spool_scan(r->app->sp, k->cur, candidate_cb, k);
+	}
+	size_t nshown = k->n < WEBPAGES_CANDIDATES ? k->n : WEBPAGES_CANDIDATES, n = k->n;
+	qsort(k->c, nshown, sizeof *k->c, candidate_cmp);
+	memcpy(out, k->c, nshown * sizeof *out);
+	free(k);
+	return n;
+}
+
+enum webpages_find webpages_find(struct web_req *r, const char *in, char id[SPOOL_ID_MAX + 1], enum spool_status *st)
+{
+	if (!in || !spool_id_valid(in))
+		return WEBPAGES_BAD;
+	if (spool_locate(r->app->sp, in, st) == 0) {
+		snprintf(id, SPOOL_ID_MAX + 1, "%s", in);
+		return WEBPAGES_FOUND;
+	}
+	int f = spool_find(r->app->sp, in, st, id, SPOOL_ID_MAX + 1);
+	return f == SPOOL_FOUND ? WEBPAGES_FOUND : f == SPOOL_AMBIGUOUS ? WEBPAGES_AMBIGUOUS
+	     : f == SPOOL_NOT_FOUND ? WEBPAGES_NONE : WEBPAGES_ERROR;
+}
+
+/* The answer for an id prefix that names more than one receiver: the
+ * candidates, each a link to its page (HTML) or in a list (the API). */
+static void ambiguous(struct web_req *r, unsigned status, const char *const *prefixes, size_t np)
+{
+	struct webpages_candidate c[WEBPAGES_CANDIDATES];
+	r->status = status;
+	r->out.len = 0;
+	bool api = !strncmp(r->path, "/api/", 5);
+	if (api) {
+		r->ctype = "application/json";
+		util_buf_adds(&r->out, "{\"error\":\"an id prefix matches more than one receiver; give more of the id\",\"candidates\":{");
+	} else {
+		webhtml_head(&r->out, "Which receiver?", r->user, r->sess->csrf);
+		util_buf_adds(&r->out, strcmp(r->method, "POST") ? "<p class=\"msg bad\">This id prefix matches more than "
+								    "one receiver. Give more of the id, or pick one:</p>"
+				       : "<p class=\"msg bad\">Nothing was done: an id prefix matches more than one "
+					 "receiver. Give more of the id, or pick one:</p>");
+	}
+	for (size_t p = 0; p < np; p++) {
+		size_t n = webpages_candidates(r, prefixes[p], c), nshown = n < WEBPAGES_CANDIDATES ? n : WEBPAGES_CANDIDATES;
+		/* Ids are checked names (letters, digits, '.', '_', '-'): JSON and
+		 * URLs as they are; the page escapes them all the same. */
+		if (api) {
+			util_buf_printf(&r->out, "%s\"%s\":[", p ? "," : "", prefixes[p]);
+			for (size_t i = 0; i < nshown; i++)
+				util_buf_printf(&r->out, "%s\"%s\"", i ? "," : "", c[i].id);
+			util_buf_adds(&r->out, "]");
+			continue;
+		}
+		util_buf_printf(&r->out, "<h2>%zu receivers start with ", n);
+		webhtml_esc(&r->out, prefixes[p]);
+		util_buf_adds(&r->out, "</h2><ul class=\"candidates\">");
+		for (size_t i = 0; i < nshown; i++) {
+			util_buf_adds(&r->out, "<li><a href=\"/receivers/");
+			webhtml_url(&r->out, c[i].id);
+			util_buf_adds(&r->out, "\">");
+			webhtml_esc(&r->out, c[i].id);
+			util_buf_printf(&r->out, "</a> <span class=\"st st-%s\">%s</span></li>", spool_status_name(c[i].st),
+					spool_status_name(c[i].st));
+		}
+		if (n > nshown) {
+			util_buf_printf(&r->out, "<li>and %zu more: <a href=\"/receivers?q=", n - nshown);
+			webhtml_url(&r->out, prefixes[p]);
+			util_buf_adds(&r->out, "\">search for them</a></li>");
+		}
+		util_buf_adds(&r->out, "</ul>");
+	}
+	if (api) {
+		util_buf_adds(&r->out, "}}\n");
+		return;
+	}
+	util_buf_adds(&r->out, "<p><a href=\"/receivers\">Back to the message receivers</a></p>");
+	webhtml_foot(&r->out);
+}
+
+bool webpages_locate(struct web_req *r, const char *in, char id[SPOOL_ID_MAX + 1], enum spool_status *st,
+		     const char *bad, const char *missing)
+{
+	switch (webpages_find(r, in, id, st)) {
+	case WEBPAGES_FOUND:
+		return true;
+	case WEBPAGES_BAD:
+		webhttp_error(r, MHD_HTTP_BAD_REQUEST, bad);
+		return false;
+	case WEBPAGES_NONE:
+		webhttp_error(r, MHD_HTTP_NOT_FOUND, missing);
+		return false;
+	case WEBPAGES_AMBIGUOUS:
+		ambiguous(r, MHD_HTTP_MULTIPLE_CHOICES, &in, 1);
+		return false;
+	default:
+		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the spool; see the log");
+		webhttp_log("%s: cannot look for an id prefix: %s", spool_root(r->app->sp), strerror(errno));
+		return false;
+	}
+}
+
+void webpages_detail(struct web_req *r, const char *in)
 {
 	enum spool_status st;
-	if (!webpages_locate(r, id, &st, "That is not a receiver id.", "No receiver with this id."))
+	char id[SPOOL_ID_MAX + 1];
+	if (!webpages_locate(r, in, id, &st, "That is not a receiver id.", "No receiver with this id or id prefix."))
 		return;
+	if (strcmp(id, in)) {
+		/* A prefix: the page's own address is the whole id. */
+		char to[sizeof "/receivers/" + SPOOL_ID_MAX];
+		snprintf(to, sizeof to, "/receivers/%s", id);
+		webhttp_redirect(r, to);
+		return;
+	}
 	struct receiver rc;
 	char err[RECEIVER_ERRLEN];
 	webhtml_head(&r->out, "Message receiver", r->user, r->sess->csrf);
@@ -236,7 +381,7 @@ void webpages_detail(struct web_req *r, const char *id)
 		webhtml_foot(&r->out);
 		return;
 	}
-	action_buttons(r, id);
+	action_buttons(r, id, st);
 	detail_fields(r, &rc, st);
 	other_fields(&r->out, &rc);
 	if (rc.text) {
@@ -268,6 +413,52 @@ static char **form_ids(const struct webform *f, size_t *n)
 	return ids;
 }
 
+bool webpages_resolve_ids(struct web_req *r, char **ids, size_t n, char **store)
+{
+	const char **amb = calloc(n ? n : 1, sizeof *amb);
+	char (*full)[SPOOL_ID_MAX + 1] = calloc(n ? n : 1, sizeof *full);
+	size_t na = 0;
+	*store = (char *)full;
+	if (!amb || !full) {
+		free(amb);
+		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		enum spool_status st;
+		enum webpages_find f = webpages_find(r, ids[i], full[i], &st);
+		if (f == WEBPAGES_FOUND)
+			ids[i] = full[i];
+		else if (f == WEBPAGES_AMBIGUOUS)
+			amb[na++] = ids[i];
+		/* Bad or unknown: left as given, for the action to refuse and count. */
+	}
+	if (na)
+		ambiguous(r, MHD_HTTP_CONFLICT, amb, na);
+	free(amb);
+	return na == 0;
+}
+
+/* The form's ids with each unique prefix made whole; NULL when the answer
+ * is set (none given, or a prefix that names more than one receiver). */
+static char **action_ids(struct web_req *r, size_t *n, char **store)
+{
+	char **ids = form_ids(&r->form, n);
+	*store = NULL;
+	if (!ids || !*n) {
+		free(ids);
+		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+		return NULL;
+	}
+	if (!webpages_resolve_ids(r, ids, *n, store)) {
+		free(ids);
+		free(*store);
+		*store = NULL;
+		return NULL;
+	}
+	return ids;
+}
+
 static void result_line(struct util_buf *b, bool good, const char *text)
 {
 	util_buf_adds(b, good ? "<p class=\"msg\">" : "<p class=\"msg bad\">");
@@ -278,18 +469,17 @@ static void result_line(struct util_buf *b, bool good, const char *text)
 void webpages_resend(struct web_req *r)
 {
 	size_t n;
-	char **ids = form_ids(&r->form, &n), err[512], line[512];
+	char *store, err[512], line[512];
+	char **ids = action_ids(r, &n, &store);
 	struct webspool_counts c;
-	if (!ids || !n) {
-		free(ids);
-		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+	if (!ids)
 		return;
-	}
 	/* The SMTP time without the lock: the other pages answer meanwhile. */
 	webhttp_unlock(r);
 	int rc = webspool_resend(r->app->sp, &r->app->conf, r->user, ids, n, &c, err, sizeof err);
 	webhttp_relock(r);
 	free(ids);
+	free(store);
 	webhtml_head(&r->out, "Send message to selected receivers", r->user, r->sess->csrf);
 	if (rc < 0) {
 		util_buf_adds(&r->out, "<p class=\"msg bad\">");
@@ -342,20 +532,20 @@ static void delete_confirm(struct web_req *r, char **ids, size_t n)
 void webpages_delete(struct web_req *r)
 {
 	size_t n, refused;
-	char **ids = form_ids(&r->form, &n), line[256];
+	char *store, line[256];
+	char **ids = action_ids(r, &n, &store);
 	const char *confirm = webform_get(&r->form, "confirm");
-	if (!ids || !n) {
-		free(ids);
-		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+	if (!ids)
 		return;
-	}
 	if (!confirm || strcmp(confirm, "yes")) {
 		delete_confirm(r, ids, n);
 		free(ids);
+		free(store);
 		return;
 	}
 	size_t done = webspool_delete(r->app->sp, r->user, ids, n, &refused);
 	free(ids);
+	free(store);
 	webhtml_head(&r->out, "Delete selected receivers", r->user, r->sess->csrf);
 	snprintf(line, sizeof line, "Deleted %zu message receiver%s.", done, done == 1 ? "" : "s");
 	result_line(&r->out, true, line);
@@ -367,22 +557,54 @@ void webpages_delete(struct web_req *r)
 	webhtml_foot(&r->out);
 }
 
+/* Takes out of ids[] those whose status the move does not apply to (a
+ * held one to hold, one not held to release), each named on the page
+ * with its status; returns how many are left. webspool_move checks again
+ * (a sender may move one meanwhile). */
+static size_t drop_wrong_status(struct web_req *r, bool hold, char **ids, size_t n, size_t *wrong)
+{
+	size_t kept = 0;
+	*wrong = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum spool_status st;
+		if (webspool_locate(r->app->sp, ids[i], &st) < 0 || move_applies(hold, st)) {
+			ids[kept++] = ids[i]; /* gone or bad: webspool_move refuses and logs it */
+			continue;
+		}
+		if (++*wrong > 20)
+			continue;
+		util_buf_adds(&r->out, "<p class=\"msg bad\">");
+		webhtml_esc(&r->out, ids[i]);
+		util_buf_printf(&r->out, " is %s: %s</p>", spool_status_name(st),
+				hold ? "only receivers waiting to be sent (not_sent, failed) can be held"
+				     : "only held receivers can be released");
+		webhttp_log("%s: %s by %s refused: it is %s", ids[i], hold ? "hold" : "release", r->user,
+			    spool_status_name(st));
+	}
+	if (*wrong > 20)
+		util_buf_printf(&r->out, "<p class=\"msg bad\">and %zu more of the wrong status</p>", *wrong - 20);
+	return kept;
+}
+
 /* Hold or release the selected receivers (no confirmation: both undo each
  * other), then how many moved. */
 static void move_page(struct web_req *r, bool hold)
 {
-	size_t n, refused;
-	char **ids = form_ids(&r->form, &n), line[256];
-	if (!ids || !n) {
-		free(ids);
-		webhttp_error(r, MHD_HTTP_BAD_REQUEST, "Select at least one receiver.");
+	size_t n, refused = 0, wrong, done = 0;
+	char *store, line[256];
+	char **ids = action_ids(r, &n, &store);
+	if (!ids)
 		return;
-	}
-	size_t done = webspool_move(r->app->sp, r->user, ids, n, hold, &refused);
-	free(ids);
 	webhtml_head(&r->out, hold ? "Hold selected receivers" : "Release selected receivers", r->user, r->sess->csrf);
+	n = drop_wrong_status(r, hold, ids, n, &wrong);
+	if (n)
+		done = webspool_move(r->app->sp, r->user, ids, n, hold, &refused);
+	free(ids);
+	free(store);
+	if (wrong && !done)
+		r->status = MHD_HTTP_CONFLICT;
 	snprintf(line, sizeof line, "%s %zu message receiver%s.", hold ? "Held" : "Released", done, done == 1 ? "" : "s");
-	result_line(&r->out, true, line);
+	result_line(&r->out, done > 0 || !wrong, line);
 	if (refused) {
 		snprintf(line, sizeof line, "%zu not %s (%s, gone, or taken by a sender; see the log).", refused,
 			 hold ? "held" : "released", hold ? "not waiting to be sent" : "not held");

@@ -38,10 +38,32 @@ struct weblist {
 int weblist_query(struct web_req *r, struct weblist *l);
 void weblist_free(struct weblist *l);
 
-/* Finds the status of receiver id; when that fails, answers 400 with bad
- * (not an id) or 404 with missing (no such receiver) and returns false. */
-bool webpages_locate(struct web_req *r, const char *id, enum spool_status *st, const char *bad,
-		     const char *missing);
+/* What an id from a URL or a form names: a whole id, or a unique prefix
+ * of one, as `msgspool show PREFIX` takes it (the exact id first, so an
+ * id that is also the start of another is itself). */
+enum webpages_find { WEBPAGES_FOUND, WEBPAGES_BAD, WEBPAGES_NONE, WEBPAGES_AMBIGUOUS, WEBPAGES_ERROR };
+enum webpages_find webpages_find(struct web_req *r, const char *in, char id[SPOOL_ID_MAX + 1],
+				 enum spool_status *st);
+/* The same, answering when it fails: 400 with bad (not an id), 404 with
+ * missing (no such receiver), 300 with the candidates (a prefix of more
+ * than one: a page of links, or in the API {"error", "candidates"}). */
+bool webpages_locate(struct web_req *r, const char *in, char id[SPOOL_ID_MAX + 1], enum spool_status *st,
+		     const char *bad, const char *missing);
+/* Makes each unique id prefix in ids[] whole (the ids then point into
+ * *store, which the caller frees, also on false). When a prefix names more
+ * than one receiver it answers 409 with the candidates and returns false:
+ * an action never runs on more receivers than were meant. Bad or unknown
+ * ids are left for the action to refuse. */
+bool webpages_resolve_ids(struct web_req *r, char **ids, size_t n, char **store);
+
+#define WEBPAGES_CANDIDATES 20	/* the candidates an ambiguous prefix's page shows */
+struct webpages_candidate {
+	char id[SPOOL_ID_MAX + 1];
+	enum spool_status st;
+};
+/* The receivers whose id starts with prefix: the first
+ * WEBPAGES_CANDIDATES sorted into out; returns how many in all. */
+size_t webpages_candidates(struct web_req *r, const char *prefix, struct webpages_candidate *out);
 
 /* The handlers, one per route of web.c's table, named by the route they
  * answer. Pages (webpages.c, weblist.c, webdash.c): */

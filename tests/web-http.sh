@@ -90,7 +90,47 @@ for bad in '..' '..%2f..%2fmsgspool.yaml' "..%2fnew%2f$ID1" "new%2f$ID1" "$ID1%0
 done
 check "path with a slash: no page" "$(code --path-as-is -b "$T/jar" "$WEB/receivers/../receivers/$ID1")" 400
 check "unknown id: 404" "$(code -b "$T/jar" "$WEB/receivers/20000101T000000.000000Z-0000000000000000")" 404
-check "id prefix is not an id: 404" "$(code -b "$T/jar" "$WEB/receivers/$(printf %s "$ID1" | cut -c1-10)")" 404
+check "an id prefix of nothing: 404" "$(code -b "$T/jar" "$WEB/receivers/19990101T")" 404
+
+# ---- id prefixes, as msgspool show PREFIX takes them ----
+P1=$(enq p1@example.org "Prefix one")
+P2=$(enq p2@example.org "Prefix two")
+PRE=$(py -c 'import os,sys; print(os.path.commonprefix(sys.argv[1:]))' "$P1" "$P2")
+NPRE=$(ls "$T/spool/new" | grep -c "^$PRE")
+curl -s -D "$T/h" -o /dev/null -b "$T/jar" "$WEB/receivers/${P1%?}"
+check "a unique prefix: 303 to the whole id's page" "$(head -1 "$T/h" | tr -d '\r') $(grep -i '^Location:' "$T/h" | tr -d '\r')" \
+	"HTTP/1.1 303 See Other Location: /receivers/$P1"
+check "a unique prefix (API): the object of show --json" "$(curl -s -b "$T/jar" "$WEB/api/receivers/${P1%?}")" "$(ms show --json "$P1")"
+curl -s -D "$T/h" -o "$T/page" -b "$T/jar" "$WEB/receivers/$PRE"
+check "an ambiguous prefix: 300" "$(head -1 "$T/h" | tr -d '\r')" "HTTP/1.1 300 Multiple Choices"
+check_contains "an ambiguous prefix: the page says so" "$(cat "$T/page")" "This id prefix matches more than one receiver"
+check "an ambiguous prefix: a link to each candidate" "$(grep -o 'href="/receivers/[^"?]*"' "$T/page" | grep -c "$PRE")" "$NPRE"
+check_contains "an ambiguous prefix: the first candidate" "$(cat "$T/page")" "<a href=\"/receivers/$P1\">$P1</a>"
+check_contains "an ambiguous prefix: the second candidate" "$(cat "$T/page")" "<a href=\"/receivers/$P2\">$P2</a>"
+check "an ambiguous prefix (API): 300 with the candidates" "$(curl -s -w ' %{http_code}' -b "$T/jar" "$WEB/api/receivers/$PRE" | py -c '
+import json, sys
+body, code = sys.stdin.read().rsplit(" ", 1)
+c = json.loads(body)["candidates"][sys.argv[1]]
+print(code, sys.argv[2] in c, sys.argv[3] in c)' "$PRE" "$P1" "$P2")" "300 True True"
+csrf=$(web_csrf)
+for a in hold resend delete; do
+	check "$a of an ambiguous prefix: 409" "$(code -b "$T/jar" --data "csrf=$csrf&id=$PRE&confirm=yes" "$WEB/receivers/$a")" 409
+done
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$PRE" "$WEB/receivers/hold" > "$T/page"
+check_contains "hold of an ambiguous prefix: says nothing was done" "$(cat "$T/page")" "Nothing was done: an id prefix matches more than one receiver"
+check_contains "hold of an ambiguous prefix: lists the candidates" "$(cat "$T/page")" "<a href=\"/receivers/$P2\">$P2</a>"
+check "API resend of an ambiguous prefix: 409" "$(code -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["'"$PRE"'"]}' "$WEB/api/resend")" 409
+check "an ambiguous prefix: nothing moved, sent or deleted" "$(status_of "$P1") $(status_of "$P2") $(ls "$T/outbox/new" 2>/dev/null | wc -l)" "not_sent not_sent 0"
+curl -s -b "$T/jar" --data "csrf=$csrf&id=${P1%?}" "$WEB/receivers/hold" > "$T/page"
+check_contains "hold of a unique prefix: done" "$(cat "$T/page")" "Held 1 message receiver."
+check "hold of a unique prefix: that one only" "$(status_of "$P1") $(status_of "$P2")" "held not_sent"
+curl -s -b "$T/jar" --data "csrf=$csrf&id=${P1%?}" "$WEB/receivers/release" > "$T/page"
+check "release of a unique prefix: back in new/" "$(status_of "$P1")" not_sent
+check "API resend of a unique prefix: sent" "$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids":["'"${P2%?}"'"]}' "$WEB/api/resend")" \
+	'{"sent":1,"failed":0,"error":0,"busy":0,"refused":0,"not_attempted":0,"rate_limited":0}'
+check "API resend of a unique prefix: that one" "$(status_of "$P2") $(status_of "$P1")" "sent not_sent"
+ms delete --yes "$P1" "$P2" > /dev/null
+rm -f "$T/outbox/new/"*
 check "bad filter: 400" "$(code -b "$T/jar" "$WEB/receivers?status=nope")" 400
 check "bad sort: 400" "$(code -b "$T/jar" "$WEB/receivers?sort=password")" 400
 
@@ -148,23 +188,39 @@ check "hold without token: 403" "$(code -b "$T/jar" --data "id=$IDH" "$WEB/recei
 check "release without token: 403" "$(code -b "$T/jar" --data "id=$IDH" "$WEB/receivers/release")" 403
 check "without a token nothing moved" "$(status_of "$IDH")" not_sent
 check_contains "the list offers hold" "$(curl -s -b "$T/jar" "$WEB/receivers")" 'formaction="/receivers/hold"'
-check_contains "the detail offers release" "$(curl -s -b "$T/jar" "$WEB/receivers/$IDH")" 'formaction="/receivers/release"'
+curl -s -b "$T/jar" "$WEB/receivers/$IDH" > "$T/page"
+check "the detail of a waiting receiver offers hold, not release" \
+	"$(grep -c 'formaction="/receivers/hold"' "$T/page") $(grep -c 'formaction="/receivers/release"' "$T/page")" "1 0"
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/hold" > "$T/page"
 check_contains "hold: done" "$(cat "$T/page")" "Held 1 message receiver."
 check "hold: in hold/" "$(status_of "$IDH")" held
 check_contains "hold: audit line in the log" "$(cat "$T/web.log")" "$IDH: held by admin: new/ -> hold/"
 check "hold: its record in the audit file" "$(grep " hold $IDH " "$T/spool/audit" | cut -d' ' -f2-)" "hold $IDH new/ admin web"
 check_contains "the list's held filter shows it" "$(curl -s -b "$T/jar" "$WEB/receivers?status=held")" "value=\"$IDH\""
-curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID1" "$WEB/receivers/hold" > "$T/page"
-check_contains "hold of a sent receiver: refused" "$(cat "$T/page")" "1 not held"
+curl -s -b "$T/jar" "$WEB/receivers/$IDH" > "$T/page"
+check "the detail of a held receiver offers release, not hold" \
+	"$(grep -c 'formaction="/receivers/hold"' "$T/page") $(grep -c 'formaction="/receivers/release"' "$T/page")" "0 1"
+curl -s -b "$T/jar" "$WEB/receivers/$ID1" > "$T/page"
+check "the detail of a sent receiver offers neither" \
+	"$(grep -c 'formaction="/receivers/hold"' "$T/page") $(grep -c 'formaction="/receivers/release"' "$T/page")" "0 0"
+check "hold of a held receiver: 409" "$(code -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/hold")" 409
+curl -s -D "$T/h" -b "$T/jar" --data "csrf=$csrf&id=$ID1" "$WEB/receivers/hold" > "$T/page"
+check "hold of a sent receiver: 409" "$(head -1 "$T/h" | tr -d '\r')" "HTTP/1.1 409 Conflict"
+check_contains "hold of a sent receiver: says why" "$(cat "$T/page")" "$ID1 is sent: only receivers waiting to be sent (not_sent, failed) can be held"
 check "a sent receiver stays sent" "$(status_of "$ID1")" sent
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$ID1&id=$IDH" "$WEB/receivers/release" > "$T/page"
+check_contains "release of a sent and a held one: the held one is released" "$(cat "$T/page")" "Released 1 message receiver."
+check_contains "release of a sent and a held one: the sent one named" "$(cat "$T/page")" "$ID1 is sent: only held receivers can be released"
+check "release of a sent and a held one: each where it belongs" "$(status_of "$ID1") $(status_of "$IDH")" "sent not_sent"
+curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/hold" > /dev/null
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/page"
 check_contains "release: done" "$(cat "$T/page")" "Released 1 message receiver."
 check "release: back in new/" "$(status_of "$IDH")" not_sent
 check_contains "release: audit line in the log" "$(cat "$T/web.log")" "$IDH: released by admin: hold/ -> new/"
-check "release: its record in the audit file" "$(grep " release $IDH " "$T/spool/audit" | cut -d' ' -f2-)" "release $IDH hold/ admin web"
+check "release: its record in the audit file" "$(grep " release $IDH " "$T/spool/audit" | tail -1 | cut -d' ' -f2-)" "release $IDH hold/ admin web"
+check "release of a receiver not held: 409" "$(code -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release")" 409
 curl -s -b "$T/jar" --data "csrf=$csrf&id=$IDH" "$WEB/receivers/release" > "$T/page"
-check_contains "release of a receiver not held: refused" "$(cat "$T/page")" "1 not released"
+check_contains "release of a receiver not held: says why" "$(cat "$T/page")" "$IDH is not_sent: only held receivers can be released"
 ms delete --yes "$IDH" > /dev/null
 
 # ---- the JSON API ----
