@@ -1,9 +1,9 @@
 /* spool_audit: SPOOL/audit, the append-only record of what a person did by
  * hand to receivers: deletes (a deleted file cannot carry its own record),
- * holds, releases and resends, one line each, from the web admin (a line,
- * flushed, per action: spool_audit) and the command line (a batch: a line
- * per receiver, one flush at the end, so a filter over thousands costs one
- * fdatasync). Written only by the spool's owner, with O_APPEND and one
+ * holds, releases and resends, one line each: the web admin's resend a
+ * line, flushed, each (spool_audit); its bulk delete, hold and release and
+ * the command line a batch (a line per receiver, one flush at the end, so
+ * thousands cost one fdatasync). Written only by the spool's owner, with O_APPEND and one
  * write(2) a line; never through a link and never into anything but a
  * regular, single-link file of the spool root's owner. It must never
  * rewrite or shorten the file. Format: spool-layout/README.md ("The audit

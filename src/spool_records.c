@@ -1,10 +1,12 @@
 /* spool_records: message records (messages/), the staging of compose
- * batches in tmp/ and their publishing into new/, and the list cache's
- * file. Same id rules and durability as receivers; it must never publish
- * over an existing receiver, and never trust a name a producer chose
- * without the id rule. Rules: spool-layout/README.md, SECURITY.md. */
+ * batches in tmp/ and their publishing into new/, the list cache's file,
+ * and the unflushed move of a batch (spool_batch.h). Same id rules and
+ * durability as receivers; it must never publish over an existing
+ * receiver, and never trust a name a producer chose without the id rule.
+ * Rules: spool-layout/README.md, SECURITY.md. */
 #include "config.h"
 #include "spool.h"
+#include "spool_batch.h"
 #include "spool_int.h"
 #include "util.h"
 
@@ -88,6 +90,17 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
 
 /* A status directory's stat: the list cache trusts a directory whose
  * times did not change since it read it whole. */
+int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	return spool_rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name);
+}
+
 int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s)
 {
 	return fstat(sp->dirfd[st], s);

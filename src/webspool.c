@@ -3,7 +3,11 @@
  * second idea of a status. The audit entry is written under a claim, like
  * any change to a receiver file, so it is atomic and durable and never
  * races a sender; every action also appends a line to the spool's audit
- * file (spool_audit), the durable record of a delete, whose file is gone.
+ * file, the durable record of a delete, whose file is gone. A bulk delete,
+ * hold or release flushes each directory it touched once after its last
+ * unlink or rename, then writes its audit lines as one batch (settle):
+ * a constant number of flushes however many receivers, and nothing said
+ * done before it is durable.
  * A resend takes a slot of smtp.rate for each receiver, as the commands
  * do, so the web never adds to what the smarthost allows.
  * A resend runs without the server's lock: nothing here touches the web's
@@ -16,7 +20,9 @@
 #include "query.h"
 #include "ratelimit.h"
 #include "receiver.h"
+#include "spool_batch.h"
 #include "transport.h"
+#include "util.h"
 #include "webhttp.h"
 
 #include <errno.h>
@@ -188,9 +194,62 @@ int webspool_resend(struct spool *sp, const struct conf *conf, const char *user,
 	return 0;
 }
 
+/* A receiver a bulk action changed, not yet durable. */
+struct deed {
+	const char *id;
+	enum spool_status from;
+};
+
+/* The end of a bulk delete, hold or release, after all its unlinks or
+ * renames: one flush per directory touched (`to` SPOOL_NSTATUS for a
+ * delete), then the audit lines of the durable ones in one batch (one
+ * fdatasync), so an action on thousands costs a few flushes, not three a
+ * receiver, and nothing is logged, audited or counted done before it is
+ * durable. A receiver whose directory would not flush is counted in
+ * *refused. Returns how many are done. */
+static size_t settle(struct spool *sp, const char *user, const char *what, const char *done_as,
+		     enum spool_status to, const struct deed *d, size_t n, size_t *refused)
+{
+	unsigned touched = 0, failed = 0, tobit = to < SPOOL_NSTATUS ? 1u << to : 0;
+	for (size_t i = 0; i < n; i++)
+		touched |= 1u << d[i].from | tobit;
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		if ((touched & 1u << s) && spool_sync(sp, (enum spool_status)s) < 0) {
+			webhttp_log("%s/: %s by %s: cannot flush the directory: %s", spool_status_dir((enum spool_status)s),
+				    what, user, strerror(errno));
+			failed |= 1u << s;
+		}
+	struct spool_audit_batch b = {.fd = -1};
+	if (n && spool_audit_open(sp, &b) < 0)
+		webhttp_log("%s by %s: not recorded in the spool's audit file: %s", what, user, strerror(errno));
+	time_t now = time(NULL);
+	size_t done = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *from = spool_status_dir(d[i].from);
+		if (failed & (1u << d[i].from | tobit)) {
+			webhttp_log("%s: %s by %s: not known to be durable (a directory would not flush)", d[i].id, what,
+				    user);
+			(*refused)++;
+			continue;
+		}
+		if (to < SPOOL_NSTATUS)
+			webhttp_log("%s: %s by %s: %s/ -> %s/", d[i].id, done_as, user, from, spool_status_dir(to));
+		else
+			webhttp_log("%s: %s by %s from %s/", d[i].id, done_as, user, from);
+		if (b.fd >= 0 && spool_audit_add(&b, what, d[i].id, from, user, "web", now) < 0)
+			webhttp_log("%s: %s by %s: not recorded in the spool's audit file: %s", d[i].id, what, user,
+				    strerror(errno));
+		done++;
+	}
+	if (b.fd >= 0 && spool_audit_close(&b) < 0)
+		webhttp_log("%s by %s: the spool's audit file not flushed: %s", what, user, strerror(errno));
+	return done;
+}
+
 size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n, size_t *refused)
 {
-	size_t done = 0;
+	struct deed *d = util_xmalloc((n ? n : 1) * sizeof *d);
+	size_t m = 0;
 	*refused = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum spool_status st = SPOOL_NEW;
@@ -207,24 +266,24 @@ size_t webspool_delete(struct spool *sp, const char *user, char **ids, size_t n,
 			(*refused)++;
 			continue;
 		}
-		spool_sync(sp, st);
-		webhttp_log("%s: deleted by %s from %s/", ids[i], user, spool_status_dir(st));
-		audit(sp, "delete", ids[i], st, user);
-		done++;
+		d[m++] = (struct deed){ids[i], st};
 	}
+	size_t done = settle(sp, user, "delete", "deleted", SPOOL_NSTATUS, d, m, refused);
+	free(d);
 	return done;
 }
 
 /* The moves of `msgspool hold` and `release` (cmd_queue.c): hold takes a
  * receiver from new/ or failed/ into hold/, release from hold/ into new/,
- * by a rename that never replaces (spool_move, which flushes both
- * directories); the file is not changed. */
+ * by a rename that never replaces; the file is not changed. The
+ * directories are flushed once, after the last rename (settle). */
 size_t webspool_move(struct spool *sp, const char *user, char **ids, size_t n, bool hold, size_t *refused)
 {
 	unsigned from = hold ? (1u << SPOOL_NEW) | (1u << SPOOL_FAILED) : 1u << SPOOL_HOLD;
 	enum spool_status to = hold ? SPOOL_HOLD : SPOOL_NEW;
 	const char *what = hold ? "hold" : "release";
-	size_t done = 0;
+	struct deed *d = util_xmalloc((n ? n : 1) * sizeof *d);
+	size_t m = 0;
 	*refused = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum spool_status st = SPOOL_NEW;
@@ -236,16 +295,15 @@ size_t webspool_move(struct spool *sp, const char *user, char **ids, size_t n, b
 			(*refused)++;
 			continue;
 		}
-		if (spool_move(sp, st, to, ids[i]) < 0) {
+		if (spool_move_unflushed(sp, st, to, ids[i]) < 0) {
 			webhttp_log("%s/%s.yaml: %s by %s failed: %s", spool_status_dir(st), ids[i], what, user,
 				    errno == ENOENT ? "gone meanwhile (a sender took it)" : strerror(errno));
 			(*refused)++;
 			continue;
 		}
-		webhttp_log("%s: %s by %s: %s/ -> %s/", ids[i], hold ? "held" : "released", user, spool_status_dir(st),
-			    spool_status_dir(to));
-		audit(sp, what, ids[i], st, user);
-		done++;
+		d[m++] = (struct deed){ids[i], st};
 	}
+	size_t done = settle(sp, user, what, hold ? "held" : "released", to, d, m, refused);
+	free(d);
 	return done;
 }
