@@ -4,7 +4,8 @@
  * time under the app's lock, so the session, CSRF and lockout tables and
  * the list cache reader are never touched by two threads at once; a resend
  * lets go of the lock for its SMTP time (webhttp_unlock), so a slow or
- * hanging mail server does not freeze the other users' pages. Nothing
+ * hanging mail server does not freeze the other users' pages, and so does
+ * a login for its bcrypt check (webhttp_password). Nothing
  * request-specific lives in a static buffer. Must never answer a page without the security headers, read a body over
  * WEBHTTP_MAX_BODY, or run a POST handler without the CSRF check. The rules
  * are in man/msgspool-web.8 and SECURITY.md. */
@@ -235,22 +236,45 @@ static const char *cookie_session(struct web_req *r)
 	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE);
 }
 
+enum webhttp_login webhttp_password(struct web_req *r, const char *user, const char *password)
+{
+	struct webauth *auth = r->app->auth;
+	time_t now = time(NULL);
+	if (webauth_locked(auth, r->addr, now))
+		return WEBHTTP_LOCKED;
+	/* Counted as wrong before it is checked: guesses made side by side
+	 * from one address lock it out as soon as ones made in turn would. */
+	webauth_failed(auth, r->addr, now);
+	/* bcrypt is slow on purpose: not under the lock, or every other
+	 * request would wait for it. It reads only the users, which never
+	 * change after start, and crypt_r keeps its state in its own buffer. */
+	webhttp_unlock(r);
+	bool ok = user && password && webpasswd_check(&r->app->pw, user, password);
+	webhttp_relock(r);
+	if (!ok)
+		return WEBHTTP_WRONG;
+	webauth_succeeded(auth, r->addr);
+	return WEBHTTP_LOGGED_IN;
+}
+
 /* HTTP Basic for the API: the same users, the same lockout. */
-static void basic_login(struct web_req *r, time_t now)
+static void basic_login(struct web_req *r)
 {
 	char *pass = NULL;
 	char *user = MHD_basic_auth_get_username_password(r->conn, &pass);
 	if (!user)
 		return;
-	if (webauth_locked(r->app->auth, r->addr, now)) {
+	switch (webhttp_password(r, user, pass)) {
+	case WEBHTTP_LOCKED:
 		webhttp_log("%s: Basic login for %s refused: address locked out", r->addr, user);
-	} else if (webpasswd_check(&r->app->pw, user, pass)) {
+		break;
+	case WEBHTTP_LOGGED_IN:
 		snprintf(r->who, sizeof r->who, "%s", user);
 		r->user = r->who;
-		webauth_succeeded(r->app->auth, r->addr);
-	} else {
-		webauth_failed(r->app->auth, r->addr, now);
+		break;
+	case WEBHTTP_WRONG:
 		webhttp_log("%s: Basic login for %s failed: wrong user or password", r->addr, user);
+		break;
 	}
 	if (pass)
 		explicit_bzero(pass, strlen(pass));
@@ -270,7 +294,7 @@ static bool pass_gates(struct web_req *r, const struct webhttp_route *rt)
 	if (r->sess && r->sess->user[0])
 		r->user = r->sess->user;
 	if (!r->user && rt->gate == WEBHTTP_API)
-		basic_login(r, now);
+		basic_login(r);
 	if (rt->gate != WEBHTTP_OPEN && !r->user) {
 		if (rt->gate == WEBHTTP_API)
 			webhttp_error(r, MHD_HTTP_UNAUTHORIZED, "log in first (session cookie or HTTP Basic)");

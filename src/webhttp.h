@@ -42,9 +42,10 @@ struct webapp {
 	struct webpasswd pw;
 	bool tls;
 	struct MHD_Daemon *d;
-	/* Held by every handler: the session, CSRF and lockout tables, the
-	 * spool's list cache reader and the users are shared by the
-	 * connections' threads. A resend lets go of it for its SMTP time. */
+	/* Held by every handler: the session, CSRF and lockout tables and the
+	 * spool's list cache reader are shared by the connections' threads. A
+	 * resend lets go of it for its SMTP time, a login for its bcrypt check
+	 * (the users are read once, before the threads, and never change). */
 	pthread_mutex_t lock;
 	const struct webhttp_route *routes;	/* handed to webhttp_start */
 	size_t nroutes;
@@ -108,6 +109,15 @@ void webhttp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * the session table and the app's other state must not be touched. */
 void webhttp_unlock(struct web_req *r);
 void webhttp_relock(struct web_req *r);
+
+/* Checks a login (a form's or HTTP Basic's) against the users and the
+ * address's lockout. Called with the lock held; the bcrypt check runs
+ * without it (webhttp_unlock), so other requests go on meanwhile. The try
+ * counts as a wrong password until it is found right (then the address's
+ * record is cleared): tries made at once from one address cannot outrun
+ * the lockout. */
+enum webhttp_login { WEBHTTP_LOGGED_IN, WEBHTTP_WRONG, WEBHTTP_LOCKED };
+enum webhttp_login webhttp_password(struct web_req *r, const char *user, const char *password);
 
 /* Starts serving routes (kept, not copied) on sa; with cert and key (PEM
  * text) HTTPS only. */

@@ -66,24 +66,22 @@ void webpages_login_form(struct web_req *r)
 void webpages_login(struct web_req *r)
 {
 	const char *user = webform_get(&r->form, "username"), *pass = webform_get(&r->form, "password");
-	time_t now = time(NULL);
-	if (webauth_locked(r->app->auth, r->addr, now)) {
+	enum webhttp_login l = webhttp_password(r, user, pass);
+	if (l == WEBHTTP_LOCKED) {
 		webhttp_log("%s: login refused: too many wrong passwords from this address", r->addr);
 		r->status = MHD_HTTP_TOO_MANY_REQUESTS;
 		login_page(r, user, "Too many wrong passwords from your address. Wait a minute, then try again.");
 		return;
 	}
-	if (!user || !pass || !webpasswd_check(&r->app->pw, user, pass)) {
-		webauth_failed(r->app->auth, r->addr, now);
+	if (l == WEBHTTP_WRONG) {
 		webhttp_log("%s: login as %s failed: wrong user or password", r->addr, user ? user : "(none)");
 		r->status = MHD_HTTP_UNAUTHORIZED;
 		login_page(r, user, "Please enter a correct username and password.");
 		return;
 	}
-	webauth_succeeded(r->app->auth, r->addr);
 	/* A new id at login: a cookie planted before it is worth nothing after. */
 	webauth_drop(r->app->auth, r->sess->id);
-	r->sess = webauth_create(r->app->auth, user, now);
+	r->sess = webauth_create(r->app->auth, user, time(NULL));
 	if (!r->sess) {
 		webhttp_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "no random numbers for a session");
 		return;

@@ -9,6 +9,10 @@
 
 ms init >/dev/null
 web_users
+# A user whose hash is slow on purpose (cost 14: about a second a check),
+# for the check that a login's bcrypt holds up nobody else.
+SLOW_PASS='slow but sure'
+htpasswd -bB -C 14 "$T/web.htpasswd" slow "$SLOW_PASS" >/dev/null 2>&1
 web_conf
 
 # ---- refusing to start (exit 78, the file named) ----
@@ -245,6 +249,32 @@ check "the audit file: one line per action, each a time and five fields" "$(awk 
 check "delete: corrupt/ is never deleted" "$(code -b "$T/jar" --data "csrf=$csrf&id=broken-1&confirm=yes" "$WEB/receivers/delete"; ls "$T/spool/corrupt")" "200broken-1.yaml"
 check "API resend by Basic: the audit names the user" "$(ms show --json "$ID3" | py -c 'import json,sys; print(json.load(sys.stdin)["events"][-1]["by"])')" "$WEB_USER"
 
+# ---- a login's bcrypt check runs outside the server's lock ----
+# Three logins as the slow user start at once; once the server has spent
+# a tenth of a second of CPU on them, they are inside bcrypt. A page asked
+# for then must be served while all three are still being checked: the
+# log has none of their "logged in" lines when it arrives (a check made
+# under the lock writes its line before it lets the page in, so this
+# fails every time on such code, and no stopwatch decides it).
+cpu() { awk '{print $14 + $15}' "/proc/$WEB_PID/stat"; }
+SLOW=""
+for i in 1 2 3; do
+	tok=$(curl -s -c "$T/slow$i" -b "$T/slow$i" "$WEB/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+	printf 'csrf=%s&username=slow&password=%s' "$tok" "$(printf %s "$SLOW_PASS" | sed 's/ /+/g')" > "$T/slowform$i"
+done
+c0=$(cpu)
+for i in 1 2 3; do
+	code -c "$T/slow$i" -b "$T/slow$i" --data @"$T/slowform$i" "$WEB/login" > "$T/slowcode$i" &
+	SLOW="$SLOW $!"
+done
+wait_until 60 sh -c "[ \$(awk '{print \$14 + \$15}' /proc/$WEB_PID/stat) -ge $((c0 + 10)) ]" || fail "the slow logins never reached bcrypt"
+check "a page while three slow logins are checked: 200" "$(code -b "$T/jar" "$WEB/receivers")" 200
+check "the page came before any slow login was done" "$(grep -c ': slow logged in' "$T/web.log")" 0
+wait $SLOW
+check "the slow logins all succeeded" "$(cat "$T/slowcode1" "$T/slowcode2" "$T/slowcode3")" 303303303
+check "each slow login logged" "$(grep -c ': slow logged in' "$T/web.log")" 3
+check "a slow login's session works" "$(code -b "$T/slow2" "$WEB/")" 200
+
 # ---- logout ----
 check "logout: 303" "$(code -b "$T/jar" --data "csrf=$csrf" "$WEB/logout")" 303
 check "logout: the old cookie is worth nothing" "$(code -b "$T/jar" "$WEB/")" 303
@@ -272,4 +302,17 @@ check "HTTPS: login page" "$(code --cacert "$T/web.crt" "$WEB_BASE/login")" 200
 curl -s -D "$T/h" -o /dev/null --cacert "$T/web.crt" "$WEB_BASE/login"
 check_contains "HTTPS: cookie Secure" "$(grep -i set-cookie "$T/h")" "SameSite=Strict; Secure"
 check "HTTPS: plain HTTP gets nothing" "$(code "http://127.0.0.1:$WEB_PORT/login")" 000
+
+# ---- wrong passwords tried side by side cannot outrun the lockout ----
+# (a fresh server: nothing counted yet) Seven wrong tries at once, each a
+# slow bcrypt run outside the lock: each counts from the moment it starts,
+# so five are checked (401) and the other two are refused (429).
+tok=$(curl -s --cacert "$T/web.crt" -c "$T/par" -b "$T/par" "$WEB_BASE/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+PAR=""
+for i in 1 2 3 4 5 6 7; do
+	code --cacert "$T/web.crt" -b "$T/par" --data "csrf=$tok&username=slow&password=wrong$i" "$WEB_BASE/login" > "$T/par$i" &
+	PAR="$PAR $!"
+done
+wait $PAR
+check "seven wrong tries at once: five checked, two locked out" "$(cat "$T"/par[1-7] | fold -w3 | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')" "401:5 429:2 "
 finish
