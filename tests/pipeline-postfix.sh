@@ -6,30 +6,10 @@
 # then RSET, and the next message goes on the same connection. What
 # arrives is read by Python's email package.
 . "${top_srcdir:-.}/tests/lib.sh"
-command -v postfix >/dev/null || { fail "postfix is not installed (tests/install-deps.sh installs it)"; finish; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "skipped: a private Postfix needs root"; exit 77; }
-
 . "${top_srcdir:-.}/tests/postfix-instance.sh"
-PF="$T/postfix"
-chmod 755 "$T"
-mkdir -p "$PF/mail"
-chown nobody "$PF/mail"
-PFPORT=$(free_port)
-postfix_private "$PF" "127.0.0.1:$PFPORT" "myhostname = mx.test.localdomain
-inet_interfaces = 127.0.0.1
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = reject_unauth_destination
-virtual_mailbox_domains = example.com
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 1
-smtpd_tls_security_level = none
-smtputf8_enable = no" > "$T/pfstart.log"
-postfix -c "$PF/etc" start >> "$T/pfstart.log" 2>&1 || { fail "postfix did not start: $(tail -3 "$T/pfstart.log" "$PF/maillog" 2>/dev/null)"; finish; exit 1; }
-trap 'postfix -c "$PF/etc" stop >/dev/null 2>&1; cleanup' EXIT
-wait_until 10 py -c "import socket; socket.create_connection(('127.0.0.1', $PFPORT), 1)" || fail "postfix does not listen"
+postfix_mx_setup
+postfix_mx_conf example.com "smtputf8_enable = no"
+postfix_mx_start
 err() { ms show --json "$1" | py -c 'import json,sys; e=json.load(sys.stdin)["errors"][-1]; print(e[sys.argv[1]])' "$2"; }
 
 smtp_conf "$PFPORT" "  connections: 1"

@@ -45,7 +45,8 @@ CF
 # fails it when Postfix is missing; postfix_mx_conf DOMAINS MAINCF writes
 # its configuration (again, to change it between runs), relaying nothing,
 # with the lines in MAINCF; postfix_mx_start starts it and waits until it
-# listens (stopped when the test exits).
+# listens (stopped when the test exits, or by postfix_mx_stop, e.g. to
+# start it again with another postfix_mx_conf).
 postfix_mx_setup() {
 	command -v postfix >/dev/null || { fail "postfix is not installed (tests/install-deps.sh installs it)"; finish; exit 1; }
 	[ "$(id -u)" = 0 ] || { echo "skipped: a private Postfix needs root"; exit 77; }
@@ -71,6 +72,9 @@ $2" > "$T/pfstart.log"
 }
 postfix_mx_start() {
 	postfix -c "$PF/etc" start >> "$T/pfstart.log" 2>&1 || { fail "postfix did not start: $(tail -3 "$T/pfstart.log" "$PF/maillog" 2>/dev/null)"; finish; exit 1; }
-	trap 'postfix -c "$PF/etc" stop >/dev/null 2>&1; cleanup' EXIT
+	trap 'postfix_mx_stop; cleanup' EXIT
 	wait_until 10 py -c "import socket; socket.create_connection(('127.0.0.1', $PFPORT), 1)" || fail "postfix does not listen"
+}
+postfix_mx_stop() {
+	postfix -c "$PF/etc" stop >/dev/null 2>&1
 }

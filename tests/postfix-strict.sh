@@ -56,7 +56,7 @@ smtp_conf "$PFPORT"
 # SMTPUTF8 on: the UTF-8 local part goes, with its address in the To
 # header as RFC 6532 allows (8-bit: Postfix 3.7's strict_8bitmime refuses
 # any 8-bit header, SMTPUTF8 or not, so it is off here).
-postfix -c "$PF/etc" stop >/dev/null 2>&1
+postfix_mx_stop
 strict yes no
 postfix_mx_start
 u2=$(enq "jørn@example.com")
