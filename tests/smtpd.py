@@ -12,6 +12,8 @@ accepted and stored as OUT/N.eml with OUT/N.env (MAIL FROM and RCPT TO).
 Options: --port, --out, --starttls/--tls CERT KEY (STARTTLS offered, or
 implicit TLS), --auth USER:PASS (AUTH required), --hang-greeting, --ready
 FILE (written once listening), --delay S (wait before answering the data),
+--release FILE (the --delay wait ends early once FILE exists: a test holds
+a reply only as long as it needs, with S as the bound),
 --pipelining (PIPELINING offered in the EHLO reply; aiosmtpd reads
 pipelined commands in order either way), --record-quit (OUT/quit.log says
 whether the client waited for the 221), --smtputf8, --size N (SIZE
@@ -38,6 +40,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 HOLD_REPLY = 0.0
+RELEASE = None
 
 
 def unread(server):
@@ -108,7 +111,11 @@ class Handler:
             return "421 4.3.2 shutting down"
         if rcpt.startswith("dataglitch"):
             return "hello, this is not SMTP either"
-        if self.delay:
+        if self.delay and RELEASE:
+            end = asyncio.get_event_loop().time() + self.delay
+            while not os.path.exists(RELEASE) and asyncio.get_event_loop().time() < end:
+                await asyncio.sleep(0.05)
+        elif self.delay:
             await asyncio.sleep(self.delay)
         self.n += 1
         base = os.path.join(self.out, "%d.%d" % (os.getpid(), self.n))
@@ -278,9 +285,11 @@ def main():
     ap.add_argument("--groups", action="store_true", help="log the groups of client input in OUT/groups.log")
     ap.add_argument("--hold-reply", type=float, default=0.0,
                     help="hold the reply to a message until the client writes more, or S seconds")
+    ap.add_argument("--release", help="end the --delay wait early once this file exists")
     a = ap.parse_args()
-    global HOLD_REPLY
+    global HOLD_REPLY, RELEASE
     HOLD_REPLY = a.hold_reply
+    RELEASE = a.release
     os.makedirs(a.out, exist_ok=True)
     if a.groups:
         ScriptedSMTP.groups = os.path.join(a.out, "groups.log")

@@ -6,10 +6,10 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 . "$SRC/tests/web-lib.sh"
 
-# The server holds each reply to the message data this many seconds: the
-# pages below must answer before it lets the resend finish.
-HOLD=10
-start_smtpd slow --delay "$HOLD" || fail "smtpd did not start"
+# The server holds each reply to the message data until the pages below
+# have answered (the file $T/release), at most HOLD seconds.
+HOLD=50
+start_smtpd slow --delay "$HOLD" --release "$T/release" || fail "smtpd did not start"
 TIMEOUT=60 smtp_conf "$PORT"
 ms init >/dev/null
 web_users
@@ -35,6 +35,7 @@ check "during the resend: the second user's dashboard" "$(code -b "$T/jar2" --ma
 kill -0 "$RESEND" 2>/dev/null && ok "the resend is still running after those pages" \
 	|| fail "the resend ended before the pages were asked (hold longer)"
 check "the receiver is still claimed by the resend" "$(count active)" 1
+touch "$T/release"
 wait "$RESEND"
 check "the resend finished" "$?" 0
 check_contains "the resend's page: counts" "$(cat "$T/resend.page")" "1 sent, 0 failed, 0 moved to error."
