@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hdr.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,8 +38,14 @@ static void put(struct fold *f, const char *s, size_t n)
 	f->col += n;
 }
 
+/* Ends a line; one longer than RFC 5322's 998 octets fails the field
+ * (E2BIG) rather than reach a reader that may cut or refuse it. */
 static void newline(struct fold *f)
 {
+	if (f->col > 998 && f->rc == 0) {
+		f->rc = -1;
+		errno = E2BIG;
+	}
 	put(f, "\r\n", 2);
 	f->col = 0;
 }
@@ -439,7 +446,7 @@ static void start_field(struct fold *f, struct util_buf *b, const char *name)
 
 static int end_field(struct fold *f)
 {
-	put(f, "\r\n", 2);
+	newline(f);
 	return f->rc;
 }
 

@@ -1,6 +1,8 @@
 /* hdr: header fields written so that readers decode exactly what was
  * given (RFC 5322 folding, RFC 2047 encoded-words). Values hold no CR or
- * LF (callers refuse those first); each call appends "Name: value\r\n". */
+ * LF (callers refuse those first); each call appends "Name: value\r\n"
+ * and returns 0, or -1: out of memory, or E2BIG when a line would pass 998
+ * octets (a structured word too long to fold; the buffer then holds it). */
 #ifndef MSGSPOOL_HDR_H
 #define MSGSPOOL_HDR_H
 

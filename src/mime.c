@@ -59,6 +59,17 @@ static int fail(char *err, size_t errsz, const char *fmt, const char *arg)
 	return -1;
 }
 
+/* Whether hdr.c can write a structured value: it folds only between
+ * words, so a word too long for a line (998 octets) cannot go. */
+static bool structured_fits(const char *name, const char *value)
+{
+	struct util_buf b = {0};
+	errno = 0;
+	bool fits = hdr_structured(&b, name, value) == 0 || errno != E2BIG;
+	util_buf_free(&b);
+	return fits;
+}
+
 /* The custom headers: each allowed, none twice (in any case), a name a
  * line can hold, structured values ASCII. */
 static int check_headers(const struct receiver *r, char *err, size_t errsz)
@@ -76,7 +87,7 @@ static int check_headers(const struct receiver *r, char *err, size_t errsz)
 				return fail(err, errsz, "headers: %s is given twice (header names ignore case)", name);
 		if (k >= 0 && safe_headers[k].structured && !hdr_is_ascii(v->str))
 			return fail(err, errsz, "headers: %s is a structured header and must be printable ASCII", name);
-		if (k >= 0 && safe_headers[k].structured && strlen(name) + 2 + strcspn(v->str, " \t") > 998)
+		if (k >= 0 && safe_headers[k].structured && !structured_fits(name, v->str))
 			return fail(err, errsz, "headers: the value of %s has a word longer than a line allows", name);
 	}
 	return 0;
@@ -496,7 +507,8 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 	snprintf(env->message_id, sizeof env->message_id, "%s", mid);
 	rc = write_fields(msg, r, o, now, a, mid, env->smtputf8) < 0 || write_body(msg, r, text, mid, o->eightbit) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
-		snprintf(err, errsz, "cannot build the MIME message (out of memory)");
+		snprintf(err, errsz, errno == E2BIG ? "a header line would be longer than 998 octets"
+						     : "cannot build the MIME message (out of memory)");
 done:
 	if (rc < 0)
 		msg->len = start; /* nothing half-built is left for a caller to send */
