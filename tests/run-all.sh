@@ -62,7 +62,7 @@ if [ $status -eq 0 ]; then
 		TOTAL_F=$((TOTAL_F + 1))
 	fi
 fi
-echo "=== fuzz (libFuzzer, ${FUZZ_SECONDS:-45} s per target)"
+echo "=== fuzz (libFuzzer, ${FUZZ_RUNS:-400000} inputs per target, seed ${FUZZ_SEED:-1})"
 fuzz_rc=0
 bash tests/fuzz.sh > build/fuzz.log 2>&1 || fuzz_rc=1
 [ $fuzz_rc -eq 0 ] || status=1
