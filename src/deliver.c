@@ -9,6 +9,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "mime.h"
+#include "msgid.h"
 #include "receiver.h"
 
 #include <errno.h>
@@ -319,8 +320,25 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 				  transport_8bitmime(d->t)};
 	struct util_buf msg = {0};
 	struct mime_envelope env;
+	char bits[MSGID_BITS_LEN + 1];
+	const char *use_bits = NULL;
 	*later = false;
-	if (mime_render(r, &mo, time(NULL), &msg, &env, err, errsz) < 0) {
+	const char *rec = ydoc_get_str(r->doc, "message_id");
+	if (!rec || !mime_msgid_valid(rec)) {
+		/* A file written without one: bits of this file, the same again
+		 * after a crash before the record (msgid.h). */
+		static bool warned;
+		int k = msgid_derive(d->sp, c->fd, src->data ? src->data : "", src->len, bits);
+		if (k >= 0)
+			use_bits = bits;
+		if (k != 0 && !warned) {
+			warned = true;
+			d->log(d->log_ctx, LOG_WARNING, "%s/.message-id-key: %s; Message-IDs of files written without "
+			       "message_id are %s", spool_root(d->sp), k < 0 ? "cannot examine a receiver's file"
+			       : "missing, not the owner's alone, or not readable", k < 0 ? "random per attempt" : "guessable");
+		}
+	}
+	if (mime_render_bits(r, &mo, use_bits, time(NULL), &msg, &env, err, errsz) < 0) {
 		/* Sending again cannot help a message that cannot be built. */
 		char line[600];
 		snprintf(line, sizeof line, "not sent: %s", err);

@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "hdr.h"
 #include "html2text.h"
+#include "msgid.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -438,7 +439,7 @@ static int write_fields(struct util_buf *msg, const struct receiver *r, const st
 
 /* A msg-id (RFC 5322 3.6.4) as we write them: "<" dot-atom-text "@"
  * dot-atom-text ">". */
-static bool msgid_valid(const char *m)
+bool mime_msgid_valid(const char *m)
 {
 	size_t n = strlen(m);
 	const char *at = strchr(m, '@');
@@ -452,36 +453,39 @@ static bool msgid_valid(const char *m)
 	return true;
 }
 
-/* The Message-ID: the one recorded in the receiver at its first attempt,
- * else <time.bits.attempt@domain>: the receiver's creation time, 96 bits
- * drawn from its identity (id, created, to, subject: the same for a retry
- * and for a duplicate after a crash between the server's 250 and the
- * record; a reused id gets other bits from its other creation time), and
- * the attempt that made it. */
-static void message_id(const struct receiver *r, const char *domain, char *out, size_t n)
+/* The Message-ID: the one recorded in the receiver (by enqueue or compose
+ * when they wrote the file, else at its first attempt), else
+ * <time.bits.attempt@domain>: the receiver's creation time, 96 bits (the
+ * caller's, derived from the file by msgid.c; else drawn now), and the
+ * attempt that made it. */
+static int message_id(const struct receiver *r, const char *bits, const char *domain, char *out, size_t n)
 {
 	const char *rec = ydoc_get_str(r->doc, "message_id");
-	if (rec && msgid_valid(rec) && strlen(rec) < n) {
+	if (rec && mime_msgid_valid(rec) && strlen(rec) < n) {
 		snprintf(out, n, "%s", rec);
-		return;
+		return 0;
 	}
-	char t[32], c[32];
+	char t[32], drawn[MSGID_BITS_LEN + 1];
 	struct tm tm;
+	if (!bits || strlen(bits) != MSGID_BITS_LEN) {
+		if (msgid_random(drawn) < 0)
+			return -1;
+		bits = drawn;
+	}
 	gmtime_r(&r->created, &tm);
 	strftime(t, sizeof t, "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(c, sizeof c, "%lld", (long long)r->created);
-	const char *parts[] = {r->id, c, r->send_to, r->subject};
-	uint64_t h1 = 0xcbf29ce484222325u, h2 = 0x84222325cbf29ce4u;
-	for (size_t i = 0; i < 4; i++) {
-		h1 = fnv64(h1, parts[i]);
-		h2 = fnv64(h2, parts[3 - i]);
-	}
-	snprintf(out, n, "<%s.%016llx%08llx.%lld@%s>", t, (unsigned long long)h1,
-		 (unsigned long long)(h2 >> 32), r->failed_count + r->success_count + 1, domain);
+	snprintf(out, n, "<%s.%s.%lld@%s>", t, bits, r->failed_count + r->success_count + 1, domain);
+	return 0;
 }
 
 int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
 		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz)
+{
+	return mime_render_bits(r, o, NULL, now, msg, env, err, errsz);
+}
+
+int mime_render_bits(const struct receiver *r, const struct mime_options *o, const char *msgid_bits,
+		     time_t now, struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz)
 {
 	struct addr a[3] = {{0}};
 	char *derived = NULL, *mid_domain = NULL, mid[300];
@@ -499,8 +503,11 @@ int mime_render(const struct receiver *r, const struct mime_options *o, time_t n
 		derived = html2text(r->html, strlen(r->html));
 		text = derived ? derived : "";
 	}
-	message_id(r, mid_domain, mid, sizeof mid);
-	if (!msgid_valid(mid)) {
+	if (message_id(r, msgid_bits, mid_domain, mid, sizeof mid) < 0) {
+		fail(err, errsz, "cannot draw the Message-ID's random bits: %s", strerror(errno));
+		goto done;
+	}
+	if (!mime_msgid_valid(mid)) {
 		fail(err, errsz, "message_id_domain: '%s' cannot be the right side of a Message-ID", mid_domain);
 		goto done;
 	}
@@ -519,7 +526,7 @@ done:
 	return rc;
 }
 
-int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t errsz)
+int mime_check(struct receiver *r, const struct conf *c, char *err, size_t errsz)
 {
 	struct mime_options o = {c->from, c->subject_prefix, c->message_id_domain, false};
 	struct mime_envelope env;
@@ -533,6 +540,8 @@ int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t
 		errno = EFBIG;
 		rc = -1;
 	}
+	if (rc == 0 && !ydoc_get(r->doc, "message_id")) /* durable with the file, drawn once */
+		receiver_set(r, "message_id", env.message_id);
 	util_buf_free(&msg);
 	return rc;
 }

@@ -31,13 +31,22 @@ struct mime_envelope {
  * fills err and returns -1 with errno EINVAL. */
 int mime_render(const struct receiver *r, const struct mime_options *o, time_t now,
 		struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz);
+/* The same, with the 96 bits (msgid.h, MSGID_BITS_LEN hex digits) of the
+ * Message-ID of a receiver without a valid message_id; mime_render draws
+ * them from getrandom. */
+int mime_render_bits(const struct receiver *r, const struct mime_options *o, const char *msgid_bits,
+		     time_t now, struct util_buf *msg, struct mime_envelope *env, char *err, size_t errsz);
 
 /* What a producer is told at once rather than finding in error/ later:
  * renders r as the sender will (configured from, prefix, domain) and
  * checks the size against smtp.max_message_size (0: no limit). Returns 0,
- * or -1 with the reason in err. */
-int mime_check(const struct receiver *r, const struct conf *c, char *err, size_t errsz);
+ * or -1 with the reason in err. A receiver without message_id gets the
+ * one rendered (96 bits from getrandom), to be written with the file. */
+int mime_check(struct receiver *r, const struct conf *c, char *err, size_t errsz);
 bool mime_header_allowed(const char *name);
+/* A msg-id as msgspool writes them (RFC 5322 3.6.4): "<" dot-atom-text
+ * "@" dot-atom-text ">". */
+bool mime_msgid_valid(const char *m);
 /* True when msg can follow SMTP's DATA as it is: CRLF line ends only, no
  * line starting with a dot (mime_render's output always is); others are
  * dot-stuffed and mended by the transport on the way. */

@@ -223,9 +223,11 @@ static int check(struct receiver *r, time_t mtime, const char *fname, char *err,
 }
 
 /* Keys only the senders write: a receiver with none of them gets them
- * appended at the end, so nothing under its source pairs ever changes. */
+ * appended at the end, so nothing under its source pairs ever changes.
+ * (message_id is not one: enqueue and compose write it with the file, and
+ * a sender never changes one that is there.) */
 static const char *const sender_keys[] = {
-	"sending_failed_count", "sending_success_count", "sent_at", "errors", "last_attempt", "message_id"};
+	"sending_failed_count", "sending_success_count", "sent_at", "errors", "last_attempt"};
 
 int receiver_parse(struct receiver *r, const char *id, const char *data, size_t len,
 		   time_t mtime, const char *fname, char *err, size_t errsz)
