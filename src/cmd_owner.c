@@ -155,16 +155,28 @@ int owner_open_input(struct cli *c, const char *path)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+char *owner_read_password(const struct conf *k, char *err, size_t errsz)
+{
+	struct stat root;
+	char cwd[PATH_MAX];
+	err[0] = '\0';
+	if (k->transport != CONF_TRANSPORT_SMTP || !k->smtp.username || !k->smtp.password_file || k->smtp.password)
+		return NULL;
+	if (stat(k->spool, &root) == 0 && (!getcwd(cwd, sizeof cwd) ||
+					   path_in_spool(k->smtp.password_file, cwd, &root, 0, &(int){4096}))) {
+		snprintf(err, errsz, "%s: smtp.password_file passes through the spool %s (a name or a link there): "
+			 "not read with root's rights; keep it outside the spool", k->smtp.password_file, k->spool);
+		return NULL;
+	}
+	return conf_read_password(k->smtp.password_file, err, errsz);
+}
+
 void owner_read_secrets(struct cli *c)
 {
-	const struct conf *k = &c->conf;
-	struct stat root;
-	char err[512], cwd[PATH_MAX];
-	if (k->transport != CONF_TRANSPORT_SMTP || !k->smtp.username || !k->smtp.password_file ||
-	    k->smtp.password || stat(k->spool, &root) < 0 || !getcwd(cwd, sizeof cwd) ||
-	    path_in_spool(k->smtp.password_file, cwd, &root, 0, &(int){4096}))
-		return;
-	c->conf.smtp.password = conf_read_password(k->smtp.password_file, err, sizeof err);
+	char err[512];
+	char *pw = owner_read_password(&c->conf, err, sizeof err);
+	if (pw)
+		c->conf.smtp.password = pw;
 }
 
 /* Who the spool's owner is, for the read check of each file. */

@@ -23,6 +23,11 @@ int owner_open_input(struct cli *c, const char *path);
 /* Run as root before owner_become: reads smtp.password_file, a secret
  * root may keep to itself (a failure is left for the transport to say). */
 void owner_read_secrets(struct cli *c);
+/* What owner_read_secrets reads, for a program without a cli (msgspool-web):
+ * smtp.password_file as conf_read_password checks it, unless its path
+ * passes through the spool (a producer may plant a link there). NULL with
+ * the reason in err (err "" when the configuration names no password). */
+char *owner_read_password(const struct conf *k, char *err, size_t errsz);
 /* Receivers in new/ and failed/ the spool's owner cannot read (each named
  * on stderr once per call): a sender could never claim them. Returns the
  * total; per status in `per`. */

@@ -381,8 +381,9 @@ char *conf_read_password(const char *path, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: cannot read the SMTP password: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH))) {
-		snprintf(err, errsz, "%s: the password file must be a regular file not readable by others (chmod 0600 or 0640)", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP))) {
+		snprintf(err, errsz, "%s: the password file must be a regular file not readable by others "
+			 "and writable by its owner only (chmod 0600 or 0640)", path);
 		close(fd);
 		return NULL;
 	}

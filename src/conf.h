@@ -78,7 +78,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errsz);
 int conf_parse(struct conf *c, const char *data, size_t len, const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
 /* Reads the SMTP password from its file: a regular file not readable by
- * others, one non-empty line. NULL with the reason in err. */
+ * others nor writable by its group, one non-empty line. NULL with the
+ * reason in err. */
 char *conf_read_password(const char *path, char *err, size_t errsz);
 /* The file to read: explicit (-c, else $MSGSPOOL_CONFIG when set and not
  * empty), else CONF_DEFAULT_PATH when it exists, else NULL: built-in

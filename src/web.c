@@ -5,6 +5,7 @@
  * no users, a users file others can read, half a TLS setup. It must never
  * run without a login in front of the spool. See man/msgspool-web.8. */
 #include "config.h"
+#include "cmd_owner.h"
 #include "conf.h"
 #include "spool.h"
 #include "util.h"
@@ -120,10 +121,14 @@ static int prepare(struct webapp *app, struct sockaddr_storage *ss, char **cert,
 		return EX_CONFIG;
 	}
 	/* Root reads its secrets first, then works as the spool's owner, as
-	 * every msgspool command does: a resend must not leave root's files. */
-	const struct conf *k = &app->conf;
-	if (k->transport == CONF_TRANSPORT_SMTP && k->smtp.username && k->smtp.password_file && geteuid() == 0)
-		app->conf.smtp.password = conf_read_password(k->smtp.password_file, err, sizeof err); /* else said at resend */
+	 * every msgspool command does: a resend must not leave root's files.
+	 * The password by the commands' rule (owner_read_password: its mode,
+	 * and never through the spool, where a producer may plant a link);
+	 * one that breaks it stops the start, as it stops msgspoold's. */
+	if (geteuid() == 0 && !(app->conf.smtp.password = owner_read_password(&app->conf, err, sizeof err)) && err[0]) {
+		fprintf(stderr, "msgspool-web: %s\n", err);
+		return EX_CONFIG;
+	}
 	if (spool_become_owner(app->conf.spool) < 0) {
 		fprintf(stderr, "msgspool-web: %s: cannot become its owner: %s\n", app->conf.spool, strerror(errno));
 		return EX_OSERR;

@@ -41,6 +41,35 @@ check_rc "listen without a port: exit 78" 78 "$BLD/msgspool-web"
 check_contains "listen without a port: said" "$(cat "$T/err")" "web.listen: 'localhost' is not host:port"
 cp "$T/conf.keep" "$MSGSPOOL_CONFIG"
 
+# ---- smtp.password_file, read as root, by the commands' rule ----
+# (these tests run as root) A file writable by its group, or a path that
+# passes through the spool (a producer's link in new/ to a directory only
+# root can read), stops the start with the file named; a good one starts.
+mkdir -p "$T/private"; chmod 0700 "$T/private"
+printf 's3cret\n' > "$T/private/pw"; chmod 0600 "$T/private/pw"
+pwconf() {
+	sed -e 's/^transport: maildir/transport: smtp/' "$T/conf.keep" > "$T/pw.yaml"
+	printf 'smtp:\n  host: 127.0.0.1\n  port: 25\n  username: mailer\n  password_file: %s\n' "$1" >> "$T/pw.yaml"
+	chmod 0640 "$T/pw.yaml"
+}
+pwconf "$T/private/pw"
+check_rc "a 0600 password file of root's: starts (and serves until stopped)" 124 timeout 2 "$BLD/msgspool-web" -c "$T/pw.yaml"
+chmod 0620 "$T/private/pw"
+check_rc "a group-writable password file: exit 78" 78 timeout 10 "$BLD/msgspool-web" -c "$T/pw.yaml"
+check_contains "a group-writable password file: named, and why" "$(cat "$T/err")" \
+	"$T/private/pw: the password file must be a regular file not readable by others and writable by its owner only"
+chmod 0600 "$T/private/pw"
+ln -s "$T/private" "$T/spool/new/planted"
+pwconf "$T/spool/new/planted/pw"
+check_rc "a password file through a link planted in the spool: exit 78" 78 timeout 10 "$BLD/msgspool-web" -c "$T/pw.yaml"
+check_contains "a password file through a planted link: named, and why" "$(cat "$T/err")" \
+	"$T/spool/new/planted/pw: smtp.password_file passes through the spool $T/spool"
+ln -s "$T/private/pw" "$T/spool/new/planted.pw"
+pwconf "$T/spool/new/planted.pw"
+check_rc "a password file that is a link planted in the spool: exit 78" 78 timeout 10 "$BLD/msgspool-web" -c "$T/pw.yaml"
+check_contains "a planted link: named" "$(cat "$T/err")" "$T/spool/new/planted.pw: smtp.password_file passes through the spool"
+rm -f "$T/spool/new/planted" "$T/spool/new/planted.pw"
+
 # ---- a spool with hostile content ----
 ID1=$(ms enqueue --to a1@example.org --subject '<script>alert(1)</script>"><img src=x onerror=alert(2)>' --text-file - <<EOF2
 body
