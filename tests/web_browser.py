@@ -2,7 +2,8 @@
 """web_browser: drives msgspool-web in headless Chromium (Debian's chromium
 and chromium-driver, python3-selenium) the way an admin does: log in,
 filter, search, select two failed receivers and resend them, read a 451
-transcript, try a POST without the CSRF token, and check that hostile
+transcript, see only the hold or release that applies, open a receiver by
+an id prefix, try a POST without the CSRF token, and check that hostile
 subjects and bodies run nothing. Prints "ok - ..." / "FAIL - ..." lines
 for tests/web-browser.sh; screenshots go to --out."""
 import argparse
@@ -128,7 +129,27 @@ def detail_451(d, base, ids, shots):
     click(d, d.find_element(By.LINK_TEXT, ids["f451"]))
     tr = " ".join(p.text for p in d.find_elements(By.CSS_SELECTOR, "pre.tr"))
     check("detail: the 451 transcript", "451 4.3.0" in tr and "MAIL FROM" in tr, tr[:300])
+    check("detail of a failed receiver: Hold, not Release", buttons(d) & {"Hold", "Release"} == {"Hold"},
+          str(buttons(d)))
     d.save_screenshot(os.path.join(shots, "detail.png"))
+
+
+def buttons(d):
+    return {b.text for b in d.find_elements(By.CSS_SELECTOR, "form.bar button")}
+
+
+def prefixes(d, base, ids, shots):
+    whole = ids["f451"]
+    d.get(base + "/receivers/" + whole[:-1])
+    check("a unique id prefix opens the whole id's page", d.current_url == base + "/receivers/" + whole,
+          d.current_url)
+    d.get(base + "/receivers/" + ids["prefix"])
+    links = [a.text for a in d.find_elements(By.CSS_SELECTOR, "ul.candidates a")]
+    check("an ambiguous prefix lists the candidates", set(ids["prefixed"]) <= set(links), str(links))
+    d.save_screenshot(os.path.join(shots, "prefix.png"))
+    click(d, d.find_element(By.LINK_TEXT, ids["prefixed"][0]))
+    check("a candidate's link opens its page", d.current_url == base + "/receivers/" + ids["prefixed"][0],
+          d.current_url)
 
 
 def post_without_token(d, base, ids, spool):
@@ -160,6 +181,9 @@ def hold_release(d, base, ids, spool, shots):
             d.get(base + "/receivers?status=held")
             check("hold: the held filter lists it", rows(d) == [target], str(rows(d)))
             d.save_screenshot(os.path.join(shots, "held.png"))
+            d.get(base + "/receivers/" + target)
+            check("detail of a held receiver: Release, not Hold", buttons(d) & {"Hold", "Release"} == {"Release"},
+                  str(buttons(d)))
 
 
 def hostile(d, base, ids):
@@ -181,7 +205,8 @@ def main():
     ap.add_argument("--url", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
-    ap.add_argument("--ids", required=True, help="JSON file: failed_all, sent_today, resend, f451, search, hostile")
+    ap.add_argument("--ids", required=True,
+                    help="JSON file: failed_all, sent_today, resend, f451, search, hostile, prefix, prefixed")
     ap.add_argument("--spool", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -196,6 +221,7 @@ def main():
             resend_two(d, a.url, ids, a.out)
             detail_451(d, a.url, ids, a.out)
             post_without_token(d, a.url, ids, a.spool)
+            prefixes(d, a.url, ids, a.out)
             hold_release(d, a.url, ids, a.spool, a.out)
             d.get(a.url + "/")
             d.save_screenshot(os.path.join(a.out, "dashboard.png"))
