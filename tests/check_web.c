@@ -10,6 +10,7 @@
 #include "webauth.h"
 #include "webhtml.h"
 #include "webhttp.h"
+#include "webpages.h"
 #include "webpasswd.h"
 #include "webspool.h"
 
@@ -272,6 +273,63 @@ START_TEST(id_checks)
 }
 END_TEST
 
+/* Ids in URLs and forms as `msgspool show` takes them: a whole id (itself
+ * even when it starts another), a unique prefix, or for an ambiguous one
+ * the candidates and nothing done. */
+START_TEST(id_prefixes)
+{
+	char *dir = unit_tmpdir(), root[4200], id[SPOOL_ID_MAX + 1];
+	snprintf(root, sizeof root, "%s/spool", dir);
+	struct webapp app;
+	memset(&app, 0, sizeof app);
+	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
+	ck_assert_int_eq(spool_open(&app.sp, root), 0);
+	const char yaml[] = "msgspool: 1\nsend_to: a@example.org\nsubject: s\ntext: t\n";
+	const char *names[] = {"abc-12", "abc-1", "abd-1"};
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(spool_enqueue(app.sp, names[i], yaml, strlen(yaml)), 0);
+	struct webauth_session sess = {.csrf = "0123456789abcdef0123456789abcdef"};
+	struct web_req r = {.app = &app, .method = "POST", .path = "/receivers/hold", .sess = &sess, .user = "alice"};
+	enum spool_status st;
+	ck_assert_int_eq(webpages_find(&r, "abc-1", id, &st), WEBPAGES_FOUND);
+	ck_assert_str_eq(id, "abc-1");
+	ck_assert_int_eq(webpages_find(&r, "abd", id, &st), WEBPAGES_FOUND);
+	ck_assert_str_eq(id, "abd-1");
+	ck_assert_int_eq(st, SPOOL_NEW);
+	ck_assert_int_eq(webpages_find(&r, "abc", id, &st), WEBPAGES_AMBIGUOUS);
+	ck_assert_int_eq(webpages_find(&r, "abe", id, &st), WEBPAGES_NONE);
+	ck_assert_int_eq(webpages_find(&r, "..", id, &st), WEBPAGES_BAD);
+	ck_assert_int_eq(webpages_find(&r, "a/b", id, &st), WEBPAGES_BAD);
+	struct webpages_candidate c[WEBPAGES_CANDIDATES];
+	ck_assert_uint_eq(webpages_candidates(&r, "abc", c), 2);
+	ck_assert_str_eq(c[0].id, "abc-1");
+	ck_assert_str_eq(c[1].id, "abc-12");
+	/* An action's ids: prefixes made whole, unknown ones left to refuse. */
+	char a0[] = "abd", a1[] = "abc-12", a2[] = "nope";
+	char *ids[] = {a0, a1, a2}, *store;
+	ck_assert(webpages_resolve_ids(&r, ids, 3, &store));
+	ck_assert_str_eq(ids[0], "abd-1");
+	ck_assert_str_eq(ids[1], "abc-12");
+	ck_assert_str_eq(ids[2], "nope");
+	ck_assert_uint_eq(r.out.len, 0);
+	free(store);
+	/* One ambiguous prefix among them: 409, the candidates, nothing resolved for use. */
+	char b0[] = "abd", b1[] = "abc";
+	char *ids2[] = {b0, b1};
+	ck_assert(!webpages_resolve_ids(&r, ids2, 2, &store));
+	free(store);
+	ck_assert_uint_eq(r.status, 409);
+	ck_assert_ptr_nonnull(strstr(util_buf_cstr(&r.out), "Nothing was done"));
+	ck_assert_ptr_nonnull(strstr(util_buf_cstr(&r.out), "<a href=\"/receivers/abc-1\">abc-1</a>"));
+	ck_assert_ptr_nonnull(strstr(util_buf_cstr(&r.out), "<a href=\"/receivers/abc-12\">abc-12</a>"));
+	ck_assert_ptr_null(strstr(util_buf_cstr(&r.out), "abd-1"));
+	util_buf_free(&r.out);
+	spool_close(app.sp);
+	unit_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* SPOOL/audit: one line an action, appended; never through a link. */
 START_TEST(audit_file)
 {
@@ -340,7 +398,8 @@ int main(void)
 	Suite *s = suite_create("web");
 	TCase *tc = tcase_create("web");
 	const TTest *const tests[] = {escape_markup, escape_bytes, url_encoding, unescape, form, sessions,
-				sessions_bounded, csrf, lockout, htpasswd_parse, htpasswd_file, id_checks, audit_file, conf_web};
+				sessions_bounded, csrf, lockout, htpasswd_parse, htpasswd_file, id_checks, id_prefixes,
+				audit_file, conf_web};
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++)
 		tcase_add_test(tc, tests[i]);
 	tcase_set_timeout(tc, 30);
