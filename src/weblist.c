@@ -187,6 +187,11 @@ static void count_type(struct weblist_counts *c, const char *type)
 		c->other_types++;
 }
 
+static int type_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct weblist_type *)a)->name, ((const struct weblist_type *)b)->name);
+}
+
 static void count_row(struct pick *p, const struct query_row *row)
 {
 	struct weblist_counts *c = &p->l->counts;
@@ -284,6 +289,9 @@ int weblist_query(struct web_req *r, struct weblist *l)
 		return -1;
 	}
 	l->counts.sent[QUERY_SENT_ANY] = l->counts.total;
+	/* The sidebar's types by name, as the admin's filters are: not in the
+	 * order the directories happened to be read. */
+	qsort(l->counts.types, l->counts.ntypes, sizeof *l->counts.types, type_cmp);
 	if (l->nrows > 1)
 		qsort_r(l->rows, l->nrows, sizeof *l->rows, order_r, &p);
 	/* Only the page's rows stay. */

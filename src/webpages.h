@@ -15,7 +15,7 @@
 /* Counts per sidebar choice, over every receiver. */
 struct weblist_counts {
 	size_t total, status[SPOOL_NSTATUS], sent[6];
-	struct {
+	struct weblist_type {
 		char *name;
 		size_t n;
 	} types[WEBLIST_TYPES];

@@ -86,8 +86,17 @@ def sidebar_click(d, heading, label):
     raise AssertionError("no sidebar choice %s / %s" % (heading, label))
 
 
+def sidebar_labels(d, heading):
+    for h in d.find_elements(By.CSS_SELECTOR, "aside h3"):
+        if h.text.lower() == heading.lower():
+            return [a.text for a in h.find_elements(By.XPATH, "following-sibling::ul[1]/li/a")]
+    return []
+
+
 def filters(d, base, ids):
     d.get(base + "/receivers")
+    types = sidebar_labels(d, "By type")[1:]
+    check("the sidebar's types are in order of their names", len(types) > 2 and types == sorted(types), str(types))
     sidebar_click(d, "By status", "failed")
     got = set(rows(d))
     check("filter status failed: exactly the failed ones", got == set(ids["failed_all"]), str(got))
