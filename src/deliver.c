@@ -311,13 +311,19 @@ void deliver_settle(struct deliver *d, struct deliver_report *rep)
 }
 
 /* Renders, sends and records one loaded receiver; with d->hold it may be
- * held (DELIVER_PENDING: c, r and src move into the hold). */
+ * held (DELIVER_PENDING: c, r and src move into the hold).
+ * Parts go 8bit where the session's server offers 8BITMIME (RFC 6152),
+ * which is known only after its EHLO, and a send on a new connection
+ * makes that EHLO (the first message after a start or a SIGHUP): so the
+ * transport is handed the 8bit rendering; when its session does not offer
+ * 8BITMIME it refuses that before MAIL, and the 7-bit rendering goes at
+ * once on the same connection, within this attempt (a server without
+ * 8BITMIME costs a second rendering of a message with 8-bit text). */
 static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, struct receiver *r,
 				   const struct util_buf *src, const struct timespec *t0,
 				   struct deliver_report *rep, char *err, size_t errsz, bool *later)
 {
-	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain,
-				  transport_8bitmime(d->t)};
+	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain, true};
 	struct util_buf msg = {0};
 	struct mime_envelope env;
 	char bits[MSGID_BITS_LEN + 1];
@@ -349,6 +355,14 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	struct held *h = util_xmalloc(sizeof *h);
 	*h = (struct held){0};
 	enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &h->res, d->hold);
+	if (env.eightbit && out == TRANSPORT_TEMP && h->res.session_failed && !transport_8bitmime(d->t) &&
+	    strstr(h->res.error, "8BITMIME")) {
+		/* This session offers no 8BITMIME: the same message in 7 bits. */
+		mo.eightbit = false;
+		msg.len = 0;
+		if (mime_render_bits(r, &mo, use_bits, time(NULL), &msg, &env, err, errsz) == 0)
+			out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &h->res, d->hold);
+	}
 	util_buf_free(&msg);
 	struct transport_result *before = transport_settled(d->t);
 	if (before)

@@ -345,9 +345,10 @@ static const char *choose_encoding(const char *body, bool eightbit)
 }
 
 /* One text part's headers and its body in the encoding chosen for it. */
-static int text_part(struct util_buf *b, const char *subtype, const char *body, bool eightbit)
+static int text_part(struct util_buf *b, const char *subtype, const char *body, bool eightbit, bool *used8)
 {
 	const char *enc = choose_encoding(body, eightbit);
+	*used8 |= enc[0] == '8';
 	if (util_buf_adds(b, "Content-Type: text/") < 0 || util_buf_adds(b, subtype) < 0 ||
 	    util_buf_adds(b, "; charset=\"utf-8\"\r\nContent-Transfer-Encoding: ") < 0 ||
 	    util_buf_adds(b, enc) < 0 || util_buf_adds(b, "\r\n\r\n") < 0)
@@ -385,12 +386,12 @@ static void delimiter_for(const char *mid, char out[DELIM_LEN + 1])
  * writer copies every body byte through a line folder, a third of a
  * render, which quoted-printable lines of at most 76 characters never need. */
 static int write_body(struct util_buf *msg, const struct receiver *r, const char *text, const char *mid,
-		      bool eightbit)
+		      bool eightbit, bool *used8)
 {
 	if (util_buf_adds(msg, "MIME-Version: 1.0\r\n") < 0)
 		return -1;
 	if (!r->html)
-		return text_part(msg, "plain", text, eightbit) < 0 ||
+		return text_part(msg, "plain", text, eightbit, used8) < 0 ||
 		       /* SMTP ends a message at a line end; the text may not. */
 		       (memcmp(msg->data + msg->len - 2, "\r\n", 2) != 0 && util_buf_add(msg, "\r\n", 2) < 0) ? -1 : 0;
 	char d[DELIM_LEN + 1];
@@ -399,9 +400,9 @@ static int write_body(struct util_buf *msg, const struct receiver *r, const char
 	if (util_buf_adds(msg, "Content-Type: multipart/alternative; boundary=\"") < 0 ||
 	    util_buf_add(msg, b, DELIM_LEN - 4) < 0 || util_buf_add(msg, "\"\r\n", 3) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-	    text_part(msg, "plain", text, eightbit) < 0 ||
+	    text_part(msg, "plain", text, eightbit, used8) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "\r\n", 2) < 0 ||
-	    text_part(msg, "html", r->html, eightbit) < 0 ||
+	    text_part(msg, "html", r->html, eightbit, used8) < 0 ||
 	    util_buf_add(msg, d, DELIM_LEN) < 0 || util_buf_add(msg, "--\r\n", 4) < 0)
 		return -1;
 	return 0;
@@ -512,7 +513,8 @@ int mime_render_bits(const struct receiver *r, const struct mime_options *o, con
 		goto done;
 	}
 	snprintf(env->message_id, sizeof env->message_id, "%s", mid);
-	rc = write_fields(msg, r, o, now, a, mid, env->smtputf8) < 0 || write_body(msg, r, text, mid, o->eightbit) < 0 ? -1 : 0;
+	env->eightbit = false;
+	rc = write_fields(msg, r, o, now, a, mid, env->smtputf8) < 0 || write_body(msg, r, text, mid, o->eightbit, &env->eightbit) < 0 ? -1 : 0;
 	if (rc < 0 && !err[0])
 		snprintf(err, errsz, errno == E2BIG ? "a header line would be longer than 998 octets"
 						     : "cannot build the MIME message (out of memory)");

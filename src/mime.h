@@ -24,6 +24,7 @@ struct mime_envelope {
 	char from[300], to[300];
 	char message_id[300];	/* to be recorded in the receiver (key message_id) */
 	bool smtputf8;
+	bool eightbit;		/* a part went 8bit (mime_options eightbit): needs 8BITMIME */
 };
 
 /* The message, CRLF line endings, and its envelope. On a receiver that
