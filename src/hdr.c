@@ -2,15 +2,18 @@
  * that a reader decodes exactly the string it was given: folding only
  * before whitespace that is already there, never before the first word,
  * lines under 78 octets where possible and never over 998; unstructured
- * text that needs it becomes encoded-words of whole UTF-8 characters (B
- * when shorter, Q otherwise) that carry their whitespace inside them.
+ * text that needs it, and words that whitespace other than one space
+ * joins, become encoded-words of whole UTF-8 characters (B when shorter,
+ * Q otherwise) that carry their whitespace inside them.
  * Owns: folding and RFC 2047 encoding of header values.
  * Never: breaks a word (a word that cannot fit is encoded and split between
  * characters), drops or adds whitespace the decoder would see, or writes a
  * line break the caller gave it (callers refuse those first).
  * Rules: RFC 5322 2.2.3 and 3.2.2 (folding), RFC 2047 (encoded-words in
  * text and phrases), man/msgspool-receiver.5 (what goes on the wire);
- * proven by tests/roundtrip.py against Python's email package. */
+ * proven by tests/roundtrip.py against Python's email package, Perl's
+ * Email::MIME and libetpan's parser (which of them a display name cannot
+ * reach exactly, and why: man/msgspool-receiver.5). */
 #include "config.h"
 #include "hdr.h"
 
@@ -224,9 +227,27 @@ static bool only_ws(const char *s)
 	return *s && s[strspn(s, " \t")] == '\0';
 }
 
-/* Unstructured text (RFC 5322 3.2.5): plain words as they are, runs of
- * words that need encoding as one encoded text, leading and trailing
- * whitespace inside an encoded-word (readers strip it otherwise). */
+/* A run of whitespace between two words that not every reader gives back
+ * as it is: anything but one space. libetpan's decoder joins the words of
+ * a field with one space; only inside an encoded-word does whitespace
+ * reach Python, Perl and libetpan alike. */
+static bool odd_run(const char *ws, size_t n)
+{
+	return !(n == 1 && ws[0] == ' ');
+}
+
+/* Whether the whitespace at s leads to another word and is odd. */
+static bool odd_after(const char *s)
+{
+	size_t n = strspn(s, " \t");
+	return n > 0 && s[n] && odd_run(s, n);
+}
+
+/* Unstructured text (RFC 5322 3.2.5): plain words as they are, joined by
+ * single spaces; runs of words that need encoding, or that another run of
+ * whitespace joins, as one encoded text that holds that whitespace;
+ * leading and trailing whitespace inside an encoded-word (readers strip
+ * it otherwise). */
 static void put_unstructured(struct fold *f, const char *v)
 {
 	const char *p = v;
@@ -235,14 +256,15 @@ static void put_unstructured(struct fold *f, const char *v)
 		size_t wsn, wn, used = next_word(p, &wsn, &wn);
 		size_t room = !start ? LINE - 1 : f->col < LINE ? LINE - f->col : 0;
 		bool lead = start && wsn > 0, trail = wn > 0 && only_ws(p + used);
-		if (wn > 0 && !lead && !trail && !needs_ew(p + wsn, wn, room)) {
+		if (wn > 0 && !lead && !trail && !needs_ew(p + wsn, wn, room) && !odd_after(p + used)) {
 			put_ws_item(f, p, wsn, p + wsn, wn);
 			p += used;
 			start = false;
 			continue;
 		}
-		/* Take in the following words that need encoding too, with the
-		 * whitespace between them, and whitespace at the very end. */
+		/* Take in the following words that need encoding too, or that
+		 * odd whitespace joins, with the whitespace between them, and
+		 * whitespace at the very end. */
 		const char *seg = lead ? p : p + wsn, *end = trail ? p + strlen(p) : p + used;
 		while (*end) {
 			size_t w2, n2, u2 = next_word(end, &w2, &n2);
@@ -250,7 +272,7 @@ static void put_unstructured(struct fold *f, const char *v)
 				end += strlen(end);
 				break;
 			}
-			if (!needs_ew(end + w2, n2, LINE - 1))
+			if (!needs_ew(end + w2, n2, LINE - 1) && !odd_run(end, w2) && !odd_after(end + u2))
 				break;
 			end += u2;
 		}
@@ -329,20 +351,6 @@ static void put_phrase_ew(struct fold *f, const char *w, size_t n)
 	util_buf_free(&e);
 }
 
-/* Words of atext joined by single spaces: a phrase as it is. */
-static bool plain_phrase(const char *s)
-{
-	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
-	size_t n = strlen(s);
-	if (n == 0 || n > 60 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") || strstr(s, "=?"))
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == ' ' || strchr(atext, *p)))
-			return false;
-	return true;
-}
-
 struct phrase {
 	struct fold *f;
 	struct util_buf q;	/* ASCII text waiting to become a quoted-string */
@@ -358,6 +366,51 @@ static void token_gap(struct phrase *ph)
 	if (ph->f->col + 2 > LINE)
 		newline(ph->f);
 	put(ph->f, " ", 1);
+}
+
+/* A run of n >= 2 spaces between two words that are encoded-words (the
+ * word after it is w, wn octets), said exactly to both readers: Python
+ * shows one space for each whitespace outside quotes (between tokens, or a
+ * run inside an encoded-word), Perl drops the whitespace between
+ * encoded-words and keeps what is inside them. So: j encoded-words of
+ * spaces alone between the two, the last spaces leading inside w's own;
+ * Python counts 1 + 2j + (w leads with spaces), Perl the spaces inside. */
+static void put_space_run_ew(struct phrase *ph, size_t n, const char *w, size_t wn)
+{
+	size_t j = (n - 1) / 2, lead = n % 2 ? 0 : n - j;
+	struct util_buf e = {0};
+	for (size_t i = 0; i < j; i++) {
+		size_t k = i + 1 < j || n % 2 == 0 ? 1 : n - (j - 1);
+		e.len = 0;
+		while (k-- > 0)
+			util_buf_add(&e, " ", 1);
+		token_gap(ph);
+		put_phrase_ew(ph->f, e.data, e.len);
+	}
+	e.len = 0;
+	for (size_t i = 0; i < lead; i++)
+		util_buf_add(&e, " ", 1);
+	util_buf_add(&e, w, wn);
+	token_gap(ph);
+	if (!e.data)
+		ph->f->rc = -1;
+	else
+		put_phrase_ew(ph->f, e.data, e.len);
+	util_buf_free(&e);
+}
+
+/* Words of atext joined by single spaces: a phrase as it is. */
+static bool plain_phrase(const char *s)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
+	size_t n = strlen(s);
+	if (n == 0 || n > 60 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") || strstr(s, "=?"))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == ' ' || strchr(atext, *p)))
+			return false;
+	return true;
 }
 
 static void flush_quoted(struct phrase *ph, bool even_empty)
@@ -380,12 +433,14 @@ static void add_quoted(struct phrase *ph, const char *s, size_t n)
  * one space each: printable ASCII runs (their whitespace exactly) as
  * quoted-strings, other words as encoded-words, and a space of the name
  * next to an encoded-word becomes the one a reader puts back, and words to
- * encode joined by single spaces are one encoded-word. Whitespace other
- * than one space between two encoded words cannot be said exactly to both
- * Python (which reads whitespace in an encoded-word of a phrase as one
- * space) and Perl (which drops whitespace between encoded-words, also from
- * a quoted-string between them); it is kept in a quoted-string between
- * them, as Python reads it. */
+ * encode joined by single spaces are one encoded-word; a run of spaces
+ * between two of them is carried by encoded-words (put_space_run_ew).
+ * Whitespace with a tab between two encoded words cannot be said exactly
+ * to both Python (which reads each whitespace run outside quotes, inside
+ * an encoded-word too, as one space) and Perl (which drops whitespace
+ * between encoded-words, also from a quoted-string between them); it is
+ * kept in a quoted-string between them, as Python reads it
+ * (man/msgspool-receiver.5 says which names cannot be said exactly). */
 static void put_phrase(struct fold *f, const char *name)
 {
 	struct phrase ph = {.f = f};
@@ -417,9 +472,13 @@ static void put_phrase(struct fold *f, const char *name)
 				break;
 			wn += 1 + next;
 		}
+		size_t run = (size_t)(w - p);
 		if (!ew) {
 			add_quoted(&ph, ws, wsn);
 			add_quoted(&ph, w, wn);
+		} else if (prev_ew && run >= 2 && strspn(p, " ") == run && !ph.have_q) {
+			/* Spaces alone between two encoded-words: inside encoded-words. */
+			put_space_run_ew(&ph, run, w, wn);
 		} else {
 			bool gap = wsn > 0 && ws[wsn - 1] == ' ';
 			if (wsn > 0)

@@ -61,7 +61,14 @@ static const struct {
 	{"Øving", 0, "H: =?UTF-8?B?w5h2aW5n?=\r\n"}, /* B is shorter here */
 	{"Øvingsoppgavebesvarelsene øving", 0, "H: =?UTF-8?Q?=C3=98vingsoppgavebesvarelsene_=C3=B8ving?=\r\n"},
 	{"a=?b c", 0, "H: =?UTF-8?Q?a=3D=3Fb?= c\r\n"},
-	{"x  Øvingsoppgavebesvarelsene  y", 0, "H: x  =?UTF-8?Q?=C3=98vingsoppgavebesvarelsene?=  y\r\n"},
+	/* Whitespace but one space between words inside encoded-words, where
+	 * libetpan keeps it too. */
+	{"x  Øvingsoppgavebesvarelsene  y", 0, "H: =?UTF-8?Q?x__=C3=98vingsoppgavebesvarelsene__y?=\r\n"},
+	{"two  spaces here", 0, "H: =?UTF-8?Q?two__spaces?= here\r\n"},
+	/* Spaces between two encoded-words of a name: Python counts one per
+	 * token gap and per run inside, Perl the spaces inside. */
+	{"日本  語", 1, "H: =?UTF-8?B?5pel5pys?= =?UTF-8?B?ICDoqp4=?= <a@b.c>\r\n"},
+	{"日本   語", 1, "H: =?UTF-8?B?5pel5pys?= =?UTF-8?Q?___?= =?UTF-8?B?6Kqe?= <a@b.c>\r\n"},
 	{" lead", 0, "H: =?UTF-8?Q?_lead?=\r\n"},
 	{"Devilry", 1, "H: Devilry <a@b.c>\r\n"},
 	{"Devilry, Inc.", 1, "H: \"Devilry, Inc.\" <a@b.c>\r\n"},

@@ -7,8 +7,24 @@ use strict;
 use warnings;
 use Email::MIME;
 use JSON::PP;
+use Encode;
 
-my $dir = shift or die "usage: roundtrip.pl MAILDIR\n";
+if (@ARGV == 2 && $ARGV[0] eq '--phrases') {
+	# roundtrip.pl --phrases FILE: the display name Email::MIME reads from
+	# "From: PHRASE <a@example.org>" for each case of FILE (tests/roundtrip.py
+	# prove-generate), as a JSON list in the same order.
+	open(my $fh, '<:raw', $ARGV[1]) or die "$ARGV[1]: $!\n";
+	my $cases = JSON::PP->new->utf8->decode(do { local $/; <$fh> });
+	my @out;
+	for my $c (@$cases) {
+		my $raw = "From: " . Encode::encode('UTF-8', $c->{phrase}) . " <a\@example.org>\r\nTo: b\@example.org\r\n\r\nx\r\n";
+		my @a = Email::MIME->new($raw)->header_as_obj('From')->addresses;
+		push @out, @a ? $a[0]->phrase : undef;
+	}
+	print JSON::PP->new->utf8->canonical->encode(\@out);
+	exit 0;
+}
+my $dir = shift or die "usage: roundtrip.pl MAILDIR | --phrases FILE\n";
 opendir(my $dh, $dir) or die "$dir: $!\n";
 my %out;
 for my $f (sort grep { !/^\./ } readdir $dh) {

@@ -5,11 +5,16 @@ Email::MIME.
 
   roundtrip.py generate DIR N SEED   writes N random receivers into DIR
                                       (DIR/cases.json keeps what each holds)
-  roundtrip.py check MAILDIR CASES [PERL]
+  roundtrip.py check MAILDIR CASES [PERL [ETPAN]]
                                       parses every delivered message and
                                       compares each field with its case; with
                                       PERL (tests/roundtrip.pl's output for
-                                      MAILDIR), Email::MIME's fields too
+                                      MAILDIR), Email::MIME's fields too, with
+                                      ETPAN (tests/roundtrip_etpan's) libetpan's
+  roundtrip.py prove-generate FILE    headers that try every way to write a
+                                      few short display names (candidates)
+  roundtrip.py prove-check FILE PERL  which of them Python and Perl (PERL:
+                                      roundtrip.pl --phrases FILE) read back
 
 Subjects, display names (From, Reply-To) and a custom X- header are drawn
 from pieces that break header writers: runs of spaces and tabs, emoji,
@@ -86,17 +91,21 @@ def unsayable(name):
 
 def unsayable_both(name):
     """What no 7-bit header can carry exactly to Python's email and Perl's
-    Email::MIME at once: besides what Python cannot read back (above), any
-    whitespace but one space between two words that must be encoded-words.
-    Perl decodes a phrase after unquoting it, dropping whitespace between
-    encoded-words (RFC 2047 6.2) even when a quoted-string held it; Python
-    reads whitespace inside an encoded-word of a phrase as one space."""
+    Email::MIME at once: besides what Python cannot read back (above), a
+    tab (any whitespace but spaces) between two words that must be
+    encoded-words. Perl decodes a phrase after unquoting it and joining its
+    tokens with one space, dropping whitespace between encoded-words (RFC
+    2047 6.2) even when a quoted-string held it, and keeping what is inside
+    them; Python reads each whitespace run outside quotes (between tokens,
+    or inside an encoded-word) as one space. So between two encoded-words
+    only spaces can be said (hdr.c: put_space_run_ew); "prove" below tries
+    every header of a few tokens for short names of each kind."""
     import re
     if unsayable(name):
         return True
     for m in re.finditer(r"[ \t]+", name):
         if (m.start() > 0 and ew_word(name, m.start() - 1) and m.end() < len(name)
-                and ew_word(name, m.end()) and m.group(0) != " "):
+                and ew_word(name, m.end()) and m.group(0).strip(" ")):
             return True
     return False
 
@@ -109,6 +118,20 @@ def ew_word(name, i):
             w = m.group(0)
             return any(ord(c) >= 0x7f or ord(c) < 0x20 for c in w) or "=?" in w
     return False
+
+
+def failed(reader, to, case, got, problems):
+    """Adds a wrong address to a reader's problems with a message and
+    prints them; 1 when there are any."""
+    want_addr = {"from_addr": "noreply@example.org", "reply_to_addr": "help@example.org"}
+    problems += ["%s %r" % (k, got.get(k)) for k, v in want_addr.items() if got.get(k) != v]
+    if not problems:
+        return 0
+    print("FAIL %s %s: fields %s" % (reader, to, problems))
+    for k in problems[:2]:
+        if k in case:
+            print("   want %s: %r\n   got  %s: %r" % (k, case[k], k, got.get(k)))
+    return 1
 
 
 def check_perl(cases, perl_path):
@@ -126,20 +149,49 @@ def check_perl(cases, perl_path):
             if k in problems and unsayable_both(case[k]):
                 problems.remove(k)
                 unsaid += 1
-        want_addr = {"from_addr": "noreply@example.org", "reply_to_addr": "help@example.org"}
-        problems += ["%s %r" % (k, got.get(k)) for k, v in want_addr.items() if got.get(k) != v]
-        if problems:
-            bad += 1
-            print("FAIL perl %s: fields %s" % (to, problems))
-            for k in problems[:2]:
-                if k in case:
-                    print("   want %s: %r\n   got  %s: %r" % (k, case[k], k, got.get(k)))
+        bad += failed("perl", to, case, got, problems)
     print("perl: %d messages checked, %d failed; %d display names that no 7-bit header can carry "
           "exactly to both readers not counted" % (len(perl), bad, unsaid))
     return bad
 
 
-def check(maildir, cases_path, perl_path=None):
+def check_etpan(cases, etpan_path):
+    """libetpan's reading (tests/roundtrip_etpan: mailimf_fields_parse, then
+    mailmime_encoded_phrase_parse to UTF-8) of every message against its
+    case. libetpan's decoder keeps whitespace only inside encoded-words:
+    outside them it joins the words of a field with one space (runs of
+    spaces and tabs become one space, leading whitespace goes, whitespace
+    between two encoded-words goes), and its phrase parser does the same
+    inside a quoted display name. The subject and X-Roundtrip (whose odd
+    whitespace hdr.c puts inside encoded-words) must be exact; a display
+    name may differ in whitespace alone (a tab in a quoted-string, which
+    Python needs there), counted apart; any other difference, a wrong
+    address or a message it cannot read fails."""
+    import re
+    etpan = json.load(open(etpan_path, encoding="utf-8"))
+    bare = lambda v: re.sub(r"[ \t]+", "", v) if isinstance(v, str) else v
+    exact = spaced = bad = 0
+    for to, case in sorted(cases.items()):
+        got = etpan.get(to)
+        if got is None:
+            print("FAIL libetpan: no message to %r" % to)
+            bad += 1
+            continue
+        problems = []
+        for k in case:
+            if got.get(k) == case[k]:
+                exact += 1
+            elif k in ("from", "reply_to") and bare(got.get(k)) == bare(case[k]):
+                spaced += 1
+            else:
+                problems.append(k)
+        bad += failed("libetpan", to, case, got, problems)
+    print("libetpan: %d messages checked, %d failed; fields: %d exact, %d display names differing in "
+          "whitespace alone (libetpan keeps it only inside encoded-words)" % (len(etpan), bad, exact, spaced))
+    return bad
+
+
+def check(maildir, cases_path, perl_path=None, etpan_path=None):
     cases = json.load(open(cases_path, encoding="utf-8"))
     seen, bad, unsaid = 0, 0, [0]
     for name in sorted(os.listdir(maildir)):
@@ -177,11 +229,98 @@ def check(maildir, cases_path, perl_path=None):
           "can carry exactly (a tab next to an encoded word) not counted" % (seen, seen, len(cases), bad, unsaid[0]))
     if perl_path:
         bad += check_perl(cases, perl_path)
+    if etpan_path:
+        bad += check_etpan(cases, etpan_path)
     return 0 if bad == 0 and seen == len(cases) else 1
 
 
+# Display names next to encoded-words that no 7-bit header says exactly to
+# both readers (unsayable_both), and controls that one can; "prove" tries
+# every header made of the name's pieces (candidates, below) for each and
+# expects none to work in both readers for the first and some for the
+# second.
+PROVE_UNSAYABLE = ["日\tx", "x\t日", "日\t語", "日 \t語", "\t日", "日\t", "é\t x", "x \té"]
+PROVE_SAYABLE = ["日 x", "x 日", "日  x", "x  日", " 日", "日 ", "x\t 日", "日 \tx", "日  語", "日   語"]
+
+
+def candidates(name):
+    """Every phrase that renders name as consecutive pieces, each piece an
+    encoded-word (B), a quoted-string, an atom or (whitespace only) bare
+    whitespace, the pieces joined by nothing or one space: all the ways a
+    writer could choose, up to the splits a short name has."""
+    import base64
+    import re
+
+    def renderings(piece):
+        out = ["=?utf-8?b?%s?=" % base64.b64encode(piece.encode()).decode()]
+        if all(0x20 <= ord(c) < 0x7f or c == "\t" for c in piece) and "=?" not in piece:
+            out.append('"' + piece.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        if re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+", piece):
+            out.append(piece)
+        if piece.strip(" \t") == "":
+            out.append(piece)
+        return out
+
+    n = len(name)
+    for cuts in range(1 << (n - 1)):
+        pieces, start = [], 0
+        for i in range(1, n):
+            if cuts >> (i - 1) & 1:
+                pieces.append(name[start:i])
+                start = i
+        pieces.append(name[start:])
+        yield from _join(pieces, renderings)
+
+
+def _join(pieces, renderings):
+    import itertools
+    for toks in itertools.product(*[renderings(p) for p in pieces]):
+        for seps in itertools.product(["", " "], repeat=len(toks) - 1):
+            yield toks[0] + "".join(sep + t for sep, t in zip(seps, toks[1:]))
+
+
+def prove_generate(path):
+    cases = []
+    for name in PROVE_UNSAYABLE + PROVE_SAYABLE:
+        for phrase in sorted(set(candidates(name))):
+            cases.append({"name": name, "phrase": phrase})
+    json.dump(cases, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+
+
+def prove_check(path, perl_path):
+    """Which candidates each reader decodes to exactly the name (Python
+    with no defect): none may work for both on an unsayable name, some
+    must for a sayable one, and the names must be classified as such."""
+    cases = json.load(open(path, encoding="utf-8"))
+    perl = json.load(open(perl_path, encoding="utf-8"))
+    works = {}
+    for case, pl in zip(cases, perl):
+        raw = ("From: %s <a@example.org>\r\n\r\n" % case["phrase"]).encode()
+        h = email.message_from_bytes(raw, policy=email.policy.default)["from"]
+        py_ok = not h.defects and len(h.addresses) == 1 and h.addresses[0].display_name == case["name"]
+        w = works.setdefault(case["name"], [0, 0, 0, 0])
+        w[0] += 1
+        w[1] += py_ok
+        w[2] += pl == case["name"]
+        w[3] += py_ok and pl == case["name"]
+    bad = 0
+    for name, (n, py_n, pl_n, both) in works.items():
+        want_none = name in PROVE_UNSAYABLE
+        ok = (both == 0) == want_none and unsayable_both(name) == want_none
+        bad += not ok
+        print("%s prove %r: %d headers, exact in Python %d, in Perl %d, in both %d%s" % (
+            "ok  " if ok else "FAIL", name, n, py_n, pl_n, both,
+            "" if unsayable_both(name) == want_none else " (unsayable_both disagrees)"))
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "generate":
+    if sys.argv[1] == "prove-generate":
+        prove_generate(sys.argv[2])
+    elif sys.argv[1] == "prove-check":
+        sys.exit(prove_check(sys.argv[2], sys.argv[3]))
+    elif sys.argv[1] == "generate":
         generate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
-        sys.exit(check(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None))
+        sys.exit(check(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None,
+                       sys.argv[5] if len(sys.argv) > 5 else None))
