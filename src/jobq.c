@@ -135,7 +135,7 @@ bool jobq_push(struct jobq *q, enum spool_status from, const char *id)
 	return jobq_push_at(q, from, id, 1);
 }
 
-bool jobq_pop(struct jobq *q, struct jobq_job *job)
+bool jobq_pop_level(struct jobq *q, struct jobq_job *job, int *level)
 {
 	for (int l = 0; l < JOBQ_LEVELS; l++) {
 		struct jobq_ring *r = &q->ring[l];
@@ -145,9 +145,24 @@ bool jobq_pop(struct jobq *q, struct jobq_job *job)
 		r->head = (r->head + 1) % r->cap;
 		r->n--;
 		q->n--;
+		if (level)
+			*level = l;
 		return true;
 	}
 	return false;
+}
+
+bool jobq_pop(struct jobq *q, struct jobq_job *job)
+{
+	return jobq_pop_level(q, job, NULL);
+}
+
+int jobq_top_level(const struct jobq *q)
+{
+	int l = 0;
+	while (l < JOBQ_LEVELS && q->ring[l].n == 0)
+		l++;
+	return l;
 }
 
 /* ---- entries passed over until they change ---- */

@@ -51,6 +51,10 @@ bool jobq_push_at(struct jobq *q, enum spool_status from, const char *id, int le
 /* Takes the next job, of the first level that has one; it stays in the set
  * until jobq_done. False if empty. */
 bool jobq_pop(struct jobq *q, struct jobq_job *job);
+/* The same, telling the job's level (for jobq_push_at). */
+bool jobq_pop_level(struct jobq *q, struct jobq_job *job, int *level);
+/* The first level that has a job; JOBQ_LEVELS when empty. */
+int jobq_top_level(const struct jobq *q);
 /* Whether `id` is queued or in flight. */
 bool jobq_has(struct jobq *q, const char *id);
 /* The attempt on `id` is over: it may be queued again. */

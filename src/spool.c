@@ -48,7 +48,8 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
+/* The claim without its flush: open, lock, check, rename into active/. */
+static int claim_rename(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
 {
 	char name[SPOOL_ID_MAX + 16];
 	struct stat now;
@@ -84,19 +85,59 @@ int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct
 		errno = e;
 		return (e == ENOENT || e == EEXIST) ? SPOOL_BUSY : -1;
 	}
+	c->fd = fd;
+	return SPOOL_CLAIMED;
+}
+
+int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
+{
+	/* Claimed already, with others, by spool_claim_ahead: handed over. */
+	if (from != SPOOL_ACTIVE && spool_ahead_take(sp, from, id, c))
+		return SPOOL_CLAIMED;
+	int rc = claim_rename(sp, from, id, c);
 	/* Without a journal this rename is two directory writes, and anyone's
 	 * flush of the source (a producer's, for new/) may make the removal
 	 * durable: active/ is flushed before the send, so that a cut leaves
 	 * the name in active/, or two names of one inode (recovery's to
 	 * resolve). The source is flushed when the claim ends. */
-	if (from != SPOOL_ACTIVE && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+	if (rc == SPOOL_CLAIMED && from != SPOOL_ACTIVE && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
 		int e = errno;
-		close(fd); /* left in active/, unlocked: recovery's */
+		spool_claim_drop(c); /* left in active/, unlocked: recovery's */
 		errno = e;
 		return -1;
 	}
-	c->fd = fd;
-	return SPOOL_CLAIMED;
+	return rc;
+}
+
+size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *const *ids, size_t n)
+{
+	struct spool_claim c[SPOOL_AHEAD_MAX];
+	size_t got = 0;
+	if (from == SPOOL_ACTIVE)
+		return 0;
+	for (size_t i = 0; i < n && got < SPOOL_AHEAD_MAX; i++)
+		if (claim_rename(sp, from, ids[i], &c[got]) == SPOOL_CLAIMED)
+			got++;
+	/* Rule 3's flush of active/, once for all of them, before any is sent. */
+	if (got && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+		for (size_t i = 0; i < got; i++)
+			spool_claim_drop(&c[i]); /* in active/, unlocked: recovery's */
+		return 0;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < got; i++)
+		if (spool_ahead_put(sp, &c[i]) == 0)
+			kept++;
+		else if (spool_release(sp, &c[i], from) < 0)
+			spool_claim_drop(&c[i]);
+	return kept;
+}
+
+void spool_claim_ahead_give_back(struct spool *sp, enum spool_status from, const char *id)
+{
+	struct spool_claim c;
+	if (spool_ahead_take(sp, from, id, &c) && spool_release(sp, &c, from) < 0)
+		spool_claim_drop(&c); /* in active/, unlocked: recovery's */
 }
 
 int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len)
@@ -135,17 +176,29 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 {
 	char name[SPOOL_ID_MAX + 16];
 	spool_file_name(c->id, name, sizeof name);
-	if (c->from == SPOOL_ACTIVE && to != SPOOL_ACTIVE && named_elsewhere(sp, c, name)) {
-		if (unlinkat(sp->dirfd[SPOOL_ACTIVE], name, 0) < 0)
+	bool out = to != SPOOL_ACTIVE;
+	if (out)
+		spool_out_begin(sp); /* no flush of active/ before `to`'s */
+	if (c->from == SPOOL_ACTIVE && out && named_elsewhere(sp, c, name)) {
+		if (unlinkat(sp->dirfd[SPOOL_ACTIVE], name, 0) < 0) {
+			spool_out_end(sp);
 			return -1;
-	} else if (to != SPOOL_ACTIVE &&
-		   spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0)
+		}
+	} else if (out && spool_rename_noreplace(sp->dirfd[SPOOL_ACTIVE], name, sp->dirfd[to], name) < 0) {
+		int e = errno;
+		spool_out_end(sp);
+		errno = e;
 		return -1;
+	}
 	/* The claim's source first, then at most active/ and `to` name the
 	 * inode on disk, and recovery resolves that (spool_commit_batch). */
 	int rc = c->from != SPOOL_ACTIVE && c->from != to ? spool_sync_dir(sp, c->from) : 0;
+	if (rc == 0 && out)
+		rc = spool_sync_dir(sp, to);
+	if (out)
+		spool_out_end(sp);
 	if (rc == 0)
-		rc = spool_sync_dirs(sp, to, SPOOL_ACTIVE);
+		rc = spool_sync_dir(sp, SPOOL_ACTIVE);
 	int e = errno;
 	close(c->fd);
 	c->fd = -1;
@@ -546,6 +599,11 @@ void spool_close(struct spool *sp)
 {
 	if (!sp)
 		return;
+	/* Claims made ahead that nobody asked for go back where they were. */
+	struct spool_claim c;
+	while (sp->shared && spool_ahead_take(sp, SPOOL_NSTATUS, NULL, &c))
+		if (spool_release(sp, &c, c.from) < 0)
+			spool_claim_drop(&c);
 	spool_commit_fini(sp);
 	util_close_fds(sp->dirfd, SPOOL_NSTATUS);
 	util_close_fds((int[]){sp->tmpfd, sp->msgfd, sp->rootfd}, 3);

@@ -79,6 +79,16 @@ enum spool_claim_result { SPOOL_CLAIMED = 0, SPOOL_BUSY = 1 };
  * another process has it (it vanished, or it is locked). With from ==
  * SPOOL_ACTIVE the file is locked where it is (recovery). */
 int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c);
+/* Claims several receivers of `from` at once (at most SPOOL_AHEAD_MAX),
+ * with one flush of active/ for all of them, and keeps each claim for the
+ * spool_claim of its id (by any thread of this process), which then costs
+ * nothing. Those it cannot claim are left alone: their spool_claim says
+ * why. Returns how many it holds. */
+#define SPOOL_AHEAD_MAX 16
+size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *const *ids, size_t n);
+/* Puts a receiver claimed ahead and not asked for back where it came from
+ * (nothing when it is not held). */
+void spool_claim_ahead_give_back(struct spool *sp, enum spool_status from, const char *id);
 /* Reads the claimed file. */
 int spool_claim_read(struct spool_claim *c, size_t max, char **data, size_t *len);
 /* 1 when the claimed file is complete (nobody has it open for writing, the

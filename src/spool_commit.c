@@ -37,7 +37,17 @@ struct spool_shared {
 	/* Whose inodes are ours to pool: the user that opened the spool (a
 	 * later change of user only pools less, never a stranger's file). */
 	uid_t euid;
+	/* Moves out of active/ whose targets are not flushed yet: no flush of
+	 * active/ starts meanwhile (spool_out_begin). */
+	unsigned moving_out;
+	pthread_cond_t out_cv;
+	/* Claims made ahead (spool_claim_ahead) until their spool_claim. */
+	struct spool_claim *ahead;
+	size_t nahead;
 };
+
+/* Enough for every worker's claims ahead. */
+#define AHEAD_TABLE 256
 
 int spool_commit_init(struct spool *sp)
 {
@@ -45,6 +55,7 @@ int spool_commit_init(struct spool *sp)
 	if (!sp->shared)
 		return -1;
 	pthread_mutex_init(&sp->shared->mu, NULL);
+	pthread_cond_init(&sp->shared->out_cv, NULL);
 	sp->shared->euid = geteuid();
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
@@ -61,6 +72,8 @@ void spool_commit_fini(struct spool *sp)
 	}
 	sp->pool.n = 0;
 	if (sp->shared) {
+		free(sp->shared->ahead);
+		pthread_cond_destroy(&sp->shared->out_cv);
 		for (int i = 0; i < SPOOL_NSTATUS; i++)
 			pthread_cond_destroy(&sp->shared->dir[i].cv);
 		pthread_mutex_destroy(&sp->shared->mu);
@@ -69,9 +82,68 @@ void spool_commit_fini(struct spool *sp)
 	}
 }
 
+int spool_ahead_put(struct spool *sp, const struct spool_claim *c)
+{
+	struct spool_shared *sh = sp->shared;
+	int rc = -1;
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->ahead)
+		sh->ahead = calloc(AHEAD_TABLE, sizeof *sh->ahead);
+	if (sh->ahead && sh->nahead < AHEAD_TABLE) {
+		sh->ahead[sh->nahead++] = *c;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+bool spool_ahead_take(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
+{
+	struct spool_shared *sh = sp->shared;
+	bool found = false;
+	pthread_mutex_lock(&sh->mu);
+	for (size_t i = 0; i < sh->nahead; i++) {
+		if ((from != SPOOL_NSTATUS || id) && (sh->ahead[i].from != from || strcmp(sh->ahead[i].id, id) != 0))
+			continue;
+		*c = sh->ahead[i];
+		sh->ahead[i] = sh->ahead[--sh->nahead];
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return found;
+}
+
 int spool_pool_count(struct spool *sp)
 {
 	return sp->pool.n;
+}
+
+/* A rename out of active/ is two directory writes without a journal, and
+ * a flush of active/ between the rename and the flush of its target would
+ * make the removal durable first: a cut then, and the receiver is named
+ * nowhere. Claims flush active/ all the time, so within this process such
+ * moves are fenced: spool_out_begin waits for a flush of active/ that is
+ * running (it may see the rename) and keeps new ones from starting until
+ * spool_out_end, called once the targets are flushed. (Another process's
+ * flush of active/, msgspool send beside the daemon, is not fenced.) */
+void spool_out_begin(struct spool *sp)
+{
+	struct spool_shared *sh = sp->shared;
+	pthread_mutex_lock(&sh->mu);
+	while (sh->dir[SPOOL_ACTIVE].running)
+		pthread_cond_wait(&sh->dir[SPOOL_ACTIVE].cv, &sh->mu);
+	sh->moving_out++;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+void spool_out_end(struct spool *sp)
+{
+	struct spool_shared *sh = sp->shared;
+	pthread_mutex_lock(&sh->mu);
+	if (--sh->moving_out == 0)
+		pthread_cond_broadcast(&sh->out_cv);
+	pthread_mutex_unlock(&sh->mu);
 }
 
 /* Makes the changes so far to a status directory durable, sharing the
@@ -80,11 +152,17 @@ int spool_sync_dir(struct spool *sp, enum spool_status st)
 {
 	struct dir_sync *ds = &sp->shared->dir[st];
 	pthread_mutex_lock(&sp->shared->mu);
+	while (st == SPOOL_ACTIVE && sp->shared->moving_out)
+		pthread_cond_wait(&sp->shared->out_cv, &sp->shared->mu);
 	/* One running now may have started before our change. */
 	unsigned long need = ds->started + 1;
 	while (ds->done < need) {
 		if (ds->running) {
 			pthread_cond_wait(&ds->cv, &sp->shared->mu);
+			continue;
+		}
+		if (st == SPOOL_ACTIVE && sp->shared->moving_out) {
+			pthread_cond_wait(&sp->shared->out_cv, &sp->shared->mu);
 			continue;
 		}
 		ds->running = true;
@@ -321,11 +399,14 @@ static size_t batch_finish(struct batch *b)
 	 * directory writes where there is no journal, and a cut between these
 	 * flushes must leave a receiver named twice (one inode: recovery drops
 	 * the name in active/), never nowhere. */
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			spool_out_end(b->sp); /* the targets are durable: active/ may be flushed */
 		for (int s = 0; s < SPOOL_NSTATUS; s++)
 			if (b->dirty[s] && (s == SPOOL_ACTIVE) == (pass == 1) &&
 			    spool_sync_dir(b->sp, (enum spool_status)s) < 0)
 				b->dir_err[s] = errno ? errno : EIO;
+	}
 	size_t failed = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct spool_commit *j = &b->jobs[i];
@@ -370,6 +451,7 @@ size_t spool_commit_batch(struct spool *sp, struct spool_commit *jobs, size_t n)
 	batch_swap(&b);
 	batch_settle(&b);
 	util_test_stop("commit-between-renames");
+	spool_out_begin(sp);
 	batch_move(&b);
 	return batch_finish(&b);
 }

@@ -73,5 +73,15 @@ void spool_commit_fini(struct spool *sp);
  * fsync with any thread that needs the same. */
 int spool_sync_dir(struct spool *sp, enum spool_status st);
 int spool_sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b);
+/* Fence a move out of active/ (spool_commit.c says why): between begin
+ * and end (after the move's targets are flushed) no flush of active/
+ * starts in this process. */
+void spool_out_begin(struct spool *sp);
+void spool_out_end(struct spool *sp);
+/* The claims spool_claim_ahead holds for their spool_claim: put one (-1
+ * when the table is full), take the one of from/ID (false if none; with
+ * from SPOOL_NSTATUS and id NULL, any). */
+int spool_ahead_put(struct spool *sp, const struct spool_claim *c);
+bool spool_ahead_take(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c);
 
 #endif

@@ -20,10 +20,24 @@
 
 static void settle(struct worker *w, bool locked);
 
+/* Takes the next job (under mu); asks for a rescan of new/ when the queue
+ * of a backlog runs low. */
+static bool pop(struct daemon *d, struct jobq_job *job, int *level)
+{
+	if (!jobq_pop_level(&d->q, job, level))
+		return false;
+	if (d->q.backlog && d->q.n == QUEUE_LOW) {
+		d->q.backlog = false;
+		d->want_rescan = true;
+		evloop_wake(&d->ev);
+	}
+	return true;
+}
+
 /* Waits under mu for a job; false when stopping. Closes an idle
  * connection after idle_close seconds, and at once one that conns.c no
  * longer allows. */
-static bool next_job(struct worker *w, struct jobq_job *job)
+static bool next_job(struct worker *w, struct jobq_job *job, int *level)
 {
 	struct daemon *d = w->d;
 	bool may;
@@ -61,13 +75,7 @@ static bool next_job(struct worker *w, struct jobq_job *job)
 	}
 	if (d->stopping)
 		return false;
-	jobq_pop(&d->q, job);
-	if (d->q.backlog && d->q.n == QUEUE_LOW) {
-		d->q.backlog = false;
-		d->want_rescan = true;
-		evloop_wake(&d->ev);
-	}
-	return true;
+	return pop(d, job, level);
 }
 
 /* One attempt under the configuration's read lock, with a transport for
@@ -141,18 +149,89 @@ static void settle(struct worker *w, bool locked)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* At most this many receivers a worker claims at once: with a backlog it
+ * claims its next few from new/ together (spool_claim_ahead: one flush of
+ * active/ for all, where a claim alone pays one each) and sends them
+ * before it takes from the queue again. */
+#define AHEAD 8
+
+/* Under mu, with job just taken: while the backlog gives every allowed
+ * connection more than two, takes up to AHEAD - 1 more of the same
+ * priority for this worker into mine (job first, their levels in level)
+ * and returns how many it holds; claims them ahead outside mu. Not under
+ * smtp.rate: a claim would wait for its slot. */
+static size_t take_ahead(struct worker *w, const struct jobq_job *job, struct jobq_job *mine, int *level)
+{
+	struct daemon *d = w->d;
+	mine[0] = *job;
+	size_t n = 1, allowed = d->cc.allowed > 0 ? (size_t)d->cc.allowed : 1;
+	if (job->from != SPOOL_NEW || d->q.n < 2 * allowed)
+		return n;
+	pthread_rwlock_rdlock(&d->conf_lock);
+	bool paced = d->conf->smtp.nrates > 0;
+	pthread_rwlock_unlock(&d->conf_lock);
+	size_t want = d->q.n / allowed;
+	while (!paced && n < AHEAD && n <= want && jobq_top_level(&d->q) == level[0] && pop(d, &mine[n], &level[n]))
+		n++;
+	if (n == 1)
+		return n;
+	const char *ids[AHEAD];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (mine[i].from == SPOOL_NEW)
+			ids[k++] = mine[i].id;
+	pthread_mutex_unlock(&d->mu);
+	spool_claim_ahead(d->sp, SPOOL_NEW, ids, k);
+	pthread_mutex_lock(&d->mu);
+	return n;
+}
+
+/* Under mu: the receivers this worker took and will not send now (the
+ * server failed, it may no longer send, the daemon stops) go back: claims
+ * made ahead into new/, the ids into the queue for any worker. */
+static void give_back(struct worker *w, const struct jobq_job *jobs, const int *level, size_t n)
+{
+	struct daemon *d = w->d;
+	if (n == 0)
+		return;
+	pthread_mutex_unlock(&d->mu);
+	for (size_t i = 0; i < n; i++)
+		spool_claim_ahead_give_back(d->sp, jobs[i].from, jobs[i].id);
+	pthread_mutex_lock(&d->mu);
+	for (size_t i = 0; i < n; i++) {
+		jobq_done(&d->q, jobs[i].id);
+		if (!d->stopping && jobq_push_at(&d->q, jobs[i].from, jobs[i].id, level[i]))
+			pthread_cond_signal(&d->cv);
+	}
+}
+
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct daemon *d = w->d;
-	struct jobq_job job;
+	struct jobq_job job, mine[AHEAD];
+	int level[AHEAD];
+	size_t nmine = 0, imine = 0;
 	pthread_mutex_lock(&d->mu);
-	while (next_job(w, &job)) {
-		bool more = d->q.n > 0;
+	for (;;) {
+		/* Its own first, unless something more urgent came meanwhile
+		 * (a high behind a burst of low waits one message at most). */
+		if (imine < nmine && !d->stopping && conns_may_send(&d->cc, w->n) && time(NULL) >= d->backoff_until &&
+		    jobq_top_level(&d->q) >= level[imine]) {
+			job = mine[imine++];
+		} else {
+			give_back(w, mine + imine, level + imine, nmine - imine);
+			imine = nmine = 0;
+			if (!next_job(w, &job, &level[0]))
+				break;
+			nmine = take_ahead(w, &job, mine, level);
+			imine = 1;
+		}
+		bool more = d->q.n > 0 || imine < nmine;
 		pthread_mutex_unlock(&d->mu);
 		if (ratelimit_take(d->rl) < 0) { /* stopping: the receiver stays where it is */
 			pthread_mutex_lock(&d->mu);
-			jobq_done(&d->q, job.id);
+			imine--; /* this one too */
 			break;
 		}
 		struct deliver_report rep;
@@ -196,6 +275,7 @@ void *worker_main(void *arg)
 			d->backoff = 0;
 		}
 	}
+	give_back(w, mine + imine, level + imine, nmine - imine);
 	pthread_mutex_unlock(&d->mu);
 	settle(w, false);
 	transport_free(w->t);

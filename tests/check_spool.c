@@ -631,6 +631,58 @@ START_TEST(test_flush_order)
 }
 END_TEST
 
+/* Claims ahead: several receivers renamed into active/ with one flush of
+ * active/ for all (rule 3) before any of them is handed over; each
+ * spool_claim of one of them then takes the claim made ahead and flushes
+ * nothing; an id that could not be claimed ahead (gone) is claimed, or
+ * found busy, as always; one not asked for goes back to new/ (give back,
+ * or spool_close), and another process finds those held locked. */
+START_TEST(test_claim_ahead)
+{
+	const char *ahead[] = {"a1", "a2", "gone", "a3", "a4"};
+	char got[256];
+	for (int i = 0; i < 5; i++)
+		if (strcmp(ahead[i], "gone") != 0)
+			ck_assert_int_eq(spool_enqueue(sp, ahead[i], "x", 1), 0);
+	nsynced = 0;
+	ck_assert_uint_eq(spool_claim_ahead(sp, SPOOL_NEW, ahead, 5), 4);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "active");
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 0);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 4);
+	ck_assert_msg(unit_in_child(claim_busy, "a2"), "another process could lock a claim made ahead");
+	struct spool_claim c;
+	nsynced = 0;
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "a1", &c), SPOOL_CLAIMED);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "");
+	ck_assert_str_eq(c.id, "a1");
+	ck_assert_int_eq(c.from, SPOOL_NEW);
+	char *data;
+	size_t len;
+	ck_assert_int_eq(spool_claim_read(&c, 100, &data, &len), 0);
+	ck_assert_str_eq(data, "x");
+	free(data);
+	ck_assert_int_eq(spool_commit(sp, &c, "y", 1, SPOOL_SENT), 0);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "new active sent active");
+	/* Handed over once only. */
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "a1", &c), SPOOL_BUSY);
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "gone", &c), SPOOL_BUSY);
+	nsynced = -1;
+	spool_claim_ahead_give_back(sp, SPOOL_NEW, "a2");
+	spool_claim_ahead_give_back(sp, SPOOL_NEW, "a2"); /* no longer held: nothing */
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 1);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 2);
+	/* The rest go back when the spool is closed. */
+	char root[4200];
+	snprintf(root, sizeof root, "%s/spool", dir);
+	spool_close(sp);
+	sp = NULL;
+	ck_assert_int_eq(spool_open(&sp, root), 0);
+	ck_assert_int_eq(count_dir(SPOOL_NEW), 3);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+	ck_assert_int_eq(count_dir(SPOOL_SENT), 1);
+}
+END_TEST
+
 /* Recovery of what a cut between two flushes left: one inode named in
  * active/ and in another status directory. The name in active/ goes,
  * whatever the recovery's own target; the other stays. */
@@ -712,6 +764,7 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_pool_not_reopened_by_name);
 	tcase_add_test(tc, test_status_names);
 	tcase_add_test(tc, test_flush_order);
+	tcase_add_test(tc, test_claim_ahead);
 	tcase_add_test(tc, test_recover_twin);
 	tcase_add_test(tc, test_rename_switches);
 	suite_add_tcase(s, tc);

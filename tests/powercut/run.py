@@ -2,11 +2,12 @@
 """run: msgspoold and producers on pcfs, with the power cut at random points.
 
 Usage: run.py --build DIR --src DIR --work DIR [--cuts N] [--receivers N]
-              [--seed S] [--max-wait SECONDS]
+              [--seed S] [--max-wait SECONDS] [--compose-max N]
 
 Each round boots pcfs from what the last cut left, checks the spool, starts
 msgspoold (which recovers what the cut left in active/) and two producers
-(msgspool enqueue, one receiver each; msgspool compose, two to four each),
+(msgspool enqueue, one receiver each; msgspool compose, two to four each,
+or to --compose-max: a backlog, where msgspoold claims several at once),
 all sending to tests/smtpd.py on 127.0.0.1, then cuts the power after a
 random delay: pcfs stops, every process on the mount is killed with
 SIGKILL, the mount is detached. After the last cut the daemon runs until
@@ -136,7 +137,7 @@ class Run:
     def producer(self, rnd, quota, kind):
         made = 0
         while made < quota and not self.stop.is_set():
-            got = self.enqueue_one(rnd) if kind == "enqueue" else self.compose_some(rnd, self.rng.randint(2, 4))
+            got = self.enqueue_one(rnd) if kind == "enqueue" else self.compose_some(rnd, self.rng.randint(2, self.a.compose_max))
             with self.lock:  # exit 0 means its fsyncs returned: durable, even if the cut follows
                 for a in got:
                     self.accepted[a] = rnd
@@ -372,6 +373,9 @@ def main():
     ap.add_argument("--cuts", type=int, default=50)
     ap.add_argument("--receivers", type=int, default=250)
     ap.add_argument("--seed", type=int, default=None)
+    # Larger compositions make a backlog in new/, where msgspoold claims
+    # several receivers at once (spool_claim_ahead).
+    ap.add_argument("--compose-max", type=int, default=4)
     ap.add_argument("--max-wait", type=float, default=1.0)
     a = ap.parse_args()
     if a.seed is None:
