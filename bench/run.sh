@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|all]: msgspool against
+# bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|versus|all]: msgspool against
 # what its users would otherwise run, on this machine, in one run. Prints
 # tables; never fails on a figure. N=2000 by default (N=20000 for a longer
 # run); GROWTH_BIG=1000000 for the million-file growth figure.
@@ -258,9 +258,43 @@ quick() {
 	done
 }
 
+# versus: this build against an older one (BASE, a build directory, e.g.
+# of 843adc2; BASE_NO_HELO=1 for one older than smtp.helo) and, when
+# given, a third (MID, e.g. main before a change), ROUNDS rounds (default
+# 5) of N receivers in turns, the order rotating, then bench/floor (when
+# built in BIN): each one's rate and daemon CPU per receiver, and per
+# round this one's over BASE's (rate and CPU) and over the floor's rate.
+versus() {
+	[ -x "${BASE:-}/msgspoold" ] || { echo "versus needs BASE=<build directory>"; exit 64; }
+	FLOOR=${FLOOR:-$BIN/bench/floor}
+	start_sink
+	echo "## versus: $N receivers into smtp-sink, this build ($BIN) against $BASE${MID:+ and $MID}, ${ROUNDS:-5} rounds"
+	local i r order t c tn cn tb cb line fl
+	for i in $(seq "${ROUNDS:-5}"); do
+		case $((i % 3)) in 1) order="new base mid" ;; 2) order="base mid new" ;; 0) order="mid new base" ;; esac
+		line="round $i:"
+		for r in $order; do
+			case $r in
+			new) t=$(msgspool_throughput "$N") ;;
+			base) t=$(BIN=$BASE NO_HELO=${BASE_NO_HELO:-} msgspool_throughput "$N") ;;
+			mid) [ -n "${MID:-}" ] || continue; t=$(BIN=$MID msgspool_throughput "$N") ;;
+			esac
+			c=$(cat "$B/cpu_per_msg")
+			[ $r = new ] && { tn=$t; cn=$c; }
+			[ $r = base ] && { tb=$t; cb=$c; }
+			line="$line $r $(py -c "print('%.0f/s' % ($N / $t))") ${c} ms,"
+		done
+		fl=""
+		[ -x "$FLOOR" ] && fl=$(floor_run)
+		printf '%s floor %s; this/base: rate x%s, CPU x%s%s\n' "$line" "${fl:-not built}" \
+			"$(py -c "print('%.2f' % ($tb / $tn))")" "$(py -c "print('%.2f' % ($cn / $cb))")" \
+			"${fl:+, this/floor rate x$(py -c "print('%.2f' % (($N / $tn) / float('${fl%%/s*}')))")}"
+	done
+}
+
 case $what in
 all) throughput; latency; memory; growth; list; compose; floor ;;
-throughput|latency|memory|growth|list|compose|floor|quick|wan|large) $what ;;
+throughput|latency|memory|growth|list|compose|floor|quick|wan|large|versus) $what ;;
 loopback) N=${LOOP_N:-2000} wan_loopback ;;
-*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|all]"; exit 64 ;;
+*) echo "usage: bench/run.sh [throughput|latency|memory|growth|list|compose|floor|quick|wan|large|loopback|versus|all]"; exit 64 ;;
 esac
