@@ -129,4 +129,74 @@ check_rc "delete-receivers piped" 0 ms delete-receivers 1
 check "no progress when not on a terminal" "$(cat "$T/err")" ""
 check "every old one deleted, today's kept" "$(count sent)" 2
 
+# --- delete-receivers with no list cache, over more files than it reads
+# ahead (4096) in two statuses, with a producer's FIFO and link among them:
+# every old one deleted and no other, the FIFO and the link left alone
+# (never followed, never blocked on), the files read ahead of the scan
+# (posix_fadvise, counted with strace) only when there is no cache ---
+mkold() { # DIR PREFIX N CREATED
+	py - "$1" "$2" "$3" "$4" <<'PY'
+import sys
+d, p, n, c = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+for i in range(n):
+    open("%s/%s%05d.yaml" % (d, p, i), "w").write('msgspool: 1\nsend_to: m@example.com\nsubject: s\ntext: x\ncreated: "%s"\n' % c)
+PY
+}
+mkold "$T/spool/sent" old 9000 2020-01-01T00:00:00Z
+mkold "$T/spool/error" old 1000 2020-01-01T00:00:00Z
+mkold "$T/spool/sent" young 5 "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+mkfifo "$T/spool/sent/fifo.yaml"
+mkold "$T" outside 1 2020-01-01T00:00:00Z
+ln -s "$T/outside00000.yaml" "$T/spool/sent/link.yaml"
+sum=$(md5sum < "$T/outside00000.yaml")
+rm -f "$T/spool/.list-cache"
+cp -a "$T/spool" "$T/spool.keep"
+# Out of memory, as after a reboot: their pages dropped (not on a tmpfs,
+# where nothing is read from a disk and nothing is read ahead after the
+# first 4096).
+sync
+py - "$T/spool" <<'PY'
+import os, sys
+for d in ("sent", "error"):
+    for n in os.listdir(os.path.join(sys.argv[1], d)):
+        p = os.path.join(sys.argv[1], d, n)
+        if os.path.isfile(p) and not os.path.islink(p):
+            fd = os.open(p, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+PY
+if command -v strace >/dev/null; then
+	check_rc "delete-receivers, no cache, 10,000 old" 0 timeout 120 strace -f -qq -e trace=fadvise64 -o "$T/fadv" "$BLD/msgspool" delete-receivers 1
+	n=$(grep -c '^[0-9]* *fadvise64(.*POSIX_FADV_WILLNEED' "$T/fadv")
+	# The 10,005 regular files of sent/ and error/ and those the tests
+	# above left, never the FIFO or the link; on a tmpfs the first 4096.
+	if [ "$(stat -f -c %T "$T")" = tmpfs ]; then
+		[ "$n" -ge 4090 ] && [ "$n" -le 4096 ] && ok "a tmpfs: the first 4096 read ahead, then none ($n)" || fail "a tmpfs: $n read ahead, want the first 4096"
+	else
+		[ "$n" -ge 10005 ] && [ "$n" -le 10100 ] && ok "the files read ahead of the scan ($n)" || fail "the files read ahead of the scan: $n, want 10005 to 10100"
+	fi
+else
+	check_rc "delete-receivers, no cache, 10,000 old" 0 timeout 120 "$BLD/msgspool" delete-receivers 1
+fi
+check "Devilry's line, all counted" "$(cat "$T/out")" "Deleting 10000 message receivers."
+check "every old one deleted" "$(ls "$T/spool/sent" "$T/spool/error" | grep -c '^old')" 0
+check "the young ones kept" "$(ls "$T/spool/sent" | grep -c '^young')" 5
+check "the FIFO left alone" "$(test -p "$T/spool/sent/fifo.yaml" && echo fifo)" fifo
+check "the link left alone, its target untouched" "$(test -L "$T/spool/sent/link.yaml" && md5sum < "$T/outside00000.yaml")" "$sum"
+check "one audit line for them" "$(grep -c ' delete-receivers 10000 - ' "$T/spool/audit")" 1
+if command -v strace >/dev/null; then
+	rm -rf "$T/spool"; cp -a "$T/spool.keep" "$T/spool"
+	ms list --limit 1 >/dev/null
+	check_rc "delete-receivers with the list cache" 0 timeout 120 strace -f -qq -e trace=fadvise64 -o "$T/fadv" "$BLD/msgspool" delete-receivers 1
+	check "with the cache, nothing read ahead" "$(grep -c 'fadvise64(' "$T/fadv")" 0
+	# No cache, but the files in memory (read just now): the first 4096
+	# asked for, then no more.
+	rm -rf "$T/spool"; cp -a "$T/spool.keep" "$T/spool"
+	cat "$T"/spool/sent/old* > /dev/null
+	check_rc "delete-receivers, no cache, files in memory" 0 timeout 120 strace -f -qq -e trace=fadvise64 -o "$T/fadv" "$BLD/msgspool" delete-receivers 1
+	n=$(grep -c "fadvise64(" "$T/fadv")
+	[ "$n" -ge 4090 ] && [ "$n" -le 4096 ] && ok "files in memory: only the first 4096 read ahead ($n)" || fail "files in memory: $n read ahead, want the first 4096 (less the FIFO and the link)"
+	check "with the cache, the same deleted" "$(cat "$T/out") $(ls "$T/spool/sent" "$T/spool/error" | grep -c '^old')" "Deleting 10000 message receivers. 0"
+fi
+
 finish
