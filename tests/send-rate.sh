@@ -44,6 +44,9 @@ at_least "$span" 2.5 && ok "resend: 30 at 10/second took ${span} s (>= 2.5)" || 
 check_contains "resend counts too (stats)" "$(ms stats)" "60 of 1000 today"
 
 # --- a terminal shows that it waits ---
+# At 1/second a pass of 3 waits whatever the machine's speed (at 10/second
+# it waited only while the resend's slots above were still in the window).
+smtp_conf "$PORT" '  rate: ["1/second", "1000/day"]' "$DAEMON"
 produce 3 tty
 script -qfec "'$BLD/msgspool' send" /dev/null > "$T/tty" 2>&1
 check_contains "send on a terminal says it waits for smtp.rate" "$(cat "$T/tty")" "waiting for smtp.rate"
@@ -56,6 +59,7 @@ shown=$(py -c 'import sys; print("\n".join(l.rstrip("\r").split("\x1b[K")[-1] fo
 check "resend on a terminal: its lines are whole" "$shown" "$(printf '%s: sent\n' "$1" "$2" "$3")"
 
 # --- the daemon and a send at once: 60 at 10/second between them ---
+smtp_conf "$PORT" '  rate: ["10/second", "1000/day"]' "$DAEMON"
 rm -f "$OUT"/*.eml
 produce 60 both
 ms send > "$T/both.out" 2>&1 &
