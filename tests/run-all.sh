@@ -1,7 +1,17 @@
 #!/bin/bash
 # run-all: the whole test suite, as CI runs it. Installs what is missing,
 # then builds and checks three ways: gcc with -Werror, clang with ASan and
-# UBSan, and make distcheck. Prints one summary line per build.
+# UBSan, and make distcheck. Prints one summary line per test (with its
+# wall time) and per build (with the build's).
+#
+# Time: most tests wait on real time (a server's delay, smtp.rate, a
+# timeout, a daemon's rescan), not on the CPU, so make check runs
+# TEST_JOBS of them at once (default 4 per core); the tests share no port
+# (free_port), spool or mount. distcheck builds the tarball and runs
+# Makefile.am's DISTCHECK_TESTS in it, not the whole suite a third time: the
+# other tests already ran in the two builds above from the same files, and
+# every file git tracks is checked to be in the tarball (so no test can
+# lack a file there). TEST_JOBS=1 runs one test at a time.
 set -e
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -10,21 +20,40 @@ sh tests/install-deps.sh
 [ -f config.status ] && make -s distclean >/dev/null 2>&1
 [ -x configure ] || autoreconf -fi
 jobs=$(nproc)
+test_jobs=${TEST_JOBS:-$((jobs * 4))}
+# Check's per-test timeout (4 s) guards against a hang; with tests side by
+# side a CPU-heavy unit test can take longer on a busy machine.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-5}
+# Each test through this wrapper: its log ends with its wall time.
+mkdir -p build
+cat > build/timed <<'SH'
+#!/bin/bash
+start=$(date +%s%N)
+"$@"
+rc=$?
+echo "# wall time: $((($(date +%s%N) - start) / 1000000)) ms"
+exit $rc
+SH
+chmod +x build/timed
+leg_start=0
+leg_time() { echo "$((SECONDS - leg_start)) s"; }
 
 run_build() {
 	name=$1
 	shift
 	echo "=== build: $name"
+	leg_start=$SECONDS
 	rm -rf "build/$name"
 	mkdir -p "build/$name"
 	rc=0
 	(cd "build/$name" && "$top/configure" -q "$@" >/dev/null && make -s -j"$jobs" >/dev/null &&
-		make -s -j"$jobs" check >/dev/null 2>&1) || rc=1
+		make -s -j"$test_jobs" check LOG_COMPILER="$top/build/timed" >/dev/null 2>&1) || rc=1
 	# Each test's own closing line: Check's, and our scripts' "N passed, N failed".
 	for log in "build/$name"/tests/*.log; do
 		[ -f "$log" ] || continue
 		line=$(grep -E '^[0-9]+%: Checks:|^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-		echo "  $(basename "$log" .log): ${line:-no summary}"
+		ms=$(sed -n 's/^# wall time: \([0-9]*\) ms$/\1/p' "$log" | tail -1)
+		echo "  $(basename "$log" .log): ${line:-no summary}${ms:+ ($((ms / 1000)).$((ms % 1000 / 100)) s)}"
 		p=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p')
 		f=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p')
 		if [ -z "$p" ]; then
@@ -36,12 +65,12 @@ run_build() {
 		TOTAL_F=$((TOTAL_F + ${f:-0}))
 	done
 	if [ $rc -ne 0 ]; then
-		echo "=== $name: FAILED"
+		echo "=== $name: FAILED ($(leg_time))"
 		grep -hE 'FAIL|:F:|:E:|ERROR|runtime error|Sanitizer' "build/$name"/tests/*.log "build/$name"/config.log 2>/dev/null | head -40
 		TOTAL_F=$((TOTAL_F + 1))
 		return 1
 	fi
-	echo "=== $name: passed"
+	echo "=== $name: passed ($(leg_time))"
 }
 TOTAL_P=0
 TOTAL_F=0
@@ -54,10 +83,22 @@ run_build clang-asan CC=clang CFLAGS="-O1 -g -Werror" --enable-sanitizers || sta
 unset ASAN_OPTIONS UBSAN_OPTIONS
 if [ $status -eq 0 ]; then
 	echo "=== distcheck"
-	if (cd build/gcc && make -s distcheck >/dev/null 2>&1); then
-		echo "=== distcheck: passed"
+	leg_start=$SECONDS
+	# The tarball's file list against git's (when this is a clone): all but .ci/.
+	missing=""
+	if (cd build/gcc && make -s -j"$test_jobs" distcheck TESTS='$(DISTCHECK_TESTS)' >../distcheck.log 2>&1); then
+		if git rev-parse --git-dir >/dev/null 2>&1; then
+			missing=$(comm -23 <(git -c core.quotePath=off ls-files | grep -v -e '^\.ci/' -e '^\.gitignore$' | sort) \
+				<(tar tzf build/gcc/msgspool-*.tar.gz | sed 's|^[^/]*/||' | sort))
+		fi
 	else
-		echo "=== distcheck: FAILED"
+		missing="(distcheck failed)"
+		tail -30 build/distcheck.log
+	fi
+	if [ -z "$missing" ]; then
+		echo "=== distcheck: passed ($(leg_time))"
+	else
+		echo "=== distcheck: FAILED ($(leg_time)); not in the tarball: $missing"
 		status=1
 		TOTAL_F=$((TOTAL_F + 1))
 	fi
