@@ -49,11 +49,12 @@ run_build() {
 	(cd "build/$name" && "$top/configure" -q "$@" >/dev/null && make -s -j"$jobs" >/dev/null &&
 		make -s -j"$test_jobs" check LOG_COMPILER="$top/build/timed" >/dev/null 2>&1) || rc=1
 	# Each test's own closing line: Check's, and our scripts' "N passed, N failed".
-	for log in "build/$name"/tests/*.log; do
-		[ -f "$log" ] || continue
+	for log in "build/$name"/tests/*.log "build/$name"/tests/*/*.log; do
+		[ -f "${log%.log}.trs" ] || continue # a test's log, not one a test left
 		line=$(grep -E '^[0-9]+%: Checks:|^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 		ms=$(sed -n 's/^# wall time: \([0-9]*\) ms$/\1/p' "$log" | tail -1)
-		echo "  $(basename "$log" .log): ${line:-no summary}${ms:+ ($((ms / 1000)).$((ms % 1000 / 100)) s)}"
+		t=${log#build/"$name"/tests/}
+		echo "  ${t%.log}: ${line:-no summary}${ms:+ ($((ms / 1000)).$((ms % 1000 / 100)) s)}"
 		p=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p')
 		f=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p')
 		if [ -z "$p" ]; then
@@ -66,7 +67,7 @@ run_build() {
 	done
 	if [ $rc -ne 0 ]; then
 		echo "=== $name: FAILED ($(leg_time))"
-		grep -hE 'FAIL|:F:|:E:|ERROR|runtime error|Sanitizer' "build/$name"/tests/*.log "build/$name"/config.log 2>/dev/null | head -40
+		grep -hE 'FAIL|:F:|:E:|ERROR|runtime error|Sanitizer' "build/$name"/tests/*.log "build/$name"/tests/*/*.log "build/$name"/config.log 2>/dev/null | head -40
 		TOTAL_F=$((TOTAL_F + 1))
 		return 1
 	fi
