@@ -2,7 +2,9 @@
  * their options, output and exit codes; it must never decide itself which
  * receiver may be tried (policy.c) nor touch a file but through deliver and
  * the spool. resend (a person's action) writes a SPOOL/audit line per
- * receiver before its send, flushed once at the end. The commands are
+ * receiver before its send, flushed once at the end. send and
+ * resend-failed hold each reply to a message's end for the next
+ * envelope, as msgspoold does (one round trip a message). The commands are
  * described in msgspool(1). */
 #include "config.h"
 #include "cli.h"
@@ -151,6 +153,16 @@ static bool will_send(struct sender *s, enum spool_status st, const char *id, en
 	return now;
 }
 
+/* Counts one settled attempt. */
+static void count(struct sender *s, enum deliver_result r, int *rc)
+{
+	s->counts[r]++;
+	s->done++;
+	progress(s);
+	if (r == DELIVER_IOERR)
+		*rc = EX_IOERR;
+}
+
 /* Attempts every id of a status in id order (creation order for our ids).
  * Stops at the first session failure: the server is down, and the rest stay
  * where they are instead of each waiting for a timeout. */
@@ -162,21 +174,28 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 	if (rc)
 		return rc;
 	s->total += n;
+	struct deliver_report rep;
 	for (size_t i = 0; i < n && !*server_down; i++) {
 		if (s->rl && will_send(s, st, ids[i], mode) && sender_take_rate(s)) {
 			s->rate_left = n - i;
 			break;
 		}
-		struct deliver_report rep;
+		/* As msgspoold: with another receiver to send (and no smtp.rate,
+		 * whose slot is taken per receiver), the reply to a message's end
+		 * may travel with the next one's envelope: one round trip each. */
+		s->d.hold = i + 1 < n && !s->rl;
 		enum deliver_result r = deliver_one(&s->d, st, ids[i], mode, &rep);
-		s->counts[r]++;
-		s->done++;
-		progress(s);
-		if (r == DELIVER_IOERR)
-			rc = EX_IOERR;
+		if (rep.settled)
+			count(s, rep.settled_result, &rc);
+		if (r != DELIVER_PENDING)
+			count(s, r, &rc);
 		if (r == DELIVER_DEFERRED && rep.session_failed)
 			*server_down = true;
 	}
+	/* The last one's reply, when it was held. */
+	deliver_settle(&s->d, &rep);
+	if (rep.settled)
+		count(s, rep.settled_result, &rc);
 	free(ids);
 	return rc;
 }

@@ -77,6 +77,18 @@ check "no PIPELINING: after it, sent" "$(status_of "$b")" sent
 
 # --- PIPELINING without CHUNKING, through the daemon with a backlog: the
 # end of one message goes with the next one's MAIL, RCPT and DATA, and
+# --- msgspool send holds the reply too: one round trip per message ---
+start_smtpd sendpiped --pipelining --groups --hold-reply 1 || exit 1
+smtp_conf "$PORT" "  connections: 1"
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+for n in 1 2 3 4; do enq "send$n@example.com" >/dev/null; done
+ms send > "$T/out" 2>/dev/null
+check "send, held: all sent, each counted once" "$(cat "$T/out")" "4 sent, 0 failed, 0 error, 0 quarantined"
+check "send, held: the end of a message and the next envelope in one group" \
+	"$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")" 3
+check "send, held: what arrived is the four, once each" "$(mails) $(received_distinct)" "4 4"
+check "send, held: nothing left claimed" "$(ls "$T/spool/active" | wc -l | tr -d ' ') $(ls "$T/spool/sent" | wc -l | tr -d ' ')" "0 4"
+
 # each reply still decides its own receiver ---
 # drain NAME: runs msgspoold until nothing waits in new/ or active/.
 drain() {
