@@ -51,10 +51,12 @@ ms init >/dev/null 2>&1
 ms list >/dev/null 2>"$T/err"
 check "a file: no warning" "$(cat "$T/err")" ""
 
-# configure run again with other paths rebuilds what embeds them.
+# configure run again with other paths rebuilds what embeds them (-C: the
+# second run takes the first one's checks from config.cache; only the
+# paths change).
 B2="$T/build2"
 mkdir -p "$B2"
-if (cd "$B2" && "$SRC/configure" -q --sysconfdir="$T/etc1" --localstatedir="$T/var1" >/dev/null 2>&1); then
+if (cd "$B2" && "$SRC/configure" -q -C --sysconfdir="$T/etc1" --localstatedir="$T/var1" >/dev/null 2>&1); then
 	# A first build of the configuration module alone (no BUILT_SOURCES
 	# pass): it makes paths.h first. Then configure with other paths.
 	make -s -C "$B2" src/conf.lo >/dev/null 2>&1
@@ -64,7 +66,7 @@ if (cd "$B2" && "$SRC/configure" -q --sysconfdir="$T/etc1" --localstatedir="$T/v
 	before=$(stat -c %y "$B2/src/conf.lo")
 	make -s -C "$B2" src/conf.lo >/dev/null 2>&1
 	check "unchanged paths: conf.c not compiled again" "$(stat -c %y "$B2/src/conf.lo")" "$before"
-	(cd "$B2" && "$SRC/configure" -q --sysconfdir="$T/etc2" --localstatedir="$T/var2" >/dev/null 2>&1)
+	(cd "$B2" && "$SRC/configure" -q -C --sysconfdir="$T/etc2" --localstatedir="$T/var2" >/dev/null 2>&1)
 	make -s -C "$B2" src/paths.h >/dev/null 2>&1
 	check_contains "reconfigured paths.h" "$(cat "$B2/src/paths.h")" "\"$T/etc2\""
 	make -s -C "$B2" src/conf.lo >/dev/null 2>&1
