@@ -36,10 +36,10 @@ echo "not: [yaml" > "$T/spool/tmp/bad.yaml"; touch -d '1 minute ago' "$T/spool/t
 wait_until 60 count_is sent 40 || fail "burst under valgrind: sent=$(count sent)"
 wait_until 30 count_is error 7 || fail "retries under valgrind: error=$(count error) failed=$(count failed)"
 kill -HUP $DPID
-sleep 1
+wait_until 30 grep -q "SIGHUP: configuration re-read" "$T/vg.dlog" || fail "SIGHUP under valgrind: not logged"
 kill "$PID_main"; wait "$PID_main" 2>/dev/null
 produce 2 away
-sleep 3
+wait_until 30 grep -q "mail server unusable" "$T/vg.dlog" || fail "server away under valgrind: not noticed"
 SMTPD_PORT=$PORT start_smtpd main --pipelining || fail "server did not come back"
 wait_until 60 count_is sent 42 || fail "after the outage: sent=$(count sent)"
 kill -TERM $DPID; wait $DPID; rc=$?
