@@ -11,6 +11,22 @@ start_smtpd rate || exit 1
 DAEMON=$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 60\n')
 ms init >/dev/null
 
+# The per-second ceiling is checked on the limiter's own decisions: each
+# slot's time (MSGSPOOL_TEST_RATELOG), one per message that arrived. A
+# server's arrival times also hold the time each send takes after its slot
+# (a claim's fsyncs, the session), which a loaded machine stretches and
+# squeezes, so the server's figure is printed but bounds only the span.
+export MSGSPOOL_TEST_RATELOG="$T/slots"
+# slots: how many slots were taken since the last call, and the most in one second.
+slots() {
+	py - "$T/slots" <<'PY'
+import collections, sys
+t = [float(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
+per = collections.Counter(int(x) for x in t)
+print("%d %d" % (len(t), max(per.values()) if t else 0))
+PY
+	rm -f "$T/slots"
+}
 # spread: seconds from the first mail to the last, and the most in one second.
 spread() {
 	py - "$OUT" <<'PY'
@@ -30,7 +46,9 @@ check "send: all 30 sent" "$(cat "$T/out"):$(count sent)" "30 sent, 0 failed, 0 
 read span most <<<"$(spread)"
 echo "# send of 30 at 10/second: ${span} s from the first to the last, at most $most in one second"
 at_least "$span" 2.5 && ok "send: 30 at 10/second took ${span} s (>= 2.5)" || fail "send: 30 took only ${span} s"
-[ "$most" -le 10 ] && ok "send: no second held more than 10 ($most)" || fail "send: $most in one second"
+read taken smost <<<"$(slots)"
+check "send: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
+[ "$smost" -le 10 ] && ok "send: no second gave more than 10 slots ($smost; the server saw at most $most)" || fail "send: $smost slots in one second"
 check "send: nothing waiting was counted as failed" "$(count failed)$(count error)" "00"
 check_contains "send counts in the spool's counts (stats)" "$(ms stats)" "30 of 1000 today"
 
@@ -40,7 +58,9 @@ check_rc "resend --status sent: 30 at 10/second" 0 ms resend --yes --status sent
 read span most <<<"$(spread)"
 echo "# resend of 30 at 10/second: ${span} s, at most $most in one second"
 at_least "$span" 2.5 && ok "resend: 30 at 10/second took ${span} s (>= 2.5)" || fail "resend: 30 took only ${span} s"
-[ "$most" -le 10 ] && ok "resend: no second held more than 10 ($most)" || fail "resend: $most in one second"
+read taken smost <<<"$(slots)"
+check "resend: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
+[ "$smost" -le 10 ] && ok "resend: no second gave more than 10 slots ($smost; the server saw at most $most)" || fail "resend: $smost slots in one second"
 check_contains "resend counts too (stats)" "$(ms stats)" "60 of 1000 today"
 
 # --- a terminal shows that it waits ---
@@ -60,7 +80,7 @@ check "resend on a terminal: its lines are whole" "$shown" "$(printf '%s: sent\n
 
 # --- the daemon and a send at once: 60 at 10/second between them ---
 smtp_conf "$PORT" '  rate: ["10/second", "1000/day"]' "$DAEMON"
-rm -f "$OUT"/*.eml
+rm -f "$OUT"/*.eml "$T/slots"
 produce 60 both
 ms send > "$T/both.out" 2>&1 &
 SPID=$!
@@ -75,7 +95,15 @@ echo "# send sent ${by_send:-?} of 60, the daemon the rest"
 read span most <<<"$(spread)"
 echo "# daemon and send, 60 at 10/second: ${span} s, at most $most in one second"
 at_least "$span" 5.5 && ok "daemon and send: 60 at 10/second took ${span} s (>= 5.5)" || fail "daemon and send: 60 took only ${span} s"
-[ "$most" -le 10 ] && ok "daemon and send: no second held more than 10 together ($most)" || fail "daemon and send: $most in one second"
+read taken smost <<<"$(slots)"
+# Two senders racing for one receiver: the loser's slot is wasted (taken
+# before its claim failed), so here every message has a slot of its own
+# and some slots went to none (a known waste, printed).
+arrived=$(ls "$OUT"/*.eml | wc -l)
+echo "# daemon and send: $taken slots for $arrived messages"
+[ "$taken" -ge "$arrived" ] && ok "daemon and send: a slot of smtp.rate for every message ($taken for $arrived)" ||
+	fail "daemon and send: $taken slots for $arrived messages"
+[ "$smost" -le 10 ] && ok "daemon and send: no second together gave more than 10 slots ($smost; the server saw at most $most)" || fail "daemon and send: $smost slots in one second"
 check "daemon and send: nothing counted as failed" "$(count failed)$(count error)" "00"
 
 # --- a full day: the rest is left in new/ for the next run, not waited for ---
@@ -100,7 +128,7 @@ check_contains "send without --quiet: why" "$(cat "$T/err")" "smtp.rate 3/day is
 
 # --- msgspool-web's resend takes the same slots: 6 at 2/second, then a used-up hour ---
 . "$SRC/tests/web-lib.sh"
-rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/new/*.yaml
+rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/new/*.yaml "$T/slots"
 smtp_conf "$PORT" '  rate: ["2/second"]' "$DAEMON"
 web_users
 web_conf
@@ -113,7 +141,9 @@ check "web resend of 6 at 2/second: all sent" \
 read span most <<<"$(spread)"
 echo "# web resend of 6 at 2/second: ${span} s, at most $most in one second"
 at_least "$span" 1.8 && ok "web resend: 6 at 2/second took ${span} s (>= 1.8)" || fail "web resend: 6 took only ${span} s"
-[ "$most" -le 2 ] && ok "web resend: no second held more than 2 ($most)" || fail "web resend: $most in one second"
+read taken smost <<<"$(slots)"
+check "web resend: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
+[ "$smost" -le 2 ] && ok "web resend: no second gave more than 2 slots ($smost; the server saw at most $most)" || fail "web resend: $smost slots in one second"
 kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
 rm -f "$T/spool/rate" "$OUT"/*.eml
 sed -i 's|rate: \["2/second"\]|rate: ["1/hour"]|' "$MSGSPOOL_CONFIG"
