@@ -5,7 +5,9 @@
  * and `msgspool send` count in one file under one lock, each slot taken
  * once by one of them. It owns the counting and its file (through spool.c's
  * state calls); it must never touch a receiver: what waits is not
- * claimed, so it is never counted as failed. Described in
+ * claimed, so it is never counted as failed; a slot taken for a receiver
+ * that never reached the server (busy, not due, quarantined) is given
+ * back (ratelimit_give_back). Described in
  * msgspool.yaml(5) (smtp.rate) and spool-layout/README.md. */
 #include "config.h"
 #include "ratelimit.h"
@@ -226,6 +228,32 @@ int ratelimit_take(struct ratelimit *rl)
 	}
 	pthread_mutex_unlock(&rl->mu);
 	return 0;
+}
+
+void ratelimit_give_back(struct ratelimit *rl)
+{
+	if (!rl)
+		return;
+	pthread_mutex_lock(&rl->mu);
+	if (rl->nw) {
+		int lock = spool_state_lock(rl->sp, STATE);
+		double now = now_real();
+		load_counts(rl, now);
+		for (int i = 0; i < rl->nw; i++) {
+			struct window *w = &rl->w[i];
+			/* Only in the window it was taken in: a new window starts at 0. */
+			if (w->start == window_start((time_t)now, w->per) && w->count > 0)
+				w->count--;
+			double step = 1.01 * (double)w->per / (double)w->n;
+			if (paced(w))
+				w->next = w->next - step > now ? w->next - step : now;
+		}
+		save_counts(rl);
+		if (lock >= 0)
+			close(lock);
+		pthread_cond_broadcast(&rl->cv);
+	}
+	pthread_mutex_unlock(&rl->mu);
 }
 
 void ratelimit_stop(struct ratelimit *rl)

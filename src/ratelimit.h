@@ -27,6 +27,12 @@ int ratelimit_try(struct ratelimit *rl, double *until);
  * *until when it is further (an hourly or daily limit used up). `waiting`,
  * if set, is called once before the first sleep (a progress line). */
 int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
+/* Returns a slot taken for a receiver that never reached the server (its
+ * claim failed: another process has it; not eligible; quarantined), in
+ * the windows it was taken in; NULL does nothing. Another process's
+ * count of the same window, if higher, still wins (load_counts): a slot
+ * given back errs on the side of less mail. */
+void ratelimit_give_back(struct ratelimit *rl);
 /* Wakes every waiter: ratelimit_take returns -1 from now on. */
 void ratelimit_stop(struct ratelimit *rl);
 void ratelimit_free(struct ratelimit *rl);

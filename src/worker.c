@@ -238,6 +238,9 @@ void *worker_main(void *arg)
 		bool fresh = !w->connected;
 		double t0 = conns_now_ms();
 		enum deliver_result r = work(w, &job, &rep, more);
+		/* Nothing went to the server: the slot of smtp.rate is not spent. */
+		if (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED)
+			ratelimit_give_back(d->rl);
 		pthread_mutex_lock(&d->mu);
 		if (rep.settled) /* the one held before, read with this one */
 			count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);

@@ -122,4 +122,25 @@ wait_until 10 count_is sent 201 || fail "after restart: not sent"
 kill -TERM $DPID; wait $DPID
 check_contains "smtp.rate: the day's count survives a restart" "$(ms stats)" "201 of 100000 today"
 
+# --- smtp.rate: a claim that fails spends no slot ---
+# A receiver another process holds locked is found busy at every rescan;
+# each look took a slot of the day's 2, and the two good ones behind it
+# waited for the next day.
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+smtp_conf "$PORT" "$(printf '  connections: 1\n  rate: ["2/day"]')" \
+	"$(printf 'daemon:\n  user: root\n  idle_close: 1\n  rescan_interval: 1\n')"
+printf 'msgspool: 1\nsend_to: locked@example.com\nsubject: s\ntext: x\n' > "$T/spool/tmp/locked.yaml"
+mv "$T/spool/tmp/locked.yaml" "$T/spool/new/0locked.yaml"
+flock -x "$T/spool/new/0locked.yaml" sleep 30 &
+LOCKER=$!
+PIDS="$PIDS $LOCKER"
+start_daemon r3 || fail "r3 did not start"
+sleep 3 # three rescans find it busy
+produce 2 good
+wait_until 10 count_is sent 2 && ok "smtp.rate: a busy receiver spends no slot (both good ones sent)" ||
+	fail "smtp.rate: sent $(count sent) of 2 behind a busy one: $(ms stats | grep today)"
+check "smtp.rate: the busy one waits where it was" "$(ls "$T/spool/new")" "0locked.yaml"
+kill -TERM $DPID; wait $DPID
+kill $LOCKER 2>/dev/null
+
 finish
