@@ -241,12 +241,12 @@ void ratelimit_give_back(struct ratelimit *rl)
 		load_counts(rl, now);
 		for (int i = 0; i < rl->nw; i++) {
 			struct window *w = &rl->w[i];
-			/* Only in the window it was taken in: a new window starts at 0. */
-			if (w->start == window_start((time_t)now, w->per) && w->count > 0)
+			/* Only in the window it was taken in: a new window starts at 0.
+			 * A paced limit keeps its pace (the slot cost 1/n of its
+			 * period, not a share of a quota), so no second ever gives
+			 * out more than n. */
+			if (w->start == window_start((time_t)now, w->per) && w->count > 0 && !paced(w))
 				w->count--;
-			double step = 1.01 * (double)w->per / (double)w->n;
-			if (paced(w))
-				w->next = w->next - step > now ? w->next - step : now;
 		}
 		save_counts(rl);
 		if (lock >= 0)

@@ -29,7 +29,8 @@ int ratelimit_try(struct ratelimit *rl, double *until);
 int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
 /* Returns a slot taken for a receiver that never reached the server (its
  * claim failed: another process has it; not eligible; quarantined), in
- * the windows it was taken in; NULL does nothing. Another process's
+ * the windows per hour or day it was taken in (a limit per second or
+ * minute keeps its pace); NULL does nothing. Another process's
  * count of the same window, if higher, still wins (load_counts): a slot
  * given back errs on the side of less mail. */
 void ratelimit_give_back(struct ratelimit *rl);
