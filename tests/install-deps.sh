@@ -6,8 +6,8 @@ PKGS="build-essential autoconf automake libtool pkg-config clang libclang-rt-14-
 libetpan-dev libidn2-dev libyaml-dev libxml2-dev libgnutls28-dev check libsasl2-modules
 python3 python3-aiosmtpd python3-prometheus-client postfix valgrind openssl
 libmicrohttpd-dev libcrypt-dev apache2-utils curl chromium chromium-driver python3-selenium
-python3-pyfuse3 fuse3 e2fsprogs xfsprogs btrfs-progs util-linux
-libemail-mime-perl"
+python3-pyfuse3 fuse3 e2fsprogs xfsprogs btrfs-progs util-linux kmod
+libemail-mime-perl strace iproute2 systemd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
