@@ -9,7 +9,10 @@
  * with CHUNKING too, MAIL, RCPT, BDAT and the message leave in one write
  * (one round trip a message); without it, a send with hold leaves the
  * reply to its end unread (TRANSPORT_PENDING) and reads it after writing
- * the next envelope, also one round trip a message. A message that needs
+ * the next envelope, also one round trip a message. After a refused
+ * envelope the RSET leads the next one's group (RFC 2920), no round trip
+ * of its own; a refused RSET ends the session and the message behind it
+ * goes again on a new one, uncounted. A message that needs
  * no dot-stuffing (every one mime.c renders) is written as it is.
  * Owns: libetpan's SMTP session (the only module that knows it, with
  * smtp_tls.c for the certificate check), the transcript of an attempt.
@@ -55,6 +58,7 @@ struct smtp {
 	bool eightbit;		/* the last session offered 8BITMIME */
 	long timeout;		/* smtp.timeout, kept: a pending reply may outlive c */
 	struct transport_result *pending;	/* written to its end, reply unread */
+	bool rset_pending;	/* a refused envelope's RSET, to write with the next one (RFC 2920) */
 };
 
 
@@ -165,6 +169,7 @@ static void drop_session(struct smtp *s)
 		util_buf_printf(&res->transcript, "*** end of data failed: %s\n", res->error);
 		res->outcome = TRANSPORT_TEMP;
 	}
+	s->rset_pending = false;
 	if (s->s) {
 		mailsmtp_free(s->s);
 		s->s = NULL;
@@ -267,6 +272,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 {
 	const struct conf *c = s->c;
 	char err[512];
+	s->rset_pending = false; /* a new session has no transaction to reset */
 	s->s = mailsmtp_new(0, NULL);
 	if (!s->s)
 		return session_fail(s, res, "connect", "out of memory");
@@ -365,7 +371,15 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 	if (then != AFTER_DROP && (code / 100 == 4 || code / 100 == 5)) {
 		/* The session is still good: reset the transaction and go on. */
 		s->log = &res->transcript;
-		if (code == 421 || (then == AFTER_RESET && smtp_proto_command(s->s, "RSET\r\n") != 250))
+		bool pipe = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining;
+		if (code == 421)
+			drop_session(s);
+		else if (then == AFTER_RESET && pipe) {
+			/* RFC 2920: RSET may lead the next group; no round trip of its own. */
+			s->rset_pending = true;
+			util_buf_add(&res->transcript, ">>> RSET (written with the next envelope)\n",
+				     strlen(">>> RSET (written with the next envelope)\n"));
+		} else if (then == AFTER_RESET && smtp_proto_command(s->s, "RSET\r\n") != 250)
 			drop_session(s);
 		s->log = NULL;
 		return code / 100 == 5 && !res->session_failed ? TRANSPORT_PERM : TRANSPORT_TEMP;
@@ -406,7 +420,7 @@ struct step {
 	int ok, ok2;
 };
 static const struct step step_mail = {"MAIL FROM", 250, 250}, step_rcpt = {"RCPT TO", 250, 251},
-			 step_data = {"DATA", 354, 354}, step_bdat = {"BDAT", 250, 250};
+			 step_data = {"DATA", 354, 354}, step_bdat = {"BDAT", 250, 250}, step_rset = {"RSET", 250, 250};
 
 /* Reads the reply to the pending message's end of data into its result.
  * The end of data closes the transaction whatever the reply, and the next
@@ -452,6 +466,20 @@ static enum transport_outcome read_replies(struct smtp *s, bool wrote, const str
 	mailsmtp *m = s->s;
 	int failed = -1, code = 0;
 	char *saved = NULL;
+	if (n > 0 && steps[0] == &step_rset) {
+		/* The reset of a refused envelope before, written ahead of this
+		 * one: refused, the server's state is not known, and nothing of
+		 * this message is its fault: once more on a new connection. */
+		if ((wrote ? smtp_proto_reply(m) : 0) != 250) {
+			snprintf(res->error, sizeof res->error, "RSET (of the envelope before) refused: %d", m->response_code);
+			util_buf_printf(&res->transcript, "*** %s\n", res->error);
+			drop_session(s);
+			s->lost_first = true;
+			return TRANSPORT_TEMP;
+		}
+		steps++;
+		n--;
+	}
 	for (int i = 0; i < n; i++) {
 		int c = wrote ? smtp_proto_reply(m) : 0;
 		if (c == 0 && failed < 0) /* lost, or not SMTP: that is the outcome */
@@ -486,13 +514,15 @@ static enum transport_outcome read_replies(struct smtp *s, bool wrote, const str
 static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mail, const char *rcpt,
 						 struct transport_result *res)
 {
-	static const struct step *const steps[] = {&step_mail, &step_rcpt, &step_data};
+	static const struct step *const steps[] = {&step_rset, &step_mail, &step_rcpt, &step_data};
 	mailsmtp *m = s->s;
 	char cmd[1400];
-	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nDATA\r\n", mail, rcpt);
+	bool rset = s->rset_pending;
+	s->rset_pending = false;
+	int n = snprintf(cmd, sizeof cmd, "%s%s\r\nRCPT TO:<%s>\r\nDATA\r\n", rset ? "RSET\r\n" : "", mail, rcpt);
 	mailstream_set_privacy(m->stream, 1);
 	bool wrote = mailstream_write(m->stream, cmd, (size_t)n) == n && mailstream_flush(m->stream) == 0;
-	return read_replies(s, wrote, steps, 3, res);
+	return read_replies(s, wrote, steps + !rset, 3 + rset, res);
 }
 
 /* RFC 3030 CHUNKING: MAIL, RCPT, "BDAT n LAST" and the message in one
@@ -502,11 +532,14 @@ static enum transport_outcome envelope_pipelined(struct smtp *s, const char *mai
 static enum transport_outcome send_chunked(struct smtp *s, const char *mail, const char *rcpt, const char *msg,
 					   size_t len, struct transport_result *res)
 {
-	static const struct step *const steps[] = {&step_mail, &step_rcpt, &step_bdat};
+	static const struct step *const steps[] = {&step_rset, &step_mail, &step_rcpt, &step_bdat};
 	mailsmtp *m = s->s;
 	bool crlf = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n';
 	char cmd[1400];
-	int n = snprintf(cmd, sizeof cmd, "%s\r\nRCPT TO:<%s>\r\nBDAT %zu LAST\r\n", mail, rcpt, len + (crlf ? 0 : 2));
+	bool rset = s->rset_pending;
+	s->rset_pending = false;
+	int n = snprintf(cmd, sizeof cmd, "%s%s\r\nRCPT TO:<%s>\r\nBDAT %zu LAST\r\n", rset ? "RSET\r\n" : "", mail, rcpt,
+			 len + (crlf ? 0 : 2));
 	smtp_proto_append_lines(&res->transcript, ">>> ", cmd, (size_t)n);
 	util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", len + (crlf ? 0 : 2));
 	mailstream_set_privacy(m->stream, 1);
@@ -515,7 +548,7 @@ static enum transport_outcome send_chunked(struct smtp *s, const char *mail, con
 		     mailstream_write(m->stream, msg, len) == (ssize_t)len &&
 		     (crlf || mailstream_write(m->stream, "\r\n", 2) == 2) && mailstream_flush(m->stream) == 0;
 	s->in_data = false;
-	return read_replies(s, wrote, steps, 3, res);
+	return read_replies(s, wrote, steps + !rset, 3 + rset, res);
 }
 
 /* MAIL, RCPT and DATA one at a time, for servers without PIPELINING. */

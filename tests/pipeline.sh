@@ -111,6 +111,9 @@ check "held: a 451 to RCPT" "$(status_of "$r") $(fails "$r") $(err "$r" smtp_cod
 check "held: a 451 after the data" "$(status_of "$t") $(fails "$t") $(err "$t" error)" "failed 1 451 4.3.0 message deferred, try later"
 check "held: a 554 after the data" "$(status_of "$d") $(fails "$d") $(err "$d" smtp_code)" "failed 1 554"
 check_contains "held: RSET after the refused RCPT" "$(err "$p" transcript)" ">>> RSET"
+# Two refused RCPTs (550, 451), each followed by another receiver.
+check "held: each RSET leads the next envelope, no round trip of its own" \
+	"$(grep -c '^RSET MAIL RCPT DATA' "$OUT/groups.log") $(grep -c '^RSET' "$OUT/groups.log")" "2 2"
 check "held: what arrived is the good ones, once each" "$(mails) $(received_distinct)" "6 6"
 check "held: arrives whole" "$(parsed good4@example.com)" "good4@example.com [] Hello."
 joined=$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")
