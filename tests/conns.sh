@@ -42,7 +42,7 @@ grown=$(sed -n 's/.*connections: [0-9]* -> \([0-9]*\) (.* waiting.*/\1/p' "$T/d1
 [ "${grown:-0}" -gt 1 ] && ok "growth logged (to $grown)" || fail "no growth logged: $(grep connections "$T/d1.dlog")"
 wait_until 10 grep -q "connections: back to 1 (idle)" "$T/d1.dlog" && ok "back to min when idle" || fail "no shrink logged: $(tail -3 "$T/d1.dlog")"
 wait_until 10 no_sessions && ok "idle connections closed" || fail "$(sessions) sessions still open"
-kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+stop_daemon
 
 # A whole number: that many, never more, never fewer while busy.
 rm -f "$OUT"/*
@@ -55,7 +55,7 @@ wait_until 30 sent_is 120 || fail "not all sent"
 check "fixed: all 40 sent" "$(mails)" 40
 check "fixed: 2 sessions at most" "$top" 2
 check "fixed: never changed" "$(grep -c 'connections: [0-9]* -> ' "$T/d2.dlog")" 0
-kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+stop_daemon
 
 # A server that takes three sessions at once and answers a fourth with 421:
 # the count falls back to the connections that work, without the daemon-wide
@@ -69,7 +69,7 @@ check "limited server: all 60 arrived, each once" "$(mails)" 60
 check "limited server: none failed" "$(count failed)" 0
 check_contains "limited server: the refusal lowered the count" "$(cat "$T/d3.dlog")" "(the server refused one more; growing again in"
 check "limited server: no daemon-wide backoff" "$(grep -c 'mail server unusable' "$T/d3.dlog")" 0
-kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+stop_daemon
 # SIGHUP applies a new smtp.connections: a higher range opens more sessions
 # while a backlog waits, a lower one closes those above it once their
 # attempt is done; the log and stats say so, and every receiver goes once.
@@ -104,5 +104,5 @@ wait_until 60 sent_is $((before + 160)) || fail "not all sent: $(count sent) in 
 check "SIGHUP: all 160 arrived, each once" "$(mails)/$(received_distinct)" "160/160"
 check "SIGHUP: all 160 in sent/" "$(count sent)" $((before + 160))
 check "SIGHUP: none failed or left" "$(count failed)/$(count active)/$(count new)" "0/0/0"
-kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+stop_daemon
 finish

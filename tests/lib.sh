@@ -157,3 +157,24 @@ start_daemon() {
 	PIDS="$PIDS $DPID"
 	wait_until "${START_WAIT:-10}" grep -q "started:" "$T/$1.dlog"
 }
+# stop_daemon [SECONDS]: SIGTERM to msgspoold ($DPID) and its exit status;
+# one that has not ended SECONDS (30) later is killed and the test fails,
+# instead of the run waiting for it for ever (a deadlock must not hang CI).
+stop_daemon() {
+	local rc guard
+	kill -TERM "$DPID" 2>/dev/null
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "${1:-30}" &
+		s=$!
+		wait "$s"
+		kill -KILL "$DPID" 2>/dev/null
+	) &
+	guard=$!
+	wait "$DPID"
+	rc=$?
+	kill "$guard" 2>/dev/null
+	wait "$guard" 2>/dev/null
+	[ "$rc" -ne 137 ] || fail "msgspoold did not end within ${1:-30} s of SIGTERM: killed"
+	return "$rc"
+}
