@@ -49,6 +49,7 @@ struct daemon {
 	time_t backoff_until;		/* the server failed: nobody sends before this */
 	long backoff;			/* seconds, see policy_session_backoff */
 	long idle_close;		/* copy of daemon.idle_close, read under mu */
+	bool paced;			/* copy of "smtp.rate is set", read under mu */
 	size_t workers;			/* threads started: the main thread's alone */
 	pthread_t threads[DAEMON_WORKERS_MAX];
 	struct ratelimit *rl;		/* smtp.rate over all workers */

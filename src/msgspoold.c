@@ -364,6 +364,7 @@ static void apply_range(struct daemon *d, const struct conf *c)
 	pthread_mutex_lock(&d->mu);
 	long omin = d->cc.min, omax = d->cc.max;
 	d->idle_close = c->daemon.idle_close;
+	d->paced = c->smtp.nrates > 0;
 	if (min != omin || max != omax) {
 		conns_set_range(&d->cc, min, max);
 		status_range(min, max);
@@ -449,6 +450,7 @@ static void start_work(struct daemon *d)
 	pthread_rwlock_init(&d->conf_lock, &rwa);
 	jobq_init(&d->q, QUEUE_HIGH);
 	d->idle_close = d->conf->daemon.idle_close;
+	d->paced = d->conf->smtp.nrates > 0;
 	long min, max;
 	wanted_range(d->conf, &min, &max);
 	conns_init(&d->cc, min, max);

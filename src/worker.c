@@ -167,9 +167,9 @@ static size_t take_ahead(struct worker *w, const struct jobq_job *job, struct jo
 	size_t n = 1, allowed = d->cc.allowed > 0 ? (size_t)d->cc.allowed : 1;
 	if (job->from != SPOOL_NEW || d->q.n < 2 * allowed)
 		return n;
-	pthread_rwlock_rdlock(&d->conf_lock);
-	bool paced = d->conf->smtp.nrates > 0;
-	pthread_rwlock_unlock(&d->conf_lock);
+	/* Not conf_lock here: under mu it deadlocks against a worker that
+	 * holds it and waits for mu while a SIGHUP waits to write it. */
+	bool paced = d->paced;
 	size_t want = d->q.n / allowed;
 	while (!paced && n < AHEAD && n <= want && jobq_top_level(&d->q) == level[0] && pop(d, &mine[n], &level[n]))
 		n++;
