@@ -99,6 +99,9 @@ check_rc "smtp.rate: a bad limit is refused" 78 timeout 10 "$BLD/msgspoold" --fo
 check_contains "smtp.rate: says which" "$(cat "$T/err")" "smtp.rate: '50/fortnight' is not N/second, N/minute, N/hour or N/day"
 rm -f "$T"/spool/*/*.yaml
 produce 200 rate
+# The limiter's own decisions too (each slot's time): exact, where the
+# server's arrival times also hold each send's time after its slot.
+export MSGSPOOL_TEST_RATELOG="$T/slots"
 start_daemon r1 || fail "r1 did not start"
 wait_until 60 count_is sent 200 && ok "smtp.rate: all 200 sent" || fail "rate: sent $(count sent)"
 read span most <<<"$(py - "$OUT" <<'PY'
@@ -112,6 +115,15 @@ echo "# 200 at 50/second: ${span} s from the first to the last, at most $most in
 py -c "import sys; sys.exit(0 if float('$span') >= 3.5 else 1)" && ok "smtp.rate: 200 at 50/second took ${span} s (>= 3.5)" ||
 	fail "smtp.rate: 200 took only ${span} s"
 [ "$most" -le 50 ] && ok "smtp.rate: no second held more than 50 ($most)" || fail "smtp.rate: $most in one second"
+read taken smost <<<"$(py - "$T/slots" <<'PY'
+import collections, sys
+t = [float(l) for l in open(sys.argv[1])]
+print(len(t), max(collections.Counter(int(x) for x in t).values()))
+PY
+)"
+unset MSGSPOOL_TEST_RATELOG
+check "smtp.rate: one slot per message" "$taken" 200
+[ "$smost" -le 50 ] && ok "smtp.rate: no second gave more than 50 slots ($smost)" || fail "smtp.rate: $smost slots in one second"
 check "smtp.rate: nothing counted as failed" "$(count failed)$(count error)" "00"
 check_contains "stats: the day's usage" "$(ms stats)" "of 100000 today"
 check_contains "stats: the day's count" "$(ms stats)" "200 of 100000 today"
