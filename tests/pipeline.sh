@@ -112,8 +112,11 @@ check "held: a 451 after the data" "$(status_of "$t") $(fails "$t") $(err "$t" e
 check "held: a 554 after the data" "$(status_of "$d") $(fails "$d") $(err "$d" smtp_code)" "failed 1 554"
 check_contains "held: RSET after the refused RCPT" "$(err "$p" transcript)" ">>> RSET"
 # Two refused RCPTs (550, 451), each followed by another receiver.
-check "held: each RSET leads the next envelope, no round trip of its own" \
-	"$(grep -c '^RSET MAIL RCPT DATA' "$OUT/groups.log") $(grep -c '^RSET' "$OUT/groups.log")" "2 2"
+# (Two when each is followed by another receiver; the sending order is the
+# queue's, so a refused one may also be the last, which QUIT ends.)
+led=$(grep -c '^RSET MAIL RCPT DATA' "$OUT/groups.log") rsets=$(grep -c '^RSET' "$OUT/groups.log")
+[ "$led" -ge 1 ] && [ "$led" -eq "$rsets" ] && ok "held: each RSET leads the next envelope, no round trip of its own ($led)" ||
+	fail "held: $rsets RSETs, $led of them leading an envelope: $(cat "$OUT/groups.log")"
 check "held: what arrived is the good ones, once each" "$(mails) $(received_distinct)" "6 6"
 check "held: arrives whole" "$(parsed good4@example.com)" "good4@example.com [] Hello."
 joined=$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")
