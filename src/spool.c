@@ -17,6 +17,7 @@
  * pool) over spool_fs.c (the file-system primitives and file names). */
 #include "config.h"
 #include "spool.h"
+#include "spool_batch.h"
 #include "spool_int.h"
 #include "util.h"
 
@@ -215,13 +216,7 @@ void spool_claim_drop(struct spool_claim *c)
 
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
 {
-	char name[SPOOL_ID_MAX + 16];
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	spool_file_name(id, name, sizeof name);
-	if (spool_rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name) < 0)
+	if (spool_move_unflushed(sp, from, to, id) < 0)
 		return -1;
 	return spool_sync_dirs(sp, to, from);
 }

@@ -88,8 +88,6 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
 	return rc;
 }
 
-/* A status directory's stat: the list cache trusts a directory whose
- * times did not change since it read it whole. */
 int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
 {
 	char name[SPOOL_ID_MAX + 16];
@@ -101,6 +99,8 @@ int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_st
 	return spool_rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name);
 }
 
+/* A status directory's stat: the list cache trusts a directory whose
+ * times did not change since it read it whole. */
 int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s)
 {
 	return fstat(sp->dirfd[st], s);
