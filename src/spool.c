@@ -17,7 +17,6 @@
  * pool) over spool_fs.c (the file-system primitives and file names). */
 #include "config.h"
 #include "spool.h"
-#include "spool_batch.h"
 #include "spool_int.h"
 #include "util.h"
 
@@ -212,6 +211,17 @@ void spool_claim_drop(struct spool_claim *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+}
+
+int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
+{
+	char name[SPOOL_ID_MAX + 16];
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_file_name(id, name, sizeof name);
+	return spool_rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name);
 }
 
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)

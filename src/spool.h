@@ -104,6 +104,10 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
  * it). Nothing when it is no longer held. */
 void spool_claim_drop(struct spool_claim *c);
 
+/* spool_move's rename (never replacing: EEXIST) without its flushes: the
+ * move is durable only once the caller has flushed both `from` and `to`
+ * with spool_sync, and must not be reported done before. */
+int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);
 /* Moves a file between statuses without a claim; EEXIST never overwrites. */
 int spool_move(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);
 int spool_remove(struct spool *sp, enum spool_status st, const char *id);

@@ -1,8 +1,7 @@
-/* spool_batch: calls for work on many receivers at once. Changes made
- * durable together, by the caller, after the last (the web admin's bulk
- * hold and release): each flush of spool_move deferred to one spool_sync
- * per directory touched (spool_records.c). Read-ahead for a scan that
- * reads every file (spool_prefetch.c). */
+/* spool_batch: calls for work on many receivers at once: read-ahead for
+ * a scan that reads every file (spool_prefetch.c). (Moves made durable
+ * together, after the last, are spool_move_unflushed and spool_sync in
+ * spool.h.) */
 #ifndef MSGSPOOL_SPOOL_BATCH_H
 #define MSGSPOOL_SPOOL_BATCH_H
 
@@ -11,10 +10,6 @@
 #include <dirent.h>
 #include <stddef.h>
 
-/* spool_move's rename (never replacing: EEXIST) without its flushes: the
- * move is durable only once the caller has flushed both `from` and `to`
- * with spool_sync, and must not be reported done before. */
-int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id);
 
 /* Read-ahead for a scan (spool_scan, query_each) of the statuses in mask
  * that reads every file: spool_prefetch_to asks the kernel to read, without

@@ -88,17 +88,6 @@ int spool_cache_commit(struct spool *sp, int fd, const char *name, bool keep)
 	return rc;
 }
 
-int spool_move_unflushed(struct spool *sp, enum spool_status from, enum spool_status to, const char *id)
-{
-	char name[SPOOL_ID_MAX + 16];
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	spool_file_name(id, name, sizeof name);
-	return spool_rename_noreplace(sp->dirfd[from], name, sp->dirfd[to], name);
-}
-
 /* A status directory's stat: the list cache trusts a directory whose
  * times did not change since it read it whole. */
 int spool_dir_stat(struct spool *sp, enum spool_status st, struct stat *s)
