@@ -207,11 +207,6 @@ static void smtp_close(void *impl)
 	free(s);
 }
 
-static void sni_callback(struct mailstream_ssl_context *ctx, void *data)
-{
-	mailstream_ssl_set_server_name(ctx, data);
-}
-
 /* Bounds reads on the current low stream, which libetpan leaves unbounded
  * on plain connections and replaces after STARTTLS. */
 static void bound_reads(struct smtp *s)
@@ -282,7 +277,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	util_buf_printf(&s->setup, "*** connecting to %s:%ld (smtp.tls: %s)\n", c->smtp.host, c->smtp.port,
 			conf_tls_name(c->smtp.tls));
 	int r = c->smtp.tls == CONF_TLS_TLS
-		? mailsmtp_ssl_connect_with_callback(s->s, c->smtp.host, (uint16_t)c->smtp.port, sni_callback, c->smtp.host)
+		? mailsmtp_ssl_connect_with_callback(s->s, c->smtp.host, (uint16_t)c->smtp.port, smtp_tls_sni, c->smtp.host)
 		: mailsmtp_socket_connect(s->s, c->smtp.host, (uint16_t)c->smtp.port);
 	if (r != MAILSMTP_NO_ERROR) {
 		if (r == MAILSMTP_ERROR_CONNECTION_REFUSED)
@@ -307,7 +302,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 			return session_fail(s, res, "STARTTLS",
 					    "STARTTLS: the server does not offer STARTTLS (smtp.tls: starttls); not sending in clear");
 		s->s->response_code = 0;
-		r = mailsmtp_socket_starttls_with_callback(s->s, sni_callback, c->smtp.host);
+		r = mailsmtp_socket_starttls_with_callback(s->s, smtp_tls_sni, c->smtp.host);
 		if (r != MAILSMTP_NO_ERROR) {
 			if (s->s->response_code)
 				return session_fail(s, res, "STARTTLS", NULL);
@@ -393,22 +388,21 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 			 struct transport_result *res)
 {
 	const char *need = !hdr_is_ascii(from) ? from : !hdr_is_ascii(rcpt) ? rcpt : NULL;
+	bool again = false; /* the session's fault, not the message's */
 	if (need && !s->smtputf8)
 		snprintf(res->error, sizeof res->error, "the server does not offer SMTPUTF8, needed for <%s>", need);
 	else if ((s->s->esmtp & MAILSMTP_ESMTP_SIZE) && s->s->smtp_max_msg_size && len > s->s->smtp_max_msg_size)
 		snprintf(res->error, sizeof res->error,
 			 "refused before DATA: the message is %zu bytes, more than the server's limit of %zu (SIZE)",
 			 len, s->s->smtp_max_msg_size);
-	else if (smtp_proto_has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)) {
+	else if ((again = smtp_proto_has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)))
 		/* Rendered for the server of the last session; this one wants 7
 		 * bits: not the message's fault, rendered again next time. */
 		snprintf(res->error, sizeof res->error, "the server no longer offers 8BITMIME; the message goes again in 7 bits");
-		res->session_failed = true;
-		util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
-		return true;
-	} else
+	else
 		return false;
-	res->to_error = true;
+	res->session_failed |= again;
+	res->to_error = !again;
 	util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
 	return true;
 }

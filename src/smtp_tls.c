@@ -73,3 +73,7 @@ done:
 	return rc;
 }
 
+void smtp_tls_sni(struct mailstream_ssl_context *ctx, void *data)
+{
+	mailstream_ssl_set_server_name(ctx, data);
+}

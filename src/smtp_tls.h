@@ -10,4 +10,8 @@
  * c->smtp.ca_file and c->smtp.host. Returns 0, or -1 with the reason in err. */
 int smtp_tls_verify(mailstream *stream, const struct conf *c, char *err, size_t errsz);
 
+/* For libetpan's TLS connect and STARTTLS: sends data (the host name) as
+ * the SNI server name. */
+void smtp_tls_sni(struct mailstream_ssl_context *ctx, void *data);
+
 #endif

@@ -693,34 +693,3 @@ int spool_scan_strays(struct spool *sp, enum spool_status st, int (*cb)(const ch
 	closedir(d);
 	return rc;
 }
-
-/* The daemon's small state files in the root (the rate counts): written
- * whole through a temporary name and a rename, without a flush: losing
- * the last counts to a power cut is allowed, a torn file is not. */
-int spool_state_write(struct spool *sp, const char *name, const void *data, size_t len)
-{
-	char tmp[128];
-	snprintf(tmp, sizeof tmp, ".%s.%ld", name, (long)getpid());
-	int fd = openat(sp->rootfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	int rc = util_write_all(fd, data, len);
-	if (close(fd) < 0 || rc < 0 || renameat(sp->rootfd, tmp, sp->rootfd, name) < 0) {
-		int e = errno;
-		unlinkat(sp->rootfd, tmp, 0);
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
-int spool_state_read(struct spool *sp, const char *name, size_t max, char **data, size_t *len)
-{
-	return spool_read_named(sp->rootfd, name, max, data, len, NULL);
-}
-
-int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char **data, size_t *len,
-			  struct stat *st)
-{
-	return spool_read_named(sp->rootfd, name, max, data, len, st);
-}
