@@ -37,30 +37,33 @@ print("%.2f %d" % (t[-1] - t[0], max(per.values())) if t else "0 0")
 PY
 }
 at_least() { py -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }
+# paced NAME N LIMIT MIN_SPAN: N messages at LIMIT/second: what the server
+# saw (the span, bounded below) and the limiter's slots (one per message,
+# at most LIMIT in any second).
+paced() {
+	local name=$1 n=$2 limit=$3 min=$4 span most taken smost
+	read span most <<<"$(spread)"
+	echo "# $name of $n at $limit/second: ${span} s from the first to the last, at most $most in one second"
+	at_least "$span" "$min" && ok "$name: $n at $limit/second took ${span} s (>= $min)" || fail "$name: $n took only ${span} s"
+	read taken smost <<<"$(slots)"
+	check "$name: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
+	[ "$smost" -le "$limit" ] && ok "$name: no second gave more than $limit slots ($smost; the server saw at most $most)" ||
+		fail "$name: $smost slots in one second"
+}
 
 # --- send alone: 30 at 10/second ---
 smtp_conf "$PORT" '  rate: ["10/second", "1000/day"]' "$DAEMON"
 produce 30 alone
 check_rc "send: 30 at 10/second" 0 ms send
 check "send: all 30 sent" "$(cat "$T/out"):$(count sent)" "30 sent, 0 failed, 0 error, 0 quarantined:30"
-read span most <<<"$(spread)"
-echo "# send of 30 at 10/second: ${span} s from the first to the last, at most $most in one second"
-at_least "$span" 2.5 && ok "send: 30 at 10/second took ${span} s (>= 2.5)" || fail "send: 30 took only ${span} s"
-read taken smost <<<"$(slots)"
-check "send: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
-[ "$smost" -le 10 ] && ok "send: no second gave more than 10 slots ($smost; the server saw at most $most)" || fail "send: $smost slots in one second"
+paced send 30 10 2.5
 check "send: nothing waiting was counted as failed" "$(count failed)$(count error)" "00"
 check_contains "send counts in the spool's counts (stats)" "$(ms stats)" "30 of 1000 today"
 
 # --- resend by filter: 15 at 10/second ---
 rm -f "$OUT"/*.eml
 check_rc "resend --status sent: 30 at 10/second" 0 ms resend --yes --status sent
-read span most <<<"$(spread)"
-echo "# resend of 30 at 10/second: ${span} s, at most $most in one second"
-at_least "$span" 2.5 && ok "resend: 30 at 10/second took ${span} s (>= 2.5)" || fail "resend: 30 took only ${span} s"
-read taken smost <<<"$(slots)"
-check "resend: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
-[ "$smost" -le 10 ] && ok "resend: no second gave more than 10 slots ($smost; the server saw at most $most)" || fail "resend: $smost slots in one second"
+paced resend 30 10 2.5
 check_contains "resend counts too (stats)" "$(ms stats)" "60 of 1000 today"
 
 # --- a terminal shows that it waits ---
@@ -138,12 +141,7 @@ wids=$(echo $wlist | py -c 'import json,sys; print(json.dumps({"ids": sys.stdin.
 start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
 check "web resend of 6 at 2/second: all sent" \
 	"$(curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data "$wids" "$WEB/api/resend" | py -c 'import json,sys; print(json.load(sys.stdin)["sent"])')" 6
-read span most <<<"$(spread)"
-echo "# web resend of 6 at 2/second: ${span} s, at most $most in one second"
-at_least "$span" 1.8 && ok "web resend: 6 at 2/second took ${span} s (>= 1.8)" || fail "web resend: 6 took only ${span} s"
-read taken smost <<<"$(slots)"
-check "web resend: one slot of smtp.rate per message" "$taken" "$(ls "$OUT"/*.eml | wc -l)"
-[ "$smost" -le 2 ] && ok "web resend: no second gave more than 2 slots ($smost; the server saw at most $most)" || fail "web resend: $smost slots in one second"
+paced "web resend" 6 2 1.8
 kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
 rm -f "$T/spool/rate" "$OUT"/*.eml
 sed -i 's|rate: \["2/second"\]|rate: ["1/hour"]|' "$MSGSPOOL_CONFIG"
