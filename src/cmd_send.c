@@ -113,18 +113,17 @@ static void rate_waiting(void *ctx)
 	s->rate_said = true;
 }
 
-/* Takes a slot of smtp.rate before an attempt, counted with msgspoold's:
- * waits while a paced limit (per second, per minute) has no room, saying
- * so on a terminal; 1 when an hourly or daily limit is used up (a pass
- * from cron does not wait for the next hour: the rest stays for the next
- * run, uncounted). */
-static int sender_take_rate(struct sender *s)
+/* Waits for a slot of smtp.rate before an attempt, counted with
+ * msgspoold's (ratelimit_claim_take counts it): waits while a paced limit
+ * (per second, per minute) has no room, saying so on a terminal; 1 when an
+ * hourly or daily limit is used up (a pass from cron does not wait for the
+ * next hour: the rest stays for the next run, uncounted). */
+static int sender_room(void *ctx)
 {
+	struct sender *s = ctx;
 	double until;
 	s->rate_said = false;
-	if (!s->rl) /* no smtp.rate */
-		return 0;
-	if (ratelimit_wait(s->rl, 61, &until, rate_waiting, s)) {
+	if (ratelimit_wait_room(s->rl, 61, &until, rate_waiting, s)) {
 		s->rate_until = until;
 		return 1;
 	}
@@ -153,6 +152,28 @@ static bool will_send(struct sender *s, enum spool_status st, const char *id, en
 	return now;
 }
 
+/* Before an attempt on from/ID: without smtp.rate nothing (0); else the
+ * receiver claimed, then its slot (0, *slot set), RATELIMIT_GONE when
+ * msgspoold claimed it first (no slot spent), 1 when an hourly or daily
+ * limit is used up. */
+static int sender_slot(struct sender *s, enum spool_status from, const char *id, bool *slot)
+{
+	*slot = false;
+	if (!s->rl)
+		return 0;
+	int rc = ratelimit_claim_take(s->rl, s->c->sp, from, id, sender_room, s);
+	*slot = rc == 0;
+	return rc;
+}
+
+/* After an attempt that took a slot: one for a receiver that never
+ * reached the server (busy, not due, quarantined) is given back. */
+static void sender_unslot(struct sender *s, bool slot, enum deliver_result r)
+{
+	if (slot && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
+		ratelimit_give_back(s->rl);
+}
+
 /* Counts one settled attempt. */
 static void count(struct sender *s, enum deliver_result r, int *rc)
 {
@@ -176,7 +197,13 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 	s->total += n;
 	struct deliver_report rep;
 	for (size_t i = 0; i < n && !*server_down; i++) {
-		if (s->rl && will_send(s, st, ids[i], mode) && sender_take_rate(s)) {
+		bool slot = false;
+		int sr = s->rl && will_send(s, st, ids[i], mode) ? sender_slot(s, st, ids[i], &slot) : 0;
+		if (sr == RATELIMIT_GONE) { /* msgspoold has it */
+			count(s, DELIVER_BUSY, &rc);
+			continue;
+		}
+		if (sr) {
 			s->rate_left = n - i;
 			break;
 		}
@@ -185,6 +212,7 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 		 * may travel with the next one's envelope: one round trip each. */
 		s->d.hold = i + 1 < n && !s->rl;
 		enum deliver_result r = deliver_one(&s->d, st, ids[i], mode, &rep);
+		sender_unslot(s, slot, r);
 		if (rep.settled)
 			count(s, rep.settled_result, &rc);
 		if (r != DELIVER_PENDING)
@@ -342,7 +370,9 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 		cli_audit_begin(c, &audit);
 	s.total = n;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (sts[i] != SPOOL_ACTIVE && sender_take_rate(&s)) {
+		bool slot = false;
+		int sr = sts[i] != SPOOL_ACTIVE ? sender_slot(&s, sts[i], ids[i], &slot) : 0;
+		if (sr > 0) {
 			rate_used_up(&s, s.rate_until);
 			for (; i < n; i++)
 				printf("%s: not sent (smtp.rate: try again later)\n", ids[i]);
@@ -350,10 +380,12 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 			break;
 		}
 		struct deliver_report rep;
-		if (sts[i] != SPOOL_ACTIVE) /* before the send, as the web's */
+		if (sts[i] != SPOOL_ACTIVE && sr != RATELIMIT_GONE) /* before the send, as the web's */
 			cli_audit(c, &audit, "resend", ids[i], spool_status_dir(sts[i]));
-		enum deliver_result r = sts[i] == SPOOL_ACTIVE ? DELIVER_BUSY
-				       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);
+		enum deliver_result r = sts[i] == SPOOL_ACTIVE || sr == RATELIMIT_GONE
+					       ? DELIVER_BUSY
+					       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);
+		sender_unslot(&s, slot, r);
 		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
 					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
 					  : deliver_result_name(r));

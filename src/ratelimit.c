@@ -175,9 +175,9 @@ static void trace_slot(double now)
 }
 
 /* Under rl->mu and the spool's lock of the counts (so that two processes
- * never both take the last slot): counts one when every limit has room,
- * else returns when to look again. */
-static double take_locked(struct ratelimit *rl)
+ * never both take the last slot): counts one when every limit has room
+ * (only with `take`), else returns when to look again. */
+static double take_locked(struct ratelimit *rl, bool take)
 {
 	int lock = spool_state_lock(rl->sp, STATE); /* without it, counting alone errs on the side of more mail */
 	double now = now_real();
@@ -191,7 +191,7 @@ static double take_locked(struct ratelimit *rl)
 	}
 	load_counts(rl, now);
 	double until = full_until(rl, now);
-	if (!until) {
+	if (!until && take) {
 		for (int i = 0; i < rl->nw; i++) {
 			struct window *w = &rl->w[i];
 			w->count++;
@@ -210,12 +210,12 @@ int ratelimit_try(struct ratelimit *rl, double *until)
 {
 	pthread_mutex_lock(&rl->mu);
 	int rc = rl->stopping ? -1 : 0;
-	*until = rc == 0 && rl->nw ? take_locked(rl) : 0;
+	*until = rc == 0 && rl->nw ? take_locked(rl, true) : 0;
 	pthread_mutex_unlock(&rl->mu);
 	return rc < 0 ? -1 : *until ? 1 : 0;
 }
 
-int ratelimit_take(struct ratelimit *rl)
+static int wait_locked(struct ratelimit *rl, bool take)
 {
 	pthread_mutex_lock(&rl->mu);
 	for (;;) {
@@ -223,7 +223,7 @@ int ratelimit_take(struct ratelimit *rl)
 			pthread_mutex_unlock(&rl->mu);
 			return -1;
 		}
-		double until = rl->nw ? take_locked(rl) : 0;
+		double until = rl->nw ? take_locked(rl, take) : 0;
 		if (!until)
 			break;
 		struct timespec ts;
@@ -233,6 +233,16 @@ int ratelimit_take(struct ratelimit *rl)
 	}
 	pthread_mutex_unlock(&rl->mu);
 	return 0;
+}
+
+int ratelimit_take(struct ratelimit *rl)
+{
+	return wait_locked(rl, true);
+}
+
+int ratelimit_room(struct ratelimit *rl)
+{
+	return wait_locked(rl, false);
 }
 
 void ratelimit_give_back(struct ratelimit *rl)
@@ -305,10 +315,18 @@ void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c)
 	fputc('\n', f);
 }
 
-int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
+/* ratelimit_wait and ratelimit_wait_room: the same wait, counting one
+ * at its end or not. */
+static int wait_for(struct ratelimit *rl, bool take, double max_wait, double *until, void (*waiting)(void *),
+		    void *ctx)
 {
 	bool said = false;
-	while (ratelimit_try(rl, until) == 1) {
+	for (;;) {
+		pthread_mutex_lock(&rl->mu);
+		*until = rl->nw ? take_locked(rl, take) : 0;
+		pthread_mutex_unlock(&rl->mu);
+		if (!*until)
+			break;
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		double wait = *until - ((double)now.tv_sec + now.tv_nsec / 1e9);
@@ -323,4 +341,14 @@ int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*
 		}
 	}
 	return 0;
+}
+
+int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
+{
+	return wait_for(rl, true, max_wait, until, waiting, ctx);
+}
+
+int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
+{
+	return wait_for(rl, false, max_wait, until, waiting, ctx);
 }

@@ -19,6 +19,10 @@ struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c);
 void ratelimit_set(struct ratelimit *rl, const struct conf *c);
 /* Waits until every limit has room, then counts one. -1 once stopped. */
 int ratelimit_take(struct ratelimit *rl);
+/* ratelimit_take and ratelimit_wait without the count: they return when a
+ * slot is free (ratelimit_claim_take's first step). */
+int ratelimit_room(struct ratelimit *rl);
+int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
 /* Counts one when every limit has room (0); else 1 and *until, the time
  * (seconds since the epoch) to try again; -1 once stopped. Never waits. */
 int ratelimit_try(struct ratelimit *rl, double *until);
@@ -34,6 +38,15 @@ int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*
  * count of the same window, if higher, still wins (load_counts): a slot
  * given back errs on the side of less mail. */
 void ratelimit_give_back(struct ratelimit *rl);
+/* A slot for from/ID, claimed in between (ratelimit_claim.c): waits with
+ * room(ctx) (ratelimit_room, ratelimit_wait_room: 0 when a slot is free,
+ * else returned) while the receiver stays unclaimed, then claims it and
+ * counts one (0; deliver_one's attempt takes the claim over).
+ * RATELIMIT_GONE (nothing counted, no attempt) when another process
+ * claimed it first; -1 once stopped. */
+enum { RATELIMIT_GONE = -2 };
+int ratelimit_claim_take(struct ratelimit *rl, struct spool *sp, enum spool_status from, const char *id,
+			 int (*room)(void *ctx), void *ctx);
 /* Wakes every waiter: ratelimit_take returns -1 from now on. */
 void ratelimit_stop(struct ratelimit *rl);
 void ratelimit_free(struct ratelimit *rl);

@@ -205,6 +205,12 @@ static void give_back(struct worker *w, const struct jobq_job *jobs, const int *
 	}
 }
 
+/* ratelimit_room for ratelimit_claim_take: -1 once stopping. */
+static int room(void *rl)
+{
+	return ratelimit_room(rl);
+}
+
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -228,8 +234,12 @@ void *worker_main(void *arg)
 			imine = 1;
 		}
 		bool more = d->q.n > 0 || imine < nmine;
+		/* Under smtp.rate it is claimed before its slot (none is claimed
+		 * ahead then): a receiver a send took meanwhile spends none. */
+		bool first = d->paced && nmine == 1;
 		pthread_mutex_unlock(&d->mu);
-		if (ratelimit_take(d->rl) < 0) { /* stopping: the receiver stays where it is */
+		int slot = first ? ratelimit_claim_take(d->rl, d->sp, job.from, job.id, room, d->rl) : ratelimit_take(d->rl);
+		if (slot == -1) { /* stopping: the receiver stays where it is */
 			pthread_mutex_lock(&d->mu);
 			imine--; /* this one too */
 			break;
@@ -237,9 +247,13 @@ void *worker_main(void *arg)
 		struct deliver_report rep;
 		bool fresh = !w->connected;
 		double t0 = conns_now_ms();
-		enum deliver_result r = work(w, &job, &rep, more);
+		enum deliver_result r = DELIVER_BUSY;
+		if (slot == RATELIMIT_GONE)
+			memset(&rep, 0, sizeof rep);
+		else
+			r = work(w, &job, &rep, more);
 		/* Nothing went to the server: the slot of smtp.rate is not spent. */
-		if (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED)
+		if (slot == 0 && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
 			ratelimit_give_back(d->rl);
 		pthread_mutex_lock(&d->mu);
 		if (rep.settled) /* the one held before, read with this one */

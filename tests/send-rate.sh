@@ -99,13 +99,12 @@ read span most <<<"$(spread)"
 echo "# daemon and send, 60 at 10/second: ${span} s, at most $most in one second"
 at_least "$span" 5.5 && ok "daemon and send: 60 at 10/second took ${span} s (>= 5.5)" || fail "daemon and send: 60 took only ${span} s"
 read taken smost <<<"$(slots)"
-# Two senders racing for one receiver: the loser's slot is wasted (taken
-# before its claim failed), so here every message has a slot of its own
-# and some slots went to none (a known waste, printed).
+# Two senders racing for one receiver: each claims it before its slot, so
+# the loser of a race takes none (a slot taken first was the loser's,
+# wasted: 75-85 for 60 messages).
 arrived=$(ls "$OUT"/*.eml | wc -l)
 echo "# daemon and send: $taken slots for $arrived messages"
-[ "$taken" -ge "$arrived" ] && ok "daemon and send: a slot of smtp.rate for every message ($taken for $arrived)" ||
-	fail "daemon and send: $taken slots for $arrived messages"
+check "daemon and send: one slot of smtp.rate per message, none for a lost race" "$taken" "$arrived"
 [ "$smost" -le 10 ] && ok "daemon and send: no second together gave more than 10 slots ($smost; the server saw at most $most)" || fail "daemon and send: $smost slots in one second"
 check "daemon and send: nothing counted as failed" "$(count failed)$(count error)" "00"
 
