@@ -368,35 +368,61 @@ static void token_gap(struct phrase *ph)
 	put(ph->f, " ", 1);
 }
 
-/* A run of n >= 2 spaces between two words that are encoded-words (the
- * word after it is w, wn octets), said exactly to both readers: Python
- * shows one space for each whitespace outside quotes (between tokens, or a
- * run inside an encoded-word), Perl drops the whitespace between
- * encoded-words and keeps what is inside them. So: j encoded-words of
- * spaces alone between the two, the last spaces leading inside w's own;
- * Python counts 1 + 2j + (w leads with spaces), Perl the spaces inside. */
-static void put_space_run_ew(struct phrase *ph, size_t n, const char *w, size_t wn)
+/* How n spaces next to an encoded word reach Python, Perl and libetpan
+ * alike: Python shows one space for each whitespace outside quotes
+ * (between tokens, or a run inside an encoded-word), Perl and libetpan
+ * drop the whitespace between encoded-words and keep what is inside them.
+ * So: j encoded-words of spaces alone beside the word, and inner spaces
+ * inside the word's own (at its edge); Python counts gap (one when a
+ * token comes before the run) + 2j + (inner > 0), the others the spaces
+ * inside. Returns j. */
+static size_t space_ews(size_t n, bool gap, size_t *inner)
 {
-	size_t j = (n - 1) / 2, lead = n % 2 ? 0 : n - j;
+	size_t m = n - gap, j = m / 2;
+	*inner = m % 2 ? n - j : 0;
+	return j;
+}
+
+static void add_spaces(struct util_buf *e, size_t n)
+{
+	while (n-- > 0)
+		util_buf_add(e, " ", 1);
+}
+
+/* j encoded-words of spaces alone, n spaces in all (at least one each). */
+static void put_space_ews(struct phrase *ph, size_t j, size_t n)
+{
 	struct util_buf e = {0};
 	for (size_t i = 0; i < j; i++) {
-		size_t k = i + 1 < j || n % 2 == 0 ? 1 : n - (j - 1);
 		e.len = 0;
-		while (k-- > 0)
-			util_buf_add(&e, " ", 1);
+		add_spaces(&e, i + 1 < j ? 1 : n - (j - 1));
 		token_gap(ph);
-		put_phrase_ew(ph->f, e.data, e.len);
+		if (!e.data)
+			ph->f->rc = -1;
+		else
+			put_phrase_ew(ph->f, e.data, e.len);
 	}
-	e.len = 0;
-	for (size_t i = 0; i < lead; i++)
-		util_buf_add(&e, " ", 1);
+	util_buf_free(&e);
+}
+
+/* The word w (wn octets, to encode) with a run of nb spaces before it
+ * (gap: after another token) and na after it (the name's last), said
+ * exactly to all three readers (space_ews). */
+static void put_spaced_ew(struct phrase *ph, size_t nb, bool gap, const char *w, size_t wn, size_t na)
+{
+	size_t ib = 0, ia = 0, jb = nb ? space_ews(nb, gap, &ib) : 0, ja = na ? space_ews(na, false, &ia) : 0;
+	put_space_ews(ph, jb, nb - ib);
+	struct util_buf e = {0};
+	add_spaces(&e, ib);
 	util_buf_add(&e, w, wn);
+	add_spaces(&e, ia);
 	token_gap(ph);
 	if (!e.data)
 		ph->f->rc = -1;
 	else
 		put_phrase_ew(ph->f, e.data, e.len);
 	util_buf_free(&e);
+	put_space_ews(ph, ja, na - ia);
 }
 
 /* Words of atext joined by single spaces: a phrase as it is. */
@@ -429,13 +455,37 @@ static void add_quoted(struct phrase *ph, const char *s, size_t n)
 	ph->have_q = true;
 }
 
+/* Whether the word at w (wn octets) of name must be an encoded-word: one
+ * phrase_ew says so, or, in a name whose whitespace is spaces alone, one
+ * next to spaces that libetpan does not read from a quoted-string (it
+ * joins the words of one with a space and drops what leads it): a run of
+ * two or more, or spaces leading the name. */
+static bool must_ew(const char *name, const char *w, size_t wn, bool spaces)
+{
+	if (phrase_ew(w, wn))
+		return true;
+	if (!spaces)
+		return false;
+	size_t at = (size_t)(w - name), before = 0;
+	while (before < at && name[at - before - 1] == ' ')
+		before++;
+	return (before > 0 && before == at) || before >= 2 || strspn(w + wn, " ") >= 2;
+}
+
 /* A display name (RFC 5322 3.2.5 phrase) as tokens that readers join with
  * one space each: printable ASCII runs (their whitespace exactly) as
  * quoted-strings, other words as encoded-words, and a space of the name
  * next to an encoded-word becomes the one a reader puts back, and words to
- * encode joined by single spaces are one encoded-word; a run of spaces
- * between two of them is carried by encoded-words (put_space_run_ew).
- * Whitespace with a tab between two encoded words cannot be said exactly
+ * encode joined by single spaces are one encoded-word. When the name's
+ * whitespace is spaces alone, every run of them that a quoted-string
+ * would not carry to libetpan (two or more, leading, trailing after an
+ * encoded-word) is carried by encoded-words (put_spaced_ew), its words
+ * encoded too: exact in Python, Perl and libetpan; a name of spaces alone
+ * is encoded-words of spaces, and "" when Python's count needs one more.
+ * A name with a tab is written for Python and Perl alone: Python reads a
+ * tab only from a quoted-string, libetpan only from an encoded-word. A
+ * run of spaces between two encoded-words is still carried by
+ * encoded-words; whitespace with a tab between two cannot be said exactly
  * to both Python (which reads each whitespace run outside quotes, inside
  * an encoded-word too, as one space) and Perl (which drops whitespace
  * between encoded-words, also from a quoted-string between them); it is
@@ -445,8 +495,17 @@ static void put_phrase(struct fold *f, const char *name)
 {
 	struct phrase ph = {.f = f};
 	const char *p = name;
+	bool spaces = !strchr(name, '\t');
 	if (plain_phrase(name)) {
 		put(f, name, strlen(name));
+		return;
+	}
+	if (spaces && name[strspn(name, " ")] == '\0') {
+		size_t n = strlen(name);
+		put_space_ews(&ph, (n + 1) / 2, n - !(n % 2));
+		if (n % 2 == 0)
+			flush_quoted(&ph, true);
+		util_buf_free(&ph.q);
 		return;
 	}
 	bool prev_ew = false;
@@ -462,33 +521,36 @@ static void put_phrase(struct fold *f, const char *name)
 				flush_quoted(&ph, !ph.tokens);
 			break;
 		}
-		bool ew = phrase_ew(w, wn);
+		bool ew = must_ew(name, w, wn, spaces);
 		/* Words to encode that single spaces join go in one encoded-word:
 		 * Perl drops the space between two (RFC 2047 6.2), Python keeps
 		 * one; inside one, both read it. */
 		while (ew && w[wn] == ' ' && w[wn + 1] && !wsp(w[wn + 1])) {
 			size_t next = strcspn(w + wn + 1, " \t");
-			if (!phrase_ew(w + wn + 1, next))
+			if (!must_ew(name, w + wn + 1, next, spaces))
 				break;
 			wn += 1 + next;
 		}
-		size_t run = (size_t)(w - p);
+		size_t run = (size_t)(w - p), trail = strspn(w + wn, " ");
+		if (!spaces || w[wn + trail] != '\0')
+			trail = 0; /* spaces that end the name: inside encoded-words */
 		if (!ew) {
 			add_quoted(&ph, ws, wsn);
 			add_quoted(&ph, w, wn);
+		} else if (spaces && p == name && run > 0) {
+			put_spaced_ew(&ph, run, false, w, wn, trail);
 		} else if (prev_ew && run >= 2 && strspn(p, " ") == run && !ph.have_q) {
 			/* Spaces alone between two encoded-words: inside encoded-words. */
-			put_space_run_ew(&ph, run, w, wn);
+			put_spaced_ew(&ph, run, true, w, wn, trail);
 		} else {
 			bool gap = wsn > 0 && ws[wsn - 1] == ' ';
 			if (wsn > 0)
 				add_quoted(&ph, ws, gap ? wsn - 1 : wsn);
 			flush_quoted(&ph, gap);
-			token_gap(&ph);
-			put_phrase_ew(f, w, wn);
+			put_spaced_ew(&ph, 0, false, w, wn, trail);
 		}
 		prev_ew = ew;
-		p = w + wn;
+		p = w + wn + (ew ? trail : 0);
 	}
 	util_buf_free(&ph.q);
 }

@@ -70,6 +70,16 @@ static const struct {
 	{"日本  語", 1, "H: =?UTF-8?B?5pel5pys?= =?UTF-8?B?ICDoqp4=?= <a@b.c>\r\n"},
 	{"日本   語", 1, "H: =?UTF-8?B?5pel5pys?= =?UTF-8?Q?___?= =?UTF-8?B?6Kqe?= <a@b.c>\r\n"},
 	{" lead", 0, "H: =?UTF-8?Q?_lead?=\r\n"},
+	/* A name whose whitespace is spaces alone: runs of them, leading and
+	 * trailing ones inside encoded-words, exact in libetpan too (which
+	 * collapses a quoted-string's); with a tab quoted, as before. */
+	{"John  Smith", 1, "H: =?UTF-8?Q?John?= =?UTF-8?Q?__Smith?= <a@b.c>\r\n"},
+	{"John   Smith Jr", 1, "H: =?UTF-8?Q?John?= =?UTF-8?Q?___?= =?UTF-8?Q?Smith?= \"Jr\" <a@b.c>\r\n"},
+	{" Doe", 1, "H: =?UTF-8?Q?_Doe?= <a@b.c>\r\n"},
+	{"Doe  ", 1, "H: =?UTF-8?Q?Doe?= =?UTF-8?Q?__?= <a@b.c>\r\n"},
+	{"Doe ", 1, "H: \"Doe \" <a@b.c>\r\n"},
+	{"  ", 1, "H: =?UTF-8?Q?_?= \"\" <a@b.c>\r\n"},
+	{"John \t Smith", 1, "H: \"John \t Smith\" <a@b.c>\r\n"},
 	{"Devilry", 1, "H: Devilry <a@b.c>\r\n"},
 	{"Devilry, Inc.", 1, "H: \"Devilry, Inc.\" <a@b.c>\r\n"},
 	{"John \"JD\" Doe", 1, "H: \"John \\\"JD\\\" Doe\" <a@b.c>\r\n"},

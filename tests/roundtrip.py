@@ -13,8 +13,11 @@ Email::MIME.
                                       ETPAN (tests/roundtrip_etpan's) libetpan's
   roundtrip.py prove-generate FILE    headers that try every way to write a
                                       few short display names (candidates)
-  roundtrip.py prove-check FILE PERL  which of them Python and Perl (PERL:
-                                      roundtrip.pl --phrases FILE) read back
+  roundtrip.py prove-check FILE PERL ETPAN
+                                      which of them Python, Perl (PERL:
+                                      roundtrip.pl --phrases FILE) and
+                                      libetpan (ETPAN: roundtrip_etpan
+                                      --phrases FILE.lines) read back
 
 Subjects, display names (From, Reply-To) and a custom X- header are drawn
 from pieces that break header writers: runs of spaces and tabs, emoji,
@@ -59,6 +62,8 @@ def generate(d, n, seed):
         subj = rand_text(rng, 998 - len("[Devilry] ".encode()))
         fname = rand_text(rng, 200)
         rname = rand_text(rng, 200)
+        if rng.random() < 0.4:  # runs of spaces alone: exact in all three readers
+            fname, rname = fname.replace("\t", " "), rname.replace("\t", " ")
         xval = rand_text(rng, 990 - len("X-Roundtrip: "))
         to = "r%d@example.com" % i
         cases[to] = {"subject": "[Devilry] " + subj, "from": fname, "reply_to": rname, "x": xval}
@@ -162,15 +167,17 @@ def check_etpan(cases, etpan_path):
     outside them it joins the words of a field with one space (runs of
     spaces and tabs become one space, leading whitespace goes, whitespace
     between two encoded-words goes), and its phrase parser does the same
-    inside a quoted display name. The subject and X-Roundtrip (whose odd
-    whitespace hdr.c puts inside encoded-words) must be exact; a display
-    name may differ in whitespace alone (a tab in a quoted-string, which
-    Python needs there), counted apart; any other difference, a wrong
-    address or a message it cannot read fails."""
+    inside a quoted display name. Every field must be exact, a display name
+    with runs of spaces included (hdr.c carries them inside encoded-words);
+    only a display name holding a tab may differ, in whitespace alone: Python
+    reads a tab only from a quoted-string, libetpan only from an
+    encoded-word (prove_check shows no header says it to both), counted
+    apart. Any other difference, a wrong address or a message it cannot
+    read fails."""
     import re
     etpan = json.load(open(etpan_path, encoding="utf-8"))
     bare = lambda v: re.sub(r"[ \t]+", "", v) if isinstance(v, str) else v
-    exact = spaced = bad = 0
+    exact = runs = spaced = bad = 0
     for to, case in sorted(cases.items()):
         got = etpan.get(to)
         if got is None:
@@ -181,13 +188,15 @@ def check_etpan(cases, etpan_path):
         for k in case:
             if got.get(k) == case[k]:
                 exact += 1
-            elif k in ("from", "reply_to") and bare(got.get(k)) == bare(case[k]):
+                runs += k in ("from", "reply_to") and "\t" not in case[k] and re.search(r"^ |  | $", case[k]) is not None
+            elif k in ("from", "reply_to") and "\t" in case[k] and bare(got.get(k)) == bare(case[k]):
                 spaced += 1
             else:
                 problems.append(k)
         bad += failed("libetpan", to, case, got, problems)
-    print("libetpan: %d messages checked, %d failed; fields: %d exact, %d display names differing in "
-          "whitespace alone (libetpan keeps it only inside encoded-words)" % (len(etpan), bad, exact, spaced))
+    print("libetpan: %d messages checked, %d failed; fields: %d exact (%d display names with a run of spaces or "
+          "leading or trailing spaces, no tab), %d display names holding a tab differing in whitespace alone "
+          "(no header says a tab to both Python and libetpan)" % (len(etpan), bad, exact, runs, spaced))
     return bad
 
 
@@ -241,6 +250,12 @@ def check(maildir, cases_path, perl_path=None, etpan_path=None):
 # second.
 PROVE_UNSAYABLE = ["日\tx", "x\t日", "日\t語", "日 \t語", "\t日", "日\t", "é\t x", "x \té"]
 PROVE_SAYABLE = ["日 x", "x 日", "日  x", "x  日", " 日", "日 ", "x\t 日", "日 \tx", "日  語", "日   語"]
+# Display names with a tab, which no 7-bit header says exactly to both
+# Python and libetpan (Python reads a tab only from a quoted-string,
+# libetpan only from an encoded-word), and names with runs of spaces, or
+# leading or trailing ones, that some header says to all three readers.
+PROVE_TAB = ["a\tb", "\ta", "a\t", "a \tb", "a\t b", "日\tx"]
+PROVE_SPACES = ["a  b", "a   b", " a", "  a", "a  ", "日  x", "x  日", "  日"]
 
 
 def candidates(name):
@@ -259,6 +274,9 @@ def candidates(name):
             out.append(piece)
         if piece.strip(" \t") == "":
             out.append(piece)
+        if all(0x20 <= ord(c) < 0x7f or c == "\t" for c in piece) and piece.strip(" \t") != piece:
+            # its whitespace as quoted-pairs, which some readers keep apart
+            out.append('"' + "".join("\\" + c if c in " \t\"\\" else c for c in piece) + '"')
         return out
 
     n = len(name)
@@ -281,36 +299,44 @@ def _join(pieces, renderings):
 
 def prove_generate(path):
     cases = []
-    for name in PROVE_UNSAYABLE + PROVE_SAYABLE:
+    for name in PROVE_UNSAYABLE + PROVE_SAYABLE + PROVE_TAB + PROVE_SPACES:
         for phrase in sorted(set(candidates(name))):
             cases.append({"name": name, "phrase": phrase})
     json.dump(cases, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+    with open(path + ".lines", "w", encoding="utf-8") as f:  # for roundtrip_etpan --phrases
+        f.write("".join(c["phrase"] + "\n" for c in cases))
 
 
-def prove_check(path, perl_path):
+def prove_check(path, perl_path, etpan_path):
     """Which candidates each reader decodes to exactly the name (Python
-    with no defect): none may work for both on an unsayable name, some
-    must for a sayable one, and the names must be classified as such."""
+    with no defect): for PROVE_UNSAYABLE none may work for both Python and
+    Perl, for PROVE_TAB none for both Python and libetpan; some must work
+    for both Python and Perl on PROVE_SAYABLE, and for all three on
+    PROVE_SPACES; and the names must be classified as such."""
     cases = json.load(open(path, encoding="utf-8"))
     perl = json.load(open(perl_path, encoding="utf-8"))
+    etpan = json.load(open(etpan_path, encoding="utf-8"))
     works = {}
-    for case, pl in zip(cases, perl):
+    for case, pl, et in zip(cases, perl, etpan):
         raw = ("From: %s <a@example.org>\r\n\r\n" % case["phrase"]).encode()
         h = email.message_from_bytes(raw, policy=email.policy.default)["from"]
         py_ok = not h.defects and len(h.addresses) == 1 and h.addresses[0].display_name == case["name"]
-        w = works.setdefault(case["name"], [0, 0, 0, 0])
-        w[0] += 1
-        w[1] += py_ok
-        w[2] += pl == case["name"]
-        w[3] += py_ok and pl == case["name"]
-    bad = 0
-    for name, (n, py_n, pl_n, both) in works.items():
-        want_none = name in PROVE_UNSAYABLE
-        ok = (both == 0) == want_none and unsayable_both(name) == want_none
+        pl_ok, et_ok = pl == case["name"], et == case["name"]
+        w = works.setdefault(case["name"], [0, 0, 0, 0, 0, 0, 0])
+        for i, v in enumerate([1, py_ok, pl_ok, et_ok, py_ok and pl_ok, py_ok and et_ok, py_ok and pl_ok and et_ok]):
+            w[i] += v
+    bad = 0 if len(cases) == len(perl) == len(etpan) else 1
+    for name, (n, py_n, pl_n, et_n, py_pl, py_et, all3) in works.items():
+        if name in PROVE_UNSAYABLE + PROVE_SAYABLE:
+            want_none = name in PROVE_UNSAYABLE
+            ok = (py_pl == 0) == want_none and unsayable_both(name) == want_none
+        else:
+            want_none = name in PROVE_TAB
+            ok = (py_et == 0 if want_none else all3 > 0) and ("\t" in name) == want_none
         bad += not ok
-        print("%s prove %r: %d headers, exact in Python %d, in Perl %d, in both %d%s" % (
-            "ok  " if ok else "FAIL", name, n, py_n, pl_n, both,
-            "" if unsayable_both(name) == want_none else " (unsayable_both disagrees)"))
+        print("%s prove %r: %d headers, exact in Python %d, Perl %d, libetpan %d; in Python and Perl %d, "
+              "Python and libetpan %d, all three %d" % ("ok  " if ok else "FAIL", name, n, py_n, pl_n, et_n,
+                                                        py_pl, py_et, all3))
     return 1 if bad else 0
 
 
@@ -318,7 +344,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "prove-generate":
         prove_generate(sys.argv[2])
     elif sys.argv[1] == "prove-check":
-        sys.exit(prove_check(sys.argv[2], sys.argv[3]))
+        sys.exit(prove_check(sys.argv[2], sys.argv[3], sys.argv[4]))
     elif sys.argv[1] == "generate":
         generate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

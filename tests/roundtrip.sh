@@ -36,7 +36,8 @@ echo "$out" | head -60
 check "every field decodes to the producer's string (seed $SEED)" "$rc" 0
 py "$SRC/tests/roundtrip.py" prove-generate "$T/phrases.json"
 perl "$SRC/tests/roundtrip.pl" --phrases "$T/phrases.json" > "$T/phrases-perl.json"
-out=$(py "$SRC/tests/roundtrip.py" prove-check "$T/phrases.json" "$T/phrases-perl.json")
+"$BLD/tests/roundtrip_etpan" --phrases "$T/phrases.json.lines" > "$T/phrases-etpan.json"
+out=$(py "$SRC/tests/roundtrip.py" prove-check "$T/phrases.json" "$T/phrases-perl.json" "$T/phrases-etpan.json")
 rc=$?
 echo "$out"
 check "no header says the unsayable names to both, some say the others" "$rc" 0

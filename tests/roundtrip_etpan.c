@@ -6,7 +6,11 @@
  * subject or a name). Prints JSON keyed by To, as tests/roundtrip.pl
  * does: subject, x (X-Roundtrip), from and reply_to (display names) and
  * their addresses; tests/roundtrip.py compares them with the producer's
- * strings. */
+ * strings.
+ * roundtrip_etpan --phrases FILE: the display name libetpan reads from
+ * "From: PHRASE <a@example.org>" for each line of FILE (tests/roundtrip.py
+ * prove-generate), as a JSON list in the same order (null when it reads
+ * no mailbox). */
 #include <dirent.h>
 #include <stdbool.h>
 #include <libetpan/libetpan.h>
@@ -123,10 +127,49 @@ static void one(const char *path, bool *first)
 	mailimf_fields_free(fields);
 }
 
+static int phrases(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		perror(path);
+		return 1;
+	}
+	static char line[8192], buf[9000];
+	bool first = true;
+	fputs("[", stdout);
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		int n = snprintf(buf, sizeof buf, "From: %s <a@example.org>\r\nTo: b@example.org\r\n\r\n", line);
+		size_t idx = 0;
+		struct mailimf_fields *fields = NULL;
+		char *name = NULL;
+		if (n > 0 && (size_t)n < sizeof buf &&
+		    mailimf_fields_parse(buf, (size_t)n, &idx, &fields) == MAILIMF_NO_ERROR) {
+			struct mailimf_field *fd = clist_isempty(fields->fld_list) ? NULL : clist_content(clist_begin(fields->fld_list));
+			if (fd && fd->fld_type == MAILIMF_FIELD_FROM && fd->fld_data.fld_from->frm_mb_list &&
+			    !clist_isempty(fd->fld_data.fld_from->frm_mb_list->mb_list)) {
+				struct mailimf_mailbox *m = clist_content(clist_begin(fd->fld_data.fld_from->frm_mb_list->mb_list));
+				name = m->mb_display_name ? decoded(m->mb_display_name) : strdup("");
+			}
+		}
+		fputs(first ? "" : ",", stdout);
+		first = false;
+		json_str(name);
+		free(name);
+		if (fields)
+			mailimf_fields_free(fields);
+	}
+	fputs("]\n", stdout);
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--phrases"))
+		return phrases(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: roundtrip_etpan MAILDIR\n");
+		fprintf(stderr, "usage: roundtrip_etpan MAILDIR | --phrases FILE\n");
 		return 2;
 	}
 	DIR *d = opendir(argv[1]);
