@@ -52,7 +52,10 @@ static int publish(struct spool *sp, const char *msgid, struct ydoc_node *rec)
 			spool_unstage(sp, rid, tag); /* published before a crash */
 		}
 	}
-	if (spool_sync_new(sp) < 0)
+	/* tmp/ too: were the staged names still on disk beside the published
+	 * ones after a cut, a record left with its list would be published
+	 * again into their place (spool_publish refuses, and unstages). */
+	if (spool_sync_new(sp) < 0 || spool_sync_staged(sp) < 0)
 		return -1;
 	ydoc_del(rec, "publishing");
 	ydoc_del(rec, "staged_as");
@@ -104,6 +107,15 @@ int batch_commit(const struct batch *b, bool *existed, size_t *receivers, char *
 	struct ydoc_node *rec = record(b->m, b->created, b->key, b->tag, b->ids);
 	struct util_buf out = {0};
 	util_test_stop("compose-staged");
+	/* The staged names are durable before the record that names them:
+	 * after a cut a committed record finds every receiver to publish. */
+	if (spool_sync_staged(sp) < 0) {
+		snprintf(err, errsz, "tmp/: cannot flush the staged receivers: %s", strerror(errno));
+		batch_unstage_all(sp, b->ids, b->tag);
+		ydoc_free(rec);
+		errno = EINVAL; /* as compose's other refusals */
+		return -1;
+	}
 	int rc = ydoc_emit(rec, &out);
 	if (rc == 0 && spool_message_create(sp, b->msgid, out.data, out.len) < 0) {
 		int e = errno;

@@ -178,6 +178,11 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 		util_time_format(c->st.st_mtime, t);
 		d->log(d->log_ctx, LOG_WARNING, "%s: modified in the future (%s); treated as old", path, t);
 	}
+	/* A second name in tmp/ is what a power cut leaves of a write and
+	 * rename (the producer's, compose's, or our own swap into the pool),
+	 * not a link to something else: it goes, and the receiver with it. */
+	if (from == SPOOL_NEW && c->st.st_nlink > 1 && spool_claim_unlink_tmp_names(d->sp, c) > 0)
+		d->log(d->log_ctx, LOG_NOTICE, "%s: a second name in tmp/ (a write cut short) removed", path);
 	if (from == SPOOL_NEW && c->st.st_nlink > 1) {
 		if (young(c) && spool_release(d->sp, c, from) == 0)
 			return DELIVER_DEFERRED;
@@ -496,6 +501,10 @@ static int recover_cb(const char *id, void *vctx)
 int deliver_recover(struct deliver *d)
 {
 	struct recover_ctx rc = {.d = d};
+	/* A sender that died inside a claim's window left its rename
+	 * unflushed, and nobody fences the source for it any more. */
+	if (spool_sync(d->sp, SPOOL_ACTIVE) < 0)
+		return -1;
 	if (spool_scan(d->sp, SPOOL_ACTIVE, recover_cb, &rc) < 0)
 		return -1;
 	return rc.failed ? -1 : rc.moved;

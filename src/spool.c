@@ -86,6 +86,8 @@ static int claim_rename(struct spool *sp, enum spool_status from, const char *id
 		return (e == ENOENT || e == EEXIST) ? SPOOL_BUSY : -1;
 	}
 	c->fd = fd;
+	if (from != SPOOL_ACTIVE)
+		util_test_stop("claim-renamed");
 	return SPOOL_CLAIMED;
 }
 
@@ -94,18 +96,24 @@ int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct
 	/* Claimed already, with others, by spool_claim_ahead: handed over. */
 	if (from != SPOOL_ACTIVE && spool_ahead_take(sp, from, id, c))
 		return SPOOL_CLAIMED;
+	if (from == SPOOL_ACTIVE)
+		return claim_rename(sp, from, id, c);
+	/* Without a journal this rename is two directory writes, and a flush
+	 * of the source (a producer's, for new/) may make the removal
+	 * durable: active/ is flushed before the send, inside the claim's
+	 * fence (spool_claim_begin), so that a cut leaves the name in active/,
+	 * or two names of one inode (recovery's to resolve). The source is
+	 * flushed when the claim ends. */
+	spool_claim_begin(sp, from);
 	int rc = claim_rename(sp, from, id, c);
-	/* Without a journal this rename is two directory writes, and anyone's
-	 * flush of the source (a producer's, for new/) may make the removal
-	 * durable: active/ is flushed before the send, so that a cut leaves
-	 * the name in active/, or two names of one inode (recovery's to
-	 * resolve). The source is flushed when the claim ends. */
-	if (rc == SPOOL_CLAIMED && from != SPOOL_ACTIVE && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+	if (rc == SPOOL_CLAIMED && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
 		int e = errno;
+		spool_claim_end(sp, from);
 		spool_claim_drop(c); /* left in active/, unlocked: recovery's */
 		errno = e;
 		return -1;
 	}
+	spool_claim_end(sp, from);
 	return rc;
 }
 
@@ -115,15 +123,18 @@ size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *c
 	size_t got = 0;
 	if (from == SPOOL_ACTIVE)
 		return 0;
+	spool_claim_begin(sp, from);
 	for (size_t i = 0; i < n && got < SPOOL_AHEAD_MAX; i++)
 		if (claim_rename(sp, from, ids[i], &c[got]) == SPOOL_CLAIMED)
 			got++;
 	/* Rule 3's flush of active/, once for all of them, before any is sent. */
 	if (got && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+		spool_claim_end(sp, from);
 		for (size_t i = 0; i < got; i++)
 			spool_claim_drop(&c[i]); /* in active/, unlocked: recovery's */
 		return 0;
 	}
+	spool_claim_end(sp, from);
 	size_t kept = 0;
 	for (size_t i = 0; i < got; i++)
 		if (spool_ahead_put(sp, &c[i]) == 0)
@@ -177,6 +188,13 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 	char name[SPOOL_ID_MAX + 16];
 	spool_file_name(c->id, name, sizeof name);
 	bool out = to != SPOOL_ACTIVE;
+	/* The claim's source first (outside the fence of moves out of active/,
+	 * which must not wait for a claim's fence), then at most active/ and
+	 * `to` name the inode on disk, and recovery resolves that
+	 * (spool_commit_batch). */
+	int rc = c->from != SPOOL_ACTIVE && c->from != to ? spool_sync_dir(sp, c->from) : 0;
+	if (rc < 0)
+		return -1;
 	if (out)
 		spool_out_begin(sp); /* no flush of active/ before `to`'s */
 	if (c->from == SPOOL_ACTIVE && out && named_elsewhere(sp, c, name)) {
@@ -190,10 +208,7 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 		errno = e;
 		return -1;
 	}
-	/* The claim's source first, then at most active/ and `to` name the
-	 * inode on disk, and recovery resolves that (spool_commit_batch). */
-	int rc = c->from != SPOOL_ACTIVE && c->from != to ? spool_sync_dir(sp, c->from) : 0;
-	if (rc == 0 && out)
+	if (out)
 		rc = spool_sync_dir(sp, to);
 	if (out)
 		spool_out_end(sp);
@@ -204,6 +219,26 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 	c->fd = -1;
 	errno = e;
 	return rc;
+}
+
+int spool_claim_unlink_tmp_names(struct spool *sp, struct spool_claim *c)
+{
+	DIR *d = spool_opendir(sp->tmpfd);
+	if (!d)
+		return -1;
+	int removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat s;
+		if (de->d_name[0] != '.' && fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(s.st_mode) && same_file(&s, &c->st) && unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	struct stat now;
+	if (fstat(c->fd, &now) == 0)
+		c->st.st_nlink = now.st_nlink;
+	return removed;
 }
 
 void spool_claim_drop(struct spool_claim *c)
@@ -257,7 +292,9 @@ int spool_enqueue(struct spool *sp, const char *id, const void *data, size_t len
 	if (errno != ENOENT)
 		return -1;
 	spool_file_name(id, name, sizeof name);
-	return spool_put_file(sp, sp->dirfd[SPOOL_NEW], name, data, len, true);
+	if (spool_put_file(sp, sp->dirfd[SPOOL_NEW], name, data, len, true) < 0)
+		return -1;
+	return spool_sync_dir(sp, SPOOL_NEW); /* fenced against claims */
 }
 
 /* ---- ids and names ---- */
@@ -579,7 +616,7 @@ int spool_open(struct spool **out, const char *root)
 
 static int open_tree(struct spool *sp, const char *root)
 {
-	sp->rootfd = sp->tmpfd = sp->msgfd = -1;
+	sp->rootfd = sp->tmpfd = sp->msgfd = sp->fencefd = -1;
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		sp->dirfd[i] = -1;
 	sp->root = strdup(root);
@@ -597,6 +634,7 @@ static int open_tree(struct spool *sp, const char *root)
 	}
 	sp->tmpfd = spool_openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sp->msgfd = spool_openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	sp->fencefd = spool_fence_file(sp->rootfd);
 	return sp->tmpfd < 0 || sp->msgfd < 0 ? -1 : 0;
 }
 
@@ -611,7 +649,7 @@ void spool_close(struct spool *sp)
 			spool_claim_drop(&c);
 	spool_commit_fini(sp);
 	util_close_fds(sp->dirfd, SPOOL_NSTATUS);
-	util_close_fds((int[]){sp->tmpfd, sp->msgfd, sp->rootfd}, 3);
+	util_close_fds((int[]){sp->tmpfd, sp->msgfd, sp->rootfd, sp->fencefd}, 4);
 	free(sp->root);
 	free(sp);
 }
@@ -641,12 +679,17 @@ int spool_stat_root(struct spool *sp, struct stat *st)
 
 int spool_sync(struct spool *sp, enum spool_status st)
 {
-	return fsync(sp->dirfd[st]);
+	return spool_sync_dir(sp, st);
 }
 
 int spool_sync_new(struct spool *sp)
 {
-	return fsync(sp->dirfd[SPOOL_NEW]);
+	return spool_sync_dir(sp, SPOOL_NEW);
+}
+
+int spool_sync_staged(struct spool *sp)
+{
+	return fsync(sp->tmpfd);
 }
 
 /* Whether a claimed file is complete: nobody holds it open for writing (a

@@ -100,6 +100,11 @@ int spool_commit(struct spool *sp, struct spool_claim *c, const void *data, size
 /* Moves the claimed file unchanged into `to` (recovery, quarantine). When
  * the rename fails the claim is still held, for another try. */
 int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to);
+/* Removes every name in tmp/ of the claimed inode (a write-then-rename
+ * that a power cut left with both names on disk: tmp/ is flushed by
+ * compose while others' renames out of it are not yet) and updates the
+ * claim's link count; how many it removed, -1 when tmp/ is unreadable. */
+int spool_claim_unlink_tmp_names(struct spool *sp, struct spool_claim *c);
 /* Gives up a claim where the file is (in active/, unlocked: recovery takes
  * it). Nothing when it is no longer held. */
 void spool_claim_drop(struct spool_claim *c);
@@ -147,6 +152,9 @@ int spool_publish(struct spool *sp, const char *id, const char *tag);
 int spool_unstage(struct spool *sp, const char *id, const char *tag);
 /* Makes new/ durable after a batch of publishes. */
 int spool_sync_new(struct spool *sp);
+/* Makes tmp/ durable: the staged names before the record that names
+ * them, and their removal after publishing. */
+int spool_sync_staged(struct spool *sp);
 /* Makes removals from a status directory durable. */
 int spool_sync(struct spool *sp, enum spool_status st);
 

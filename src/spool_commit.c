@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h> /* LOCK_EX, LOCK_SH: the fence's modes */
+#include <time.h>
 #include <unistd.h>
 
 /* Group commit of a directory: an fsync that starts after a change covers
@@ -41,6 +43,19 @@ struct spool_shared {
 	 * active/ starts meanwhile (spool_out_begin). */
 	unsigned moving_out;
 	pthread_cond_t out_cv;
+	/* Claims inside their window (spool_claim_begin), and moves out of
+	 * active/ waiting for them to end. */
+	unsigned claiming, out_waiting;
+	/* The cross-process fence on each status directory: this process
+	 * holds its flock in one mode (LOCK_EX for claims, LOCK_SH for
+	 * flushes) for all its users of that mode at once. */
+	struct fence {
+		int mode;
+		unsigned users;
+		bool busy, held;
+		time_t skip_until;
+	} fence[SPOOL_NSTATUS];
+	pthread_cond_t fence_cv;
 	/* Claims made ahead (spool_claim_ahead) until their spool_claim. */
 	struct spool_claim *ahead;
 	size_t nahead;
@@ -56,6 +71,7 @@ int spool_commit_init(struct spool *sp)
 		return -1;
 	pthread_mutex_init(&sp->shared->mu, NULL);
 	pthread_cond_init(&sp->shared->out_cv, NULL);
+	pthread_cond_init(&sp->shared->fence_cv, NULL);
 	sp->shared->euid = geteuid();
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		pthread_cond_init(&sp->shared->dir[i].cv, NULL);
@@ -74,6 +90,7 @@ void spool_commit_fini(struct spool *sp)
 	if (sp->shared) {
 		free(sp->shared->ahead);
 		pthread_cond_destroy(&sp->shared->out_cv);
+		pthread_cond_destroy(&sp->shared->fence_cv);
 		for (int i = 0; i < SPOOL_NSTATUS; i++)
 			pthread_cond_destroy(&sp->shared->dir[i].cv);
 		pthread_mutex_destroy(&sp->shared->mu);
@@ -123,16 +140,25 @@ int spool_pool_count(struct spool *sp)
  * a flush of active/ between the rename and the flush of its target would
  * make the removal durable first: a cut then, and the receiver is named
  * nowhere. Claims flush active/ all the time, so within this process such
- * moves are fenced: spool_out_begin waits for a flush of active/ that is
- * running (it may see the rename) and keeps new ones from starting until
- * spool_out_end, called once the targets are flushed. (Another process's
- * flush of active/, msgspool send beside the daemon, is not fenced.) */
+ * moves are fenced: spool_out_begin waits for the claims in their window
+ * and a flush of active/ that is running (it may see the rename), and
+ * keeps new ones from starting until spool_out_end, called once the
+ * targets are flushed. (Another process's flush of active/, msgspool send
+ * beside the daemon, is not fenced.) */
 void spool_out_begin(struct spool *sp)
 {
 	struct spool_shared *sh = sp->shared;
 	pthread_mutex_lock(&sh->mu);
-	while (sh->dir[SPOOL_ACTIVE].running)
-		pthread_cond_wait(&sh->dir[SPOOL_ACTIVE].cv, &sh->mu);
+	sh->out_waiting++;
+	for (;;) {
+		if (sh->dir[SPOOL_ACTIVE].running)
+			pthread_cond_wait(&sh->dir[SPOOL_ACTIVE].cv, &sh->mu);
+		else if (sh->claiming)
+			pthread_cond_wait(&sh->out_cv, &sh->mu);
+		else
+			break;
+	}
+	sh->out_waiting--;
 	sh->moving_out++;
 	pthread_mutex_unlock(&sh->mu);
 }
@@ -146,10 +172,148 @@ void spool_out_end(struct spool *sp)
 	pthread_mutex_unlock(&sh->mu);
 }
 
+/* How long a fence waits for another process's lock before it goes on
+ * without it, and how long it then tries only once. A claim waits for
+ * flushes, and a producer may hold its shared lock forever: that must not
+ * stop the queue. A flush waits only for claims, which only the spool's
+ * owner can make (the producers' file is read-only: no exclusive lock). */
+#define FENCE_WAIT_CLAIM_NS 1000000000L
+#define FENCE_WAIT_FLUSH_NS 10000000000L
+#define FENCE_SKIP_S 30
+
+/* One byte-range lock of SPOOL/.fence (open file description locks: one
+ * holder per open, as flock, but only a writer of the file may take one
+ * exclusively). 1 held, 0 given up (held by another past the wait, or
+ * `quick`), -1 where there is no lock to take. */
+static int fence_range(int fd, short type, off_t byte, bool quick)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+	long long waited = 0, wait = type == F_WRLCK ? FENCE_WAIT_CLAIM_NS : FENCE_WAIT_FLUSH_NS;
+	long step = 500000;
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		if (quick || waited >= wait)
+			return 0;
+		nanosleep(&(struct timespec){0, step}, NULL);
+		waited += step;
+		step = step < 20000000 ? step * 2 : step;
+	}
+}
+
+static void fence_unlock(int fd, off_t byte)
+{
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+	fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/* A status directory's fence: byte 2*st, and byte 2*st+1 the turnstile
+ * that a claim holds while it waits, so a stream of flushes that overlap
+ * cannot starve it (a flush passes the turnstile on its way in). */
+static int fence_lock(struct spool *sp, enum spool_status st, int op, bool quick)
+{
+	int fd = sp->fencefd;
+	off_t b = 2 * (off_t)st;
+	if (fd < 0)
+		return -1;
+	short type = op == LOCK_EX ? F_WRLCK : F_RDLCK;
+	int got = fence_range(fd, type, b + 1, quick);
+	if (got == 1) {
+		got = fence_range(fd, type, b, quick);
+		if (got != 1 || op != LOCK_EX)
+			fence_unlock(fd, b + 1);
+	}
+	return got;
+}
+
+static void fence_release(struct spool *sp, enum spool_status st, int op)
+{
+	fence_unlock(sp->fencefd, 2 * (off_t)st);
+	if (op == LOCK_EX)
+		fence_unlock(sp->fencefd, 2 * (off_t)st + 1);
+}
+
+/* Takes the fence on a status directory: LOCK_EX for a claim's window,
+ * LOCK_SH for a flush. Users of one mode share it; the other mode waits. */
+static void fence_take(struct spool *sp, enum spool_status st, int op)
+{
+	struct spool_shared *sh = sp->shared;
+	struct fence *f = &sh->fence[st];
+	pthread_mutex_lock(&sh->mu);
+	while (f->busy || (f->users && f->mode != op))
+		pthread_cond_wait(&sh->fence_cv, &sh->mu);
+	if (f->users++ == 0) {
+		f->busy = true;
+		f->mode = op;
+		time_t now = time(NULL);
+		bool quick = now < f->skip_until;
+		pthread_mutex_unlock(&sh->mu);
+		int got = fence_lock(sp, st, op, quick);
+		pthread_mutex_lock(&sh->mu);
+		f->busy = false;
+		f->held = got == 1;
+		if (got == 0 && !quick)
+			f->skip_until = now + FENCE_SKIP_S;
+		pthread_cond_broadcast(&sh->fence_cv);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static void fence_give(struct spool *sp, enum spool_status st)
+{
+	struct spool_shared *sh = sp->shared;
+	struct fence *f = &sh->fence[st];
+	pthread_mutex_lock(&sh->mu);
+	if (--f->users == 0) {
+		if (f->held)
+			fence_release(sp, st, f->mode);
+		f->held = false;
+		f->mode = 0;
+		pthread_cond_broadcast(&sh->fence_cv);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* Without a journal a claim's rename is two directory writes, and a flush
+ * of its source before the claim's flush of active/ would make the removal
+ * durable alone: a cut then, and the receiver is named nowhere. So from
+ * the rename to the end of that flush the claim holds its source's fence
+ * exclusively, which every msgspool process's flush of that directory
+ * (spool_sync_dir: the daemon's own, enqueue's, compose's) takes shared;
+ * and no move out of active/ runs in this process meanwhile, since the
+ * claim's flush of active/ must not wait for one (it may wait for this
+ * fence). spool-layout/README.md rule 3 says what it cannot fence. */
+void spool_claim_begin(struct spool *sp, enum spool_status from)
+{
+	struct spool_shared *sh = sp->shared;
+	pthread_mutex_lock(&sh->mu);
+	while (sh->moving_out || sh->out_waiting)
+		pthread_cond_wait(&sh->out_cv, &sh->mu);
+	sh->claiming++;
+	pthread_mutex_unlock(&sh->mu);
+	fence_take(sp, from, LOCK_EX);
+}
+
+void spool_claim_end(struct spool *sp, enum spool_status from)
+{
+	struct spool_shared *sh = sp->shared;
+	fence_give(sp, from);
+	pthread_mutex_lock(&sh->mu);
+	if (--sh->claiming == 0)
+		pthread_cond_broadcast(&sh->out_cv);
+	pthread_mutex_unlock(&sh->mu);
+}
+
 /* Makes the changes so far to a status directory durable, sharing the
  * fsync with any thread that needs the same. */
 int spool_sync_dir(struct spool *sp, enum spool_status st)
 {
+	if (st != SPOOL_ACTIVE)
+		fence_take(sp, st, LOCK_SH);
 	struct dir_sync *ds = &sp->shared->dir[st];
 	pthread_mutex_lock(&sp->shared->mu);
 	while (st == SPOOL_ACTIVE && sp->shared->moving_out)
@@ -183,6 +347,8 @@ int spool_sync_dir(struct spool *sp, enum spool_status st)
 	int rc = ds->failed >= need ? -1 : 0;
 	int e = ds->err;
 	pthread_mutex_unlock(&sp->shared->mu);
+	if (st != SPOOL_ACTIVE)
+		fence_give(sp, st);
 	if (rc < 0)
 		errno = e;
 	return rc;

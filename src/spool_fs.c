@@ -131,7 +131,8 @@ void spool_unique_name(char *name, size_t namesz, const char *prefix, const char
 }
 
 /* Puts a new file NAME into tofd the crash-safe way: written and fsynced in
- * tmp/, renamed (exclusive: never over an entry), then tofd fsynced. */
+ * tmp/, renamed (exclusive: never over an entry); the caller flushes tofd
+ * (a status directory through spool_sync_dir, which fences claims). */
 int spool_put_file(struct spool *sp, int tofd, const char *name, const void *data, size_t len, bool exclusive)
 {
 	char tmpname[SPOOL_ID_MAX + 64];
@@ -148,7 +149,7 @@ int spool_put_file(struct spool *sp, int tofd, const char *name, const void *dat
 		errno = e;
 		return -1;
 	}
-	return fsync(tofd);
+	return 0;
 }
 
 DIR *spool_opendir(int dirfd)
@@ -218,6 +219,37 @@ int spool_state_lock(struct spool *sp, const char *name)
 		int e = errno;
 		close(fd);
 		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int spool_fence_file(int rootfd)
+{
+	struct stat root, st;
+	if (fstat(rootfd, &root) < 0)
+		return -1;
+	int fd = spool_openat(rootfd, ".fence", O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0 && errno == EACCES)
+		fd = spool_openat(rootfd, ".fence", O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	uid_t me = geteuid();
+	if (fd < 0 && errno == ENOENT && (me == root.st_uid || me == 0)) {
+		/* Readable by all who reach the root (the producers): the
+		 * owner's group may not be theirs, and only readers' locks are
+		 * shared ones. */
+		fd = spool_openat(rootfd, ".fence", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0 && ((me == 0 && fchown(fd, root.st_uid, root.st_gid) < 0) || fchmod(fd, 0644) < 0)) {
+			close(fd);
+			return -1;
+		}
+		if (fd < 0 && errno == EEXIST)
+			fd = spool_openat(rootfd, ".fence", O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		return -1;
+	/* Anyone else's file, or one others may write, fences nothing. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != root.st_uid || (st.st_mode & 022)) {
+		close(fd);
 		return -1;
 	}
 	return fd;

@@ -30,6 +30,7 @@ struct spool {
 	int dirfd[SPOOL_NSTATUS];
 	int tmpfd;
 	int msgfd;
+	int fencefd;	/* SPOOL/.fence, for the claims' fence (spool_commit.c); -1 without */
 	struct spool_pool pool;
 	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
 };
@@ -44,6 +45,12 @@ void spool_file_name(const char *id, char *buf, size_t n);
  * the kernel has it, else openat with O_NOFOLLOW (for one component the
  * same). Every open inside the spool goes through it. */
 int spool_openat(int dirfd, const char *name, int flags, mode_t mode);
+/* Opens SPOOL/.fence, the file whose byte-range locks fence claims
+ * against flushes across processes: read-write for the spool's owner (who
+ * creates it, 0644, where it is missing), read-only for the producers, so
+ * that only the owner can take it exclusively. -1 when it is missing or
+ * not the owner's own, unwritable file: then nothing is fenced. */
+int spool_fence_file(int rootfd);
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
 /* renameat2, with the flags an environment switch turns off failing EINVAL. */
@@ -78,6 +85,11 @@ int spool_sync_dirs(struct spool *sp, enum spool_status a, enum spool_status b);
  * starts in this process. */
 void spool_out_begin(struct spool *sp);
 void spool_out_end(struct spool *sp);
+/* A claim's window, from its rename out of `from` to the end of its flush
+ * of active/ (spool_commit.c says why): no flush of `from` by this or
+ * another msgspool process runs inside it, and no move out of active/. */
+void spool_claim_begin(struct spool *sp, enum spool_status from);
+void spool_claim_end(struct spool *sp, enum spool_status from);
 /* The claims spool_claim_ahead holds for their spool_claim: put one (-1
  * when the table is full), take the one of from/ID (false if none; with
  * from SPOOL_NSTATUS and id NULL, any). */

@@ -103,7 +103,9 @@ static int message_put(struct spool *sp, const char *id, const void *data, size_
 		return -1;
 	}
 	spool_file_name(id, name, sizeof name);
-	return spool_put_file(sp, sp->msgfd, name, data, len, exclusive);
+	if (spool_put_file(sp, sp->msgfd, name, data, len, exclusive) < 0)
+		return -1;
+	return fsync(sp->msgfd);
 }
 
 int spool_message_create(struct spool *sp, const char *id, const void *data, size_t len)

@@ -426,6 +426,10 @@ void util_test_stop(const char *point)
 	const char *want = getenv("MSGSPOOL_TEST_STOP");
 	if (want && !strcmp(want, point))
 		_exit(99);
+	/* "pause:POINT" stops the process there, all it holds held, until a
+	 * SIGCONT (or the power cut a test makes meanwhile). */
+	if (want && !strncmp(want, "pause:", 6) && !strcmp(want + 6, point))
+		raise(SIGSTOP);
 }
 
 int util_read_fd_sized(int fd, size_t size, size_t max, char **out, size_t *outlen)

@@ -107,7 +107,8 @@ bool util_has_crlf(const char *s);
 bool util_utf8_valid(const char *s, size_t n);
 char *util_strdup(const char *s);
 /* Test seam for crash tests: exits at once (status 99, like a kill) when
- * $MSGSPOOL_TEST_STOP names this point. Costs one getenv per call. */
+ * $MSGSPOOL_TEST_STOP names this point, stops (SIGSTOP) when it names
+ * "pause:" and this point. Costs one getenv per call. */
 void util_test_stop(const char *point);
 /* Allocators whose failure ends the process with a message: for small,
  * bounded allocations and in commands, where there is nothing to unwind. */

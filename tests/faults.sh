@@ -180,15 +180,22 @@ ln "$T/secret" "$T/spool/new/hardlink.yaml"
 py -c 'print("msgspool: 1\nsend_to: a@example.com\nsubject: big\ntext: " + "x" * 200000)' > "$T/spool/new/huge.yaml"
 printf 'msgspool: 1\nsend_to: a@example.com\nsubject: s\ntext: x\n' | tee "$T/spool/new/odd name.yaml" "$T/spool/new/nöt-ascii.yaml" "$T/spool/new/.hidden.yaml" > "$T/spool/new/trailing.yaml~"
 printf 'msgspool: 1\nsend_to: "a@example.com\\nRCPT TO:<evil@example.com>"\nsubject: s\ntext: x\n' > "$T/spool/new/inject.yaml"
+# What a power cut leaves of a write and rename whose tmp/ side was not
+# flushed: one receiver under two names, one of them in tmp/.
+printf 'msgspool: 1\nsend_to: leftover@example.com\nsubject: s\ntext: x\n' > "$T/spool/new/leftover.yaml"
+ln "$T/spool/new/leftover.yaml" "$T/spool/tmp/leftover.yaml.1234.aabbccddeeff.tmp"
 touch -d '1 minute ago' "$T"/spool/new/*.yaml
 rm -f "$OUT"/*
 start_daemon hostile || fail "daemon did not start"
 produce 5 good
-wait_until 20 count_is sent 5 && ok "good receivers sent past hostile files" || fail "good ones: sent=$(count sent)"
+wait_until 20 count_is sent 6 && ok "good receivers sent past hostile files" || fail "good ones: sent=$(count sent)"
+check "one with a second name in tmp/ is sent, not quarantined" "$(ls "$T/spool/sent" | grep -c '^leftover.yaml$')" 1
+check "and its name in tmp/ is gone" "$(ls "$T/spool/tmp" | grep -c leftover)" 0
+check_contains "and the log says so" "$(cat "$T/hostile.dlog")" "leftover.yaml: a second name in tmp/ (a write cut short) removed"
 wait_until 10 test -e "$T/spool/corrupt/fifo.yaml" || true
 check "quarantined" "$(ls "$T/spool/corrupt" | sort | tr '\n' ' ')" "dev.yaml fifo.yaml hardlink.yaml huge.yaml inject.yaml "
 check "odd names left alone" "$(ls -A "$T/spool/new" | sort | tr '\n' '|')" ".hidden.yaml|nöt-ascii.yaml|odd name.yaml|trailing.yaml~|"
-check "nothing but the good ones reached the server" "$(received)" 5
+check "nothing but the good ones reached the server" "$(received)" 6
 grep -q TOPSECRET "$OUT"/*.eml && fail "a hard-linked file was sent" || ok "hard-linked file not sent"
 grep -q "evil@" "$OUT"/*.env && fail "injection reached the server" || ok "no injected recipient"
 check_contains "FIFO reason" "$(cat "$T/hostile.dlog")" "fifo.yaml: quarantined into corrupt/: not a regular file"

@@ -78,6 +78,30 @@ check "nor remove it" "$(ls "$T/grp/tmp" | tr '\n' ' ')" "pool.1.aabbccddeeff "
 producer sh -c "echo x > '$T/grp/sent/x.yaml'" 2>/dev/null
 check "nor write sent/" "$(ls "$T/grp/sent")" ""
 
+# --- 3b. the claims' fence: the owner's file, read-only for producers, and
+# a producer's shared lock held forever does not stop the queue ---
+ms --spool "$T/grp" list >/dev/null 2>&1
+check "the fence file is the spool owner's, 0644" "$(stat -c '%U %a' "$T/grp/.fence")" "nobody 644"
+check "a producer can read it" "$(producer cat "$T/grp/.fence" >/dev/null 2>&1 && echo yes)" yes
+producer sh -c "echo x >> '$T/grp/.fence'" 2>/dev/null
+check "a producer cannot write it" "$(stat -c %s "$T/grp/.fence")" 0
+ms list >/dev/null
+py - "$S/.fence" "$T/fence-held" <<'P' &
+import fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+# Shared locks on new/'s byte and its turnstile (spool-layout rule 3), as a
+# producer can take them, held until killed.
+fcntl.fcntl(fd, getattr(fcntl, "F_OFD_SETLK", 37), struct.pack("hhqqi", fcntl.F_RDLCK, 0, 0, 2, 0))
+open(sys.argv[2], "w").close()
+time.sleep(600)
+P
+HOLDER=$!
+wait_until 10 test -f "$T/fence-held" || fail "the lock holder did not start"
+for i in 1 2 3; do receiver "fence$i@example.com" | ms enqueue - >/dev/null || fail "enqueue $i"; done
+check_rc "send beside a producer holding the fence's shared lock" 0 ms send
+check "and every receiver is sent" "$(grep -l 'send_to: fence[123]@' "$S"/sent/*.yaml | wc -l)" 3
+kill "$HOLDER"; wait "$HOLDER" 2>/dev/null
+
 # --- 6. a file with 50,000 keys: refused at once, not minutes of CPU ---
 # (check_ydoc counts the comparisons; the timeout here only catches a hang)
 py -c 'import sys; sys.stdout.write("msgspool: 1\nsend_to: k@example.com\nsubject: keys\ntext: x\n" + "".join("k%d: v\n" % i for i in range(50000)))' > "$S/new/keys.yaml"

@@ -1,6 +1,6 @@
 """pcmount: start pcfs on a mount point, cut its power, boot it again.
 
-Used by selftest.py and run.py; needs root and /dev/fuse."""
+Used by selftest.py, windows.py and run.py (with the checks' ok/FAIL lines); needs root and /dev/fuse."""
 import ctypes
 import os
 import signal
@@ -20,6 +20,26 @@ def renameat2(old, new, flags):
     if _libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), old)
+
+
+counts = {"passed": 0, "failed": 0}
+
+
+def check(name, got, want):
+    """A TAP-like ok/FAIL line; counted for summary()."""
+    if got == want:
+        counts["passed"] += 1
+        print("ok - %s" % name)
+        return True
+    counts["failed"] += 1
+    print("FAIL - %s: got %r, want %r" % (name, got, want))
+    return False
+
+
+def summary():
+    """Prints "N passed, N failed"; the exit status for it."""
+    print("%d passed, %d failed" % (counts["passed"], counts["failed"]))
+    return 1 if counts["failed"] else 0
 
 
 def unmount(mnt):

@@ -22,7 +22,7 @@ if [ ! -c /dev/fuse ] || ! /usr/bin/python3 -c 'import pyfuse3, trio' 2>/dev/nul
 fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/msgspool-powercut.XXXXXX")
 cleanup() {
-	for m in "$W"/self/mnt "$W"/run/mnt; do umount -l "$m" 2>/dev/null; done
+	for m in "$W"/self/mnt "$W"/windows/*/mnt "$W"/run/mnt; do umount -l "$m" 2>/dev/null; done
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -30,6 +30,9 @@ cd "$SRC/tests/powercut" || exit 1
 /usr/bin/python3 selftest.py "$W/self" > "$W/self.out" 2>&1
 src=$?
 cat "$W/self.out"
+/usr/bin/python3 windows.py --build "$BLD" --work "$W/windows" > "$W/windows.out" 2>&1
+wrc=$?
+cat "$W/windows.out"
 /usr/bin/python3 run.py --build "$BLD" --src "$SRC" --work "$W/run" --cuts 50 --receivers 250 "$@"
 rrc=$?
 if [ $rrc -ne 0 ]; then
@@ -38,6 +41,10 @@ if [ $rrc -ne 0 ]; then
 fi
 p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/self.out")
 f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/self.out")
-[ $rrc -eq 0 ] && p=$((${p:-0} + 1)) || f=$((${f:-1} + 1))
-echo "${p:-0} passed, ${f:-1} failed"
-[ $src -eq 0 ] && [ $rrc -eq 0 ]
+wp=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/windows.out")
+wf=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/windows.out")
+p=$((${p:-0} + ${wp:-0}))
+f=$((${f:-1} + ${wf:-1}))
+[ $rrc -eq 0 ] && p=$((p + 1)) || f=$((f + 1))
+echo "$p passed, $f failed"
+[ $src -eq 0 ] && [ $wrc -eq 0 ] && [ $rrc -eq 0 ]

@@ -8,20 +8,9 @@ import os
 import subprocess
 import sys
 
-from pcmount import Mount, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE
+from pcmount import Mount, check, summary, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE
 
 work = sys.argv[1]
-passed = failed = 0
-
-
-def check(name, got, want):
-    global passed, failed
-    if got == want:
-        passed += 1
-        print("ok - %s" % name)
-    else:
-        failed += 1
-        print("FAIL - %s: got %r, want %r" % (name, got, want))
 
 
 def write(path, data, sync):
@@ -140,5 +129,4 @@ try:
     check("second boot the same", sorted(os.listdir(M + "/new")), ["b.yaml", "g.yaml"])
 finally:
     m.stop()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(summary())
