@@ -42,6 +42,7 @@ struct sender {
 	size_t done, total;
 	size_t rate_left;	/* not tried: an hourly or daily limit was used up */
 	double rate_until;	/* till when */
+	double slot_at;		/* when the last slot was taken (ratelimit_give_back) */
 	bool rate_said;		/* the terminal says the pass waits for smtp.rate */
 	size_t counts[DELIVER_IOERR + 1];
 };
@@ -161,7 +162,7 @@ static int sender_slot(struct sender *s, enum spool_status from, const char *id,
 	*slot = false;
 	if (!s->rl)
 		return 0;
-	int rc = ratelimit_claim_take(s->rl, s->c->sp, from, id, sender_room, s);
+	int rc = ratelimit_claim_take(s->rl, s->c->sp, from, id, sender_room, s, &s->slot_at);
 	*slot = rc == 0;
 	return rc;
 }
@@ -171,7 +172,7 @@ static int sender_slot(struct sender *s, enum spool_status from, const char *id,
 static void sender_unslot(struct sender *s, bool slot, enum deliver_result r)
 {
 	if (slot && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
-		ratelimit_give_back(s->rl);
+		ratelimit_give_back(s->rl, s->slot_at);
 }
 
 /* Counts one settled attempt. */

@@ -46,6 +46,15 @@ struct ratelimit {
 	bool stopping;
 };
 
+static double now_real(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double (*ratelimit_clock)(void) = now_real;
+
 /* The start of the window of `per` seconds that holds `now`. */
 static time_t window_start(time_t now, long per)
 {
@@ -111,7 +120,7 @@ void ratelimit_set(struct ratelimit *rl, const struct conf *c)
 	struct window old[4];
 	int nold = rl->nw;
 	memcpy(old, rl->w, sizeof old);
-	time_t now = time(NULL);
+	time_t now = (time_t)ratelimit_clock();
 	rl->nw = c->smtp.nrates;
 	for (int i = 0; i < rl->nw; i++) {
 		rl->w[i] = (struct window){c->smtp.rate[i].n, c->smtp.rate[i].per, 0, 0, 0};
@@ -132,16 +141,10 @@ struct ratelimit *ratelimit_new(struct spool *sp, const struct conf *c)
 	pthread_mutex_init(&rl->mu, NULL);
 	pthread_cond_init(&rl->cv, NULL);
 	ratelimit_set(rl, c);
-	load_counts(rl, (double)time(NULL));
+	load_counts(rl, ratelimit_clock());
 	return rl;
 }
 
-static double now_real(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* 0 when every limit has room at `now`, else the time to look again. */
 static double full_until(struct ratelimit *rl, double now)
@@ -174,13 +177,10 @@ static void trace_slot(double now)
 	close(fd);
 }
 
-/* Under rl->mu and the spool's lock of the counts (so that two processes
- * never both take the last slot): counts one when every limit has room
- * (only with `take`), else returns when to look again. */
-static double take_locked(struct ratelimit *rl, bool take)
+/* Under rl->mu and the spool's lock: the windows that hold `now` (a new
+ * one starts at 0), with the counts the spool kept of them. */
+static void load_current(struct ratelimit *rl, double now)
 {
-	int lock = spool_state_lock(rl->sp, STATE); /* without it, counting alone errs on the side of more mail */
-	double now = now_real();
 	for (int i = 0; i < rl->nw; i++) {
 		struct window *w = &rl->w[i];
 		time_t start = window_start((time_t)now, w->per);
@@ -190,6 +190,16 @@ static double take_locked(struct ratelimit *rl, bool take)
 		}
 	}
 	load_counts(rl, now);
+}
+
+/* Under rl->mu and the spool's lock of the counts (so that two processes
+ * never both take the last slot): counts one when every limit has room
+ * (only with `take`), else returns when to look again. */
+static double take_locked(struct ratelimit *rl, bool take, double *at)
+{
+	int lock = spool_state_lock(rl->sp, STATE); /* without it, counting alone errs on the side of more mail */
+	double now = ratelimit_clock();
+	load_current(rl, now);
 	double until = full_until(rl, now);
 	if (!until && take) {
 		for (int i = 0; i < rl->nw; i++) {
@@ -200,22 +210,24 @@ static double take_locked(struct ratelimit *rl, bool take)
 		}
 		save_counts(rl);
 		trace_slot(now);
+		if (at)
+			*at = now;
 	}
 	if (lock >= 0)
 		close(lock);
 	return until;
 }
 
-int ratelimit_try(struct ratelimit *rl, double *until)
+int ratelimit_try(struct ratelimit *rl, double *until, double *at)
 {
 	pthread_mutex_lock(&rl->mu);
 	int rc = rl->stopping ? -1 : 0;
-	*until = rc == 0 && rl->nw ? take_locked(rl, true) : 0;
+	*until = rc == 0 && rl->nw ? take_locked(rl, true, at) : 0;
 	pthread_mutex_unlock(&rl->mu);
 	return rc < 0 ? -1 : *until ? 1 : 0;
 }
 
-static int wait_locked(struct ratelimit *rl, bool take)
+static int wait_locked(struct ratelimit *rl, bool take, double *at)
 {
 	pthread_mutex_lock(&rl->mu);
 	for (;;) {
@@ -223,7 +235,7 @@ static int wait_locked(struct ratelimit *rl, bool take)
 			pthread_mutex_unlock(&rl->mu);
 			return -1;
 		}
-		double until = rl->nw ? take_locked(rl, take) : 0;
+		double until = rl->nw ? take_locked(rl, take, at) : 0;
 		if (!until)
 			break;
 		struct timespec ts;
@@ -235,35 +247,40 @@ static int wait_locked(struct ratelimit *rl, bool take)
 	return 0;
 }
 
-int ratelimit_take(struct ratelimit *rl)
+int ratelimit_take(struct ratelimit *rl, double *at)
 {
-	return wait_locked(rl, true);
+	return wait_locked(rl, true, at);
 }
 
 int ratelimit_room(struct ratelimit *rl)
 {
-	return wait_locked(rl, false);
+	return wait_locked(rl, false, NULL);
 }
 
-void ratelimit_give_back(struct ratelimit *rl)
+void ratelimit_give_back(struct ratelimit *rl, double at)
 {
 	if (!rl)
 		return;
 	pthread_mutex_lock(&rl->mu);
 	if (rl->nw) {
 		int lock = spool_state_lock(rl->sp, STATE);
-		double now = now_real();
-		load_counts(rl, now);
+		/* The current windows first: saved, the counts of windows
+		 * gone by would replace another's of the new ones. */
+		load_current(rl, ratelimit_clock());
+		bool changed = false;
 		for (int i = 0; i < rl->nw; i++) {
 			struct window *w = &rl->w[i];
-			/* Only in the window it was taken in: a new window starts at 0.
-			 * A paced limit keeps its pace (the slot cost 1/n of its
-			 * period, not a share of a quota), so no second ever gives
-			 * out more than n. */
-			if (w->start == window_start((time_t)now, w->per) && w->count > 0 && !paced(w))
+			/* Only in the window it was taken in: a slot of the hour
+			 * before is not one of this hour's. A paced limit keeps its
+			 * pace (the slot cost 1/n of its period, not a share of a
+			 * quota), so no second ever gives out more than n. */
+			if (w->start == window_start((time_t)at, w->per) && w->count > 0 && !paced(w)) {
 				w->count--;
+				changed = true;
+			}
 		}
-		save_counts(rl);
+		if (changed)
+			save_counts(rl);
 		if (lock >= 0)
 			close(lock);
 		pthread_cond_broadcast(&rl->cv);
@@ -323,13 +340,11 @@ static int wait_for(struct ratelimit *rl, bool take, double max_wait, double *un
 	bool said = false;
 	for (;;) {
 		pthread_mutex_lock(&rl->mu);
-		*until = rl->nw ? take_locked(rl, take) : 0;
+		*until = rl->nw ? take_locked(rl, take, NULL) : 0;
 		pthread_mutex_unlock(&rl->mu);
 		if (!*until)
 			break;
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		double wait = *until - ((double)now.tv_sec + now.tv_nsec / 1e9);
+		double wait = *until - ratelimit_clock();
 		if (wait > max_wait)
 			return 1;
 		if (waiting && !said)

@@ -29,7 +29,7 @@ static bool claim(struct spool *sp, enum spool_status from, const char *id)
 }
 
 int ratelimit_claim_take(struct ratelimit *rl, struct spool *sp, enum spool_status from, const char *id,
-			 int (*room)(void *ctx), void *ctx)
+			 int (*room)(void *ctx), void *ctx, double *at)
 {
 	for (;;) {
 		int rc = room(ctx);
@@ -41,7 +41,7 @@ int ratelimit_claim_take(struct ratelimit *rl, struct spool *sp, enum spool_stat
 		 * process, not a file): deliver_one says which, and the caller
 		 * gives its slot back. */
 		double until;
-		rc = ratelimit_try(rl, &until);
+		rc = ratelimit_try(rl, &until, at);
 		if (rc == 0)
 			return 0;
 		spool_claim_ahead_give_back(sp, from, id); /* back where it was while it waits */

@@ -238,7 +238,9 @@ void *worker_main(void *arg)
 		 * ahead then): a receiver a send took meanwhile spends none. */
 		bool first = d->paced && nmine == 1;
 		pthread_mutex_unlock(&d->mu);
-		int slot = first ? ratelimit_claim_take(d->rl, d->sp, job.from, job.id, room, d->rl) : ratelimit_take(d->rl);
+		double at = 0;
+		int slot = first ? ratelimit_claim_take(d->rl, d->sp, job.from, job.id, room, d->rl, &at)
+				 : ratelimit_take(d->rl, &at);
 		if (slot == -1) { /* stopping: the receiver stays where it is */
 			pthread_mutex_lock(&d->mu);
 			imine--; /* this one too */
@@ -254,7 +256,7 @@ void *worker_main(void *arg)
 			r = work(w, &job, &rep, more);
 		/* Nothing went to the server: the slot of smtp.rate is not spent. */
 		if (slot == 0 && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
-			ratelimit_give_back(d->rl);
+			ratelimit_give_back(d->rl, at);
 		pthread_mutex_lock(&d->mu);
 		if (rep.settled) /* the one held before, read with this one */
 			count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);

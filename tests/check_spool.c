@@ -50,10 +50,7 @@ int fsync(int fd)
 static void setup(void)
 {
 	dir = unit_tmpdir();
-	char root[4200];
-	snprintf(root, sizeof root, "%s/spool", dir);
-	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
-	ck_assert_int_eq(spool_open(&sp, root), 0);
+	sp = unit_spool(dir);
 }
 
 static void teardown(void)

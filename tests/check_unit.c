@@ -13,6 +13,7 @@ int main(void)
 	srunner_add_suite(sr, suite_mime());
 	srunner_add_suite(sr, suite_util());
 	srunner_add_suite(sr, suite_conns());
+	srunner_add_suite(sr, suite_ratelimit());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -245,11 +245,8 @@ END_TEST
 
 START_TEST(id_checks)
 {
-	char *dir = unit_tmpdir(), root[4200];
-	snprintf(root, sizeof root, "%s/spool", dir);
-	struct spool *sp;
-	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
-	ck_assert_int_eq(spool_open(&sp, root), 0);
+	char *dir = unit_tmpdir();
+	struct spool *sp = unit_spool(dir);
 	const char yaml[] = "msgspool: 1\nsend_to: a@example.org\nsubject: s\ntext: t\n";
 	ck_assert_int_eq(spool_enqueue(sp, "good-id.1", yaml, strlen(yaml)), 0);
 	enum spool_status st;

@@ -3,6 +3,7 @@
  * run in another process. */
 #include "config.h"
 #include "unit.h"
+#include "spool.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -26,6 +27,16 @@ void unit_rmtree(const char *path)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", path);
+}
+
+struct spool *unit_spool(const char *dir)
+{
+	char root[4200];
+	struct spool *sp;
+	snprintf(root, sizeof root, "%s/spool", dir);
+	ck_assert_int_eq(spool_init(root, (gid_t)-1), 0);
+	ck_assert_int_eq(spool_open(&sp, root), 0);
+	return sp;
 }
 
 char *unit_slurp(const char *relpath, size_t *len)

@@ -13,10 +13,13 @@ Suite *suite_conf(void);
 Suite *suite_mime(void);
 Suite *suite_util(void);
 Suite *suite_conns(void);
+Suite *suite_ratelimit(void);
 
 /* A fresh directory under $TMPDIR, removed by unit_rmtree. */
 char *unit_tmpdir(void);
 void unit_rmtree(const char *path);
+/* A fresh spool, DIR/spool, opened. */
+struct spool *unit_spool(const char *dir);
 /* Reads a file from the source tree (spool-layout/, tests/data/). */
 char *unit_slurp(const char *relpath, size_t *len);
 /* Runs fn(arg) in a forked child, another process as far as locks go;
