@@ -321,9 +321,10 @@ void deliver_settle(struct deliver *d, struct deliver_report *rep)
  * which is known only after its EHLO, and a send on a new connection
  * makes that EHLO (the first message after a start or a SIGHUP): so the
  * transport is handed the 8bit rendering; when its session does not offer
- * 8BITMIME it refuses that before MAIL, and the 7-bit rendering goes at
- * once on the same connection, within this attempt (a server without
- * 8BITMIME costs a second rendering of a message with 8-bit text). */
+ * 8BITMIME it refuses that before MAIL (transport_result's want_7bit), and
+ * the 7-bit rendering goes at once on the same connection, within this
+ * attempt (a server without 8BITMIME costs a second rendering of a
+ * message with 8-bit text). */
 static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, struct receiver *r,
 				   const struct util_buf *src, const struct timespec *t0,
 				   struct deliver_report *rep, char *err, size_t errsz, bool *later)
@@ -360,8 +361,7 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	struct held *h = util_xmalloc(sizeof *h);
 	*h = (struct held){0};
 	enum transport_outcome out = transport_send(d->t, env.from, env.to, msg.data, msg.len, &h->res, d->hold);
-	if (env.eightbit && out == TRANSPORT_TEMP && h->res.session_failed && !transport_8bitmime(d->t) &&
-	    strstr(h->res.error, "8BITMIME")) {
+	if (env.eightbit && out == TRANSPORT_TEMP && h->res.want_7bit) {
 		/* This session offers no 8BITMIME: the same message in 7 bits. */
 		mo.eightbit = false;
 		msg.len = 0;

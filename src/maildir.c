@@ -135,7 +135,7 @@ static void maildir_describe(const void *impl, char *buf, size_t n)
 	snprintf(buf, n, "maildir %s", m->path);
 }
 
-/* Files, no SMTP between: 8bit always (no eightbit), nothing to idle. */
+/* Files, no SMTP between: 8bit always, nothing to idle. */
 const struct transport_ops transport_maildir = {
 	.open = maildir_open,
 	.send = maildir_send,

@@ -55,7 +55,6 @@ struct smtp {
 	bool smtputf8;		/* the server offers SMTPUTF8 (RFC 6531) */
 	bool chunking;		/* the server offers CHUNKING (RFC 3030) */
 	bool lost_first;	/* the connection died before any reply to MAIL */
-	bool eightbit;		/* the last session offered 8BITMIME */
 	long timeout;		/* smtp.timeout, kept: a pending reply may outlive c */
 	struct transport_result *pending;	/* written to its end, reply unread */
 	bool rset_pending;	/* a refused envelope's RSET, to write with the next one (RFC 2920) */
@@ -226,7 +225,6 @@ static int ehlo(struct smtp *s)
 	int code = smtp_proto_command(s->s, cmd);
 	if (code == 250) {
 		smtp_proto_extensions(s->s, &s->smtputf8, &s->chunking);
-		s->eightbit = (s->s->esmtp & MAILSMTP_ESMTP_8BITMIME) != 0;
 		return code;
 	}
 	if (code == 0 || code == 421)
@@ -402,6 +400,7 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 	else
 		return false;
 	res->session_failed |= again;
+	res->want_7bit = again;
 	res->to_error = !again;
 	util_buf_printf(&res->transcript, "*** not sent: %s\n", res->error);
 	return true;
@@ -678,11 +677,6 @@ static void smtp_describe(const void *impl, char *buf, size_t n)
 	snprintf(buf, n, "smtp %s:%ld (tls: %s)", c->smtp.host, c->smtp.port, conf_tls_name(c->smtp.tls));
 }
 
-static bool smtp_eightbit(const void *impl)
-{
-	return ((const struct smtp *)impl)->eightbit;
-}
-
 static void smtp_settle(void *impl)
 {
 	settle_pending(impl);
@@ -695,5 +689,4 @@ const struct transport_ops transport_smtp = {
 	.idle = smtp_idle,
 	.close = smtp_close,
 	.describe = smtp_describe,
-	.eightbit = smtp_eightbit,
 };

@@ -63,6 +63,7 @@ enum transport_outcome transport_send(struct transport *t, const char *envelope_
 	res->error[0] = '\0';
 	res->session_failed = false;
 	res->to_error = false;
+	res->want_7bit = false;
 	res->outcome = t->ops->send(t->impl, envelope_from, rcpt, msg, len, res, hold && t->ops->settle);
 	if (prev) /* the implementation has read its reply with this one */
 		t->settled = prev;
@@ -99,11 +100,6 @@ void transport_idle(struct transport *t)
 		t->settled = t->pending;
 	if (t)
 		t->pending = NULL;
-}
-
-bool transport_8bitmime(const struct transport *t)
-{
-	return !t->ops->eightbit || t->ops->eightbit(t->impl);
 }
 
 const char *transport_describe(const struct transport *t)

@@ -24,6 +24,9 @@ struct transport_result {
 	int code;		/* the reply code, 0 when there was no reply */
 	bool session_failed;	/* the connection, TLS or AUTH failed: not this message's fault */
 	bool to_error;		/* this server can never take it (SMTPUTF8, SIZE): error/ at once */
+	bool want_7bit;		/* refused before MAIL, nothing sent: the message has 8bit parts and
+				 * this session's server offers no 8BITMIME; rendered in 7 bits it
+				 * may go at once on the same connection */
 	char error[512];	/* one line: "451 4.3.0 try later", "connect: ..." */
 	struct util_buf transcript;
 };
@@ -51,9 +54,6 @@ struct transport_result *transport_settle(struct transport *t);
 bool transport_pending(const struct transport *t);
 /* Ends an open connection politely (QUIT); a pending reply is read first. */
 void transport_idle(struct transport *t);
-/* Whether the next message may have 8bit parts: the server offered
- * 8BITMIME on its last session (a Maildir always may). */
-bool transport_8bitmime(const struct transport *t);
 /* "smtp mail.example.org:587 (starttls)": where messages go, for logs. */
 const char *transport_describe(const struct transport *t);
 void transport_free(struct transport *t);
@@ -72,7 +72,6 @@ struct transport_ops {
 	void (*idle)(void *impl);
 	void (*close)(void *impl);
 	void (*describe)(const void *impl, char *buf, size_t n);
-	bool (*eightbit)(const void *impl);	/* NULL: always (no SMTP between) */
 };
 
 #endif
