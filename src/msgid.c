@@ -11,6 +11,7 @@
  * Rules: RFC 5322 3.6.4, spool-layout/README.md (the key's file). */
 #include "config.h"
 #include "msgid.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,10 +157,14 @@ int msgid_derive(struct spool *sp, int fd, const char *src, size_t len, char out
 	struct statx sx;
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) < 0)
 		return -1;
-	/* What makes this file this file: born at, where, what it holds. */
-	uint64_t id[5] = {sx.stx_mask & STATX_BTIME ? (uint64_t)sx.stx_btime.tv_sec : 0,
+	/* What makes this file this file: born at, where, what it holds. The
+	 * content goes in as a 64-bit digest: hashing all of it under the
+	 * key was a sixth of the daemon's CPU for a 3 KB receiver, and the
+	 * secrecy is the key's, not the digest's. */
+	uint64_t id[6] = {sx.stx_mask & STATX_BTIME ? (uint64_t)sx.stx_btime.tv_sec : 0,
 			  sx.stx_mask & STATX_BTIME ? sx.stx_btime.tv_nsec : 0,
-			  ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor, sx.stx_ino, len};
+			  ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor, sx.stx_ino, len,
+			  util_fnv1a64_n(UTIL_FNV64_INIT, src, len)};
 	unsigned char k[KEY_LEN], mac[32];
 	int keyed = spool_key(sp, k) == 0;
 	if (!keyed)
@@ -172,7 +177,6 @@ int msgid_derive(struct spool *sp, int fd, const char *src, size_t len, char out
 	static const char what[] = "msgspool Message-ID 1";
 	gnutls_hmac(h, what, sizeof what);
 	gnutls_hmac(h, id, sizeof id);
-	gnutls_hmac(h, src, len);
 	gnutls_hmac_deinit(h, mac);
 	to_hex(mac, MSGID_BITS_LEN / 2, out);
 	return keyed ? 0 : 1;
