@@ -2,9 +2,11 @@
  * by ids or by filter, with --dry-run and --quiet for cron. It moves and
  * removes files only through spool.c, by (status, id), and never touches
  * active/ (a sender has it) or corrupt/ (kept for a human). A receiver
- * that moved meanwhile is left where it went. Each receiver acted on gets
- * its line in SPOOL/audit (cli_audit), flushed once at the end, none for a
- * dry run. The rules are written in
+ * that moved meanwhile is left where it went. Its renames and unlinks
+ * are flushed once per directory touched, after the last (as the web's
+ * bulk actions), and only then is a receiver said done: its line printed
+ * and its line in SPOOL/audit (cli_audit), flushed once at the end, none
+ * for a dry run. The rules are written in
  * spool-layout/README.md and msgspool(1). */
 #include "config.h"
 #include "cli.h"
@@ -166,10 +168,12 @@ static int queue_options(const struct queue_op *op, int argc, char **argv, struc
 	return 1;
 }
 
-/* Moves (or removes) one receiver; 0, or a sysexits code after saying why. */
+/* Moves (or removes) one receiver, not flushed (queue_flush); 0, or a
+ * sysexits code after saying why. */
 static int queue_apply(struct cli *c, const struct queue_op *op, const struct target *t)
 {
-	int rc = op->to == SPOOL_NSTATUS ? spool_remove(c->sp, t->st, t->id) : spool_move(c->sp, t->st, op->to, t->id);
+	int rc = op->to == SPOOL_NSTATUS ? spool_remove(c->sp, t->st, t->id)
+					 : spool_move_unflushed(c->sp, t->st, op->to, t->id);
 	if (rc == 0)
 		return 0;
 	char path[4096];
@@ -185,6 +189,24 @@ static int queue_apply(struct cli *c, const struct queue_op *op, const struct ta
 	}
 	cli_err("%s: cannot %s: %s", path, op->cmd, strerror(errno));
 	return EX_IOERR;
+}
+
+/* Flushes the directories of `touched` once each, `to` first (a rename
+ * is durable once its new name is); returns those that would not flush,
+ * after saying so. */
+static unsigned queue_flush(struct cli *c, unsigned touched, enum spool_status to)
+{
+	unsigned failed = 0;
+	for (int i = -1; i < SPOOL_NSTATUS; i++) {
+		enum spool_status s = i < 0 ? to : (enum spool_status)i;
+		if (s == SPOOL_NSTATUS || (i >= 0 && s == to) || !(touched & BIT(s)))
+			continue;
+		if (spool_sync(c->sp, s) < 0) {
+			cli_err("%s/: cannot flush the directory: %s", spool_status_dir(s), strerror(errno));
+			failed |= BIT(s);
+		}
+	}
+	return failed;
 }
 
 /* Runs a command on its targets: says what it does (or would do) and
@@ -208,16 +230,29 @@ static int queue_run(struct cli *c, const struct queue_op *op, struct queue_args
 		printf("Deleting %zu message receivers.\n", ts->n);
 		fflush(stdout);
 	}
+	/* Every rename or unlink first, flushed once after the last. */
+	bool *did = util_xmalloc((ts->n ? ts->n : 1) * sizeof *did);
+	unsigned touched = 0, tobit = del ? 0 : BIT(op->to);
+	for (size_t i = 0; i < ts->n; i++) {
+		int r = a->dry ? 0 : queue_apply(c, op, &ts->t[i]);
+		if (r > 0)
+			rc = r;
+		did[i] = r == 0;
+		touched |= r == 0 && !a->dry ? BIT(ts->t[i].st) | tobit : 0;
+	}
+	unsigned failed = queue_flush(c, touched, op->to);
 	struct spool_audit_batch audit = {.fd = -1};
-	if (!a->dry && ts->n)
+	if (touched)
 		cli_audit_begin(c, &audit);
 	for (size_t i = 0; i < ts->n; i++) {
 		const struct target *t = &ts->t[i];
-		int r = a->dry ? 0 : queue_apply(c, op, t);
-		if (r > 0)
-			rc = r;
-		if (r != 0)
+		if (!did[i])
 			continue;
+		if (failed & (BIT(t->st) | tobit)) {
+			cli_err("%s: %s not known to be durable (a directory would not flush)", t->id, op->cmd);
+			rc = EX_IOERR;
+			continue;
+		}
 		done++;
 		if (!a->dry)
 			cli_audit(c, &audit, op->cmd, t->id, spool_status_dir(t->st));
@@ -227,10 +262,7 @@ static int queue_run(struct cli *c, const struct queue_op *op, struct queue_args
 			printf("%s: %s -> %s%s\n", t->id, spool_status_name(t->st), spool_status_name(op->to),
 			       a->dry ? " (dry run)" : "");
 	}
-	if (del && !a->dry)
-		for (int s = 0; s < SPOOL_NSTATUS; s++)
-			if (op->from_mask & BIT(s))
-				spool_sync(c->sp, (enum spool_status)s);
+	free(did);
 	cli_audit_end(c, &audit); /* after the directories: its lines name done deeds */
 	if (del && a->dry)
 		printf("Would delete %zu message receivers.\n", done);
