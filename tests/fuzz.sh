@@ -37,11 +37,21 @@ LIBS="-letpan -lyaml -lxml2 -lgnutls -lidn2 -lpthread"
 # The library's sources as Makefile.am lists them, less the commands'.
 SRCS=$(awk '/^libmsgspool_la_SOURCES/ { on = 1 } on { print; if (!/\\$/) on = 0 }' Makefile.am |
 	grep -o 'src/[a-z_0-9]*\.c' | grep -v -e 'src/cmd_' -e 'src/cli\.c')
+# The library is compiled once for all targets (instrumented for coverage,
+# without libFuzzer's main), each target then only fuzz.c and the link.
+LCF=("${CF[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}")
+mkdir -p "$B/obj"
+OBJS=""
+for s in $SRCS; do
+	o="$B/obj/$(basename "$s" .c).o"
+	clang "${LCF[@]}" -c "$s" -o "$o" 2>>"$B/build.log" || { echo "fuzz: cannot build $s:"; tail -5 "$B/build.log"; exit 1; }
+	OBJS="$OBJS $o"
+done
 passed=0 failed=0
 i=0
 for t in receiver conf html2text template mime header options; do
 	case " ${FUZZ_TARGETS:-$t} " in *" $t "*) ;; *) i=$((i + 1)); continue ;; esac
-	if ! clang "${CF[@]}" -DFUZZ_TARGET=$i tests/fuzz/fuzz.c $SRCS -o "$B/fuzz_$t" $LIBS 2>"$B/build.log"; then
+	if ! clang "${CF[@]}" -DFUZZ_TARGET=$i tests/fuzz/fuzz.c $OBJS -o "$B/fuzz_$t" $LIBS 2>"$B/build.log"; then
 		echo "fuzz: cannot build $t:"; tail -5 "$B/build.log"; failed=$((failed + 1)); i=$((i + 1)); continue
 	fi
 	mkdir -p "$B/corpus_$t"
