@@ -1,11 +1,11 @@
 /* msgid: the random bits of a Message-ID: drawn at enqueue, or derived
  * from a hand-written file under the spool's secret key (msgid.h).
- * Owns: SPOOL/.message-id-key (32 random bytes in hex, the spool owner's,
- * mode 0600), created new (O_EXCL, fsynced, renamed without replacing) in
- * the spool's root, which producers cannot write, and read through
- * spool_state_read_stat (spool_openat: no link followed), trusted only when
- * the owner of the root (or root) owns it and nobody else may read or
- * write it.
+ * Owns: the content of SPOOL/.message-id-key (32 random bytes in hex, the
+ * spool owner's, mode 0600), which the spool creates new in its root
+ * (spool_secret_create: fsynced, renamed without replacing; producers
+ * cannot write the root) and reads (spool_state_read_stat: no link
+ * followed); trusted only when the owner of the root (or root) owns it
+ * and nobody else may read or write it.
  * Never: uses a key another process may still replace (the first one
  * renamed in wins and every process reads that one); reveals the key.
  * Rules: RFC 5322 3.6.4, spool-layout/README.md (the key's file). */
@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define KEY_NAME ".message-id-key"
 #define KEY_LEN 32
@@ -88,63 +87,44 @@ static int key_read(struct spool *sp, unsigned char k[KEY_LEN])
 	return ok ? 0 : -1;
 }
 
-/* Writes a new key under a name of this process, then renames it into
- * place without replacing one that another process put there first. */
+/* Makes a new key; the spool puts it in place without replacing one
+ * another process put there first (spool_secret_create). */
 static int key_create(struct spool *sp)
 {
 	unsigned char k[KEY_LEN];
-	char text[2 * KEY_LEN + 2], tmp[64];
-	int rootfd = open(spool_root(sp), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rootfd < 0)
+	char text[2 * KEY_LEN + 2];
+	if (fill_random(k, sizeof k) < 0)
 		return -1;
-	if (fill_random(k, sizeof k) < 0) {
-		close(rootfd);
-		return -1;
-	}
 	to_hex(k, sizeof k, text);
 	explicit_bzero(k, sizeof k);
 	strcat(text, "\n");
-	snprintf(tmp, sizeof tmp, "%s.%ld.new", KEY_NAME, (long)getpid());
-	unlinkat(rootfd, tmp, 0); /* one a crash of this pid left */
-	int fd = openat(rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd >= 0) {
-		size_t n = strlen(text);
-		rc = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -1;
-		rc |= close(fd);
-		if (rc == 0 && renameat2(rootfd, tmp, rootfd, KEY_NAME, RENAME_NOREPLACE) < 0) {
-			/* EEXIST: another process was first; its key counts.
-			 * No RENAME_NOREPLACE (NFS): link, which never replaces. */
-			if (errno == EINVAL || errno == ENOSYS)
-				rc = linkat(rootfd, tmp, rootfd, KEY_NAME, 0) < 0 && errno != EEXIST ? -1 : 0;
-			else if (errno != EEXIST)
-				rc = -1;
-		}
-		unlinkat(rootfd, tmp, 0);
-		if (rc == 0)
-			fsync(rootfd);
-	}
+	int rc = spool_secret_create(sp, KEY_NAME, text, strlen(text));
 	explicit_bzero(text, sizeof text);
-	close(rootfd);
 	return rc;
 }
 
 /* The key of the spool this process uses, read once (created at first
- * need); the root it belongs to is kept beside it. */
+ * need); the root it belongs to (device and inode) is kept beside it. */
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
-static char key_root[4096];
+static bool key_set;
+static dev_t key_dev;
+static ino_t key_ino;
 static unsigned char key[KEY_LEN];
 
 static int spool_key(struct spool *sp, unsigned char k[KEY_LEN])
 {
+	struct stat root;
+	if (spool_stat_root(sp, &root) < 0)
+		return -1;
 	int rc = 0;
 	pthread_mutex_lock(&key_mu);
-	if (strcmp(key_root, spool_root(sp))) {
+	if (!key_set || key_dev != root.st_dev || key_ino != root.st_ino) {
 		rc = key_read(sp, key);
 		if (rc < 0 && errno == ENOENT && key_create(sp) == 0)
 			rc = key_read(sp, key);
-		if (rc == 0)
-			snprintf(key_root, sizeof key_root, "%s", spool_root(sp));
+		key_set = rc == 0;
+		key_dev = root.st_dev;
+		key_ino = root.st_ino;
 	}
 	if (rc == 0)
 		memcpy(k, key, KEY_LEN);

@@ -141,6 +141,11 @@ int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char *
 			  struct stat *st);
 /* spool_state_lock (an exclusive lock on a state file's read, change and
  * write by several processes) is declared in spool_types.h. */
+/* A secret in the spool's root by a fixed name (the Message-ID key): made
+ * once, new, mode 0600, durable, never replacing one another process made
+ * first (that one wins: 0), never through a link. Read it with
+ * spool_state_read_stat. */
+int spool_secret_create(struct spool *sp, const char *name, const void *data, size_t len);
 
 /* Staging for all-or-nothing batches (compose): a receiver written and
  * fsynced as tmp/ID.yaml.TAG.staged, published later by renaming it into

@@ -1,6 +1,7 @@
 /* spool_records: message records (messages/), the staging of compose
  * batches in tmp/ and their publishing into new/, the list cache's file,
- * and the unflushed move of a batch (spool_batch.h). Same id rules and
+ * the unflushed move of a batch (spool_batch.h), the daemon's state files
+ * and the spool's secrets (the Message-ID key). Same id rules and
  * durability as receivers; it must never publish over an existing
  * receiver, and never trust a name a producer chose without the id rule.
  * Rules: spool-layout/README.md, SECURITY.md. */
@@ -252,4 +253,32 @@ int spool_state_read_stat(struct spool *sp, const char *name, size_t max, char *
 			  struct stat *st)
 {
 	return spool_read_named(sp->rootfd, name, max, data, len, st);
+}
+
+/* A secret in the root, which only the owner may write: written new under
+ * a name of this process (one a crash of this pid left is removed first),
+ * owner-only, fsynced, then renamed in without replacing (or linked where
+ * the file system cannot), so the first one made wins; the root is
+ * flushed after. Never through a link. */
+int spool_secret_create(struct spool *sp, const char *name, const void *data, size_t len)
+{
+	char tmp[128];
+	if (snprintf(tmp, sizeof tmp, "%s.%ld.new", name, (long)getpid()) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	unlinkat(sp->rootfd, tmp, 0);
+	int fd = spool_openat(sp->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	int rc = util_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
+	rc |= close(fd);
+	if (rc == 0 && spool_rename_noreplace(sp->rootfd, tmp, sp->rootfd, name) < 0 && errno != EEXIST)
+		rc = -1; /* EEXIST: another process was first; its secret counts */
+	int e = errno;
+	unlinkat(sp->rootfd, tmp, 0);
+	if (rc == 0)
+		fsync(sp->rootfd);
+	errno = e;
+	return rc;
 }
