@@ -179,13 +179,6 @@ void owner_read_secrets(struct cli *c)
 		c->conf.smtp.password = pw;
 }
 
-/* Who the spool's owner is, for the read check of each file. */
-struct owner_id {
-	uid_t uid;
-	gid_t groups[256];
-	int ngroups;
-};
-
 static bool owner_can_read(const struct owner_id *o, const struct stat *s)
 {
 	if (o->uid == 0 || s->st_uid == o->uid)
@@ -196,46 +189,39 @@ static bool owner_can_read(const struct owner_id *o, const struct stat *s)
 	return s->st_mode & S_IROTH;
 }
 
-struct stuck_ctx {
-	struct cli *c;
-	enum spool_status st;
-	struct owner_id o;
-	size_t *per;
-};
-
-static int stuck_cb(const char *id, void *vctx)
+void owner_id_of_spool(struct cli *c, struct owner_id *o)
 {
-	struct stuck_ctx *x = vctx;
-	struct stat s;
-	if (spool_stat(x->c->sp, x->st, id, &s) < 0 || !S_ISREG(s.st_mode) || owner_can_read(&x->o, &s))
-		return 0;
-	struct passwd *pw = getpwuid(s.st_uid);
-	cli_warn("%s/%s.yaml: stuck: owned by %s (uid %ld), mode %04o: the spool's owner cannot read it; "
-		 "run 'msgspool init' as root to give it back", spool_status_dir(x->st), id, pw ? pw->pw_name : "?",
-		 (long)s.st_uid, (unsigned)(s.st_mode & 07777));
-	x->per[x->st]++;
-	return 0;
+	struct stat root;
+	memset(o, 0, sizeof *o);
+	if (spool_stat_root(c->sp, &root) < 0)
+		return;
+	o->known = true;
+	o->uid = root.st_uid;
+	struct passwd *pw = getpwuid(root.st_uid);
+	o->ngroups = sizeof o->groups / sizeof *o->groups;
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, o->groups, &o->ngroups) < 0) {
+		o->groups[0] = pw ? pw->pw_gid : root.st_gid;
+		o->ngroups = 1;
+	}
 }
 
-size_t owner_count_stuck(struct cli *c, size_t per[SPOOL_NSTATUS])
+bool owner_stuck(struct cli *c, const struct owner_id *o, enum spool_status st, const char *id,
+		 const struct stat *s)
 {
-	struct stuck_ctx x = {.c = c, .per = per};
-	struct stat root;
-	memset(per, 0, SPOOL_NSTATUS * sizeof *per);
-	if (spool_stat_root(c->sp, &root) < 0)
-		return 0;
-	x.o.uid = root.st_uid;
-	struct passwd *pw = getpwuid(root.st_uid);
-	x.o.ngroups = sizeof x.o.groups / sizeof *x.o.groups;
-	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, x.o.groups, &x.o.ngroups) < 0) {
-		x.o.groups[0] = pw ? pw->pw_gid : root.st_gid;
-		x.o.ngroups = 1;
-	}
+	struct stat own;
 	/* Where a sender claims from: a file there it cannot read waits forever. */
-	const enum spool_status claimed[] = {SPOOL_NEW, SPOOL_FAILED};
-	for (size_t i = 0; i < sizeof claimed / sizeof *claimed; i++) {
-		x.st = claimed[i];
-		spool_scan(c->sp, x.st, stuck_cb, &x);
+	if (!o->known || (st != SPOOL_NEW && st != SPOOL_FAILED))
+		return false;
+	if (!s) { /* the caller has none: looked at here */
+		if (spool_stat(c->sp, st, id, &own) < 0)
+			return false;
+		s = &own;
 	}
-	return per[SPOOL_NEW] + per[SPOOL_FAILED];
+	if (!S_ISREG(s->st_mode) || owner_can_read(o, s))
+		return false;
+	struct passwd *pw = getpwuid(s->st_uid);
+	cli_warn("%s/%s.yaml: stuck: owned by %s (uid %ld), mode %04o: the spool's owner cannot read it; "
+		 "run 'msgspool init' as root to give it back", spool_status_dir(st), id, pw ? pw->pw_name : "?",
+		 (long)s->st_uid, (unsigned)(s->st_mode & 07777));
+	return true;
 }

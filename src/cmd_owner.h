@@ -3,7 +3,9 @@
 #ifndef MSGSPOOL_CMD_OWNER_H
 #define MSGSPOOL_CMD_OWNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "cli.h"
 
@@ -28,9 +30,20 @@ void owner_read_secrets(struct cli *c);
  * passes through the spool (a producer may plant a link there). NULL with
  * the reason in err (err "" when the configuration names no password). */
 char *owner_read_password(const struct conf *k, char *err, size_t errsz);
-/* Receivers in new/ and failed/ the spool's owner cannot read (each named
- * on stderr once per call): a sender could never claim them. Returns the
- * total; per status in `per`. */
-size_t owner_count_stuck(struct cli *c, size_t per[SPOOL_NSTATUS]);
+/* Who the spool's owner is, for owner_stuck. */
+struct owner_id {
+	bool known;		/* false: the spool's root could not be looked at (nothing is stuck) */
+	uid_t uid;
+	gid_t groups[256];
+	int ngroups;
+};
+void owner_id_of_spool(struct cli *c, struct owner_id *o);
+/* Whether a receiver of new/ or failed/ (where senders claim from; of any
+ * other status false) is stuck: a regular file the spool's owner cannot
+ * read, which no sender could ever claim; named on stderr. `s`: its stat
+ * when the caller has one (a scan's, query_row's), else NULL: it is
+ * looked at. */
+bool owner_stuck(struct cli *c, const struct owner_id *o, enum spool_status st, const char *id,
+		 const struct stat *s);
 
 #endif

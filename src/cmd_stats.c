@@ -94,6 +94,8 @@ static void metric_label(const char *s)
 /* Three tables of one scan: by status, by type, by recipient domain of
  * what is not yet sent. */
 struct stats {
+	struct cli *c;
+	struct owner_id owner;	/* for the stuck check, done on the scan's stat of each file */
 	time_t now;
 	struct table t[3];
 	size_t stuck, stuck_in[SPOOL_NSTATUS];	/* in new/ or failed/, unreadable to the spool's owner */
@@ -178,6 +180,10 @@ static int stats_count(const struct query_row *r, void *vst)
 {
 	struct stats *st = vst;
 	count_in(bucket(&st->t[0], spool_status_name(r->status)), r->created, st->now);
+	if (owner_stuck(st->c, &st->owner, r->status, r->id, r->stat)) {
+		st->stuck++;
+		st->stuck_in[r->status]++;
+	}
 	if (r->err)
 		return 0;
 	count_in(bucket(&st->t[1], r->type ? r->type : "-"), r->created, st->now);
@@ -309,7 +315,8 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 	if ((rc = cli_open_spool(c)) != 0)
 		return rc;
 	struct query_filter f = {.now = time(NULL), .unsorted = true};
-	struct stats st = {.now = f.now};
+	struct stats st = {.c = c, .now = f.now};
+	owner_id_of_spool(c, &st.owner);
 	for (int s = 0; s < SPOOL_NSTATUS; s++)
 		bucket(&st.t[0], spool_status_name((enum spool_status)s));
 	if ((rc = cli_query_each(c, &f, stats_count, &st)) != 0)
@@ -317,7 +324,6 @@ int cmd_stats(struct cli *c, int argc, char **argv)
 	for (size_t t = 1; t < 3; t++)
 		if (st.t[t].n > 1)
 			qsort(st.t[t].b, st.t[t].n, sizeof *st.t[t].b, by_count);
-	st.stuck = owner_count_stuck(c, st.stuck_in);
 	st.running = status_read(c->sp, &st.si, &st.why) == 0;
 	st.nrate = ratelimit_usage(c->sp, &c->conf, st.rate);
 	if (json)

@@ -111,13 +111,14 @@ static bool unreadable_matches(const struct query_filter *f, const char *id)
 		 (f->search && !contains(id, f->search)));
 }
 
-/* Hands an entry to the callback when it passes the filter. */
-static int emit(struct scan_ctx *c, const char *id, const struct listcache_entry *e)
+/* Hands an entry to the callback when it passes the filter, with the
+ * file's stat `s` when the scan made one. */
+static int emit(struct scan_ctx *c, const char *id, const struct listcache_entry *e, const struct stat *s)
 {
 	struct query_row row = {.id = (char *)id, .status = c->st, .created = (time_t)e->created,
 				.sent_at = (time_t)e->sent_at, .failed_count = e->failed, .success_count = e->success,
 				.subject = (char *)e->subject, .user = (char *)e->user, .send_to = (char *)e->send_to,
-				.type = (char *)e->type};
+				.type = (char *)e->type, .stat = s};
 	return row_matches(c->f, &row) ? c->cb(&row, c->ctx) : 0;
 }
 
@@ -179,7 +180,7 @@ static int read_fresh(struct scan_ctx *c, const char *id)
 		c->trusted = false; /* not in the cache: the directory is not stamped */
 	else
 		e = listcache_put(&c->cache, c->st, id, &s, got);
-	rc = e ? emit(c, id, e) : -1;
+	rc = e ? emit(c, id, e, &s) : -1;
 	receiver_free(&r); /* nothing when the head reader read it */
 	if (!e)
 		errno = ENOMEM;
@@ -199,13 +200,13 @@ static int scan_cb(const char *id, void *vctx)
 		errno = ENOMEM;
 		return -1;
 	}
-	return emit(c, id, e);
+	return emit(c, id, e, &s);
 }
 
 static int emit_cached(const char *id, const struct listcache_entry *e, void *vc)
 {
 	count(vc);
-	return emit(vc, id, e);
+	return emit(vc, id, e, NULL);
 }
 
 /* One status: from the cache alone when its directory is as the cache saw
@@ -309,6 +310,7 @@ static int collect(const struct query_row *row, void *vres)
 	r->send_to = keep_str(res, row->send_to);
 	r->type = keep_str(res, row->type);
 	r->err = keep_str(res, row->err);
+	r->stat = NULL; /* the scan's, gone when the callback returns */
 	if (!r->id || (row->subject && !r->subject) || (row->user && !r->user) || (row->send_to && !r->send_to) ||
 	    (row->type && !r->type) || (row->err && !r->err)) {
 		errno = ENOMEM;

@@ -5,6 +5,7 @@
 #define MSGSPOOL_QUERY_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "receiver.h"
 #include "spool.h"
@@ -35,6 +36,10 @@ struct query_row {
 	time_t created, sent_at;
 	long long failed_count, success_count;
 	char *subject, *user, *send_to, *type, *err;
+	/* The file's stat when the scan made one (a file of a directory
+	 * read from the cache alone, or unreadable, has none: NULL), so that
+	 * a caller need not stat it again; only during the callback. */
+	const struct stat *stat;
 };
 
 struct query_chunk;

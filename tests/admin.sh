@@ -261,6 +261,25 @@ sed -i 's/16:45:17Z/16:45:18Z/' "$T/spool/sent/20261128T164518.000000Z-00.yaml"
 check "ties on created sorted by id, descending" "$(ms list | awk 'NR > 1 && NF > 3 {print $1}' | tr '\n' ' ')" \
 	"20261128T164518.000000Z-00 20261128T164517.240446Z-ab 20261128T164517.240446Z-aa 20261128T164517.240446Z-a 20261128T164517.2404 20261128T164517.24 "
 
+# --- stats looks at each file once: the list cache's check and the stuck
+# check share one stat (calls of the stat family counted with strace) ---
+if command -v strace >/dev/null; then
+	rm -f "$T"/spool/*/*.yaml "$T/spool/.list-cache"
+	plant new sn 3000 failed sf 1000
+	sleep 0.15 # the directories settle: the next stats stamps them in the cache
+	ms stats >/dev/null
+	for round in first second; do
+		env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -e trace=stat,lstat,fstat,newfstatat,statx \
+			-o "$T/st" "$BLD/msgspool" stats --json > "$T/stats.json"
+		n=$(grep -cE '(^|[0-9] +)(stat|lstat|fstat|newfstatat|statx)\(' "$T/st")
+		check "stats of 4,000 ($round with the cache): all counted" \
+			"$(py -c 'import json,sys; d=json.load(open(sys.argv[1]))["statuses"]; print(d["not_sent"]["count"], d["failed"]["count"])' "$T/stats.json")" "3000 1000"
+		# one a file and a few for the spool (before: two for each file of new/)
+		[ "$n" -le 4200 ] && ok "stats of 4,000 ($round with the cache): $n stat calls" ||
+			fail "stats of 4,000 ($round with the cache): $n stat calls, want one a file (at most 4,200)"
+	done
+fi
+
 for c in delete-receivers delete-messages-without-receivers stats resend resend-failed send; do
 	check_rc "$c --help" 0 ms "$c" --help
 done

@@ -131,6 +131,19 @@ for i in range(n):
 PY
 }
 
+# plant DIR PREFIX N [DIR PREFIX N]...: N plain receivers, PREFIX0000 on,
+# put in SPOOL/DIR by hand (no fsync, no tmp/), fast, for counts.
+plant() {
+	py - "$T/spool" "$@" <<'PY'
+import os, sys
+y = "msgspool: 1\nsend_to: a@example.org\nsubject: s\ntext: x\ncreated: \"2026-01-01T10:00:00Z\"\n"
+a = sys.argv[2:]
+for d, pre, n in zip(a[0::3], a[1::3], a[2::3]):
+    for i in range(int(n)):
+        open(os.path.join(sys.argv[1], d, "%s%04d.yaml" % (pre, i)), "w").write(y)
+PY
+}
+
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; false if it never held.
 wait_until() {
 	local limit=$(( $1 * 10 )) i=0

@@ -182,13 +182,7 @@ check "still no line for a dry run" "$(alines)" ""
 # counted with strace), as the web's bulk actions do ---
 if command -v strace >/dev/null; then
 	rm -f "$T"/spool/*/*.yaml "$T/spool/audit"
-	py - "$T/spool" <<'PY'
-import os, sys
-y = "msgspool: 1\nsend_to: a@example.org\nsubject: s\ntext: x\ncreated: \"2026-01-01T10:00:00Z\"\n"
-for d, pre, n in (("new", "bulk", 200), ("failed", "bfail", 20)):
-    for i in range(n):
-        open(os.path.join(sys.argv[1], d, "%s%04d.yaml" % (pre, i)), "w").write(y)
-PY
+	plant new bulk 200 failed bfail 20
 	NOLEAK="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # LeakSanitizer cannot run under ptrace
 	# flushes CMD...: runs msgspool CMD under strace; prints its fsync and fdatasync calls.
 	flushes() {
