@@ -144,6 +144,29 @@ for d, pre, n in zip(a[0::3], a[1::3], a[2::3]):
 PY
 }
 
+# slots: the slots of smtp.rate taken since the last call and the most in
+# one second, "N MOST": ratelimit.c writes each slot's time to
+# $MSGSPOOL_TEST_RATELOG, which a test sets to $T/slots.
+slots() {
+	py - "$T/slots" <<'PY'
+import collections, sys
+t = [float(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
+per = collections.Counter(int(x) for x in t)
+print("%d %d" % (len(t), max(per.values()) if t else 0))
+PY
+	rm -f "$T/slots"
+}
+# spread: the mails the server wrote into $OUT: seconds from the first to
+# the last, and the most in one second, "SPAN MOST".
+spread() {
+	py - "$OUT" <<'PY'
+import collections, os, sys
+t = sorted(os.stat(os.path.join(sys.argv[1], f)).st_mtime_ns / 1e9 for f in os.listdir(sys.argv[1]) if f.endswith(".eml"))
+per = collections.Counter(int(x) for x in t)
+print("%.2f %d" % (t[-1] - t[0], max(per.values())) if t else "0 0")
+PY
+}
+
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; false if it never held.
 wait_until() {
 	local limit=$(( $1 * 10 )) i=0

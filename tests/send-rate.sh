@@ -17,25 +17,7 @@ ms init >/dev/null
 # (a claim's fsyncs, the session), which a loaded machine stretches and
 # squeezes, so the server's figure is printed but bounds only the span.
 export MSGSPOOL_TEST_RATELOG="$T/slots"
-# slots: how many slots were taken since the last call, and the most in one second.
-slots() {
-	py - "$T/slots" <<'PY'
-import collections, sys
-t = [float(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
-per = collections.Counter(int(x) for x in t)
-print("%d %d" % (len(t), max(per.values()) if t else 0))
-PY
-	rm -f "$T/slots"
-}
-# spread: seconds from the first mail to the last, and the most in one second.
-spread() {
-	py - "$OUT" <<'PY'
-import collections, os, sys
-t = sorted(os.stat(os.path.join(sys.argv[1], f)).st_mtime_ns / 1e9 for f in os.listdir(sys.argv[1]) if f.endswith(".eml"))
-per = collections.Counter(int(x) for x in t)
-print("%.2f %d" % (t[-1] - t[0], max(per.values())) if t else "0 0")
-PY
-}
+# (slots and spread are lib.sh's.)
 at_least() { py -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }
 # paced NAME N LIMIT MIN_SPAN: N messages at LIMIT/second: what the server
 # saw (the span, bounded below) and the limiter's slots (one per message,
