@@ -5,6 +5,7 @@
  * what would read back as something else. Rules: ydoc.h, SECURITY.md. */
 #include "config.h"
 #include "ydoc.h"
+#include "ydoc_block.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -512,8 +513,8 @@ static int parse_node(struct parse_state *st, yaml_event_t *ev, size_t depth, st
 
 static const struct ydoc_limits default_limits = {64, 1000000, YDOC_MAX_KEYS};
 
-int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
-	       struct ydoc_node **out, struct ydoc_error *err)
+static int parse_doc(const char *buf, size_t len, const struct ydoc_limits *lim,
+		     struct ydoc_node **out, struct ydoc_error *err)
 {
 	struct parse_state st = {.lim = lim ? lim : &default_limits, .err = err, .first_key_column = -1};
 	err->line = 0;
@@ -573,6 +574,60 @@ done:
 	ydoc_free(root);
 	yaml_parser_delete(&st.parser);
 	return rc;
+}
+
+static _Thread_local bool blocks_off;
+
+void ydoc_read_blocks(bool on)
+{
+	blocks_off = !on;
+}
+
+/* Puts the blocks read without libyaml in place of what libyaml read where
+ * they were: for each, the root's value of its key must be the scalar of
+ * a literal block on the key's line that holds only line feeds (the lines
+ * emptied). -1 when one is not: libyaml saw the document otherwise. */
+static int put_blocks(struct ydoc_node *root, struct ydoc_blocks *b)
+{
+	if (root->kind != YDOC_MAP)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct ydoc_node *v = NULL;
+		for (size_t k = 0; k < root->n && !v; k++)
+			if (root->items[2 * k]->line == (int)b->v[i].line && !strcmp(ydoc_key(root, k), b->v[i].key))
+				v = ydoc_val(root, k);
+		if (!v || v->kind != YDOC_SCALAR || !v->quoted || v->line != (int)b->v[i].line ||
+		    strspn(v->str, "\n") != v->len)
+			return -1;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct ydoc_node *v = ydoc_get(root, b->v[i].key);
+		free(v->str);
+		v->str = b->v[i].str;
+		v->len = b->v[i].len;
+		b->v[i].str = NULL;
+	}
+	return 0;
+}
+
+int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
+	       struct ydoc_node **out, struct ydoc_error *err)
+{
+	struct ydoc_blocks b;
+	if (!blocks_off && ydoc_blocks_take(buf, len, &b)) {
+		int rc = parse_doc(b.doc, b.doc_len, lim, out, err);
+		if (rc == 0 && put_blocks(*out, &b) < 0) {
+			ydoc_free(*out);
+			*out = NULL;
+			rc = -1;
+		}
+		ydoc_blocks_free(&b);
+		if (rc == 0)
+			return 0;
+		/* An error (or a block libyaml saw otherwise): libyaml on the
+		 * document itself says what and where. */
+	}
+	return parse_doc(buf, len, lim, out, err);
 }
 
 /* ---- emitting ---- */

@@ -47,6 +47,9 @@ struct ydoc_error {
  * ones, duplicate keys, non-scalar keys and invalid UTF-8 are refused. */
 int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,
 	       struct ydoc_node **out, struct ydoc_error *err);
+/* Whether ydoc_parse reads the root's literal blocks itself (the default)
+ * or leaves all to libyaml, in this thread: the tests compare the two. */
+void ydoc_read_blocks(bool on);
 void ydoc_free(struct ydoc_node *n);
 struct ydoc_node *ydoc_clone(const struct ydoc_node *n);
 

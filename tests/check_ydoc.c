@@ -2,6 +2,7 @@
 #include "config.h"
 #include "unit.h"
 #include "ydoc.h"
+#include "ydoc_block.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,94 @@ START_TEST(test_appended_like_emitter)
 }
 END_TEST
 
+/* The root's literal blocks read without libyaml (ydoc_block.c) give what
+ * libyaml gives: the same tree, lines, styles and errors, on random
+ * documents made of the pieces where the two could differ (indentation,
+ * tabs, CR, chomping, indicators, comments, column 0, control characters,
+ * line breaks other than LF, bad UTF-8, a missing last line feed). */
+static bool same_tree(const struct ydoc_node *a, const struct ydoc_node *b)
+{
+	if (a->kind != b->kind || a->n != b->n || a->line != b->line || a->quoted != b->quoted)
+		return false;
+	if (a->kind == YDOC_SCALAR)
+		return a->len == b->len && !memcmp(a->str, b->str, a->len + 1);
+	size_t count = a->kind == YDOC_MAP ? 2 * a->n : a->n;
+	for (size_t i = 0; i < count; i++)
+		if (!same_tree(a->items[i], b->items[i]))
+			return false;
+	return a->parsed_n == b->parsed_n && a->appendable == b->appendable;
+}
+
+static void random_doc(struct util_buf *d, unsigned *seed)
+{
+	/* The first CLEAN of each are in the form the block reader reads. */
+	static const char *lines[] = {"a: 1\n", "subject: \"x\"\n", "# c\n", "n: ~\n", "...\n", "\n",
+				      "s: \"two\n", "end\"\n", "l: [1,\n", "2]\n", "---\n", "t: \thi\n", "  x: 2\n"};
+	static const char *keys[] = {"text", "html", "b", "a", "t_2", "text"};
+	static const char *heads[] = {"|", "|-", "|+", "|  ", "|2", "|-1", "| # c", ">", "|\r", "-|"};
+	static const char *bits[] = {"a", "word", " ", "  ", "#", ": ", "- ", "\xc3\xa9", "'", "\"", "|",
+				     "abcdefghijklmnop", "\xf0\x9f\x98\x80", "\xc2\xa0", "\t",
+				     "\r", "\xc2\x85", "\xe2\x80\xa8", "\xef\xbb\xbf", "\xc3\x28", "\xff",
+				     "\x01", "\x7f", "\xed\xa0\x80", "\xef\xbf\xbe", "\xe0\x80\xaf"};
+	bool clean = rand_r(seed) % 2;
+#define PICK(v, c) v[rand_r(seed) % (clean ? (c) : sizeof v / sizeof *v)]
+	d->len = 0;
+	int parts = 1 + rand_r(seed) % 4;
+	for (int i = 0; i < parts; i++) {
+		if (rand_r(seed) % 3 == 0) {
+			util_buf_adds(d, PICK(lines, 6));
+			continue;
+		}
+		util_buf_printf(d, "%s:%s%s\n", PICK(keys, 6), rand_r(seed) % 4 ? " " : "  ", PICK(heads, 4));
+		int n = rand_r(seed) % 6, indent = 1 + rand_r(seed) % 3;
+		for (int l = 0; l < n; l++) {
+			int sp = clean && rand_r(seed) % 4 ? indent + (rand_r(seed) % 5 == 0) : rand_r(seed) % 5;
+			for (int k = 0; k < sp; k++)
+				util_buf_adds(d, " ");
+			int w = rand_r(seed) % 4;
+			for (int k = 0; k < w; k++)
+				util_buf_adds(d, rand_r(seed) % 3 ? PICK(bits, 14) : "text");
+			util_buf_adds(d, "\n");
+		}
+	}
+	if (d->len && rand_r(seed) % 8 == 0)
+		d->len--; /* no last line feed */
+	util_buf_cstr(d);
+#undef PICK
+}
+
+/* SEED and NDOC in the environment run other or more documents. */
+START_TEST(test_blocks_like_libyaml)
+{
+	unsigned seed = getenv("SEED") ? (unsigned)atoi(getenv("SEED")) : 20261130;
+	struct util_buf d = {0};
+	size_t fast = 0;
+	for (int i = 0; i < (getenv("NDOC") ? atoi(getenv("NDOC")) : 100000); i++) {
+		random_doc(&d, &seed);
+		struct ydoc_node *a = NULL, *b = NULL;
+		struct ydoc_error ea, eb;
+		ydoc_read_blocks(true);
+		int ra = ydoc_parse(d.data, d.len, NULL, &a, &ea);
+		ydoc_read_blocks(false);
+		int rb = ydoc_parse(d.data, d.len, NULL, &b, &eb);
+		ydoc_read_blocks(true);
+		ck_assert_msg(ra == rb, "[%s]: %d with the block reader, %d without", d.data, ra, rb);
+		if (ra == 0)
+			ck_assert_msg(same_tree(a, b), "[%s]: another tree with the block reader", d.data);
+		else
+			ck_assert_msg(ea.line == eb.line && !strcmp(ea.msg, eb.msg), "[%s]: %d %s, want %d %s",
+				      d.data, ea.line, ea.msg, eb.line, eb.msg);
+		struct ydoc_blocks blk;
+		fast += ra == 0 && ydoc_blocks_take(d.data, d.len, &blk);
+		ydoc_blocks_free(&blk);
+		ydoc_free(a);
+		ydoc_free(b);
+	}
+	ck_assert_msg(fast > 1000, "only %zu documents with blocks parsed", fast);
+	util_buf_free(&d);
+}
+END_TEST
+
 Suite *suite_ydoc(void)
 {
 	Suite *s = suite_create("ydoc");
@@ -299,6 +388,7 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_clone);
 	tcase_add_test(tc, test_appended_like_emitter);
 	tcase_add_test(tc, test_many_keys_linear);
+	tcase_add_test(tc, test_blocks_like_libyaml);
 	suite_add_tcase(s, tc);
 	return s;
 }
