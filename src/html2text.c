@@ -78,15 +78,32 @@ static bool is_space(char c)
 static const unsigned char ws_class[256] = {[' '] = 1, ['\t'] = 2, ['\n'] = 2, ['\r'] = 2, ['\f'] = 2};
 
 /* Where a run of text that is its own collapsed form ends: at whitespace
- * other than a single space between two non-blank characters. */
+ * other than a single space between two non-blank characters. Eight bytes
+ * at a time: the first byte of a word at or below " " is found at once
+ * (the test of each byte being less than 0x21 is exact for the lowest). */
 static const char *plain_run(const char *s, const char *end)
 {
-	for (; s < end; s++) {
-		unsigned char k = ws_class[(unsigned char)*s];
-		if (k && (k == 2 || s + 1 == end || ws_class[(unsigned char)s[1]]))
-			break;
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	while (s < end) {
+		const char *c = s;
+		if (end - s >= 8) {
+			uint64_t w;
+			memcpy(&w, s, 8);
+			uint64_t low = (w - 0x21 * ones) & ~w & highs;
+			if (!low) {
+				s += 8;
+				continue;
+			}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			c = s + __builtin_ctzll(low) / 8;
+#endif
+		}
+		unsigned char k = ws_class[(unsigned char)*c];
+		if (k && (k == 2 || c + 1 == end || ws_class[(unsigned char)c[1]]))
+			return c;
+		s = c + 1;
 	}
-	return s;
+	return end;
 }
 
 /* Text as it appears (entities already decoded): whitespace collapsed
@@ -207,9 +224,10 @@ static char *attr_value(const char *s, size_t n)
 	struct util_buf v = {0};
 	util_buf_reserve(&v, n);
 	for (const char *p = s, *end = s + n; p < end;) {
-		const char *run = p;
-		while (p < end && *p != '&' && *p)
-			p++;
+		const char *run = p, *amp = memchr(p, '&', (size_t)(end - p)), *nul;
+		p = amp ? amp : end;
+		if ((nul = memchr(run, '\0', (size_t)(p - run))))
+			p = nul;
 		util_buf_add(&v, run, (size_t)(p - run));
 		if (p == end)
 			break;
@@ -245,7 +263,10 @@ static const char *attributes(struct tag *t, const char *p, const char *end)
 				;
 			char q = p < end && (*p == '"' || *p == '\'') ? *p++ : 0;
 			v = p;
-			while (p < end && (q ? *p != q : !is_space(*p) && *p != '>'))
+			const char *close = q ? memchr(p, q, (size_t)(end - p)) : NULL;
+			if (q)
+				p = close ? close : end;
+			while (p < end && !q && !is_space(*p) && *p != '>')
 				p++;
 			vlen = (size_t)(p - v);
 			if (q && p < end)
