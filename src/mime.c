@@ -20,6 +20,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
@@ -138,6 +141,25 @@ static uint64_t word_at(const unsigned char *p)
 	return w;
 }
 
+#ifdef __SSE2__
+/* Of the 16 bytes at p, those that are not printable ASCII other than "="
+ * (a space counts as printable here): bit i for p[i]. */
+static unsigned qp_special16(const unsigned char *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+				   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+						_mm_cmpeq_epi8(v, _mm_set1_epi8('='))));
+	return (unsigned)_mm_movemask_epi8(bad);
+}
+
+/* Of the 16 bytes at p, those over 127. */
+static unsigned high16(const unsigned char *p)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+#endif
+
 /* Quoted-printable (RFC 2045 6.7) with CRLF line ends and lines of at most
  * 76 characters. Ours, because libetpan 1.9.4's encoder writes a line that
  * ends in a space as " =20", adding a space (the "-- " signature line). */
@@ -157,6 +179,23 @@ static int qp_encode(const char *in, struct util_buf *out)
 		 * go (the scan stops at the NUL, which is neither). */
 		if (col > 0 && col < 75) {
 			const unsigned char *run = p, *stop = p + (75 - col);
+#ifdef __SSE2__
+			/* Sixteen at a time the same way, up to the byte before
+			 * the first that is not (a space there may end its line). */
+			while (p + 16 < end && p + 16 <= stop) {
+				unsigned m = qp_special16(p);
+				if (m) {
+					unsigned k = (unsigned)__builtin_ctz(m);
+					p += k ? k - 1 : 0;
+					break;
+				}
+				if (p[15] == ' ' && (p[16] == '\n' || p[16] == '\r')) {
+					p += 15;
+					break;
+				}
+				p += 16;
+			}
+#endif
 			/* Eight at a time while all are printable ASCII or spaces,
 			 * none "=", and the last not a space before a line end. */
 			for (uint64_t w; p + 8 < end && p + 8 <= stop; p += 8) {
@@ -302,6 +341,10 @@ static int b64_encode(const char *in, struct util_buf *out)
 static size_t count_high(const unsigned char *p, size_t n)
 {
 	size_t high = 0, i = 0;
+#ifdef __SSE2__
+	for (; i + 16 <= n; i += 16)
+		high += (size_t)__builtin_popcount(high16(p + i));
+#endif
 	for (; i + 8 <= n; i += 8)
 		high += (size_t)((((word_at(p + i) & HIGHS) >> 7) * ONES) >> 56); /* the top bits, summed */
 	for (; i < n; i++)
