@@ -382,7 +382,7 @@ static enum transport_outcome step_fail(struct smtp *s, struct transport_result 
 }
 
 /* A message this server cannot take, said before MAIL: error/ at once. */
-static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, const char *msg, size_t len,
+static bool refuse_early(const struct smtp *s, const char *from, const char *rcpt, size_t len, bool eight,
 			 struct transport_result *res)
 {
 	const char *need = !hdr_is_ascii(from) ? from : !hdr_is_ascii(rcpt) ? rcpt : NULL;
@@ -393,7 +393,7 @@ static bool refuse_early(const struct smtp *s, const char *from, const char *rcp
 		snprintf(res->error, sizeof res->error,
 			 "refused before DATA: the message is %zu bytes, more than the server's limit of %zu (SIZE)",
 			 len, s->s->smtp_max_msg_size);
-	else if ((again = smtp_proto_has_8bit(msg, len) && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)))
+	else if ((again = eight && !need && !(s->s->esmtp & MAILSMTP_ESMTP_8BITMIME)))
 		/* Rendered for the server of the last session; this one wants 7
 		 * bits: not the message's fault, rendered again next time. */
 		snprintf(res->error, sizeof res->error, "the server no longer offers 8BITMIME; the message goes again in 7 bits");
@@ -566,9 +566,9 @@ static enum transport_outcome envelope_stepwise(struct smtp *s, const char *mail
  * memchr pass instead of libetpan's byte-at-a-time dot-stuffing, and no
  * empty line added before the dot), else through libetpan's encoder.
  * With hold (wire-ready only) the reply is left for later: 1. */
-static int send_message(mailsmtp *m, const char *msg, size_t len, bool hold)
+static int send_message(mailsmtp *m, const char *msg, size_t len, bool ready, bool hold)
 {
-	if (!mime_wire_ready(msg, len))
+	if (!ready)
 		return mailsmtp_data_message(m, msg, len) == MAILSMTP_NO_ERROR ? 0 : -1;
 	bool crlf = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n';
 	const char *dot = crlf ? ".\r\n" : "\r\n.\r\n";
@@ -595,10 +595,11 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	else
 		util_buf_printf(&res->transcript, "*** on a connection already open (%ld messages sent on it)\n",
 				s->sent_on_session);
-	if (refuse_early(s, from, rcpt, msg, len, res))
+	/* Each a pass over the whole message: once. */
+	bool eight = smtp_proto_has_8bit(msg, len), ready = mime_wire_ready(msg, len);
+	if (refuse_early(s, from, rcpt, len, eight, res))
 		return res->session_failed ? TRANSPORT_TEMP : TRANSPORT_PERM;
 	char mail[700];
-	bool eight = smtp_proto_has_8bit(msg, len);
 	if (smtp_proto_mail_command(s->s, from, rcpt, len, eight, mail, sizeof mail) >= (int)sizeof mail - 1) {
 		snprintf(res->error, sizeof res->error, "refused: an address longer than SMTP allows");
 		return TRANSPORT_PERM;
@@ -606,7 +607,7 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	s->log = &res->transcript;
 	s->sent_on_session++;
 	bool pipe = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining;
-	bool chunk = pipe && s->chunking && s->c->smtp.chunking && mime_wire_ready(msg, len);
+	bool chunk = pipe && s->chunking && s->c->smtp.chunking && ready;
 	enum transport_outcome o = chunk ? send_chunked(s, mail, rcpt, msg, len, res)
 				 : pipe ? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
 	if (o != TRANSPORT_SENT) {
@@ -616,12 +617,11 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	if (!chunk) {
 		/* Its reply may travel with the next envelope (RFC 2920): one
 		 * round trip a message without CHUNKING too. */
-		bool keep = hold && pipe && s->sent_on_session < s->c->smtp.messages_per_connection &&
-			    mime_wire_ready(msg, len);
+		bool keep = hold && pipe && s->sent_on_session < s->c->smtp.messages_per_connection && ready;
 		s->in_data = true;
 		s->data_bytes = 0;
 		s->s->response_code = 0;
-		int r = send_message(s->s, msg, len, keep);
+		int r = send_message(s->s, msg, len, ready, keep);
 		s->in_data = false;
 		util_buf_printf(&res->transcript, ">>> (message, %zu bytes)\n", s->data_bytes);
 		if (r < 0)
