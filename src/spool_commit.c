@@ -61,8 +61,9 @@ struct spool_shared {
 	size_t nahead;
 };
 
-/* Enough for every worker's claims ahead. */
-#define AHEAD_TABLE 256
+/* Enough for every worker's claims ahead: 64 workers (the most
+ * connections conf allows) holding 7 each besides the one they send. */
+#define AHEAD_TABLE 512
 
 int spool_commit_init(struct spool *sp)
 {
