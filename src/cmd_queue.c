@@ -14,6 +14,7 @@
 #include "compose.h"
 #include "query.h"
 #include "receiver.h"
+#include "spool_batch.h"
 #include "util.h"
 
 #include <errno.h>
@@ -191,21 +192,15 @@ static int queue_apply(struct cli *c, const struct queue_op *op, const struct ta
 	return EX_IOERR;
 }
 
-/* Flushes the directories of `touched` once each, `to` first (a rename
- * is durable once its new name is); returns those that would not flush,
- * after saying so. */
+/* Flushes the directories of `touched` once each, `to` first; returns
+ * those that would not flush, after saying so. */
 static unsigned queue_flush(struct cli *c, unsigned touched, enum spool_status to)
 {
-	unsigned failed = 0;
-	for (int i = -1; i < SPOOL_NSTATUS; i++) {
-		enum spool_status s = i < 0 ? to : (enum spool_status)i;
-		if (s == SPOOL_NSTATUS || (i >= 0 && s == to) || !(touched & BIT(s)))
-			continue;
-		if (spool_sync(c->sp, s) < 0) {
-			cli_err("%s/: cannot flush the directory: %s", spool_status_dir(s), strerror(errno));
-			failed |= BIT(s);
-		}
-	}
+	unsigned failed = spool_sync_batch(c->sp, touched, to);
+	int e = errno;
+	for (int s = 0; s < SPOOL_NSTATUS; s++)
+		if (failed & BIT(s))
+			cli_err("%s/: cannot flush the directory: %s", spool_status_dir((enum spool_status)s), strerror(e));
 	return failed;
 }
 

@@ -1,7 +1,7 @@
 /* spool_batch: calls for work on many receivers at once: read-ahead for
- * a scan that reads every file (spool_prefetch.c). (Moves made durable
- * together, after the last, are spool_move_unflushed and spool_sync in
- * spool.h.) */
+ * a scan that reads every file (spool_prefetch.c), and the flushes that
+ * make a batch of spool_move_unflushed or spool_remove durable after the
+ * last (spool_batch.c). */
 #ifndef MSGSPOOL_SPOOL_BATCH_H
 #define MSGSPOOL_SPOOL_BATCH_H
 
@@ -27,5 +27,11 @@ struct spool_prefetch {
 void spool_prefetch_begin(struct spool *sp, unsigned mask, struct spool_prefetch *p);
 void spool_prefetch_to(struct spool_prefetch *p, size_t from, size_t upto);
 void spool_prefetch_end(struct spool_prefetch *p);
+
+/* Flushes each status directory of `touched` (bits 1 << status) once,
+ * `to` first (SPOOL_NSTATUS: none, a removal). Returns the bits of those
+ * that would not flush (errno: the first one's), 0 when all did: a
+ * receiver moved from or into one of them must not be reported done. */
+unsigned spool_sync_batch(struct spool *sp, unsigned touched, enum spool_status to);
 
 #endif

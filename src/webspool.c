@@ -210,15 +210,15 @@ struct deed {
 static size_t settle(struct spool *sp, const char *user, const char *what, const char *done_as,
 		     enum spool_status to, const struct deed *d, size_t n, size_t *refused)
 {
-	unsigned touched = 0, failed = 0, tobit = to < SPOOL_NSTATUS ? 1u << to : 0;
+	unsigned touched = 0, tobit = to < SPOOL_NSTATUS ? 1u << to : 0;
 	for (size_t i = 0; i < n; i++)
 		touched |= 1u << d[i].from | tobit;
+	unsigned failed = spool_sync_batch(sp, touched, to); /* `to` first */
+	int e = errno;
 	for (int s = 0; s < SPOOL_NSTATUS; s++)
-		if ((touched & 1u << s) && spool_sync(sp, (enum spool_status)s) < 0) {
+		if (failed & 1u << s)
 			webhttp_log("%s/: %s by %s: cannot flush the directory: %s", spool_status_dir((enum spool_status)s),
-				    what, user, strerror(errno));
-			failed |= 1u << s;
-		}
+				    what, user, strerror(e));
 	struct spool_audit_batch b = {.fd = -1};
 	if (n && spool_audit_open(sp, &b) < 0)
 		webhttp_log("%s by %s: not recorded in the spool's audit file: %s", what, user, strerror(errno));

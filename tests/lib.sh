@@ -167,6 +167,9 @@ print("%.2f %d" % (t[-1] - t[0], max(per.values())) if t else "0 0")
 PY
 }
 
+# first_flush: the directory of the first fsync in $T/st (strace -y's output).
+first_flush() { grep -m1 -oE 'fsync\([0-9]+<[^>]*>' "$T/st" | sed 's|.*/||; s|>$||'; }
+
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; false if it never held.
 wait_until() {
 	local limit=$(( $1 * 10 )) i=0

@@ -186,7 +186,7 @@ if command -v strace >/dev/null; then
 	NOLEAK="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # LeakSanitizer cannot run under ptrace
 	# flushes CMD...: runs msgspool CMD under strace; prints its fsync and fdatasync calls.
 	flushes() {
-		env "$NOLEAK" strace -f -qq -e trace=fsync,fdatasync,sync,syncfs -o "$T/st" "$BLD/msgspool" "$@" >"$T/out" 2>"$T/err"
+		env "$NOLEAK" strace -f -qq -y -e trace=fsync,fdatasync,sync,syncfs -o "$T/st" "$BLD/msgspool" "$@" >"$T/out" 2>"$T/err"
 		grep -cE '(^|[0-9] +)(fsync|fdatasync|sync|syncfs)\(' "$T/st"
 	}
 	n=$(flushes hold --status not_sent --status failed)
@@ -194,10 +194,12 @@ if command -v strace >/dev/null; then
 		"220 0 0 220 message receivers held."
 	# new/, failed/, hold/ and the audit once each: 4 (before: 2 a receiver and the audit).
 	[ "$n" -ge 1 ] && [ "$n" -le 4 ] && ok "bulk hold of 220: $n flushes" || fail "bulk hold of 220: $n flushes, want 1 to 4"
+	check "bulk hold: hold/ flushed first (a rename is durable once its new name is)" "$(first_flush)" hold
 	check "bulk hold: an audit line each" "$(grep -c ' hold b[a-z]*[0-9]* \(new\|failed\)/ ' "$T/spool/audit")" 220
 	check "bulk hold: a line each printed" "$(grep -c ' -> held$' "$T/out")" 220
 	n=$(flushes release $(ls "$T/spool/hold" | sed -n 's/\.yaml$//p' | head -50))
 	check "release of 50 ids: released" "$(count new) $(count hold)" "50 170"
+	check "release: new/ flushed first" "$(first_flush)" new
 	# hold/, new/ and the audit: 3
 	[ "$n" -ge 1 ] && [ "$n" -le 3 ] && ok "release of 50 ids: $n flushes" || fail "release of 50 ids: $n flushes, want 1 to 3"
 	n=$(flushes delete --yes --status held)

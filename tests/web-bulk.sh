@@ -30,7 +30,7 @@ csrf=$(web_csrf)
 # strace attached to the server; prints the fsync and fdatasync calls made.
 flushes() {
 	: > "$T/st.err"
-	strace -f -p "$WEB_PID" -e trace=fsync,fdatasync,sync,syncfs -o "$T/st" 2>"$T/st.err" &
+	strace -f -y -p "$WEB_PID" -e trace=fsync,fdatasync,sync,syncfs -o "$T/st" 2>"$T/st.err" &
 	local sp=$! c
 	# Attached to every thread once it says so for the first and a moment has passed.
 	wait_until 10 grep -q attached "$T/st.err"
@@ -66,6 +66,8 @@ check_contains "hold: all done" "$(cat "$T/page")" "Held $((N + 20)) message rec
 # new/, failed/ and hold/ once each, and the audit once: 4 (before: 3 a receiver).
 [ "$n" -ge 1 ] && [ "$n" -le 4 ] && ok "hold of $((N + 20)): $n flushes" || fail "hold of $((N + 20)): $n flushes, want 1 to 4"
 check "hold: all in hold/" "$(count hold) $(count new) $(count failed)" "$((N + 20)) 0 0"
+# A rename is durable once its new name is: hold/ first, then where they came from.
+check "hold: hold/ flushed first" "$(first_flush)" "hold"
 check "hold: one audit line each" "$(grep -c ' hold [a-z0-9]* \(new\|failed\)/ admin web$' "$T/spool/audit")" $((N + 20))
 check "hold: audit names the directory" "$(in_audit hold fail07 | tr -d '\n') $(grep ' hold fail07 ' "$T/spool/audit" | cut -d' ' -f4)" "1 failed/"
 check "hold: logged" "$(grep -c ': held by admin: \(new\|failed\)/ -> hold/' "$T/web.log")" $((N + 20))
