@@ -338,16 +338,19 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	const char *rec = ydoc_get_str(r->doc, "message_id");
 	if (!rec || !mime_msgid_valid(rec)) {
 		/* A file written without one: bits of this file, the same again
-		 * after a crash before the record (msgid.h). */
+		 * after a crash before the record (msgid.h); without the key,
+		 * drawn (mime_render_bits) and recorded with the outcome. */
 		static bool warned;
 		int k = msgid_derive(d->sp, c->fd, src->data ? src->data : "", src->len, bits);
-		if (k >= 0)
+		if (k == 0)
 			use_bits = bits;
-		if (k != 0 && !warned) {
+		else if (!warned) {
 			warned = true;
 			d->log(d->log_ctx, LOG_WARNING, "%s/.message-id-key: %s; Message-IDs of files written without "
-			       "message_id are %s", spool_root(d->sp), k < 0 ? "cannot examine a receiver's file"
-			       : "missing, not the owner's alone, or not readable", k < 0 ? "random per attempt" : "guessable");
+			       "message_id get random bits here, recorded with the attempt's outcome (a duplicate after "
+			       "a crash before that record gets others)", spool_root(d->sp), k < 0 ? "cannot examine a "
+			       "receiver's file" : "missing, not readable by this user (only the spool's owner may), or "
+			       "not the owner's alone");
 		}
 	}
 	if (mime_render_bits(r, &mo, use_bits, time(NULL), &msg, &env, err, errsz) < 0) {

@@ -1,5 +1,6 @@
 /* msgid: the random bits of a Message-ID: drawn at enqueue, or derived
- * from a hand-written file under the spool's secret key (msgid.h).
+ * from a hand-written file under the spool's secret key (msgid.h), made by
+ * msgspool init and msgspoold at start.
  * Owns: the content of SPOOL/.message-id-key (32 random bytes in hex, the
  * spool owner's, mode 0600), which the spool creates new in its root
  * (spool_secret_create: fsynced, renamed without replacing; producers
@@ -7,7 +8,8 @@
  * followed); trusted only when the owner of the root (or root) owns it
  * and nobody else may read or write it.
  * Never: uses a key another process may still replace (the first one
- * renamed in wins and every process reads that one); reveals the key.
+ * renamed in wins and every process reads that one); reveals the key;
+ * derives bits without one (anyone who can stat the file could).
  * Rules: RFC 5322 3.6.4, spool-layout/README.md (the key's file). */
 #include "config.h"
 #include "msgid.h"
@@ -146,9 +148,8 @@ int msgid_derive(struct spool *sp, int fd, const char *src, size_t len, char out
 			  ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor, sx.stx_ino, len,
 			  util_fnv1a64_n(UTIL_FNV64_INIT, src, len)};
 	unsigned char k[KEY_LEN], mac[32];
-	int keyed = spool_key(sp, k) == 0;
-	if (!keyed)
-		memset(k, 0, sizeof k);
+	if (spool_key(sp, k) < 0)
+		return 1;
 	gnutls_hmac_hd_t h;
 	int rc = gnutls_hmac_init(&h, GNUTLS_MAC_SHA256, k, sizeof k);
 	explicit_bzero(k, sizeof k);
@@ -159,5 +160,13 @@ int msgid_derive(struct spool *sp, int fd, const char *src, size_t len, char out
 	gnutls_hmac(h, id, sizeof id);
 	gnutls_hmac_deinit(h, mac);
 	to_hex(mac, MSGID_BITS_LEN / 2, out);
-	return keyed ? 0 : 1;
+	return 0;
+}
+
+int msgid_key_make(struct spool *sp)
+{
+	unsigned char k[KEY_LEN];
+	int rc = spool_key(sp, k);
+	explicit_bzero(k, sizeof k);
+	return rc;
 }

@@ -11,6 +11,7 @@
 #include "mime.h"
 #include "deliver.h"
 #include "json.h"
+#include "msgid.h"
 #include "query.h"
 #include "receiver.h"
 #include "util.h"
@@ -63,6 +64,12 @@ static int cmd_init(struct cli *c, int argc, char **argv)
 	int rc = owner_init(c, owner, gid);
 	if (rc)
 		return rc;
+	/* The Message-ID key, made by the owner now so that every sender finds
+	 * it (msgid.h): as root, init becomes the owner for it, its last step. */
+	if ((geteuid() == 0 && (rc = owner_become(c)) != 0) || (rc = cli_open_spool(c)) != 0)
+		return rc;
+	if (msgid_key_make(c->sp) < 0)
+		cli_warn("%s/.message-id-key: cannot make it: %s", c->conf.spool, strerror(errno));
 	printf("spool ready: %s\n", c->conf.spool);
 	return 0;
 }

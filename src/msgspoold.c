@@ -21,6 +21,7 @@
 #include "dlog.h"
 #include "evloop.h"
 #include "jobq.h"
+#include "msgid.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "status.h"
@@ -519,6 +520,9 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "%s: cannot open spool: %s", d.conf->spool, strerror(errno));
 		return EX_CONFIG; /* nothing could ever be sent: say so at once */
 	}
+	if (msgid_key_make(d.sp) < 0) /* before any sender needs it (msgid.h) */
+		dlog(LOG_WARNING, "%s/.message-id-key: cannot make or trust it: %s; Message-IDs of files written "
+		     "without message_id get random bits", d.conf->spool, strerror(errno));
 	char unsafe[64];
 	spool_unsafe_dirs(d.sp, unsafe, sizeof unsafe); /* a producer could move the daemon's files there */
 	if (*unsafe)

@@ -18,9 +18,10 @@ owners() { find "$T/spool" ! -user nobody -printf '%P:%u\n' | sort | tr '\n' ' '
 # --- init ---
 check_rc "init as root" 0 ms init
 check "the whole tree is daemon.user's" "$(owners)" ""
+check "init as root makes the Message-ID key as the owner" "$(stat -c '%U:%a' "$T/spool/.message-id-key" 2>&1)" "nobody:600"
 check "the root is 0700" "$(stat -c %a "$T/spool")" 700
 check_rc "init --owner" 0 ms --spool "$T/other" init --owner daemon
-check "--owner overrides daemon.user" "$(stat -c %U "$T/other" "$T/other/new" "$T/other/hold" | sort -u)" "daemon"
+check "--owner overrides daemon.user" "$(stat -c %U "$T/other" "$T/other/new" "$T/other/hold" "$T/other/.message-id-key" | sort -u)" "daemon"
 check_rc "init --owner with --group" 0 ms --spool "$T/grp" init --owner daemon --group users
 check "--group: producers' directories" "$(stat -c '%U:%G:%a' "$T/grp/new" "$T/grp/tmp" "$T/grp/messages" | sort -u)" "daemon:users:3770"
 check "--group: the rest" "$(stat -c '%U:%G:%a' "$T/grp/sent" "$T/grp/hold" | sort -u)" "daemon:users:750"

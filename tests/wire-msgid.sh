@@ -7,6 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 
 ms init >/dev/null
+check "msgspool init makes the key, the owner's alone" "$(stat -c %a "$T/spool/.message-id-key" 2>&1)" 600
 # mid FILE: the Message-ID of a delivered message, after checking that
 # Python's email reads it as a msg-id without a defect.
 mid() {
@@ -91,9 +92,29 @@ printf 'msgspool: 1\nsend_to: same@example.com\nsubject: same\ncreated: 2026-11-
 check_rc "send in another spool" 0 ms -c "$T/other.yaml" send
 ko=$(mid "$(ls "$T"/other/outbox/new/*)")
 [ "$ko" != "$k1" ] && [ "$ko" != "$k1b" ] && ok "another spool, other bits" || fail "another spool gives $ko"
-# A key file a stranger could write is not trusted: the bits do not come from it.
+# A key file a stranger could write is not trusted: the bits do not come
+# from it, nor from the file without a key (anyone who can stat the file
+# and read it would compute those), but from getrandom, recorded in the
+# file. Derived bits would be the same again for the same file after a
+# crash between the 250 and the record; drawn ones are not.
 chmod 0640 "$T/other/spool/.message-id-key"
 printf 'msgspool: 1\nsend_to: k@example.com\nsubject: k\ntext: "hi"\n' > "$T/other/spool/new/k.yaml"
+MSGSPOOL_TEST_STOP=deliver-after-250 ms -c "$T/other.yaml" send >/dev/null 2>&1
+check "untrusted key: killed after the 250" "$?" 99
 check_rc "send with an untrusted key file" 0 ms -c "$T/other.yaml" send
-check_contains "still a valid msg-id" "$(mid "$(grep -l '^To: k@' "$T"/other/outbox/new/*)")" "@example.org>"
+k1=$(mid "$(grep -l '^To: k@' "$T"/other/outbox/new/* | sed -n 1p)")
+k2=$(mid "$(grep -l '^To: k@' "$T"/other/outbox/new/* | sed -n 2p)")
+check_contains "still a valid msg-id" "$k2" "@example.org>"
+[ "$k1" != "$k2" ] && ok "untrusted key: drawn bits, not derived from the file" ||
+	fail "untrusted key: the same bits for the same file ($k1): derived without a key, anyone computes them"
+check_contains "untrusted key: the sender says so" "$(cat "$T/err")" "get random bits here"
+rec=$(sed -n 's/^message_id: "*\([^"]*\)"*$/\1/p' "$T/other/spool/sent/k.yaml")
+check "untrusted key: the Message-ID sent last is recorded in the file" \
+	"$(grep -l -F "Message-ID: $rec" $(grep -l '^To: k@' "$T"/other/outbox/new/*) | wc -l)" 1
+# --- msgspoold makes the key at start (a spool made before init did) ---
+rm "$T/other/spool/.message-id-key"
+printf 'daemon:\n  user: root\n' >> "$T/other.yaml"
+MSGSPOOL_CONFIG="$T/other.yaml" start_daemon kd || fail "msgspoold did not start: $(cat "$T/kd.dlog")"
+check "msgspoold makes the key at start, the owner's alone" "$(stat -c %a "$T/other/spool/.message-id-key" 2>&1)" 600
+stop_daemon >/dev/null
 finish
