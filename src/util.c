@@ -421,9 +421,20 @@ char *util_xstrdup(const char *s)
 	return out_of_memory(strdup(s));
 }
 
+static const char *test_stop;
+static pthread_once_t test_stop_once = PTHREAD_ONCE_INIT;
+
+static void test_stop_read(void)
+{
+	test_stop = getenv("MSGSPOOL_TEST_STOP");
+}
+
 void util_test_stop(const char *point)
 {
-	const char *want = getenv("MSGSPOOL_TEST_STOP");
+	/* Read once: getenv walks the environment, and this is on the path of
+	 * every claim and commit. */
+	pthread_once(&test_stop_once, test_stop_read);
+	const char *want = test_stop;
 	if (want && !strcmp(want, point))
 		_exit(99);
 	/* "pause:POINT" stops the process there, all it holds held, until a

@@ -126,7 +126,7 @@ bool util_utf8_valid(const char *s, size_t n);
 char *util_strdup(const char *s);
 /* Test seam for crash tests: exits at once (status 99, like a kill) when
  * $MSGSPOOL_TEST_STOP names this point, stops (SIGSTOP) when it names
- * "pause:" and this point. Costs one getenv per call. */
+ * "pause:" and this point. The variable is read at the first call. */
 void util_test_stop(const char *point);
 /* Allocators whose failure ends the process with a message: for small,
  * bounded allocations and in commands, where there is nothing to unwind. */
