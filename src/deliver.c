@@ -315,6 +315,28 @@ void deliver_settle(struct deliver *d, struct deliver_report *rep)
 		finish_held(d, res, rep);
 }
 
+static struct mime_options options(const struct deliver *d)
+{
+	return (struct mime_options){d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain, true};
+}
+
+int deliver_pin_message_id(struct deliver *d, struct receiver *r)
+{
+	const char *rec = ydoc_get_str(r->doc, "message_id");
+	if ((rec && mime_msgid_valid(rec)) || msgid_key_make(d->sp) == 0)
+		return 0;
+	struct mime_options mo = options(d);
+	struct util_buf msg = {0};
+	struct mime_envelope env;
+	char err[RECEIVER_ERRLEN];
+	int rc = mime_render_bits(r, &mo, NULL, time(NULL), &msg, &env, err, sizeof err);
+	util_buf_free(&msg);
+	if (rc < 0)
+		return -1;
+	receiver_set(r, "message_id", env.message_id);
+	return 1;
+}
+
 /* Renders, sends and records one loaded receiver; with d->hold it may be
  * held (DELIVER_PENDING: c, r and src move into the hold).
  * Parts go 8bit where the session's server offers 8BITMIME (RFC 6152),
@@ -329,7 +351,7 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 				   const struct util_buf *src, const struct timespec *t0,
 				   struct deliver_report *rep, char *err, size_t errsz, bool *later)
 {
-	struct mime_options mo = {d->conf->from, d->conf->subject_prefix, d->conf->message_id_domain, true};
+	struct mime_options mo = options(d);
 	struct util_buf msg = {0};
 	struct mime_envelope env;
 	char bits[MSGID_BITS_LEN + 1];

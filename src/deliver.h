@@ -71,6 +71,15 @@ struct deliver_report {
 enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
 				enum policy_mode mode, struct deliver_report *rep);
 
+/* For a caller that writes r durably before the send (the web's resend,
+ * with its event): when r has no valid message_id and this process cannot
+ * read or trust the spool's key (msgid.h), the Message-ID an attempt
+ * would draw, drawn now and set in r, so that a duplicate after a crash
+ * between the 250 and the outcome's record carries it too. 1 when set, 0
+ * when not needed (a keyed derivation is the same again), -1 when it
+ * cannot be made (the attempt will say why). */
+int deliver_pin_message_id(struct deliver *d, struct receiver *r);
+
 /* Reads the reply of the receiver held on d->t (DELIVER_PENDING), if any,
  * and records it (rep->settled). Call it before the connection waits,
  * idles or is freed. */

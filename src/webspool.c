@@ -58,7 +58,7 @@ static struct ydoc_node *events_plus(const struct receiver *r, const char *actio
 }
 
 int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
-		   const char *action, const char *user, time_t now, char *err, size_t errsz)
+		   const char *action, const char *user, time_t now, struct deliver *pin, char *err, size_t errsz)
 {
 	struct spool_claim c;
 	char *data = NULL, path[4096];
@@ -77,6 +77,8 @@ int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, cons
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 	else if (receiver_parse(&r, id, data, len, c.st.st_mtime, path, err, errsz) == 0) {
 		ydoc_set(r.doc, "events", events_plus(&r, action, user, now));
+		if (pin)
+			deliver_pin_message_id(pin, &r);
 		if (receiver_save_appended(&r, data, len, &out) < 0)
 			snprintf(err, errsz, "%s: cannot write the event", path);
 		else if (spool_commit(sp, &c, out.data, out.len, st) < 0)
@@ -147,7 +149,7 @@ static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, d
 	if (rl && ratelimit_wait(rl, 61, until, NULL, NULL))
 		return DELIVER_SKIPPED; /* *until stays set: the caller stops */
 	*until = 0;
-	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), err, sizeof err) < 0) {
+	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), d, err, sizeof err) < 0) {
 		webhttp_log("%s: resend by %s not done: %s", id, user, err);
 		out->busy += errno == EBUSY;
 		out->other += errno != EBUSY;

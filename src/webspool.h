@@ -20,9 +20,12 @@
 int webspool_locate(struct spool *sp, const char *id, enum spool_status *st);
 
 /* Appends {at, action, by} to the receiver's `events` list, durably, and
- * leaves it where it was. -1 with err set; errno EBUSY when a sender has it. */
+ * leaves it where it was; with `pin` (a resend's sender), also the
+ * Message-ID deliver_pin_message_id draws. -1 with err set; errno EBUSY
+ * when a sender has it. */
+struct deliver;
 int webspool_event(struct spool *sp, size_t max_size, enum spool_status st, const char *id,
-		   const char *action, const char *user, time_t now, char *err, size_t errsz);
+		   const char *action, const char *user, time_t now, struct deliver *pin, char *err, size_t errsz);
 
 struct webspool_counts {
 	size_t sent, failed, error, busy, refused, other;

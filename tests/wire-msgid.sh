@@ -111,6 +111,23 @@ check_contains "untrusted key: the sender says so" "$(cat "$T/err")" "get random
 rec=$(sed -n 's/^message_id: "*\([^"]*\)"*$/\1/p' "$T/other/spool/sent/k.yaml")
 check "untrusted key: the Message-ID sent last is recorded in the file" \
 	"$(grep -l -F "Message-ID: $rec" $(grep -l '^To: k@' "$T"/other/outbox/new/*) | wc -l)" 1
+# --- msgspool-web's resend without a usable key: the drawn Message-ID is
+# written into the file with the resend's event, before the send, so a
+# duplicate after a crash between the 250 and the record carries it too ---
+. "$SRC/tests/web-lib.sh"
+web_users
+MSGSPOOL_CONFIG="$T/other.yaml" web_conf
+printf 'msgspool: 1\nsend_to: w@example.com\nsubject: w\ntext: "hi"\n' > "$T/other/spool/new/w.yaml"
+MSGSPOOL_CONFIG="$T/other.yaml" MSGSPOOL_TEST_STOP=deliver-after-250 start_web ||
+	fail "msgspool-web did not start: $(cat "$T/web.log")"
+curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data '{"ids": ["w"]}' "$WEB/api/resend" >/dev/null
+wait "$WEB_PID"
+check "web resend: killed after the 250" "$?" 99
+pinned=$(sed -n 's/^message_id: "*\([^"]*\)"*$/\1/p' "$T/other/spool/active/w.yaml")
+check_contains "web resend: the Message-ID is in the file before the send" "$pinned" "@example.org>"
+check_rc "send again after the web's crash" 0 ms -c "$T/other.yaml" send
+check "web resend: the crash duplicate carries the same Message-ID, the one in the file" \
+	"$(grep -h '^Message-ID:' $(grep -l '^To: w@' "$T"/other/outbox/new/*) | tr -d '\r' | sort | uniq -c | sed 's/^ *//')" "2 Message-ID: $pinned"
 # --- msgspoold makes the key at start (a spool made before init did) ---
 rm "$T/other/spool/.message-id-key"
 printf 'daemon:\n  user: root\n' >> "$T/other.yaml"
