@@ -389,6 +389,9 @@ Suite *suite_ydoc(void)
 	tcase_add_test(tc, test_appended_like_emitter);
 	tcase_add_test(tc, test_many_keys_linear);
 	tcase_add_test(tc, test_blocks_like_libyaml);
+	/* 100,000 documents through both readers: a few seconds, over Check's
+	 * default of 4 under ASan on a busy machine. */
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
 }
