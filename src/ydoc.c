@@ -586,28 +586,37 @@ void ydoc_read_blocks(bool on)
 /* Puts the blocks read without libyaml in place of what libyaml read where
  * they were: for each, the root's value of its key must be the scalar of
  * a literal block on the key's line that holds only line feeds (the lines
- * emptied). -1 when one is not: libyaml saw the document otherwise. */
+ * emptied). -1 when one is not: libyaml saw the document otherwise. The
+ * blocks and the root's pairs are both in the order of their lines: one
+ * walk over the two (a file of 10,000 blocks costs 10,000 steps, not
+ * 10,000 for each). */
 static int put_blocks(struct ydoc_node *root, struct ydoc_blocks *b)
 {
 	if (root->kind != YDOC_MAP)
 		return -1;
-	for (size_t i = 0; i < b->n; i++) {
-		struct ydoc_node *v = NULL;
-		for (size_t k = 0; k < root->n && !v; k++)
-			if (root->items[2 * k]->line == (int)b->v[i].line && !strcmp(ydoc_key(root, k), b->v[i].key))
-				v = ydoc_val(root, k);
-		if (!v || v->kind != YDOC_SCALAR || !v->quoted || v->line != (int)b->v[i].line ||
-		    strspn(v->str, "\n") != v->len)
-			return -1;
+	struct ydoc_node **val = util_xmalloc(b->n * sizeof *val);
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		int line = (int)b->v[i].line;
+		while (k < root->n && (root->items[2 * k]->line < line ||
+				       (root->items[2 * k]->line == line && strcmp(ydoc_key(root, k), b->v[i].key)))) {
+			key_compares++;
+			k++;
+		}
+		struct ydoc_node *v = k < root->n && root->items[2 * k]->line == line ? ydoc_val(root, k) : NULL;
+		if (!v || v->kind != YDOC_SCALAR || !v->quoted || v->line != line || strspn(v->str, "\n") != v->len)
+			rc = -1;
+		val[i] = v;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		struct ydoc_node *v = ydoc_get(root, b->v[i].key);
-		free(v->str);
-		v->str = b->v[i].str;
-		v->len = b->v[i].len;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		free(val[i]->str);
+		val[i]->str = b->v[i].str;
+		val[i]->len = b->v[i].len;
 		b->v[i].str = NULL;
 	}
-	return 0;
+	free(val);
+	return rc;
 }
 
 int ydoc_parse(const char *buf, size_t len, const struct ydoc_limits *lim,

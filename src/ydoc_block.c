@@ -129,7 +129,11 @@ static const char *block(const char *p, const char *end, char chomp, struct ydoc
 		indent++;
 	if (!indent || p + indent == end || p[indent] == '\n' || p[indent] == '\t' || p[indent] == '\r')
 		return NULL;
-	char *v = util_xmalloc((size_t)(end - p) + 1);
+	/* Grown as the lines come, and not zeroed (util_xmalloc is calloc):
+	 * sized by the rest of the file, a file of many blocks would ask for
+	 * (and clear) the file's size once for each. */
+	size_t cap = 256;
+	char *v = util_xrealloc(NULL, cap);
 	size_t len = 0, content_end = 0;
 	*lines = 0;
 	while (p < end) {
@@ -148,6 +152,10 @@ static const char *block(const char *p, const char *end, char chomp, struct ydoc
 		}
 		if (k < indent && p + k < nl)
 			goto bad; /* less indented but not at column 0, or a tab */
+		if (len + (size_t)(nl - p) + 2 > cap) {
+			cap = len + (size_t)(nl - p) + 2 > 2 * cap ? len + (size_t)(nl - p) + 2 : 2 * cap;
+			v = util_xrealloc(v, cap);
+		}
 		if (p + k < nl) {
 			if (!line_ok(p + k, nl))
 				goto bad;
@@ -195,7 +203,7 @@ size_t ydoc_blocks_take(const char *buf, size_t len, struct ydoc_blocks *b)
 		if (klen) {
 			if (!doc) {
 				/* The lines before the first block, as they are. */
-				doc = util_xmalloc(len + 1);
+				doc = util_xrealloc(NULL, len + 1); /* not cleared */
 				memcpy(doc, buf, (size_t)(p - buf));
 				dlen = (size_t)(p - buf);
 			}

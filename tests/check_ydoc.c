@@ -200,6 +200,18 @@ START_TEST(test_many_keys_linear)
 	ck_assert_msg(strstr(e.msg, "more keys"), "%s", e.msg);
 	ck_assert_msg(ydoc_key_compares() - before < 4 * 50000, "%zu comparisons", ydoc_key_compares() - before);
 	free(src);
+	/* The same with every value a literal block, which ydoc_block.c reads
+	 * and ydoc puts in place (this was a scan of the keys per block). */
+	struct util_buf b = {0};
+	for (size_t i = 0; i < n; i++)
+		util_buf_printf(&b, "k%zu: |\n  body %zu\n", i, i);
+	before = ydoc_key_compares();
+	ck_assert_int_eq(ydoc_parse(b.data, b.len, NULL, &doc, &e), 0);
+	work = ydoc_key_compares() - before;
+	ck_assert_msg(work < 4 * n, "%zu key comparisons for %zu blocks", work, n);
+	ck_assert_str_eq(ydoc_get_str(doc, "k8999"), "body 8999\n");
+	ydoc_free(doc);
+	util_buf_free(&b);
 }
 END_TEST
 
