@@ -153,11 +153,6 @@ static unsigned qp_special16(const unsigned char *p)
 	return (unsigned)_mm_movemask_epi8(bad);
 }
 
-/* Of the 16 bytes at p, those over 127. */
-static unsigned high16(const unsigned char *p)
-{
-	return (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
 #endif
 
 /* Quoted-printable (RFC 2045 6.7) with CRLF line ends and lines of at most
@@ -342,8 +337,18 @@ static size_t count_high(const unsigned char *p, size_t n)
 {
 	size_t high = 0, i = 0;
 #ifdef __SSE2__
-	for (; i + 16 <= n; i += 16)
-		high += (size_t)__builtin_popcount(high16(p + i));
+	/* Each byte lane counts its high bytes (up to 255 blocks), then the
+	 * lanes are summed (psadbw): no popcount, which without -mpopcnt is a
+	 * call per block. */
+	const __m128i zero = _mm_setzero_si128();
+	while (i + 16 <= n) {
+		__m128i lanes = zero;
+		for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16)
+			lanes = _mm_sub_epi8(lanes, _mm_cmplt_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), zero));
+		uint64_t sums[2];
+		_mm_storeu_si128((__m128i *)(void *)sums, _mm_sad_epu8(lanes, zero));
+		high += (size_t)(sums[0] + sums[1]);
+	}
 #endif
 	for (; i + 8 <= n; i += 8)
 		high += (size_t)((((word_at(p + i) & HIGHS) >> 7) * ONES) >> 56); /* the top bits, summed */
