@@ -332,15 +332,12 @@ void ratelimit_print_usage(FILE *f, struct spool *sp, const struct conf *c)
 	fputc('\n', f);
 }
 
-/* ratelimit_wait and ratelimit_wait_room: the same wait, counting one
- * at its end or not. */
-static int wait_for(struct ratelimit *rl, bool take, double max_wait, double *until, void (*waiting)(void *),
-		    void *ctx)
+int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
 {
 	bool said = false;
 	for (;;) {
 		pthread_mutex_lock(&rl->mu);
-		*until = rl->nw ? take_locked(rl, take, NULL) : 0;
+		*until = rl->nw ? take_locked(rl, false, NULL) : 0;
 		pthread_mutex_unlock(&rl->mu);
 		if (!*until)
 			break;
@@ -356,14 +353,4 @@ static int wait_for(struct ratelimit *rl, bool take, double max_wait, double *un
 		}
 	}
 	return 0;
-}
-
-int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
-{
-	return wait_for(rl, true, max_wait, until, waiting, ctx);
-}
-
-int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx)
-{
-	return wait_for(rl, false, max_wait, until, waiting, ctx);
 }

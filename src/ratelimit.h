@@ -20,19 +20,19 @@ void ratelimit_set(struct ratelimit *rl, const struct conf *c);
 /* Waits until every limit has room, then counts one; *at (when not NULL)
  * is when, for ratelimit_give_back. -1 once stopped. */
 int ratelimit_take(struct ratelimit *rl, double *at);
-/* ratelimit_take and ratelimit_wait without the count: they return when a
- * slot is free (ratelimit_claim_take's first step). */
+/* ratelimit_take without the count: returns when a slot is free
+ * (ratelimit_claim_take's first step). */
 int ratelimit_room(struct ratelimit *rl);
-int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
 /* Counts one when every limit has room (0, *at as for ratelimit_take);
  * else 1 and *until, the time (seconds since the epoch) to try again; -1
  * once stopped. Never waits. */
 int ratelimit_try(struct ratelimit *rl, double *until, double *at);
 /* For a one-pass sender (a command, the web admin): sleeps while the next
- * slot is at most max_wait seconds away, then counts one (0); 1 with
+ * slot is at most max_wait seconds away, then returns with it free,
+ * counting nothing (0; ratelimit_claim_take counts it); 1 with
  * *until when it is further (an hourly or daily limit used up). `waiting`,
  * if set, is called once before the first sleep (a progress line). */
-int ratelimit_wait(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
+int ratelimit_wait_room(struct ratelimit *rl, double max_wait, double *until, void (*waiting)(void *), void *ctx);
 /* Returns a slot taken at `at` (ratelimit_take's) for a receiver that
  * never reached the server (its claim failed: another process has it; not
  * eligible; quarantined), in the windows per hour or day it was taken in

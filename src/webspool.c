@@ -9,7 +9,9 @@
  * a constant number of flushes however many receivers, and nothing said
  * done before it is durable.
  * A resend takes a slot of smtp.rate for each receiver, as the commands
- * do, so the web never adds to what the smarthost allows.
+ * do, so the web never adds to what the smarthost allows; it counts it
+ * once the receiver is claimed (ratelimit_claim_take), so a receiver the
+ * daemon took first spends none.
  * A resend runs without the server's lock: nothing here touches the web's
  * shared state, only the spool (safe from many threads) and its own
  * transport. */
@@ -130,8 +132,24 @@ static void rate_note(struct spool *sp, const struct conf *conf, double until, s
 				 u[i].per == 3600 ? "hour" : "day", when);
 }
 
-/* One receiver of a resend: a slot of smtp.rate, the audit entry, then
- * the send. *until set (nothing done) when a limit is used up. */
+/* smtp.rate's room for a resend (ratelimit_claim_take's wait): 0 when a
+ * slot is free, 1 with *until when a limit is used up for longer than a
+ * minute. */
+struct room {
+	struct ratelimit *rl;
+	double *until;
+};
+
+static int room(void *ctx)
+{
+	struct room *r = ctx;
+	return ratelimit_wait_room(r->rl, 61, r->until, NULL, NULL);
+}
+
+/* One receiver of a resend: room in smtp.rate, the audit entry, then its
+ * slot, counted once the receiver is claimed (none when the daemon took
+ * it first), and the send. *until set (nothing done) when a limit is
+ * used up. */
 static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, double *until, const char *user,
 				      const char *id, size_t max_size, struct webspool_counts *out)
 {
@@ -146,7 +164,8 @@ static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, d
 		out->refused += lr < 0 || st == SPOOL_CORRUPT;
 		return DELIVER_SKIPPED;
 	}
-	if (rl && ratelimit_wait(rl, 61, until, NULL, NULL))
+	struct room rm = {rl, until};
+	if (rl && room(&rm))
 		return DELIVER_SKIPPED; /* *until stays set: the caller stops */
 	*until = 0;
 	if (webspool_event(d->sp, max_size, st, id, "resend", user, time(NULL), d, err, sizeof err) < 0) {
@@ -156,8 +175,15 @@ static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, d
 		return DELIVER_SKIPPED;
 	}
 	audit(d->sp, "resend", id, st, user);
+	double at = 0;
+	int slot = rl ? ratelimit_claim_take(rl, d->sp, st, id, room, &rm, &at) : 0;
+	if (slot > 0)
+		return DELIVER_SKIPPED; /* another sender took the room meanwhile: recorded, not sent; the caller stops */
 	struct deliver_report rep = {0};
-	enum deliver_result r = deliver_one(d, st, id, -1, &rep);
+	enum deliver_result r = slot == RATELIMIT_GONE ? DELIVER_BUSY : deliver_one(d, st, id, -1, &rep);
+	/* Nothing went to the server: its slot is not spent. */
+	if (rl && slot == 0 && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
+		ratelimit_give_back(rl, at);
 	webhttp_log("%s: resent by %s from %s/: %s", id, user, spool_status_dir(st), deliver_result_name(r));
 	out->sent += r == DELIVER_SENT;
 	out->failed += r == DELIVER_FAILED;

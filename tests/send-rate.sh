@@ -137,4 +137,25 @@ check "web resend with 1/hour: the rest left where they were, no second resend r
 	"$(status_of "$3"):$(ms show --json "$3" | py -c 'import json,sys; print(len(json.load(sys.stdin).get("events") or []))')" "sent:1"
 kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
 
+# The web's resend racing the daemon for the same receivers of new/ at
+# 10/second: a receiver the daemon claimed first takes no slot of the web's
+# (it waits for room with the receiver unclaimed, records its event, claims
+# it, and only then counts the slot).
+rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/*/*.yaml "$T/slots"
+sed -i 's|rate: \["1/hour"\]|rate: ["10/second"]|' "$MSGSPOOL_CONFIG"
+produce 40 wrace
+wids=$(ls "$T/spool/new" | sed 's/\.yaml$//' | py -c 'import json,sys; print(json.dumps({"ids": sys.stdin.read().split()}))')
+start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
+start_daemon wr || fail "the daemon did not start: $(cat "$T/wr.dlog")"
+curl -s -u "$WEB_USER:$WEB_PASS" -H 'Content-Type: application/json' --data "$wids" "$WEB/api/resend" > "$T/wr.json"
+all_out() { count_is new 0 && count_is active 0; }
+wait_until 30 all_out || fail "web resend and daemon: $(count new) left in new/, $(count active) in active/"
+stop_daemon
+kill "$WEB_PID"; wait "$WEB_PID" 2>/dev/null
+read taken smost <<<"$(slots)"
+arrived=$(ls "$OUT"/*.eml | wc -l)
+echo "# web resend and daemon: $taken slots for $arrived messages (the web: $(cat "$T/wr.json"))"
+check "web resend and daemon: one slot of smtp.rate per message, none for a lost race" "$taken" "$arrived"
+[ "$smost" -le 10 ] && ok "web resend and daemon: no second gave more than 10 slots ($smost)" || fail "web resend and daemon: $smost slots in one second"
+
 finish
