@@ -178,15 +178,17 @@ static int claim(struct deliver *d, enum spool_status from, const char *id, stru
 		util_time_format(c->st.st_mtime, t);
 		d->log(d->log_ctx, LOG_WARNING, "%s: modified in the future (%s); treated as old", path, t);
 	}
-	/* A second name in tmp/ is what a power cut leaves of a write and
-	 * rename (the producer's, compose's, or our own swap into the pool),
-	 * not a link to something else: it goes, and the receiver with it. */
-	if (from == SPOOL_NEW && c->st.st_nlink > 1 && spool_claim_unlink_tmp_names(d->sp, c) > 0)
-		d->log(d->log_ctx, LOG_NOTICE, "%s: a second name in tmp/ (a write cut short) removed", path);
 	if (from == SPOOL_NEW && c->st.st_nlink > 1) {
 		if (young(c) && spool_release(d->sp, c, from) == 0)
 			return DELIVER_DEFERRED;
-		return quarantine(d, c, "has other hard links (never sent)");
+		/* Not young, a second name in tmp/ is what a power cut leaves of
+		 * a write and rename (the producer's, compose's, or our own swap
+		 * into the pool), not a link to something else, nor a producer's
+		 * link-then-unlink under way: it goes, and the receiver with it. */
+		if (spool_claim_unlink_tmp_names(d->sp, c) > 0)
+			d->log(d->log_ctx, LOG_NOTICE, "%s: a second name in tmp/ (a write cut short) removed", path);
+		if (c->st.st_nlink > 1)
+			return quarantine(d, c, "has other hard links (never sent)");
 	}
 	/* A producer may have reused a name that is taken elsewhere. */
 	for (int s = 0; from == SPOOL_NEW && s < SPOOL_NSTATUS; s++) {
