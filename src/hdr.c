@@ -389,6 +389,16 @@ static void add_spaces(struct util_buf *e, size_t n)
 		util_buf_add(e, " ", 1);
 }
 
+/* The buffer's text as the phrase's next encoded-word (a gap before it). */
+static void put_buf_ew(struct phrase *ph, const struct util_buf *e)
+{
+	token_gap(ph);
+	if (!e->data)
+		ph->f->rc = -1;
+	else
+		put_phrase_ew(ph->f, e->data, e->len);
+}
+
 /* j encoded-words of spaces alone, n spaces in all (at least one each). */
 static void put_space_ews(struct phrase *ph, size_t j, size_t n)
 {
@@ -396,11 +406,7 @@ static void put_space_ews(struct phrase *ph, size_t j, size_t n)
 	for (size_t i = 0; i < j; i++) {
 		e.len = 0;
 		add_spaces(&e, i + 1 < j ? 1 : n - (j - 1));
-		token_gap(ph);
-		if (!e.data)
-			ph->f->rc = -1;
-		else
-			put_phrase_ew(ph->f, e.data, e.len);
+		put_buf_ew(ph, &e);
 	}
 	util_buf_free(&e);
 }
@@ -416,11 +422,7 @@ static void put_spaced_ew(struct phrase *ph, size_t nb, bool gap, const char *w,
 	add_spaces(&e, ib);
 	util_buf_add(&e, w, wn);
 	add_spaces(&e, ia);
-	token_gap(ph);
-	if (!e.data)
-		ph->f->rc = -1;
-	else
-		put_phrase_ew(ph->f, e.data, e.len);
+	put_buf_ew(ph, &e);
 	util_buf_free(&e);
 	put_space_ews(ph, ja, na - ia);
 }

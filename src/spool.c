@@ -13,7 +13,7 @@
  *
  * The only module that knows paths, with the files beneath it; the calls
  * run one way: spool.c (and spool_records.c, message records, staging and
- * the list cache's file) over spool_commit.c (the group commit and inode
+ * the list cache's file; spool_check.c, the checks on a claimed file) over spool_commit.c (the group commit and inode
  * pool) over spool_fs.c (the file-system primitives and file names). */
 #include "config.h"
 #include "spool.h"
@@ -43,11 +43,6 @@ const char *spool_status_name(enum spool_status st)
 
 /* ---- claims and moves: a receiver is in exactly one status directory ---- */
 
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
-}
-
 /* The claim without its flush: open, lock, check, rename into active/. */
 static int claim_rename(struct spool *sp, enum spool_status from, const char *id, struct spool_claim *c)
 {
@@ -74,7 +69,7 @@ static int claim_rename(struct spool *sp, enum spool_status from, const char *id
 		return e == EWOULDBLOCK ? SPOOL_BUSY : -1;
 	}
 	/* Someone may have claimed, finished and replaced it since we opened. */
-	if (fstatat(sp->dirfd[from], name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !same_file(&now, &c->st)) {
+	if (fstatat(sp->dirfd[from], name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !spool_same_file(&now, &c->st)) {
 		close(fd);
 		return SPOOL_BUSY;
 	}
@@ -178,7 +173,7 @@ static bool named_elsewhere(struct spool *sp, const struct spool_claim *c, const
 	struct stat s;
 	for (int i = 0; i < SPOOL_NSTATUS; i++)
 		if (i != SPOOL_ACTIVE && fstatat(sp->dirfd[i], name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    same_file(&s, &c->st))
+		    spool_same_file(&s, &c->st))
 			return true;
 	return false;
 }
@@ -219,26 +214,6 @@ int spool_release(struct spool *sp, struct spool_claim *c, enum spool_status to)
 	c->fd = -1;
 	errno = e;
 	return rc;
-}
-
-int spool_claim_unlink_tmp_names(struct spool *sp, struct spool_claim *c)
-{
-	DIR *d = spool_opendir(sp->tmpfd);
-	if (!d)
-		return -1;
-	int removed = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		struct stat s;
-		if (de->d_name[0] != '.' && fstatat(sp->tmpfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(s.st_mode) && same_file(&s, &c->st) && unlinkat(sp->tmpfd, de->d_name, 0) == 0)
-			removed++;
-	}
-	closedir(d);
-	struct stat now;
-	if (fstat(c->fd, &now) == 0)
-		c->st.st_nlink = now.st_nlink;
-	return removed;
 }
 
 void spool_claim_drop(struct spool_claim *c)
@@ -692,29 +667,6 @@ int spool_sync_staged(struct spool *sp)
 	return fsync(sp->tmpfd);
 }
 
-/* Whether a claimed file is complete: nobody holds it open for writing (a
- * read lease can be taken, and is given back at once), and its size and
- * mtime are still those seen at the claim. Where no lease can be taken
- * (another user's file without CAP_LEASE, a file system without leases),
- * a `young` file is looked at again after 50 ms instead. 1 when settled,
- * 0 when it is being written, -1 with errno on error. The caller ignores
- * SIGIO: a lease broken in the instant it is held must not kill it. */
-int spool_claim_settled(struct spool_claim *c, bool young)
-{
-	struct stat now;
-	if (fcntl(c->fd, F_SETLEASE, F_RDLCK) == 0) {
-		fcntl(c->fd, F_SETLEASE, F_UNLCK);
-	} else if (errno == EAGAIN) {
-		return 0;
-	} else if (young) {
-		struct timespec pause = {0, 50 * 1000000L};
-		nanosleep(&pause, NULL);
-	}
-	if (fstat(c->fd, &now) < 0)
-		return -1;
-	return now.st_size == c->st.st_size && now.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
-	       now.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec;
-}
 
 int spool_scan_strays(struct spool *sp, enum spool_status st, int (*cb)(const char *name, void *ctx), void *ctx)
 {

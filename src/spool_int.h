@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define SPOOL_POOL_MAX 64
@@ -37,6 +38,11 @@ struct spool {
 
 #define SPOOL_SUFFIX ".yaml"
 #define SPOOL_SUFFIX_LEN 5
+
+static inline bool spool_same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
 
 /* ID.yaml into buf; empty (a name no call finds) when it does not fit. */
 void spool_file_name(const char *id, char *buf, size_t n);

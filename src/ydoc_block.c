@@ -19,9 +19,10 @@
  * this reader did. tests/check_ydoc.c compares both readers on random
  * documents. Only ydoc.c calls it. */
 #include "config.h"
-#include "ydoc.h"
 #include "ydoc_block.h"
+#include "util.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
