@@ -152,8 +152,10 @@ static void settle(struct worker *w, bool locked)
 /* At most this many receivers a worker claims at once: with a backlog it
  * claims its next few from new/ together (spool_claim_ahead: one flush of
  * active/ for all, where a claim alone pays one each) and sends them
- * before it takes from the queue again. */
-#define AHEAD 8
+ * before it takes from the queue again. 1, which claims one at a time:
+ * measured against 8 (3,000 receivers into smtp-sink, 4 connections,
+ * builds in turns), 8 sent at 0.5-0.6 times the rate of 1. */
+#define AHEAD 1
 
 /* Under mu, with job just taken: while the backlog gives every allowed
  * connection more than two, takes up to AHEAD - 1 more of the same
