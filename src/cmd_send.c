@@ -168,10 +168,11 @@ static int sender_slot(struct sender *s, enum spool_status from, const char *id,
 }
 
 /* After an attempt that took a slot: one for a receiver that never
- * reached the server (busy, not due, quarantined) is given back. */
-static void sender_unslot(struct sender *s, bool slot, enum deliver_result r)
+ * reached the server (busy, not due, quarantined, put back unread) is
+ * given back. */
+static void sender_unslot(struct sender *s, bool slot, enum deliver_result r, const struct deliver_report *rep)
 {
-	if (slot && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
+	if (slot && deliver_unsent(r, rep))
 		ratelimit_give_back(s->rl, s->slot_at);
 }
 
@@ -213,7 +214,7 @@ static int send_status(struct sender *s, enum spool_status st, enum policy_mode 
 		 * may travel with the next one's envelope: one round trip each. */
 		s->d.hold = i + 1 < n && !s->rl;
 		enum deliver_result r = deliver_one(&s->d, st, ids[i], mode, &rep);
-		sender_unslot(s, slot, r);
+		sender_unslot(s, slot, r, &rep);
 		if (rep.settled)
 			count(s, rep.settled_result, &rc);
 		if (r != DELIVER_PENDING)
@@ -380,13 +381,13 @@ static int resend_all(struct cli *c, size_t n, char (*ids)[SPOOL_ID_MAX + 1], en
 			any_failed = true;
 			break;
 		}
-		struct deliver_report rep;
+		struct deliver_report rep = {0};
 		if (sts[i] != SPOOL_ACTIVE && sr != RATELIMIT_GONE) /* before the send, as the web's */
 			cli_audit(c, &audit, "resend", ids[i], spool_status_dir(sts[i]));
 		enum deliver_result r = sts[i] == SPOOL_ACTIVE || sr == RATELIMIT_GONE
 					       ? DELIVER_BUSY
 					       : deliver_one(&s.d, sts[i], ids[i], POLICY_FORCE, &rep);
-		sender_unslot(&s, slot, r);
+		sender_unslot(&s, slot, r, &rep);
 		printf("%s: %s\n", ids[i], r == DELIVER_BUSY ? "busy (another sender has it)"
 					  : r == DELIVER_DEFERRED ? "deferred (the mail server could not be used; see above)"
 					  : deliver_result_name(r));

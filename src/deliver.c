@@ -415,6 +415,12 @@ static enum deliver_result attempt(struct deliver *d, struct spool_claim *c, str
 	return result;
 }
 
+bool deliver_unsent(enum deliver_result r, const struct deliver_report *rep)
+{
+	return r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED ||
+	       (r == DELIVER_DEFERRED && rep->unsent);
+}
+
 enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const char *id,
 				enum policy_mode mode, struct deliver_report *rep)
 {
@@ -425,12 +431,16 @@ enum deliver_result deliver_one(struct deliver *d, enum spool_status from, const
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	int rc = claim(d, from, id, &c, rep);
-	if (rc)
+	if (rc) {
+		rep->unsent = rc == DELIVER_DEFERRED;
 		return rep->result = (enum deliver_result)rc;
+	}
 	struct util_buf src;
 	struct receiver r;
-	if ((rc = load(d, &c, &r, &src, err, sizeof err)) != 0)
+	if ((rc = load(d, &c, &r, &src, err, sizeof err)) != 0) {
+		rep->unsent = rc == DELIVER_DEFERRED;
 		return rep->result = (enum deliver_result)rc;
+	}
 	struct policy_decision pd = policy_decide(d->conf, &r, mode, time(NULL));
 	if (pd.verdict == POLICY_LATER || pd.verdict == POLICY_NEVER) {
 		receiver_free(&r);

@@ -58,6 +58,9 @@ struct deliver_report {
 	bool stuck;
 	struct stat stuck_st;
 	time_t not_before;	/* DELIVER_SKIPPED for send_after or the retry delay: when it is due */
+	/* DELIVER_DEFERRED before anything went to the server (the file is
+	 * still being written, or a young hard link): no smtp.rate slot spent. */
+	bool unsent;
 	/* A receiver held by an earlier call whose reply this call read, and
 	 * what became of it (recorded and logged already); settled_ms: its
 	 * share of the connection, from the reply before it to its own. */
@@ -65,6 +68,11 @@ struct deliver_report {
 	enum deliver_result settled_result;
 	long settled_ms;
 };
+
+/* Whether an attempt that ended so sent nothing to the server (busy,
+ * not due, quarantined, or put back unread): its smtp.rate slot is given
+ * back. rep is read only for DELIVER_DEFERRED, which deliver_one filled. */
+bool deliver_unsent(enum deliver_result r, const struct deliver_report *rep);
 
 /* Attempts one receiver found in `from`, if the policy lets `mode` try it
  * now (else DELIVER_SKIPPED, left where it was). */

@@ -182,7 +182,7 @@ static enum deliver_result resend_one(struct deliver *d, struct ratelimit *rl, d
 	struct deliver_report rep = {0};
 	enum deliver_result r = slot == RATELIMIT_GONE ? DELIVER_BUSY : deliver_one(d, st, id, -1, &rep);
 	/* Nothing went to the server: its slot is not spent. */
-	if (rl && slot == 0 && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
+	if (rl && slot == 0 && deliver_unsent(r, &rep))
 		ratelimit_give_back(rl, at);
 	webhttp_log("%s: resent by %s from %s/: %s", id, user, spool_status_dir(st), deliver_result_name(r));
 	out->sent += r == DELIVER_SENT;

@@ -257,7 +257,7 @@ void *worker_main(void *arg)
 		else
 			r = work(w, &job, &rep, more);
 		/* Nothing went to the server: the slot of smtp.rate is not spent. */
-		if (slot == 0 && (r == DELIVER_BUSY || r == DELIVER_SKIPPED || r == DELIVER_QUARANTINED))
+		if (slot == 0 && deliver_unsent(r, &rep))
 			ratelimit_give_back(d->rl, at);
 		pthread_mutex_lock(&d->mu);
 		if (rep.settled) /* the one held before, read with this one */

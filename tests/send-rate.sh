@@ -110,6 +110,26 @@ check "send --quiet, the day used up before it began: prints nothing" "$(cat "$T
 check_rc "send without --quiet says it again" 75 ms send
 check_contains "send without --quiet: why" "$(cat "$T/err")" "smtp.rate 3/day is used up"
 
+# --- a file still being written is put back unread and spends no slot ---
+rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/new/*.yaml
+smtp_conf "$PORT" '  rate: ["3/day"]' "$DAEMON"
+py - "$T/spool/new/a-inplace.yaml" "$T/inplace-open" <<'PY' &
+import sys, time
+with open(sys.argv[1], "w") as f:   # in place, kept open: first in id order
+    f.write("msgspool: 1\nsend_to: inplace@example.com\nsubject: s\ntext: |\n  first half\n")
+    f.flush()
+    open(sys.argv[2], "w").close()
+    time.sleep(60)
+PY
+WRITER=$!
+wait_until 10 test -f "$T/inplace-open" || fail "the in-place writer did not start"
+produce 3 unread
+timeout 30 "$BLD/msgspool" send >"$T/out" 2>"$T/err"
+check "send with 3/day beside a file still being written: the 3 others sent" "$(ls "$OUT"/*.eml 2>/dev/null | wc -l)" 3
+check_contains "and the one being written put back for later" "$(cat "$T/err")" "a-inplace.yaml: still being written"
+kill "$WRITER" 2>/dev/null; wait "$WRITER" 2>/dev/null
+rm -f "$T"/spool/new/a-inplace.yaml
+
 # --- msgspool-web's resend takes the same slots: 6 at 2/second, then a used-up hour ---
 . "$SRC/tests/web-lib.sh"
 rm -f "$T/spool/rate" "$OUT"/*.eml "$T"/spool/new/*.yaml "$T/slots"
