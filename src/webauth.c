@@ -21,6 +21,7 @@ struct addr_entry {
 	unsigned next;
 	time_t locked_until;
 	time_t last;
+	unsigned checking;		/* passwords from it being checked now */
 };
 
 struct webauth {
@@ -151,6 +152,43 @@ bool webauth_locked(struct webauth *a, const char *addr, time_t now)
 	return e && now < e->locked_until;
 }
 
+/* Wrong passwords within the window, the ring's entries that are recent. */
+static unsigned recent_fails(const struct addr_entry *e, time_t now)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < WEBAUTH_FAILS; i++)
+		n += e->fails[i] && now - e->fails[i] < WEBAUTH_WINDOW;
+	return n;
+}
+
+enum webauth_try webauth_try_begin(struct webauth *a, const char *addr, time_t now)
+{
+	struct addr_entry *e = addr_find(a, addr, true, now);
+	if (now < e->locked_until)
+		return WEBAUTH_TRY_LOCKED;
+	/* Checks side by side count as wrong until they are known: never more
+	 * guesses under way than wrong ones left before the lockout. */
+	if (recent_fails(e, now) + e->checking >= WEBAUTH_FAILS)
+		return WEBAUTH_TRY_WAIT;
+	e->checking++;
+	e->last = now;
+	return WEBAUTH_TRY_GO;
+}
+
+void webauth_try_end(struct webauth *a, const char *addr, bool ok, time_t now)
+{
+	struct addr_entry *e = addr_find(a, addr, true, now);
+	if (e->checking) /* an entry evicted meanwhile starts at 0 */
+		e->checking--;
+	if (ok) {
+		unsigned checking = e->checking;
+		memset(e->fails, 0, sizeof e->fails);
+		e->locked_until = 0;
+		e->checking = checking;
+	} else
+		webauth_failed(a, addr, now);
+}
+
 void webauth_failed(struct webauth *a, const char *addr, time_t now)
 {
 	struct addr_entry *e = addr_find(a, addr, true, now);
@@ -161,11 +199,4 @@ void webauth_failed(struct webauth *a, const char *addr, time_t now)
 	time_t oldest = e->fails[e->next];
 	if (oldest && now - oldest < WEBAUTH_WINDOW)
 		e->locked_until = now + WEBAUTH_LOCK;
-}
-
-void webauth_succeeded(struct webauth *a, const char *addr)
-{
-	struct addr_entry *e = addr_find(a, addr, false, 0);
-	if (e)
-		memset(e, 0, sizeof *e);
 }

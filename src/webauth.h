@@ -41,7 +41,16 @@ bool webauth_csrf_ok(const struct webauth_session *s, const char *token);
 /* Lockout by client address. */
 bool webauth_locked(struct webauth *a, const char *addr, time_t now);
 void webauth_failed(struct webauth *a, const char *addr, time_t now);
-void webauth_succeeded(struct webauth *a, const char *addr);
+/* A password check from addr: GO (counted as under way until
+ * webauth_try_end), LOCKED, or WAIT while as many checks are under way
+ * as wrong passwords are left before the lockout (try again when one
+ * ends, webhttp_password polls): side by side, no more guesses than one
+ * after the other. */
+enum webauth_try { WEBAUTH_TRY_GO, WEBAUTH_TRY_LOCKED, WEBAUTH_TRY_WAIT };
+enum webauth_try webauth_try_begin(struct webauth *a, const char *addr, time_t now);
+/* Ends a check webauth_try_begin let go: a wrong password counts, a right
+ * one clears the address's wrong ones. */
+void webauth_try_end(struct webauth *a, const char *addr, bool ok, time_t now);
 
 /* 128 random bits as 32 hex digits; -1 when getrandom fails. */
 int webauth_token(char out[WEBAUTH_TOKEN + 1]);

@@ -239,22 +239,26 @@ static const char *cookie_session(struct web_req *r)
 enum webhttp_login webhttp_password(struct web_req *r, const char *user, const char *password)
 {
 	struct webauth *auth = r->app->auth;
-	time_t now = time(NULL);
-	if (webauth_locked(auth, r->addr, now))
+	enum webauth_try t;
+	/* Logins side by side from one address wait for each other's checks
+	 * rather than lock it out (a bound on guesses, not on logins). */
+	for (int waited = 0; (t = webauth_try_begin(auth, r->addr, time(NULL))) == WEBAUTH_TRY_WAIT; waited++) {
+		if (waited == 500) /* 10 s */
+			return WEBHTTP_LOCKED;
+		webhttp_unlock(r);
+		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+		webhttp_relock(r);
+	}
+	if (t == WEBAUTH_TRY_LOCKED)
 		return WEBHTTP_LOCKED;
-	/* Counted as wrong before it is checked: guesses made side by side
-	 * from one address lock it out as soon as ones made in turn would. */
-	webauth_failed(auth, r->addr, now);
 	/* bcrypt is slow on purpose: not under the lock, or every other
 	 * request would wait for it. It reads only the users, which never
 	 * change after start, and crypt_r keeps its state in its own buffer. */
 	webhttp_unlock(r);
 	bool ok = user && password && webpasswd_check(&r->app->pw, user, password);
 	webhttp_relock(r);
-	if (!ok)
-		return WEBHTTP_WRONG;
-	webauth_succeeded(auth, r->addr);
-	return WEBHTTP_LOGGED_IN;
+	webauth_try_end(auth, r->addr, ok, time(NULL));
+	return ok ? WEBHTTP_LOGGED_IN : WEBHTTP_WRONG;
 }
 
 /* HTTP Basic for the API: the same users, the same lockout. */

@@ -180,9 +180,22 @@ START_TEST(lockout)
 	/* A good login clears the count. */
 	for (int i = 0; i < WEBAUTH_FAILS - 1; i++)
 		webauth_failed(a, "192.0.2.4", 3000);
-	webauth_succeeded(a, "192.0.2.4");
+	ck_assert_int_eq(webauth_try_begin(a, "192.0.2.4", 3000), WEBAUTH_TRY_GO);
+	webauth_try_end(a, "192.0.2.4", true, 3000);
 	webauth_failed(a, "192.0.2.4", 3001);
 	ck_assert(!webauth_locked(a, "192.0.2.4", 3001));
+	/* Checks side by side: no more under way than wrong ones are left;
+	 * the next waits, and goes once one of them is known. */
+	for (int i = 0; i < WEBAUTH_FAILS; i++)
+		ck_assert_int_eq(webauth_try_begin(a, "192.0.2.5", 4000), WEBAUTH_TRY_GO);
+	ck_assert_int_eq(webauth_try_begin(a, "192.0.2.5", 4000), WEBAUTH_TRY_WAIT);
+	ck_assert(!webauth_locked(a, "192.0.2.5", 4000));
+	webauth_try_end(a, "192.0.2.5", true, 4001);
+	ck_assert_int_eq(webauth_try_begin(a, "192.0.2.5", 4001), WEBAUTH_TRY_GO);
+	/* All of them wrong: locked, as five in turn would be. */
+	for (int i = 0; i < WEBAUTH_FAILS; i++)
+		webauth_try_end(a, "192.0.2.5", false, 4002);
+	ck_assert_int_eq(webauth_try_begin(a, "192.0.2.5", 4002), WEBAUTH_TRY_LOCKED);
 	webauth_free(a);
 }
 END_TEST

@@ -13,6 +13,10 @@ start_smtpd slow --delay "$HOLD" --release "$T/release" || fail "smtpd did not s
 TIMEOUT=60 smtp_conf "$PORT"
 ms init >/dev/null
 web_users
+# A hash slow enough (cost 10, tens of ms a check) that the parallel
+# logins below overlap: each once counted as wrong until checked, and
+# five side by side locked the address out for the rest.
+htpasswd -bBc -C 10 "$T/web.htpasswd" "$WEB_USER" "$WEB_PASS" >/dev/null 2>&1
 web_conf
 ID=$(enq slow1@example.org "Slow")
 start_web || fail "msgspool-web did not start: $(cat "$T/web.log")"
