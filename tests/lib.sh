@@ -10,8 +10,25 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/msgspool-test.XXXXXX")
 PASSED=0
 FAILED=0
 PIDS=""
+# ours PID: PID is still a child of this shell. With pid_max 32768 and
+# eight tests at once, a PID that ended and was reaped is soon another
+# process's, another test's shell among them: killing it by number made
+# that test's own cleanup run in the middle of it (its $T gone).
+ours() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	[ "$2" = "$$" ]
+}
+# kill_ours PID...: kills those that are still this shell's children.
+kill_ours() {
+	local p
+	for p in "$@"; do ours "$p" && kill "$p" 2>/dev/null; done
+	return 0
+}
 cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	kill_ours $PIDS
 	wait 2>/dev/null
 	rm -rf "$T"
 }

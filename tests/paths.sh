@@ -44,7 +44,7 @@ if [ ! -e "$conf" ]; then
 	# Its first line, written before anything else; a loaded machine
 	# (eight tests at once, ASan) once took over 10 s to start it.
 	wait_until 60 grep -q warning "$T/err"
-	kill $p 2>/dev/null; wait $p 2>/dev/null
+	kill_ours $p; wait $p 2>/dev/null
 	check_contains "no file: msgspoold warned" "$(cat "$T/err")" "warning: no configuration file ($conf)"
 else
 	fail "$conf exists on this machine: cannot test the no-file warning"
