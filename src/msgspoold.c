@@ -464,6 +464,11 @@ static void start_work(struct daemon *d)
 	start_workers(d, (size_t)max);
 	dlog(LOG_NOTICE, "started: spool %s, %zu workers, transport %s, connections: %ld", d->conf->spool,
 	     d->workers, conf_transport_name(d->conf->transport), d->cc.allowed);
+	bool whole;
+	const char *fs = spool_fs_name(d->sp, &whole);
+	dlog(LOG_INFO, "spool on %s: %s", fs,
+	     whole ? "renames reach the disk whole and in order, claims are not fenced (spool-layout/README.md rule 3)" :
+		     "renames may reach the disk half done or out of order, claims are fenced (spool-layout/README.md rule 3)");
 	rescan(d, true);
 	time_t now = time(NULL);
 	d->next_rescan = now + d->conf->daemon.rescan_interval;

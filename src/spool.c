@@ -91,7 +91,7 @@ int spool_claim(struct spool *sp, enum spool_status from, const char *id, struct
 	/* Claimed already, with others, by spool_claim_ahead: handed over. */
 	if (from != SPOOL_ACTIVE && spool_ahead_take(sp, from, id, c))
 		return SPOOL_CLAIMED;
-	if (from == SPOOL_ACTIVE)
+	if (from == SPOOL_ACTIVE || sp->renames_whole)
 		return claim_rename(sp, from, id, c);
 	/* Without a journal this rename is two directory writes, and a flush
 	 * of the source (a producer's, for new/) may make the removal
@@ -116,12 +116,16 @@ size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *c
 {
 	struct spool_claim c[SPOOL_AHEAD_MAX];
 	size_t got = 0;
+	bool fenced = !sp->renames_whole;
 	if (from == SPOOL_ACTIVE)
 		return 0;
-	spool_claim_begin(sp, from);
+	if (fenced)
+		spool_claim_begin(sp, from);
 	for (size_t i = 0; i < n && got < SPOOL_AHEAD_MAX; i++)
 		if (claim_rename(sp, from, ids[i], &c[got]) == SPOOL_CLAIMED)
 			got++;
+	if (!fenced)
+		goto claimed;
 	/* Rule 3's flush of active/, once for all of them, before any is sent. */
 	if (got && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
 		spool_claim_end(sp, from);
@@ -130,6 +134,7 @@ size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *c
 		return 0;
 	}
 	spool_claim_end(sp, from);
+claimed:;
 	size_t kept = 0;
 	for (size_t i = 0; i < got; i++)
 		if (spool_ahead_put(sp, &c[i]) == 0)
@@ -610,6 +615,7 @@ static int open_tree(struct spool *sp, const char *root)
 	sp->tmpfd = spool_openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sp->msgfd = spool_openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sp->fencefd = spool_fence_file(sp->rootfd);
+	spool_fs_renames(sp->rootfd, &sp->renames_whole);
 	return sp->tmpfd < 0 || sp->msgfd < 0 ? -1 : 0;
 }
 
@@ -645,6 +651,11 @@ void spool_unsafe_dirs(struct spool *sp, char *buf, size_t n)
 		if (fstat(fds[i], &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX) && len < n)
 			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? " " : "", names[i]);
 	}
+}
+
+const char *spool_fs_name(struct spool *sp, bool *renames_whole)
+{
+	return spool_fs_renames(sp->rootfd, renames_whole);
 }
 
 int spool_stat_root(struct spool *sp, struct stat *st)

@@ -38,6 +38,9 @@ int spool_open(struct spool **out, const char *root);
 void spool_close(struct spool *sp);
 /* The root as given to spool_open, for messages. */
 const char *spool_root(const struct spool *sp);
+/* The spool's file system, and whether its renames reach the disk whole
+ * (a journal) or claims are fenced (spool-layout/README.md rule 3). */
+const char *spool_fs_name(struct spool *sp, bool *renames_whole);
 /* The producers' directories (tmp/, new/, messages/) that others may write
  * but that lack the sticky bit (then a producer could rename or remove the
  * daemon's files there), as "tmp/ new/"; "" when none. */

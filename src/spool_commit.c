@@ -313,7 +313,8 @@ void spool_claim_end(struct spool *sp, enum spool_status from)
  * fsync with any thread that needs the same. */
 int spool_sync_dir(struct spool *sp, enum spool_status st)
 {
-	if (st != SPOOL_ACTIVE)
+	bool fenced = st != SPOOL_ACTIVE && !sp->renames_whole;
+	if (fenced)
 		fence_take(sp, st, LOCK_SH);
 	struct dir_sync *ds = &sp->shared->dir[st];
 	pthread_mutex_lock(&sp->shared->mu);
@@ -348,7 +349,7 @@ int spool_sync_dir(struct spool *sp, enum spool_status st)
 	int rc = ds->failed >= need ? -1 : 0;
 	int e = ds->err;
 	pthread_mutex_unlock(&sp->shared->mu);
-	if (st != SPOOL_ACTIVE)
+	if (fenced)
 		fence_give(sp, st);
 	if (rc < 0)
 		errno = e;
@@ -529,6 +530,10 @@ static void batch_swap(struct batch *b)
  * recovery resolves; and the old inode is named nowhere on disk. */
 static void batch_settle(struct batch *b)
 {
+	/* Where a rename reaches the disk whole, the disk holds a prefix of
+	 * these steps after a crash, and batch_finish's flush covers them. */
+	if (b->sp->renames_whole)
+		return;
 	bool source[SPOOL_NSTATUS] = {false};
 	for (size_t i = 0; i < b->n; i++)
 		if (b->jobs[i].rc == 0 && b->jobs[i].c->from != SPOOL_ACTIVE)
@@ -566,13 +571,21 @@ static size_t batch_finish(struct batch *b)
 	 * directory writes where there is no journal, and a cut between these
 	 * flushes must leave a receiver named twice (one inode: recovery drops
 	 * the name in active/), never nowhere. */
+	bool flushed = false;
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1)
 			spool_out_end(b->sp); /* the targets are durable: active/ may be flushed */
+		/* With a journal, the flush of a target made every earlier step
+		 * of the group durable, active/'s among them. */
+		if (pass == 1 && flushed && b->sp->renames_whole)
+			break;
 		for (int s = 0; s < SPOOL_NSTATUS; s++)
-			if (b->dirty[s] && (s == SPOOL_ACTIVE) == (pass == 1) &&
-			    spool_sync_dir(b->sp, (enum spool_status)s) < 0)
-				b->dir_err[s] = errno ? errno : EIO;
+			if (b->dirty[s] && (s == SPOOL_ACTIVE) == (pass == 1)) {
+				if (spool_sync_dir(b->sp, (enum spool_status)s) < 0)
+					b->dir_err[s] = errno ? errno : EIO;
+				else
+					flushed = true;
+			}
 	}
 	size_t failed = 0;
 	for (size_t i = 0; i < b->n; i++) {

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -253,4 +256,67 @@ int spool_fence_file(int rootfd)
 		return -1;
 	}
 	return fd;
+}
+
+/* An ext4 whose journal the kernel runs: jbd2 names it DEVICE-INODE in
+ * /proc/fs/jbd2 (ext4 made without a journal has no entry there). */
+static bool ext4_journalled(dev_t dev)
+{
+	char link[64], target[256];
+	snprintf(link, sizeof link, "/sys/dev/block/%u:%u", major(dev), minor(dev));
+	ssize_t n = readlink(link, target, sizeof target - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	const char *name = strrchr(target, '/');
+	name = name ? name + 1 : target;
+	size_t len = strlen(name);
+	DIR *d = opendir("/proc/fs/jbd2");
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)))
+		found = strncmp(e->d_name, name, len) == 0 && e->d_name[len] == '-';
+	closedir(d);
+	return found;
+}
+
+/* ext4's journal and xfs's log commit a rename as one transaction, and
+ * recover a prefix of the transactions in order, so the flush of one
+ * directory makes every earlier change durable; tmpfs has no disk to
+ * reach. btrfs renames whole too, but a directory's fsync there logs that
+ * directory alone: it is treated as unknown. Anywhere else (ext2, ext4
+ * made without a journal, FUSE, NFS) a rename may reach the disk as two
+ * directory writes: claims are fenced and every directory is flushed in
+ * rule 4's order (spool_commit.c). MSGSPOOL_TEST_RENAMES=fenced or whole
+ * says which, for the tests of both orders on any machine. */
+const char *spool_fs_renames(int fd, bool *whole)
+{
+	static const struct { unsigned long magic; bool whole; const char *name; } known[] = {
+		{0x58465342UL, true, "xfs"},
+		{0x9123683EUL, false, "btrfs"},
+		{0x01021994UL, true, "tmpfs"},
+		{0x65735546UL, false, "fuse"},
+		{0x6969UL, false, "nfs"},
+	};
+	struct statfs sf;
+	struct stat st;
+	const char *test = getenv("MSGSPOOL_TEST_RENAMES");
+	*whole = false;
+	if (fstatfs(fd, &sf) < 0 || fstat(fd, &st) < 0)
+		return "an unknown file system";
+	const char *name = "a file system not known to keep renames whole";
+	if ((unsigned long)sf.f_type == 0xEF53UL) {
+		*whole = ext4_journalled(st.st_dev);
+		name = *whole ? "ext4 with a journal" : "ext2/ext4 without a journal";
+	}
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if ((unsigned long)sf.f_type == known[i].magic) {
+			*whole = known[i].whole;
+			name = known[i].name;
+		}
+	if (test && (strcmp(test, "fenced") == 0 || strcmp(test, "whole") == 0))
+		*whole = strcmp(test, "whole") == 0;
+	return name;
 }

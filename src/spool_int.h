@@ -32,6 +32,7 @@ struct spool {
 	int tmpfd;
 	int msgfd;
 	int fencefd;	/* SPOOL/.fence, for the claims' fence (spool_commit.c); -1 without */
+	bool renames_whole;	/* a rename reaches the disk whole or not at all: no fence */
 	struct spool_pool pool;
 	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
 };
@@ -57,6 +58,9 @@ int spool_openat(int dirfd, const char *name, int flags, mode_t mode);
  * that only the owner can take it exclusively. -1 when it is missing or
  * not the owner's own, unwritable file: then nothing is fenced. */
 int spool_fence_file(int rootfd);
+/* Whether a rename on the file system of FD reaches the disk whole or not
+ * at all (*whole), and the file system's name for the log. */
+const char *spool_fs_renames(int fd, bool *whole);
 /* rename that never replaces: renameat2, or link+unlink where unsupported. */
 int spool_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
 /* renameat2, with the flags an environment switch turns off failing EINVAL. */

@@ -49,6 +49,9 @@ int fsync(int fd)
 
 static void setup(void)
 {
+	/* The orders of rule 3 and 4 without a journal, whatever this
+	 * machine's file system (test_flush_order_whole: the other). */
+	setenv("MSGSPOOL_TEST_RENAMES", "fenced", 1);
 	dir = unit_tmpdir();
 	sp = unit_spool(dir);
 }
@@ -628,6 +631,29 @@ START_TEST(test_flush_order)
 }
 END_TEST
 
+/* Where renames reach the disk whole and in order (a journal), a claim
+ * flushes nothing, and a commit or a release flushes its target alone:
+ * that flush makes every earlier step durable. */
+START_TEST(test_flush_order_whole)
+{
+	struct spool_claim c;
+	char got[256];
+	spool_close(sp);
+	setenv("MSGSPOOL_TEST_RENAMES", "whole", 1);
+	sp = unit_spool(dir);
+	setenv("MSGSPOOL_TEST_RENAMES", "fenced", 1);
+	ck_assert_int_eq(spool_enqueue(sp, "w1", "x", 1), 0);
+	nsynced = 0;
+	ck_assert_int_eq(spool_claim(sp, SPOOL_NEW, "w1", &c), SPOOL_CLAIMED);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "");
+	ck_assert_int_eq(spool_commit(sp, &c, "y", 1, SPOOL_SENT), 0);
+	ck_assert_str_eq(synced_dirs(got, sizeof got), "sent");
+	ck_assert_int_eq(count_dir(SPOOL_SENT), 1);
+	ck_assert_int_eq(count_dir(SPOOL_ACTIVE), 0);
+	nsynced = -1;
+}
+END_TEST
+
 /* Claims ahead: several receivers renamed into active/ with one flush of
  * active/ for all (rule 3) before any of them is handed over; each
  * spool_claim of one of them then takes the claim made ahead and flushes
@@ -761,6 +787,7 @@ Suite *suite_spool(void)
 	tcase_add_test(tc, test_pool_not_reopened_by_name);
 	tcase_add_test(tc, test_status_names);
 	tcase_add_test(tc, test_flush_order);
+	tcase_add_test(tc, test_flush_order_whole);
 	tcase_add_test(tc, test_claim_ahead);
 	tcase_add_test(tc, test_recover_twin);
 	tcase_add_test(tc, test_rename_switches);

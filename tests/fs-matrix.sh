@@ -1,15 +1,20 @@
 #!/bin/bash
-# fs-matrix: the spool's tests on ext4, xfs, btrfs and tmpfs. Each file
+# fs-matrix: the spool's tests on ext4 (with and without its journal), xfs,
+# btrfs and tmpfs. Each file
 # system is made by this test (mkfs into an image file under the build
 # directory, on a loop device) and mounted; then, with TMPDIR on it:
 #   - a probe of the calls the spool relies on: renameat2 RENAME_EXCHANGE
 #     and RENAME_NOREPLACE, fsync of a directory, flock, O_EXCL, link;
 #   - the Check unit tests of the spool (CK_RUN_SUITE=spool);
 #   - a short daemon run: receivers produced, msgspoold sends them to
-#     tests/smtpd.py, each arrives once and ends in sent/.
+#     tests/smtpd.py, each arrives once and ends in sent/; and the daemon
+#     says whether this file system keeps renames whole and in order (ext4
+#     with its journal, xfs, tmpfs) or its claims are fenced (ext4 without
+#     a journal, btrfs).
+# The second ext4 is named ext4-nojournal.
 # A file system the kernel lacks is skipped and said so; a skip is counted
 # apart and is not a pass. Needs root (loop devices, mount).
-#   tests/fs-matrix.sh [FS...]   (default: ext4 xfs btrfs tmpfs)
+#   tests/fs-matrix.sh [FS...]   (default: ext4 ext4-nojournal xfs btrfs tmpfs)
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -53,11 +58,12 @@ mount_fs() {
 		return
 	fi
 	[ "$fs" = xfs ] && size=320M # mkfs.xfs refuses less than 300 MB
+	[ "$fs" = ext4-nojournal ] && fs=ext4
 	rm -f "$img"
 	truncate -s "$size" "$img" || return 1
 	LOOP=$(losetup -f --show "$img") || return 1
 	case $fs in
-	ext4) mkfs.ext4 -q -F "$LOOP" ;;
+	ext4) mkfs.ext4 -q -F ${NOJOURNAL:+-O ^has_journal} "$LOOP" ;;
 	xfs) mkfs.xfs -q -f "$LOOP" ;;
 	btrfs) mkfs.btrfs -q -f "$LOOP" ;;
 	esac >"$W/mkfs.log" 2>&1 || { cat "$W/mkfs.log"; return 1; }
@@ -146,13 +152,17 @@ CONF
 	for i in $(seq $n); do
 		printf 'Hello %d.\n' "$i" | "$BLD/msgspool" enqueue --to "m$i@example.com" --subject "Matrix $i" --text-file - >/dev/null || return 1
 	done
-	"$BLD/msgspoold" --foreground >"$t/daemon.log" 2>&1 &
+	# Its flushes counted (strace: what a directory's fsync names).
+	local trace=""
+	command -v strace >/dev/null && trace="strace -f -qq -y -e trace=fsync -o $t/fsync.log"
+	env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" $trace "$BLD/msgspoold" --foreground >"$t/daemon.log" 2>&1 &
 	local dpid=$!
 	for _ in $(seq 300); do
 		[ "$(ls "$t/spool/sent" | grep -c '\.yaml$')" = $n ] && break
 		sleep 0.1
 	done
-	kill "$dpid"
+	# Under strace the daemon is strace's child: it is the one stopped.
+	if [ -n "$trace" ]; then kill $(pgrep -P "$dpid") 2>/dev/null; else kill "$dpid"; fi
 	wait "$dpid"
 	kill "$SPID"
 	wait "$SPID" 2>/dev/null
@@ -162,6 +172,10 @@ CONF
 	got=$(for f in "$t"/out/*.env; do sed -n 2p "$f"; done | wc -l)
 	distinct=$(for f in "$t"/out/*.env; do sed -n 2p "$f"; done | sort -u | wc -l)
 	unset MSGSPOOL_CONFIG
+	if [ -f "$t/fsync.log" ]; then
+		grep -c "<$t/spool/active>" "$t/fsync.log" >"$t/fsync.active"
+		grep -c "<$t/spool/new>" "$t/fsync.log" >"$t/fsync.new"
+	fi
 	if [ "$sent" = $n ] && [ "$got" = $n ] && [ "$distinct" = $n ]; then
 		echo "$n receivers sent, each received once"
 		return 0
@@ -170,13 +184,16 @@ CONF
 	return 1
 }
 
-for fs in ${@:-ext4 xfs btrfs tmpfs}; do
-	if ! kernel_has "$fs"; then
+for fs in ${@:-ext4 ext4-nojournal xfs btrfs tmpfs}; do
+	NOJOURNAL=""
+	[ "$fs" = ext4-nojournal ] && NOJOURNAL=1
+	base=${fs%-nojournal}
+	if ! kernel_has "$base"; then
 		skip "$fs: the kernel lacks it"
 		continue
 	fi
-	if [ "$fs" != tmpfs ] && ! command -v "mkfs.$fs" >/dev/null; then
-		fail "$fs: mkfs.$fs missing (tests/install-deps.sh installs it)"
+	if [ "$fs" != tmpfs ] && ! command -v "mkfs.$base" >/dev/null; then
+		fail "$fs: mkfs.$base missing (tests/install-deps.sh installs it)"
 		continue
 	fi
 	# Not in a subshell: LOOP must reach umount_fs and cleanup.
@@ -194,6 +211,34 @@ for fs in ${@:-ext4 xfs btrfs tmpfs}; do
 		fail "$fs: Check spool suite: $(tail -n 15 "$W/unit.log")"
 	fi
 	if out=$(daemon_run "$fs" 2>&1); then ok "$fs: daemon: $out"; else fail "$fs: daemon: $out"; fi
+	# What the daemon found: only ext4 without a journal needs the fence.
+	said=$(sed -n 's/.*msgspoold\[[0-9]*\]: spool on //p' "$MNT/daemon/daemon.log")
+	fenced="renames may reach the disk half done or out of order, claims are fenced"
+	whole="renames reach the disk whole and in order, claims are not fenced"
+	case $fs in
+	ext4-nojournal) want="ext2/ext4 without a journal: $fenced" ;;
+	ext4) want="ext4 with a journal: $whole" ;;
+	btrfs) want="btrfs: $fenced" ;; # whole, but a directory's fsync logs that directory alone
+	*) want="$fs: $whole" ;;
+	esac
+	case $said in
+	"$want"*) ok "$fs: the daemon says: $said" ;;
+	*) fail "$fs: the daemon says [$said], want [$want]" ;;
+	esac
+	# And does it: fenced, each of the 60 claims flushes active/ (claims
+	# may share a flush, but groups of outcomes flush it again); whole,
+	# only recovery at start and a group with no other target do.
+	if [ -f "$MNT/daemon/fsync.active" ]; then
+		fa=$(cat "$MNT/daemon/fsync.active") fn=$(cat "$MNT/daemon/fsync.new")
+		case $want in
+		*"not fenced"*) [ "$fa" -le 5 ] && [ "$fn" = 0 ] && ok "$fs: flushes: active/ $fa, new/ $fn" ||
+			fail "$fs: flushes: active/ $fa (want at most 5), new/ $fn (want 0)" ;;
+		*) [ "$fa" -ge 30 ] && [ "$fn" -ge 1 ] && ok "$fs: flushes: active/ $fa, new/ $fn" ||
+			fail "$fs: flushes: active/ $fa (want 30 or more), new/ $fn (want 1 or more)" ;;
+		esac
+	else
+		fail "$fs: strace missing (tests/install-deps.sh installs it): flushes not counted"
+	fi
 	umount_fs
 done
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
