@@ -95,6 +95,15 @@ if [ $status -eq 0 ]; then
 	else
 		missing="(distcheck failed)"
 		tail -30 build/distcheck.log
+		# distcheck leaves its tree behind when it fails: the failing
+		# tests' own lines, which the summary above does not carry.
+		for log in build/gcc/msgspool-*/_build/sub/tests/*.log; do
+			[ -f "$log" ] || continue
+			case "$log" in */test-suite.log) continue ;; esac
+			grep -q '^FAIL\|^ERROR' "$log" 2>/dev/null || [ "$(sed -n 's/^:test-result: //p' "${log%.log}.trs" 2>/dev/null)" = FAIL ] || continue
+			echo "--- $log"
+			grep -v '^ok - ' "$log" | tail -40
+		done
 	fi
 	if [ -z "$missing" ]; then
 		echo "=== distcheck: passed ($(leg_time))"
