@@ -9,7 +9,10 @@
  * with CHUNKING too, MAIL, RCPT, BDAT and the message leave in one write
  * (one round trip a message); without it, a send with hold leaves the
  * reply to its end unread (TRANSPORT_PENDING) and reads it after writing
- * the next envelope, also one round trip a message. After a refused
+ * the next envelope, also one round trip a message, where the server's
+ * answers take SMTP_HOLD_MIN_MS or more (a round trip worth saving; on a
+ * loopback or a LAN, holding ties each message to the next for nothing
+ * and cost 30-40% of the rate: BENCHMARKS.md). After a refused
  * envelope the RSET leads the next one's group (RFC 2920), no round trip
  * of its own; a refused RSET ends the session and the message behind it
  * goes again on a new one, uncounted. A message that needs
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,7 +62,29 @@ struct smtp {
 	long timeout;		/* smtp.timeout, kept: a pending reply may outlive c */
 	struct transport_result *pending;	/* written to its end, reply unread */
 	bool rset_pending;	/* a refused envelope's RSET, to write with the next one (RFC 2920) */
+	double answer_ms;	/* the server's quickest answer to a group on this connection; < 0: none yet */
+	double hold_min_ms;	/* SMTP_HOLD_MIN_MS, or MSGSPOOL_TEST_HOLD_MS for a test on a busy machine */
 };
+
+/* Hold a reply (see above) only where the server takes this long to answer
+ * a group of commands: a network's round trip, not a loopback's or a LAN's. */
+#define SMTP_HOLD_MIN_MS 1.0
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The lowest of the answer times seen: the round trip and the server's own
+ * time, without our own scheduling delays, which only ever add. */
+static void answered(struct smtp *s, double since)
+{
+	double ms = now_ms() - since;
+	if (s->answer_ms < 0 || ms < s->answer_ms)
+		s->answer_ms = ms;
+}
 
 
 /* Chooses the EHLO name: smtp.helo, else this host's FQDN; none: refuse. */
@@ -79,6 +105,8 @@ static void *smtp_open(const struct conf *c, char *err, size_t errsz)
 	struct smtp *s = util_xmalloc(sizeof *s);
 	s->c = c;
 	s->timeout = c->smtp.timeout;
+	const char *hold = getenv("MSGSPOOL_TEST_HOLD_MS");
+	s->hold_min_ms = hold ? atof(hold) : SMTP_HOLD_MIN_MS;
 	if (c->smtp.username) {
 		if (!c->smtp.password_file) {
 			snprintf(err, errsz, "smtp.username is set but smtp.password_file is not");
@@ -222,8 +250,10 @@ static int ehlo(struct smtp *s)
 {
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "EHLO %s\r\n", s->helo);
+	double t0 = now_ms();
 	int code = smtp_proto_command(s->s, cmd);
 	if (code == 250) {
+		answered(s, t0);
 		smtp_proto_extensions(s->s, &s->smtputf8, &s->chunking);
 		return code;
 	}
@@ -266,6 +296,7 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	const struct conf *c = s->c;
 	char err[512];
 	s->rset_pending = false; /* a new session has no transaction to reset */
+	s->answer_ms = -1;
 	s->s = mailsmtp_new(0, NULL);
 	if (!s->s)
 		return session_fail(s, res, "connect", "out of memory");
@@ -608,8 +639,11 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	s->sent_on_session++;
 	bool pipe = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining;
 	bool chunk = pipe && s->chunking && s->c->smtp.chunking && ready;
+	double t0 = now_ms();
 	enum transport_outcome o = chunk ? send_chunked(s, mail, rcpt, msg, len, res)
 				 : pipe ? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
+	if (o == TRANSPORT_SENT && pipe && !chunk)
+		answered(s, t0);
 	if (o != TRANSPORT_SENT) {
 		s->lost_first &= !fresh;
 		return o;
@@ -617,7 +651,8 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	if (!chunk) {
 		/* Its reply may travel with the next envelope (RFC 2920): one
 		 * round trip a message without CHUNKING too. */
-		bool keep = hold && pipe && s->sent_on_session < s->c->smtp.messages_per_connection && ready;
+		bool keep = hold && pipe && s->sent_on_session < s->c->smtp.messages_per_connection && ready &&
+			    s->answer_ms >= s->hold_min_ms;
 		s->in_data = true;
 		s->data_bytes = 0;
 		s->s->response_code = 0;

@@ -25,7 +25,9 @@ of client input that arrived without the server waiting on the network,
 its commands in order and "data" for message text, "." for the dot: the
 round trips the client made), --hold-reply S (the reply to a message's
 end waits until the client writes more or S seconds pass: what came
-meanwhile was sent without waiting for it, so it joins the group);
+meanwhile was sent without waiting for it, so it joins the group),
+--rtt S (EHLO and MAIL answered S seconds late: a server one round trip of
+S away, for the client's choice to hold a reply);
 dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
@@ -193,9 +195,22 @@ class ScriptedSMTP(SMTP):
     """aiosmtpd's server with BDAT (RFC 3030), which it lacks, and the
     group log when asked for."""
     groups = None
+    rtt = 0.0
 
     def _client_connected_cb(self, reader, writer):
         super()._client_connected_cb(GroupReader(reader, self.groups) if self.groups else reader, writer)
+
+    # --rtt: EHLO and MAIL (the first command of each group) are answered
+    # that much later, as by a server one network round trip away.
+    async def smtp_EHLO(self, arg):
+        if self.rtt:
+            await asyncio.sleep(self.rtt)
+        await super().smtp_EHLO(arg)
+
+    async def smtp_MAIL(self, arg):
+        if self.rtt:
+            await asyncio.sleep(self.rtt)
+        await super().smtp_MAIL(arg)
 
     async def smtp_DATA(self, arg):
         if self.groups:
@@ -286,6 +301,8 @@ def main():
     ap.add_argument("--hold-reply", type=float, default=0.0,
                     help="hold the reply to a message until the client writes more, or S seconds")
     ap.add_argument("--release", help="end the --delay wait early once this file exists")
+    ap.add_argument("--rtt", type=float, default=0.0,
+                    help="answer EHLO and MAIL S seconds late, as a server a round trip of S away")
     a = ap.parse_args()
     global HOLD_REPLY, RELEASE
     HOLD_REPLY = a.hold_reply
@@ -293,6 +310,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     if a.groups:
         ScriptedSMTP.groups = os.path.join(a.out, "groups.log")
+    ScriptedSMTP.rtt = a.rtt
     handler = (ChunkingHandler if a.chunking else PipeliningHandler if a.pipelining else Seven if a.no_8bitmime
                else Handler)(a.out, a.delay, a.close_after)
     kw = {"enable_SMTPUTF8": a.smtputf8}
