@@ -615,7 +615,7 @@ static int open_tree(struct spool *sp, const char *root)
 	sp->tmpfd = spool_openat(sp->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sp->msgfd = spool_openat(sp->rootfd, "messages", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sp->fencefd = spool_fence_file(sp->rootfd);
-	spool_fs_renames(sp->rootfd, &sp->renames_whole);
+	sp->fs_name = spool_fs_renames(sp->rootfd, &sp->renames_whole);
 	return sp->tmpfd < 0 || sp->msgfd < 0 ? -1 : 0;
 }
 
@@ -655,7 +655,8 @@ void spool_unsafe_dirs(struct spool *sp, char *buf, size_t n)
 
 const char *spool_fs_name(struct spool *sp, bool *renames_whole)
 {
-	return spool_fs_renames(sp->rootfd, renames_whole);
+	*renames_whole = sp->renames_whole;
+	return sp->fs_name;
 }
 
 int spool_stat_root(struct spool *sp, struct stat *st)

@@ -603,7 +603,9 @@ static size_t batch_finish(struct batch *b)
 		failed += j->rc < 0;
 		if (b->old_fd[i] < 0)
 			continue;
-		/* batch_settle flushed its source: only active/ could name it. */
+		/* batch_settle flushed its source (or, where renames reach the
+		 * disk in order, the targets' flush covered it): only active/
+		 * could name it. */
 		if (b->dir_err[SPOOL_ACTIVE] == 0)
 			pool_add(b->sp, b->old_fd[i], b->tmpname[i], b->old_size[i]);
 		else

@@ -32,7 +32,8 @@ struct spool {
 	int tmpfd;
 	int msgfd;
 	int fencefd;	/* SPOOL/.fence, for the claims' fence (spool_commit.c); -1 without */
-	bool renames_whole;	/* a rename reaches the disk whole or not at all: no fence */
+	bool renames_whole;	/* renames reach the disk whole and in order: no fence, one flush a group */
+	const char *fs_name;	/* what spool_fs_renames found, for the log */
 	struct spool_pool pool;
 	struct spool_shared *shared;	/* the pool's lock and group fsync: commits come from many threads */
 };
