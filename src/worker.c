@@ -151,11 +151,14 @@ static void settle(struct worker *w, bool locked)
 
 /* At most this many receivers a worker claims at once: with a backlog it
  * claims its next few from new/ together (spool_claim_ahead: one flush of
- * active/ for all, where a claim alone pays one each) and sends them
- * before it takes from the queue again. 1, which claims one at a time:
- * measured against 8 (3,000 receivers into smtp-sink, 4 connections,
- * builds in turns), 8 sent at 0.5-0.6 times the rate of 1. */
-#define AHEAD 1
+ * active/ for all, where a claim alone pays one each, without a journal)
+ * and sends them before it takes from the queue again. Measured on
+ * loopback (3,000 receivers into smtp-sink, 4 connections, builds in
+ * turns): while each reply was held for the next envelope, 8 sent at
+ * 0.5-0.6 times the rate of 1; since replies are held only where the
+ * server is a round trip away, 8 sends at 1.07-1.4 times the rate of 1,
+ * with half the context switches (BENCHMARKS.md). */
+#define AHEAD 8
 
 /* Under mu, with job just taken: while the backlog gives every allowed
  * connection more than two, takes up to AHEAD - 1 more of the same
