@@ -10,7 +10,8 @@
  * (one round trip a message); without it, a send with hold leaves the
  * reply to its end unread (TRANSPORT_PENDING) and reads it after writing
  * the next envelope, also one round trip a message, where the server's
- * answers take SMTP_HOLD_MIN_MS or more (a round trip worth saving; on a
+ * answers lately (answered: the quickest of the last 32 to 64) take
+ * SMTP_HOLD_MIN_MS or more (a round trip worth saving; on a
  * loopback or a LAN, holding ties each message to the next for nothing
  * and cost 30-40% of the rate: BENCHMARKS.md). After a refused
  * envelope the RSET leads the next one's group (RFC 2920), no round trip
@@ -62,7 +63,9 @@ struct smtp {
 	long timeout;		/* smtp.timeout, kept: a pending reply may outlive c */
 	struct transport_result *pending;	/* written to its end, reply unread */
 	bool rset_pending;	/* a refused envelope's RSET, to write with the next one (RFC 2920) */
-	double answer_ms;	/* the server's quickest answer to a group on this connection; < 0: none yet */
+	double answer_ms;	/* the server's quickest answer to a group lately (answered); < 0: none yet */
+	double window_ms;	/* the quickest in the window under way; < 0: none yet */
+	int window_n;		/* answers in the window under way */
 	double hold_min_ms;	/* SMTP_HOLD_MIN_MS, or MSGSPOOL_TEST_HOLD_MS for a test on a busy machine */
 };
 
@@ -77,13 +80,26 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The lowest of the answer times seen: the round trip and the server's own
- * time, without our own scheduling delays, which only ever add. */
+/* Answers a window of the quickest answer spans: a fast EHLO before slow
+ * envelopes (a server checking each recipient), or a slow start on a busy
+ * machine, decides for one window, not for the whole connection. */
+#define SMTP_ANSWER_WINDOW 32
+
+/* The lowest of the answer times seen in the window under way and the one
+ * before it: the round trip and the server's own time, without our own
+ * scheduling delays, which only ever add. */
 static void answered(struct smtp *s, double since)
 {
 	double ms = now_ms() - since;
 	if (s->answer_ms < 0 || ms < s->answer_ms)
 		s->answer_ms = ms;
+	if (s->window_ms < 0 || ms < s->window_ms)
+		s->window_ms = ms;
+	if (++s->window_n >= SMTP_ANSWER_WINDOW) {
+		s->answer_ms = s->window_ms;
+		s->window_ms = -1;
+		s->window_n = 0;
+	}
 }
 
 
@@ -296,7 +312,8 @@ static enum transport_outcome connect_session(struct smtp *s, struct transport_r
 	const struct conf *c = s->c;
 	char err[512];
 	s->rset_pending = false; /* a new session has no transaction to reset */
-	s->answer_ms = -1;
+	s->answer_ms = s->window_ms = -1;
+	s->window_n = 0;
 	s->s = mailsmtp_new(0, NULL);
 	if (!s->s)
 		return session_fail(s, res, "connect", "out of memory");

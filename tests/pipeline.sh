@@ -113,6 +113,23 @@ for n in 1 2 3; do enq "slow$n@example.com" >/dev/null; done
 MSGSPOOL_TEST_HOLD_MS=300 ms send > "$T/out" 2>/dev/null
 check "send, server 500 ms away: every end but the last goes with the next envelope" \
 	"$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")" 2
+# A server quick at EHLO and 50 ms at each MAIL (the bar here 25 ms):
+# EHLO's answer decides the first window of 32 answers and the one after
+# (smtp.c), the envelopes'
+# from the 64th answer on: the first 62 ends wait for their replies, the
+# 63rd to the 79th go with the next envelope (its group is the 126th line:
+# 62 messages of two groups, the 63rd's envelope, then its end). Before,
+# the quick EHLO decided the whole connection: none held.
+start_smtpd sendmailslow --pipelining --groups --hold-reply 0.05 --rtt 0.05 --rtt-ehlo 0 || exit 1
+smtp_conf "$PORT" "  connections: 1"
+rm -rf "$T/spool"; ms init >/dev/null 2>&1
+for n in $(seq 80); do enq "mailslow$n@example.com" >/dev/null; done
+MSGSPOOL_TEST_HOLD_MS=25 ms send > "$T/out" 2>/dev/null
+check "send, slow MAIL: all sent" "$(cat "$T/out")" "80 sent, 0 failed, 0 error, 0 quarantined"
+first=$(grep -E '^(MAIL|data)' "$OUT/groups.log" | grep -n '^data \. MAIL' | head -1 | cut -d: -f1)
+held=$(grep -c '^data \. MAIL RCPT DATA' "$OUT/groups.log")
+check "send, slow MAIL: held from the second window on (the first held end, its group's line)" \
+	"$first $held" "126 17"
 
 # --- PIPELINING without CHUNKING, through the daemon with a backlog: the
 # end of one message goes with the next one's MAIL, RCPT and DATA, and

@@ -27,7 +27,8 @@ round trips the client made), --hold-reply S (the reply to a message's
 end waits until the client writes more or S seconds pass: what came
 meanwhile was sent without waiting for it, so it joins the group),
 --rtt S (EHLO and MAIL answered S seconds late: a server one round trip of
-S away, for the client's choice to hold a reply);
+S away, for the client's choice to hold a reply), --rtt-ehlo S (EHLO
+answered S late instead: a server quick to greet and slow at MAIL);
 dataglitch@ gets a reply that is not SMTP after the data.  Each stored message also gets
 OUT/N.helo: the EHLO name and the MAIL FROM parameters."""
 import argparse
@@ -196,6 +197,7 @@ class ScriptedSMTP(SMTP):
     group log when asked for."""
     groups = None
     rtt = 0.0
+    rtt_ehlo = None
 
     def _client_connected_cb(self, reader, writer):
         super()._client_connected_cb(GroupReader(reader, self.groups) if self.groups else reader, writer)
@@ -203,8 +205,9 @@ class ScriptedSMTP(SMTP):
     # --rtt: EHLO and MAIL (the first command of each group) are answered
     # that much later, as by a server one network round trip away.
     async def smtp_EHLO(self, arg):
-        if self.rtt:
-            await asyncio.sleep(self.rtt)
+        rtt = self.rtt if self.rtt_ehlo is None else self.rtt_ehlo
+        if rtt:
+            await asyncio.sleep(rtt)
         await super().smtp_EHLO(arg)
 
     async def smtp_MAIL(self, arg):
@@ -303,6 +306,7 @@ def main():
     ap.add_argument("--release", help="end the --delay wait early once this file exists")
     ap.add_argument("--rtt", type=float, default=0.0,
                     help="answer EHLO and MAIL S seconds late, as a server a round trip of S away")
+    ap.add_argument("--rtt-ehlo", type=float, help="answer EHLO this late instead (a server slow only at MAIL)")
     a = ap.parse_args()
     global HOLD_REPLY, RELEASE
     HOLD_REPLY = a.hold_reply
@@ -311,6 +315,7 @@ def main():
     if a.groups:
         ScriptedSMTP.groups = os.path.join(a.out, "groups.log")
     ScriptedSMTP.rtt = a.rtt
+    ScriptedSMTP.rtt_ehlo = a.rtt_ehlo
     handler = (ChunkingHandler if a.chunking else PipeliningHandler if a.pipelining else Seven if a.no_8bitmime
                else Handler)(a.out, a.delay, a.close_after)
     kw = {"enable_SMTPUTF8": a.smtputf8}
