@@ -39,13 +39,16 @@ check_contains "unit may write the spool" "$unit" "ReadWritePaths=$spool "
 if [ ! -e "$conf" ]; then
 	MSGSPOOL_CONFIG= "$BLD/msgspool" --spool "$T/nospool" list >/dev/null 2>"$T/err"
 	check_contains "no file: warned" "$(cat "$T/err")" "warning: no configuration file ($conf): using built-in defaults"
-	MSGSPOOL_CONFIG= "$BLD/msgspoold" --spool "$T/nospool" --foreground >/dev/null 2>"$T/err" </dev/null &
+	# A file of its own: $T/err still held msgspool list's warning, and a
+	# wait that looked before the background child had truncated it found
+	# that one and killed the daemon before it wrote (distcheck, twice).
+	MSGSPOOL_CONFIG= "$BLD/msgspoold" --spool "$T/nospool" --foreground >/dev/null 2>"$T/derr" </dev/null &
 	p=$!
 	# Its first line, written before anything else; a loaded machine
 	# (eight tests at once, ASan) once took over 10 s to start it.
-	wait_until 60 grep -q warning "$T/err"
+	wait_until 60 grep -q warning "$T/derr"
 	kill_ours $p; wait $p 2>/dev/null
-	check_contains "no file: msgspoold warned" "$(cat "$T/err")" "warning: no configuration file ($conf)"
+	check_contains "no file: msgspoold warned" "$(cat "$T/derr" 2>/dev/null)" "warning: no configuration file ($conf)"
 else
 	fail "$conf exists on this machine: cannot test the no-file warning"
 fi
