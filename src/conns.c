@@ -11,7 +11,6 @@
 #include "config.h"
 #include "conns.h"
 
-#include <time.h>
 
 /* Growth after a refusal waits this long at first, doubling per refusal
  * up to HOLD_MAX, and halving at each growth that follows. */
@@ -29,13 +28,6 @@ void conns_init(struct conns *c, long min, long max)
 bool conns_may_send(const struct conns *c, size_t worker)
 {
 	return (long)worker < c->allowed;
-}
-
-double conns_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 /* A new period of judgement: allowed has changed. */

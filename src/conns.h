@@ -45,8 +45,5 @@ enum conns_change conns_after(struct conns *c, bool delivered, bool session_fail
 /* Nothing waited for daemon.idle_close seconds: back to min. True if the
  * count changed. */
 bool conns_idle(struct conns *c);
-/* Milliseconds on the monotonic clock (to the microsecond: an attempt on
- * loopback takes less than one). */
-double conns_now_ms(void);
 
 #endif

@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,13 +72,6 @@ struct smtp {
  * a group of commands: a network's round trip, not a loopback's or a LAN's. */
 #define SMTP_HOLD_MIN_MS 1.0
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Answers a window of the quickest answer spans: a fast EHLO before slow
  * envelopes (a server checking each recipient), or a slow start on a busy
  * machine, decides for one window, not for the whole connection. */
@@ -90,7 +82,7 @@ static double now_ms(void)
  * scheduling delays, which only ever add. */
 static void answered(struct smtp *s, double since)
 {
-	double ms = now_ms() - since;
+	double ms = util_now_ms() - since;
 	if (s->answer_ms < 0 || ms < s->answer_ms)
 		s->answer_ms = ms;
 	if (s->window_ms < 0 || ms < s->window_ms)
@@ -266,7 +258,7 @@ static int ehlo(struct smtp *s)
 {
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "EHLO %s\r\n", s->helo);
-	double t0 = now_ms();
+	double t0 = util_now_ms();
 	int code = smtp_proto_command(s->s, cmd);
 	if (code == 250) {
 		answered(s, t0);
@@ -656,7 +648,7 @@ static enum transport_outcome send_once(struct smtp *s, const char *from, const 
 	s->sent_on_session++;
 	bool pipe = (s->s->esmtp & MAILSMTP_ESMTP_PIPELINING) && s->c->smtp.pipelining;
 	bool chunk = pipe && s->chunking && s->c->smtp.chunking && ready;
-	double t0 = now_ms();
+	double t0 = util_now_ms();
 	enum transport_outcome o = chunk ? send_chunked(s, mail, rcpt, msg, len, res)
 				 : pipe ? envelope_pipelined(s, mail, rcpt, res) : envelope_stepwise(s, mail, rcpt, res);
 	if (o == TRANSPORT_SENT && pipe && !chunk)

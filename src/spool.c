@@ -124,17 +124,15 @@ size_t spool_claim_ahead(struct spool *sp, enum spool_status from, const char *c
 	for (size_t i = 0; i < n && got < SPOOL_AHEAD_MAX; i++)
 		if (claim_rename(sp, from, ids[i], &c[got]) == SPOOL_CLAIMED)
 			got++;
-	if (!fenced)
-		goto claimed;
 	/* Rule 3's flush of active/, once for all of them, before any is sent. */
-	if (got && spool_sync_dir(sp, SPOOL_ACTIVE) < 0) {
+	int flushed = fenced && got ? spool_sync_dir(sp, SPOOL_ACTIVE) : 0;
+	if (fenced)
 		spool_claim_end(sp, from);
+	if (flushed < 0) {
 		for (size_t i = 0; i < got; i++)
 			spool_claim_drop(&c[i]); /* in active/, unlocked: recovery's */
 		return 0;
 	}
-	spool_claim_end(sp, from);
-claimed:;
 	size_t kept = 0;
 	for (size_t i = 0; i < got; i++)
 		if (spool_ahead_put(sp, &c[i]) == 0)

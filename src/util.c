@@ -140,6 +140,13 @@ static int digits(const char **s, int n, int *out)
 	return 0;
 }
 
+double util_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int util_time_parse(const char *s, time_t *out)
 {
 	int y, mo, d, h, mi, se;

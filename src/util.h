@@ -50,6 +50,9 @@ void util_buf_free(struct util_buf *b);
 void util_time_format(time_t t, char *buf);
 /* Parses RFC 3339 (Z or +hh:mm offsets, optional fraction); -1 on error. */
 int util_time_parse(const char *s, time_t *out);
+/* Milliseconds on the monotonic clock, to the microsecond (an attempt on
+ * loopback takes less than one). */
+double util_now_ms(void);
 
 /* Local midnight that starts the day `days_back` days before `now`, or
  * the first local midnight of now's month or year. */

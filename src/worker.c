@@ -113,7 +113,7 @@ static enum conns_change count_connections(struct daemon *d, enum deliver_result
 					   double t0)
 {
 	long before = d->cc.allowed;
-	double now = conns_now_ms();
+	double now = util_now_ms();
 	bool delivered = r == DELIVER_SENT || r == DELIVER_FAILED || (r == DELIVER_DEFERRED && !lost);
 	enum conns_change ch = conns_after(&d->cc, delivered, lost, fresh, now - t0, d->q.n, now);
 	bool counted = status_count(r); /* for msgspool stats, written by on_timer */
@@ -145,7 +145,7 @@ static void settle(struct worker *w, bool locked)
 	if (!locked)
 		pthread_rwlock_unlock(&d->conf_lock);
 	pthread_mutex_lock(&d->mu);
-	count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);
+	count_connections(d, rep.settled_result, false, false, util_now_ms() - (double)rep.settled_ms);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -253,7 +253,7 @@ void *worker_main(void *arg)
 		}
 		struct deliver_report rep;
 		bool fresh = !w->connected;
-		double t0 = conns_now_ms();
+		double t0 = util_now_ms();
 		enum deliver_result r = DELIVER_BUSY;
 		if (slot == RATELIMIT_GONE)
 			memset(&rep, 0, sizeof rep);
@@ -264,7 +264,7 @@ void *worker_main(void *arg)
 			ratelimit_give_back(d->rl, at);
 		pthread_mutex_lock(&d->mu);
 		if (rep.settled) /* the one held before, read with this one */
-			count_connections(d, rep.settled_result, false, false, conns_now_ms() - (double)rep.settled_ms);
+			count_connections(d, rep.settled_result, false, false, util_now_ms() - (double)rep.settled_ms);
 		jobq_done(&d->q, job.id);
 		if (rep.stuck)
 			jobq_stuck_add(&d->q, job.id, &rep.stuck_st);
