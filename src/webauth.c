@@ -181,10 +181,8 @@ void webauth_try_end(struct webauth *a, const char *addr, bool ok, time_t now)
 	if (e->checking) /* an entry evicted meanwhile starts at 0 */
 		e->checking--;
 	if (ok) {
-		unsigned checking = e->checking;
 		memset(e->fails, 0, sizeof e->fails);
 		e->locked_until = 0;
-		e->checking = checking;
 	} else
 		webauth_failed(a, addr, now);
 }
