@@ -157,8 +157,11 @@ static void settle(struct worker *w, bool locked)
  * turns): while each reply was held for the next envelope, 8 sent at
  * 0.5-0.6 times the rate of 1; since replies are held only where the
  * server is a round trip away, 8 sends at 1.07-1.4 times the rate of 1,
- * with half the context switches (BENCHMARKS.md). */
-#define AHEAD 8
+ * with half the context switches (BENCHMARKS.md). But a clean-clone CI
+ * under ASan then found a power cut (tests/powercut) leaving a receiver
+ * in new/ and active/ that recovery quarantined: back to 1, which has
+ * passed every power-cut run, until that is understood. */
+#define AHEAD 1
 
 /* Under mu, with job just taken: while the backlog gives every allowed
  * connection more than two, takes up to AHEAD - 1 more of the same
